@@ -1,0 +1,56 @@
+/* enclaver CLI: subcommand entry points and helpers shared by them.
+ * Each cmd_* gets argv with argv[0] = the subcommand name and returns the exit code. */
+#ifndef ENCLAVER_CLI_COMMANDS_H
+#define ENCLAVER_CLI_COMMANDS_H
+
+#include <getopt.h>
+#include <enclaver/error.h>
+
+/* Exit codes (documented in README.md and `enclaver --help`). */
+enum
+{
+  EXIT_OK = 0,
+  EXIT_FAIL = 1,  /* the operation ran and failed: build error, PCR mismatch, bad CRC ... */
+  EXIT_USAGE = 2, /* bad command line, or a command that does not exist yet */
+};
+
+/* Options every subcommand accepts, to be appended to its getopt_long table:
+ *   -v/--verbose (repeatable), -q/--quiet, --log-format text|json, --plugin-dir DIR
+ * Use CLI_COMMON_SHORTOPTS in the short-option string. */
+#define CLI_OPT_LOG_FORMAT 0x1001
+#define CLI_OPT_PLUGIN_DIR 0x1002
+#define CLI_COMMON_SHORTOPTS "vq"
+#define CLI_COMMON_LONGOPTS                                        \
+  { "verbose", no_argument, NULL, 'v' },                           \
+  { "quiet", no_argument, NULL, 'q' },                             \
+  { "log-format", required_argument, NULL, CLI_OPT_LOG_FORMAT },   \
+  { "plugin-dir", required_argument, NULL, CLI_OPT_PLUGIN_DIR }
+#define CLI_COMMON_HELP                                                       \
+  "  -v, --verbose          more output (repeat for debug/trace)\n"          \
+  "  -q, --quiet            only errors\n"                                    \
+  "      --log-format FMT   'text' (default) or 'json' log lines on stderr\n" \
+  "      --plugin-dir DIR   search DIR for stage plugins first (repeatable)\n"
+
+/* Handle a common option; returns 1 if c was one, 0 if not, -1 on a bad value
+ * (already reported). */
+int cli_common_option (int c, const char *arg);
+/* Directories given with --plugin-dir, in order (NULL-terminated). */
+const char *const *cli_plugin_dirs (void);
+/* Print "enclaver CMD: msg\nTry 'enclaver CMD --help'." and return EXIT_USAGE. */
+int cli_usage_error (const char *cmd, const char *fmt, ...) __attribute__ ((format (printf, 2, 3)));
+/* Log err as an error, release it, return EXIT_FAIL. */
+int cli_fail (enclaver_error_t *err);
+
+int cmd_build (int argc, char **argv);
+int cmd_run (int argc, char **argv);
+int cmd_manifest (int argc, char **argv);
+int cmd_plugins (int argc, char **argv);
+int cmd_image (int argc, char **argv);
+/* core/eif/cmd_eif.c */
+int cmd_describe (int argc, char **argv);
+int cmd_verify (int argc, char **argv);
+int cmd_sign (int argc, char **argv);
+int cmd_pcr (int argc, char **argv);
+int cmd_eif (int argc, char **argv);
+
+#endif

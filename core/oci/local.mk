@@ -1,0 +1,1 @@
+# OCI sources, registry client, fetch stage (filled in by that work)

@@ -1,0 +1,48 @@
+/* enclaver: the pipeline runner.
+ *
+ * A pipeline is an ordered list of configured stages.  enclaver_pipeline_run():
+ *   1. init()s every stage in order (so configuration errors surface before work);
+ *   2. for each stage fires "before:<name>", run()s it, fires "after:<name>";
+ *   3. stops at the first failure;
+ *   4. on success renames every output into place and fires "done"; on failure
+ *      removes every temporary output and fires "error";
+ *   5. always fini()s every stage whose init() succeeded, in reverse order.
+ */
+#ifndef ENCLAVER_PIPELINE_H
+#define ENCLAVER_PIPELINE_H
+
+#include <enclaver/context.h>
+#include <enclaver/loader.h>
+#include <enclaver/manifest.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct enclaver_pipeline enclaver_pipeline_t;
+
+/* The default stack: fetch, flatten, inject, measure, emit-eif, emit-image. */
+extern const char *const enclaver_default_stages[];
+
+enclaver_pipeline_t *enclaver_pipeline_new (enclaver_loader_t *loader);
+void enclaver_pipeline_free (enclaver_pipeline_t *p);
+
+/* Append a loaded stage with its options (validated and parsed now). */
+int enclaver_pipeline_append (enclaver_pipeline_t *p, const struct enclaver_stage_desc *desc,
+                              const struct enclaver_kv *opts, size_t n_opts, enclaver_error_t *err);
+/* Append a stage found by name along the loader's search path. */
+int enclaver_pipeline_append_name (enclaver_pipeline_t *p, const char *name,
+                                   const struct enclaver_kv *opts, size_t n_opts, enclaver_error_t *err);
+/* The manifest's pipeline: list, or the default stack when it has none. */
+int enclaver_pipeline_from_manifest (enclaver_pipeline_t *p, const struct enclaver_manifest *m,
+                                     enclaver_error_t *err);
+
+size_t enclaver_pipeline_count (const enclaver_pipeline_t *p);
+const char *enclaver_pipeline_stage_name (const enclaver_pipeline_t *p, size_t i);
+
+int enclaver_pipeline_run (enclaver_pipeline_t *p, enclaver_ctx_t *ctx, enclaver_error_t *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,29 @@
+#!/bin/sh
+# Install every build and test dependency of enclaver on Debian 12 with apt-get.
+# Idempotent: does nothing (and prints nothing) when all packages are present.
+set -eu
+
+PKGS="build-essential autoconf automake libtool pkg-config make gcc clang
+libarchive-dev libssl-dev libcurl4-openssl-dev liblua5.4-dev lua5.4 libjansson-dev
+libyaml-dev zlib1g-dev libzstd-dev
+docker-registry curl ca-certificates openssl jq xz-utils zstd cpio git python3"
+
+missing=""
+for p in $PKGS; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed"; then
+        missing="$missing $p"
+    fi
+done
+[ -z "$missing" ] && exit 0
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+    if command -v sudo >/dev/null 2>&1; then SUDO=sudo; else
+        echo "setup-deps: need root (or sudo) to install:$missing" >&2; exit 1
+    fi
+fi
+echo "setup-deps: installing:$missing" >&2
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq >/dev/null
+# shellcheck disable=SC2086
+$SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
