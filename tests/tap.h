@@ -53,15 +53,63 @@ tap_skip_all (const char *why)
   exit (77);
 }
 
-#define TAP_STR_EQ(a, b, ...) \
-  (tap_ok ((a) != NULL && (b) != NULL && strcmp ((a), (b)) == 0, __VA_ARGS__) \
-     ? 1 : (tap_diag ("  got:      '%s'", (a) ? (a) : "(null)"), \
-            tap_diag ("  expected: '%s'", (b) ? (b) : "(null)"), 0))
-#define TAP_INT_EQ(a, b, ...) \
-  (tap_ok ((long long) (a) == (long long) (b), __VA_ARGS__) \
-     ? 1 : (tap_diag ("  got %lld, expected %lld", (long long) (a), (long long) (b)), 0))
-#define TAP_CONTAINS(hay, needle, ...) \
-  (tap_ok ((hay) != NULL && strstr ((hay), (needle)) != NULL, __VA_ARGS__) \
-     ? 1 : (tap_diag ("  '%s' does not contain '%s'", (hay) ? (hay) : "(null)", (needle)), 0))
+__attribute__ ((format (printf, 2, 0), unused)) static int
+tap_vok (int cond, const char *fmt, va_list ap)
+{
+  tap_n++;
+  printf ("%sok %d - ", cond ? "" : "not ", tap_n);
+  vprintf (fmt, ap);
+  printf ("\n");
+  fflush (stdout);
+  if (!cond)
+    tap_failed++;
+  return cond;
+}
+
+__attribute__ ((format (printf, 3, 4), unused)) static int
+tap_str_eq (const char *a, const char *b, const char *fmt, ...)
+{
+  va_list ap;
+  int ok = a != NULL && b != NULL && strcmp (a, b) == 0;
+  va_start (ap, fmt);
+  tap_vok (ok, fmt, ap);
+  va_end (ap);
+  if (!ok)
+    {
+      tap_diag ("  got:      '%s'", a ? a : "(null)");
+      tap_diag ("  expected: '%s'", b ? b : "(null)");
+    }
+  return ok;
+}
+
+__attribute__ ((format (printf, 3, 4), unused)) static int
+tap_int_eq (long long a, long long b, const char *fmt, ...)
+{
+  va_list ap;
+  int ok = a == b;
+  va_start (ap, fmt);
+  tap_vok (ok, fmt, ap);
+  va_end (ap);
+  if (!ok)
+    tap_diag ("  got %lld, expected %lld", a, b);
+  return ok;
+}
+
+__attribute__ ((format (printf, 3, 4), unused)) static int
+tap_contains (const char *hay, const char *needle, const char *fmt, ...)
+{
+  va_list ap;
+  int ok = hay != NULL && needle != NULL && strstr (hay, needle) != NULL;
+  va_start (ap, fmt);
+  tap_vok (ok, fmt, ap);
+  va_end (ap);
+  if (!ok)
+    tap_diag ("  '%s' does not contain '%s'", hay ? hay : "(null)", needle ? needle : "(null)");
+  return ok;
+}
+
+#define TAP_STR_EQ(a, b, ...) tap_str_eq ((a), (b), __VA_ARGS__)
+#define TAP_INT_EQ(a, b, ...) tap_int_eq ((long long) (a), (long long) (b), __VA_ARGS__)
+#define TAP_CONTAINS(hay, needle, ...) tap_contains ((hay), (needle), __VA_ARGS__)
 
 #endif

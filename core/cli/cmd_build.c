@@ -1,0 +1,231 @@
+/* enclaver build: run the pipeline described by enclaver.yaml. */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <enclaver/pipeline.h>
+#include "commands.h"
+#include "util.h"
+
+static const char build_help[] =
+  "Usage: enclaver build [-f enclaver.yaml] [OPTIONS]\n"
+  "\n"
+  "Compile the container image named by sources.app into an AWS Nitro Enclave Image\n"
+  "File (EIF) and a wrapper image, then print the PCR measurements as JSON on stdout.\n"
+  "The work is a pipeline of stage plugins: by default fetch, flatten, inject, measure,\n"
+  "emit-eif, emit-image; the manifest's `pipeline:` key replaces it.  Outputs are\n"
+  "written under temporary names and renamed only when every stage succeeded.\n"
+  "\n"
+  "Options:\n"
+  "  -f, --file FILE            manifest to build (default enclaver.yaml; '-' = stdin)\n"
+  "      --from IMAGE           use IMAGE instead of sources.app (also ENCLAVER_FROM)\n"
+  "      --eif-only PATH        build only the EIF, written to PATH\n"
+  "      --platform OS/ARCH[/V] image platform to pick from an index (default: host)\n"
+  "      --pull                 re-resolve every tag, ignoring cached manifests\n"
+  "      --offline              never use the network (the cache must have everything)\n"
+  "      --cache-dir DIR        blob cache (default $XDG_CACHE_HOME/enclaver)\n"
+  "      --jobs N               parallel blob downloads (default 4)\n"
+  "      --insecure-registry H  allow plain HTTP / unverified TLS for registry H (repeatable)\n"
+  "      --ca-cert FILE         extra CA bundle for registry TLS\n"
+  "      --kernel-dir DIR       kernel blobs directory (nitro-cli layout)\n"
+  "      --lenient              turn harmless image oddities into warnings\n"
+  "      --set-param KEY=VALUE  set a build parameter for custom stages (repeatable)\n" CLI_COMMON_HELP
+  "  -h, --help                 this help\n"
+  "\n"
+  "Exit codes: 0 built; 1 the build failed (the error names the stage, file, key or\n"
+  "layer at fault; no output is left behind); 2 usage error.\n";
+
+enum
+{
+  OPT_FROM = 0x100,
+  OPT_EIF_ONLY,
+  OPT_PLATFORM,
+  OPT_PULL,
+  OPT_OFFLINE,
+  OPT_CACHE_DIR,
+  OPT_JOBS,
+  OPT_INSECURE,
+  OPT_CA_CERT,
+  OPT_KERNEL_DIR,
+  OPT_LENIENT,
+  OPT_SET_PARAM,
+};
+
+static int
+add_param (enclaver_ctx_t *ctx, const char *k, const char *v)
+{
+  enclaver_error_t err = NULL;
+  if (enclaver_ctx_set_param (ctx, k, v, &err) < 0)
+    return cli_fail (&err);
+  return 0;
+}
+
+int
+cmd_build (int argc, char **argv)
+{
+  static const struct option longopts[] = {
+    { "file", required_argument, NULL, 'f' },
+    { "from", required_argument, NULL, OPT_FROM },
+    { "eif-only", required_argument, NULL, OPT_EIF_ONLY },
+    { "platform", required_argument, NULL, OPT_PLATFORM },
+    { "pull", no_argument, NULL, OPT_PULL },
+    { "offline", no_argument, NULL, OPT_OFFLINE },
+    { "cache-dir", required_argument, NULL, OPT_CACHE_DIR },
+    { "jobs", required_argument, NULL, OPT_JOBS },
+    { "insecure-registry", required_argument, NULL, OPT_INSECURE },
+    { "ca-cert", required_argument, NULL, OPT_CA_CERT },
+    { "kernel-dir", required_argument, NULL, OPT_KERNEL_DIR },
+    { "lenient", no_argument, NULL, OPT_LENIENT },
+    { "set-param", required_argument, NULL, OPT_SET_PARAM },
+    { "help", no_argument, NULL, 'h' },
+    CLI_COMMON_LONGOPTS,
+    { NULL, 0, NULL, 0 },
+  };
+  const char *file = "enclaver.yaml", *from = getenv ("ENCLAVER_FROM");
+  enclaver_ctx_t *ctx = enclaver_ctx_new ();
+  enclaver_loader_t *loader = NULL;
+  enclaver_pipeline_t *pipeline = NULL;
+  struct enclaver_manifest *m = NULL;
+  enclaver_error_t err = NULL;
+  cleanup_free char *insecure = NULL;
+  const char *const *dirs;
+  int c, rc = EXIT_FAIL;
+
+  while ((c = getopt_long (argc, argv, "f:h" CLI_COMMON_SHORTOPTS, longopts, NULL)) != -1)
+    {
+      int r = cli_common_option (c, optarg);
+      const char *key = NULL, *val = optarg;
+      if (r < 0)
+        goto usage;
+      if (r > 0)
+        continue;
+      switch (c)
+        {
+        case 'f':
+          file = optarg;
+          break;
+        case OPT_FROM:
+          from = optarg;
+          break;
+        case OPT_EIF_ONLY:
+          key = "eif-only";
+          break;
+        case OPT_PLATFORM:
+          key = "platform";
+          break;
+        case OPT_PULL:
+          key = "pull", val = "true";
+          break;
+        case OPT_OFFLINE:
+          key = "offline", val = "true";
+          break;
+        case OPT_CACHE_DIR:
+          key = "cache-dir";
+          break;
+        case OPT_JOBS:
+          {
+            char *end;
+            long n = strtol (optarg, &end, 10);
+            if (*end || n < 1 || n > 64)
+              {
+                rc = cli_usage_error ("build", "--jobs: '%s' is not a number from 1 to 64", optarg);
+                goto out;
+              }
+            key = "jobs";
+            break;
+          }
+        case OPT_INSECURE:
+          {
+            char *n = insecure ? xasprintf ("%s,%s", insecure, optarg) : xstrdup (optarg);
+            free (insecure);
+            insecure = n;
+            break;
+          }
+        case OPT_CA_CERT:
+          key = "ca-cert";
+          break;
+        case OPT_KERNEL_DIR:
+          key = "kernel-dir";
+          break;
+        case OPT_LENIENT:
+          key = "lenient", val = "true";
+          break;
+        case OPT_SET_PARAM:
+          {
+            cleanup_free char *kv = xstrdup (optarg);
+            char *eq = strchr (kv, '=');
+            if (eq == NULL || eq == kv)
+              {
+                rc = cli_usage_error ("build", "--set-param: '%s' is not KEY=VALUE", optarg);
+                goto out;
+              }
+            *eq = '\0';
+            if (add_param (ctx, kv, eq + 1))
+              goto out;
+            break;
+          }
+        case 'h':
+          fputs (build_help, stdout);
+          rc = EXIT_OK;
+          goto out;
+        default:
+          goto usage;
+        }
+      if (key && add_param (ctx, key, val))
+        goto out;
+    }
+  if (optind < argc)
+    {
+      rc = cli_usage_error ("build", "unexpected argument '%s'", argv[optind]);
+      goto out;
+    }
+  if (insecure && add_param (ctx, "insecure-registry", insecure))
+    goto out;
+
+  m = enclaver_manifest_load_ex (file, from && *from ? ENCLAVER_MANIFEST_NO_APP_REQUIRED : 0, &err);
+  if (m == NULL)
+    goto fail;
+  if (from && *from && enclaver_manifest_set_app (m, from, &err) < 0)
+    goto fail;
+  if (add_param (ctx, "manifest-dir", m->dir))
+    goto out;
+
+  loader = enclaver_loader_new ();
+  for (dirs = cli_plugin_dirs (); *dirs; dirs++)
+    enclaver_loader_add_dir (loader, *dirs);
+  enclaver_loader_add_default_dirs (loader);
+  pipeline = enclaver_pipeline_new (loader);
+  if (enclaver_pipeline_from_manifest (pipeline, m, &err) < 0)
+    goto fail;
+  if (enclaver_ctx_set (ctx, ENCLAVER_SLOT_MANIFEST, "enclaver.manifest", m,
+                        (void (*) (void *)) enclaver_manifest_free, &err) < 0)
+    {
+      m = NULL;
+      goto fail;
+    }
+  m = NULL;
+
+  if (enclaver_pipeline_run (pipeline, ctx, &err) < 0)
+    goto fail;
+  {
+    const char *result = enclaver_ctx_get_param (ctx, "result-json");
+    if (result)
+      printf ("%s\n", result);
+  }
+  rc = EXIT_OK;
+  goto out;
+
+usage:
+  rc = cli_usage_error ("build", "invalid option");
+  goto out;
+fail:
+  rc = cli_fail (&err);
+out:
+  enclaver_manifest_free (m);
+  enclaver_ctx_free (ctx);
+  enclaver_pipeline_free (pipeline);
+  enclaver_loader_free (loader);
+  return rc;
+}

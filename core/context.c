@@ -1,0 +1,404 @@
+/* enclaver: the build context (slots, params, outputs, hooks). */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include <enclaver/context.h>
+#include <enclaver/manifest.h>
+#include "internal.h"
+
+struct slot
+{
+  char *type;
+  void *value;
+  void (*free_fn) (void *);
+};
+
+struct hook
+{
+  char *event;
+  enclaver_hook_fn fn;
+  void *userdata;
+  void (*free_fn) (void *);
+};
+
+struct output
+{
+  char *final_path;
+  char *tmp_path;
+  int committed;
+};
+
+struct enclaver_ctx
+{
+  struct slot slots[ENCLAVER_SLOT_COUNT];
+  struct enclaver_kv *params;
+  size_t n_params;
+  struct output *outputs;
+  size_t n_outputs;
+  struct hook *hooks;
+  size_t n_hooks;
+  char *failure;
+};
+
+static const char *const slot_names[ENCLAVER_SLOT_COUNT] = {
+  [ENCLAVER_SLOT_MANIFEST] = "manifest",
+  [ENCLAVER_SLOT_IMAGE] = "image",
+  [ENCLAVER_SLOT_ROOTFS] = "rootfs",
+  [ENCLAVER_SLOT_RAMDISKS] = "ramdisks",
+  [ENCLAVER_SLOT_KERNEL] = "kernel",
+  [ENCLAVER_SLOT_CMDLINE] = "cmdline",
+  [ENCLAVER_SLOT_MEASUREMENTS] = "measurements",
+  [ENCLAVER_SLOT_ARTIFACTS] = "artifacts",
+};
+
+const char *
+enclaver_slot_name (int slot)
+{
+  if (slot < 0 || slot >= ENCLAVER_SLOT_COUNT)
+    return NULL;
+  return slot_names[slot];
+}
+
+int
+enclaver_slot_from_name (const char *name)
+{
+  int i;
+  for (i = 0; i < ENCLAVER_SLOT_COUNT; i++)
+    if (strcmp (slot_names[i], name) == 0)
+      return i;
+  return -1;
+}
+
+enclaver_ctx_t *
+enclaver_ctx_new (void)
+{
+  return xmalloc0 (sizeof (struct enclaver_ctx));
+}
+
+static void
+slot_clear (struct slot *s)
+{
+  if (s->value && s->free_fn)
+    s->free_fn (s->value);
+  free (s->type);
+  s->type = NULL;
+  s->value = NULL;
+  s->free_fn = NULL;
+}
+
+void
+enclaver_ctx_free (enclaver_ctx_t *ctx)
+{
+  size_t i;
+  if (ctx == NULL)
+    return;
+  enclaver_ctx_outputs_discard (ctx);
+  for (i = 0; i < ENCLAVER_SLOT_COUNT; i++)
+    slot_clear (&ctx->slots[i]);
+  for (i = 0; i < ctx->n_params; i++)
+    {
+      free (ctx->params[i].key);
+      free (ctx->params[i].value);
+    }
+  free (ctx->params);
+  for (i = 0; i < ctx->n_outputs; i++)
+    {
+      free (ctx->outputs[i].final_path);
+      free (ctx->outputs[i].tmp_path);
+    }
+  free (ctx->outputs);
+  for (i = 0; i < ctx->n_hooks; i++)
+    {
+      if (ctx->hooks[i].free_fn)
+        ctx->hooks[i].free_fn (ctx->hooks[i].userdata);
+      free (ctx->hooks[i].event);
+    }
+  free (ctx->hooks);
+  free (ctx->failure);
+  free (ctx);
+}
+
+int
+enclaver_ctx_set (enclaver_ctx_t *ctx, int slot, const char *type, void *value,
+                  void (*free_fn) (void *), enclaver_error_t *err)
+{
+  struct slot *s;
+  if (slot < 0 || slot >= ENCLAVER_SLOT_COUNT)
+    {
+      if (value && free_fn)
+        free_fn (value);
+      return enclaver_make_error (err, EINVAL, "context: no slot number %d", slot);
+    }
+  if (type == NULL || *type == '\0')
+    {
+      if (value && free_fn)
+        free_fn (value);
+      return enclaver_make_error (err, EINVAL, "context: slot '%s' set without a type", slot_names[slot]);
+    }
+  s = &ctx->slots[slot];
+  if (s->value == value && value != NULL)
+    {
+      /* Same object stored again: only the type/free function may change. */
+      free (s->type);
+      s->type = xstrdup (type);
+      s->free_fn = free_fn;
+      return 0;
+    }
+  slot_clear (s);
+  if (value)
+    {
+      s->type = xstrdup (type);
+      s->value = value;
+      s->free_fn = free_fn;
+    }
+  return 0;
+}
+
+void *
+enclaver_ctx_get (const enclaver_ctx_t *ctx, int slot, const char *type)
+{
+  const struct slot *s;
+  if (slot < 0 || slot >= ENCLAVER_SLOT_COUNT)
+    return NULL;
+  s = &ctx->slots[slot];
+  if (s->value == NULL || type == NULL || strcmp (s->type, type) != 0)
+    return NULL;
+  return s->value;
+}
+
+void *
+enclaver_ctx_take (enclaver_ctx_t *ctx, int slot, const char *type)
+{
+  void *v = enclaver_ctx_get (ctx, slot, type);
+  if (v)
+    {
+      struct slot *s = &ctx->slots[slot];
+      free (s->type);
+      s->type = NULL;
+      s->value = NULL;
+      s->free_fn = NULL;
+    }
+  return v;
+}
+
+const char *
+enclaver_ctx_slot_type (const enclaver_ctx_t *ctx, int slot)
+{
+  if (slot < 0 || slot >= ENCLAVER_SLOT_COUNT)
+    return NULL;
+  return ctx->slots[slot].type;
+}
+
+int
+enclaver_ctx_set_param (enclaver_ctx_t *ctx, const char *key, const char *value, enclaver_error_t *err)
+{
+  size_t i;
+  if (key == NULL || *key == '\0')
+    return enclaver_make_error (err, EINVAL, "context: empty parameter name");
+  for (i = 0; i < ctx->n_params; i++)
+    if (strcmp (ctx->params[i].key, key) == 0)
+      {
+        free (ctx->params[i].value);
+        ctx->params[i].value = xstrdup (value);
+        return 0;
+      }
+  ctx->params = xreallocarray (ctx->params, ctx->n_params + 1, sizeof *ctx->params);
+  ctx->params[ctx->n_params].key = xstrdup (key);
+  ctx->params[ctx->n_params].value = xstrdup (value);
+  ctx->n_params++;
+  return 0;
+}
+
+const char *
+enclaver_ctx_get_param (const enclaver_ctx_t *ctx, const char *key)
+{
+  size_t i;
+  for (i = 0; i < ctx->n_params; i++)
+    if (strcmp (ctx->params[i].key, key) == 0)
+      return ctx->params[i].value;
+  return NULL;
+}
+
+int
+enclaver_ctx_output_open (enclaver_ctx_t *ctx, const char *final_path, const char **tmp_path,
+                          enclaver_error_t *err)
+{
+  struct output *o;
+  char *tmp;
+  int fd;
+  size_t i;
+
+  if (final_path == NULL || *final_path == '\0')
+    return enclaver_make_error (err, EINVAL, "output path is empty");
+  for (i = 0; i < ctx->n_outputs; i++)
+    if (strcmp (ctx->outputs[i].final_path, final_path) == 0 && !ctx->outputs[i].committed)
+      return enclaver_make_error (err, EEXIST, "output %s is already being written by this build", final_path);
+  tmp = xasprintf ("%s.enclaver-tmp.XXXXXX", final_path);
+  fd = mkostemp (tmp, O_CLOEXEC);
+  if (fd < 0)
+    {
+      int e = errno;
+      free (tmp);
+      return enclaver_make_errno (err, e, "create temporary file for %s", final_path);
+    }
+  ctx->outputs = xreallocarray (ctx->outputs, ctx->n_outputs + 1, sizeof *ctx->outputs);
+  o = &ctx->outputs[ctx->n_outputs++];
+  o->final_path = xstrdup (final_path);
+  o->tmp_path = tmp;
+  o->committed = 0;
+  if (tmp_path)
+    *tmp_path = tmp;
+  return fd;
+}
+
+int
+enclaver_ctx_outputs_commit (enclaver_ctx_t *ctx, enclaver_error_t *err)
+{
+  size_t i;
+  mode_t mask = umask (0);
+  umask (mask);
+
+  /* First make every file durable with its final mode, then rename them all. */
+  for (i = 0; i < ctx->n_outputs; i++)
+    {
+      struct output *o = &ctx->outputs[i];
+      int fd;
+      if (o->committed)
+        continue;
+      fd = open (o->tmp_path, O_RDWR | O_CLOEXEC);
+      if (fd < 0 || fchmod (fd, 0644 & ~mask) < 0 || fsync (fd) < 0)
+        {
+          int e = errno;
+          if (fd >= 0)
+            close (fd);
+          enclaver_ctx_outputs_discard (ctx);
+          return enclaver_make_errno (err, e, "finish output %s", o->final_path);
+        }
+      close (fd);
+    }
+  for (i = 0; i < ctx->n_outputs; i++)
+    {
+      struct output *o = &ctx->outputs[i];
+      if (o->committed)
+        continue;
+      if (rename (o->tmp_path, o->final_path) < 0)
+        {
+          int e = errno;
+          enclaver_ctx_outputs_discard (ctx);
+          return enclaver_make_errno (err, e, "rename %s to %s", o->tmp_path, o->final_path);
+        }
+      o->committed = 1;
+    }
+  return 0;
+}
+
+void
+enclaver_ctx_outputs_discard (enclaver_ctx_t *ctx)
+{
+  size_t i;
+  for (i = 0; i < ctx->n_outputs; i++)
+    if (!ctx->outputs[i].committed)
+      {
+        unlink (ctx->outputs[i].tmp_path);
+        ctx->outputs[i].committed = 1; /* nothing left to do for it */
+      }
+}
+
+int
+enclaver_hook_event_valid (const char *event)
+{
+  const char *name = NULL;
+  size_t i;
+  if (event == NULL)
+    return 0;
+  if (strcmp (event, "error") == 0 || strcmp (event, "done") == 0 || strcmp (event, "measured") == 0)
+    return 1;
+  if (strncmp (event, "before:", 7) == 0)
+    name = event + 7;
+  else if (strncmp (event, "after:", 6) == 0)
+    name = event + 6;
+  if (name == NULL || *name == '\0')
+    return 0;
+  for (i = 0; name[i]; i++)
+    {
+      char c = name[i];
+      if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '*'))
+        return 0;
+    }
+  return 1;
+}
+
+int
+enclaver_ctx_hook_add (enclaver_ctx_t *ctx, const char *event, enclaver_hook_fn fn, void *userdata,
+                       void (*free_fn) (void *), enclaver_error_t *err)
+{
+  struct hook *h;
+  if (!enclaver_hook_event_valid (event))
+    {
+      if (free_fn)
+        free_fn (userdata);
+      return enclaver_make_error (err, EINVAL,
+                                  "unknown hook event '%s' (expected before:<stage>, after:<stage>, "
+                                  "measured, error or done)",
+                                  event ? event : "(null)");
+    }
+  if (fn == NULL)
+    {
+      if (free_fn)
+        free_fn (userdata);
+      return enclaver_make_error (err, EINVAL, "hook for '%s' has no function", event);
+    }
+  ctx->hooks = xreallocarray (ctx->hooks, ctx->n_hooks + 1, sizeof *ctx->hooks);
+  h = &ctx->hooks[ctx->n_hooks++];
+  h->event = xstrdup (event);
+  h->fn = fn;
+  h->userdata = userdata;
+  h->free_fn = free_fn;
+  return 0;
+}
+
+/* "before:*" matches every before:<stage> event. */
+static int
+event_matches (const char *pattern, const char *event)
+{
+  size_t pl = strlen (pattern);
+  if (pl >= 2 && pattern[pl - 1] == '*' && pattern[pl - 2] == ':')
+    return strncmp (pattern, event, pl - 1) == 0;
+  return strcmp (pattern, event) == 0;
+}
+
+int
+enclaver_ctx_hook_fire (enclaver_ctx_t *ctx, const char *event, enclaver_error_t *err)
+{
+  size_t i, n = ctx->n_hooks; /* hooks added while firing wait for the next event */
+  for (i = 0; i < n; i++)
+    {
+      struct hook *h = &ctx->hooks[i];
+      if (!event_matches (h->event, event))
+        continue;
+      enclaver_log (ENCLAVER_LOG_TRACE, "hook", "firing %s", event);
+      if (h->fn (ctx, event, h->userdata, err) < 0)
+        {
+          if (err && *err == NULL)
+            enclaver_make_error (err, EIO, "hook failed without a message");
+          return enclaver_error_wrap (err, "hook %s", event);
+        }
+    }
+  return 0;
+}
+
+void
+enclaver_ctx_set_failure (enclaver_ctx_t *ctx, const char *msg)
+{
+  free (ctx->failure);
+  ctx->failure = xstrdup (msg);
+}
+
+const char *
+enclaver_ctx_failure (const enclaver_ctx_t *ctx)
+{
+  return ctx->failure;
+}

@@ -1,0 +1,285 @@
+/* enclaver: the pipeline runner. */
+#include "config.h"
+
+#include <errno.h>
+
+#include <enclaver/pipeline.h>
+#include "internal.h"
+
+const char *const enclaver_default_stages[] = {
+  "fetch", "flatten", "inject", "measure", "emit-eif", "emit-image", NULL,
+};
+
+struct enclaver_pipeline
+{
+  enclaver_loader_t *loader;
+  struct enclaver_stage **stages;
+  size_t n_stages;
+};
+
+enclaver_pipeline_t *
+enclaver_pipeline_new (enclaver_loader_t *loader)
+{
+  enclaver_pipeline_t *p = xmalloc0 (sizeof *p);
+  p->loader = loader;
+  return p;
+}
+
+static void
+stage_free (struct enclaver_stage *s)
+{
+  enclaver_stage_config_free (s->desc, s->config);
+  free (s->source);
+  free (s);
+}
+
+void
+enclaver_pipeline_free (enclaver_pipeline_t *p)
+{
+  size_t i;
+  if (p == NULL)
+    return;
+  for (i = 0; i < p->n_stages; i++)
+    stage_free (p->stages[i]);
+  free (p->stages);
+  free (p);
+}
+
+static const struct enclaver_stage_option *
+find_option (const struct enclaver_stage_desc *d, const char *key)
+{
+  const struct enclaver_stage_option *o;
+  for (o = d->options; o && o->name; o++)
+    if (strcmp (o->name, key) == 0)
+      return o;
+  return NULL;
+}
+
+static int
+unknown_option (const struct enclaver_stage_desc *d, const char *key, enclaver_error_t *err)
+{
+  const struct enclaver_stage_option *o, *best = NULL;
+  size_t best_d = (size_t) -1;
+  for (o = d->options; o && o->name; o++)
+    {
+      size_t dist = enclaver_edit_distance (key, o->name);
+      if (dist < best_d)
+        {
+          best_d = dist;
+          best = o;
+        }
+    }
+  if (best && best_d <= 2)
+    return enclaver_make_error (err, EINVAL, "stage '%s': unknown option '%s' (did you mean '%s'?)", d->name, key,
+                                best->name);
+  if (d->options == NULL || d->options[0].name == NULL)
+    return enclaver_make_error (err, EINVAL, "stage '%s': unknown option '%s' (this stage takes no options)",
+                                d->name, key);
+  return enclaver_make_error (err, EINVAL, "stage '%s': unknown option '%s' (see `enclaver plugins`)", d->name,
+                              key);
+}
+
+int
+enclaver_pipeline_append (enclaver_pipeline_t *p, const struct enclaver_stage_desc *desc,
+                          const struct enclaver_kv *opts, size_t n_opts, enclaver_error_t *err)
+{
+  struct enclaver_stage *s;
+  const struct enclaver_stage_option *o;
+  size_t i, j;
+
+  s = xmalloc0 (sizeof *s);
+  s->desc = desc;
+  s->index = (unsigned) p->n_stages;
+  s->source = xasprintf ("stage:%s:%u", desc->name, s->index);
+  if (desc->config_size)
+    s->config = xmalloc0 (desc->config_size);
+
+  for (i = 0; i < n_opts; i++)
+    {
+      for (j = 0; j < i; j++)
+        if (strcmp (opts[i].key, opts[j].key) == 0)
+          {
+            stage_free (s);
+            return enclaver_make_error (err, EINVAL, "stage '%s': option '%s' given twice", desc->name,
+                                        opts[i].key);
+          }
+      if (find_option (desc, opts[i].key) == NULL)
+        {
+          stage_free (s);
+          return unknown_option (desc, opts[i].key, err);
+        }
+    }
+  for (o = desc->options; o && o->name; o++)
+    {
+      const char *v = NULL;
+      for (i = 0; i < n_opts; i++)
+        if (strcmp (opts[i].key, o->name) == 0)
+          v = opts[i].value;
+      if (v == NULL && (o->flags & ENCLAVER_OPT_REQUIRED))
+        {
+          stage_free (s);
+          return enclaver_make_error (err, EINVAL, "stage '%s': required option '%s' is missing (%s)", desc->name,
+                                      o->name, o->description ? o->description : enclaver_option_type_name (o->type));
+        }
+      if (v == NULL)
+        v = o->default_value;
+      if (v && enclaver_option_parse (o, v, s->config, err) < 0)
+        {
+          stage_free (s);
+          return enclaver_error_wrap (err, "stage '%s'", desc->name);
+        }
+    }
+  p->stages = xreallocarray (p->stages, p->n_stages + 1, sizeof *p->stages);
+  p->stages[p->n_stages++] = s;
+  return 0;
+}
+
+int
+enclaver_pipeline_append_name (enclaver_pipeline_t *p, const char *name, const struct enclaver_kv *opts,
+                               size_t n_opts, enclaver_error_t *err)
+{
+  const struct enclaver_stage_desc *d;
+  if (enclaver_loader_load_name (p->loader, name, &d, err) < 0)
+    return -1;
+  return enclaver_pipeline_append (p, d, opts, n_opts, err);
+}
+
+int
+enclaver_pipeline_from_manifest (enclaver_pipeline_t *p, const struct enclaver_manifest *m, enclaver_error_t *err)
+{
+  size_t i;
+  if (m == NULL || m->n_pipeline == 0)
+    {
+      for (i = 0; enclaver_default_stages[i]; i++)
+        if (enclaver_pipeline_append_name (p, enclaver_default_stages[i], NULL, 0, err) < 0)
+          return -1;
+      return 0;
+    }
+  for (i = 0; i < m->n_pipeline; i++)
+    {
+      const struct enclaver_pipeline_entry *e = &m->pipeline[i];
+      const struct enclaver_stage_desc *d;
+      int r;
+      switch (e->kind)
+        {
+        case ENCLAVER_PIPELINE_BUILTIN:
+          r = enclaver_pipeline_append_name (p, e->name, e->options, e->n_options, err);
+          break;
+        case ENCLAVER_PIPELINE_PLUGIN:
+          r = enclaver_loader_load_file (p->loader, e->path, &d, err);
+          if (r >= 0)
+            r = enclaver_pipeline_append (p, d, e->options, e->n_options, err);
+          break;
+        case ENCLAVER_PIPELINE_LUA:
+          r = enclaver_make_error (err, ENOTSUP, "Lua stages (%s) are not supported by this build yet", e->path);
+          break;
+        default:
+          r = enclaver_make_error (err, EINVAL, "unknown pipeline entry kind %d", e->kind);
+        }
+      if (r < 0)
+        return enclaver_error_wrap (err, "%s:%u: pipeline[%zu]", m->path ? m->path : "manifest", e->line, i);
+    }
+  return 0;
+}
+
+size_t
+enclaver_pipeline_count (const enclaver_pipeline_t *p)
+{
+  return p->n_stages;
+}
+
+const char *
+enclaver_pipeline_stage_name (const enclaver_pipeline_t *p, size_t i)
+{
+  return i < p->n_stages ? p->stages[i]->desc->name : NULL;
+}
+
+static void
+fire_advisory (enclaver_ctx_t *ctx, const char *event)
+{
+  enclaver_error_t e = NULL;
+  if (enclaver_ctx_hook_fire (ctx, event, &e) < 0)
+    enclaver_error_warn_and_release (&e, "hook");
+}
+
+int
+enclaver_pipeline_run (enclaver_pipeline_t *p, enclaver_ctx_t *ctx, enclaver_error_t *err)
+{
+  size_t i, n_init = 0;
+  int ret = 0;
+
+  for (i = 0; i < p->n_stages; i++)
+    {
+      struct enclaver_stage *s = p->stages[i];
+      if (s->desc->init)
+        {
+          enclaver_stage_log (s, ENCLAVER_LOG_DEBUG, "init");
+          if (s->desc->init (s, err) < 0)
+            {
+              if (*err == NULL)
+                enclaver_make_error (err, EIO, "init failed without a message");
+              enclaver_error_wrap (err, "stage %s: init", s->desc->name);
+              ret = -1;
+              break;
+            }
+        }
+      s->initialised = 1;
+      n_init++;
+    }
+
+  for (i = 0; ret == 0 && i < p->n_stages; i++)
+    {
+      struct enclaver_stage *s = p->stages[i];
+      cleanup_free char *before = xasprintf ("before:%s", s->desc->name);
+      cleanup_free char *after = xasprintf ("after:%s", s->desc->name);
+
+      if (enclaver_ctx_hook_fire (ctx, before, err) < 0)
+        {
+          ret = -1;
+          break;
+        }
+      if (s->desc->run)
+        {
+          enclaver_stage_log (s, ENCLAVER_LOG_DEBUG, "run");
+          if (s->desc->run (s, ctx, err) < 0)
+            {
+              if (*err == NULL)
+                enclaver_make_error (err, EIO, "failed without a message");
+              enclaver_error_wrap (err, "stage %s", s->desc->name);
+              ret = -1;
+              break;
+            }
+        }
+      if (enclaver_ctx_hook_fire (ctx, after, err) < 0)
+        {
+          ret = -1;
+          break;
+        }
+    }
+
+  if (ret == 0)
+    {
+      if (enclaver_ctx_outputs_commit (ctx, err) < 0)
+        ret = -1;
+      else
+        fire_advisory (ctx, "done");
+    }
+  if (ret < 0)
+    {
+      enclaver_ctx_outputs_discard (ctx);
+      enclaver_ctx_set_failure (ctx, *err ? (*err)->msg : "unknown error");
+      fire_advisory (ctx, "error");
+    }
+
+  for (i = n_init; i > 0; i--)
+    {
+      struct enclaver_stage *s = p->stages[i - 1];
+      if (s->initialised && s->desc->fini)
+        {
+          enclaver_stage_log (s, ENCLAVER_LOG_DEBUG, "fini");
+          s->desc->fini (s);
+        }
+      s->initialised = 0;
+    }
+  return ret;
+}

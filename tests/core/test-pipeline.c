@@ -1,0 +1,316 @@
+/* Tests for the pipeline runner: order, failures, fini, hooks, outputs, options. */
+#include "config.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <sys/stat.h>
+
+#include <enclaver/pipeline.h>
+#include "tests/tap.h"
+#include "tests/core/testlib.h"
+
+static char events[4096];
+static char tracefile[600];
+static char *tmpdir;
+
+static int
+hook_rec (enclaver_ctx_t *ctx, const char *event, void *ud, enclaver_error_t *err)
+{
+  (void) ud;
+  (void) err;
+  strcat (events, event);
+  if (strcmp (event, "error") == 0)
+    {
+      strcat (events, "=");
+      strcat (events, enclaver_ctx_failure (ctx) ? enclaver_ctx_failure (ctx) : "(none)");
+    }
+  strcat (events, ";");
+  return 0;
+}
+
+static int
+hook_veto (enclaver_ctx_t *ctx, const char *event, void *ud, enclaver_error_t *err)
+{
+  (void) ctx;
+  (void) ud;
+  return enclaver_make_error (err, EPERM, "vetoed %s", event);
+}
+
+static const char *const all_events[] = { "before:*", "after:*", "done", "error", NULL };
+
+/* Build a pipeline of rec-* stages; opts[i] is "key=value,key=value" for stage i (or NULL). */
+static int
+run3 (enclaver_loader_t *l, const char *const names[], const char *const optstr[], int veto_before_b,
+      enclaver_error_t *err)
+{
+  enclaver_pipeline_t *p = enclaver_pipeline_new (l);
+  enclaver_ctx_t *ctx = enclaver_ctx_new ();
+  int i, r = 0;
+
+  unlink (tracefile);
+  events[0] = '\0';
+  for (i = 0; all_events[i]; i++)
+    enclaver_ctx_hook_add (ctx, all_events[i], hook_rec, NULL, NULL, err);
+  if (veto_before_b)
+    enclaver_ctx_hook_add (ctx, "before:rec-b", hook_veto, NULL, NULL, err);
+  for (i = 0; names[i] && r == 0; i++)
+    {
+      struct enclaver_kv kv[8];
+      size_t n = 0;
+      char buf[1024], *save = NULL, *tok;
+      kv[n].key = "trace";
+      kv[n++].value = tracefile;
+      if (optstr && optstr[i])
+        {
+          snprintf (buf, sizeof buf, "%s", optstr[i]);
+          for (tok = strtok_r (buf, ",", &save); tok && n < 8; tok = strtok_r (NULL, ",", &save))
+            {
+              char *eq = strchr (tok, '=');
+              *eq = '\0';
+              kv[n].key = tok;
+              kv[n++].value = eq + 1;
+            }
+        }
+      r = enclaver_pipeline_append_name (p, names[i], kv, n, err);
+    }
+  if (r == 0)
+    r = enclaver_pipeline_run (p, ctx, err);
+  enclaver_pipeline_free (p);
+  enclaver_ctx_free (ctx);
+  return r;
+}
+
+/* A stage defined in the test itself, to check the option table rules. */
+struct req_config
+{
+  char *where;
+  int flag;
+};
+static const struct enclaver_stage_option req_options[] = {
+  { ENCLAVER_OPT_STRING, "where", NULL, ENCLAVER_OPT_REQUIRED, offsetof (struct req_config, where), "a place" },
+  { ENCLAVER_OPT_BOOL, "flag", NULL, 0, offsetof (struct req_config, flag), "a flag" },
+  { 0, NULL, NULL, 0, 0, NULL },
+};
+static char seen_where[256];
+static int
+req_run (enclaver_stage_t *st, enclaver_ctx_t *ctx, enclaver_error_t *err)
+{
+  struct req_config *c = enclaver_stage_get_config (st);
+  (void) ctx;
+  (void) err;
+  snprintf (seen_where, sizeof seen_where, "%s/%d/%s", c->where, c->flag, enclaver_stage_name (st));
+  return 0;
+}
+static const struct enclaver_stage_desc req_desc = {
+  .abi_major = ENCLAVER_STAGE_ABI_MAJOR, .abi_minor = ENCLAVER_STAGE_ABI_MINOR,
+  .struct_size = sizeof (struct enclaver_stage_desc), .name = "req", .options = req_options,
+  .config_size = sizeof (struct req_config), .run = req_run,
+};
+
+static int
+count_entries (const char *dir)
+{
+  DIR *d = opendir (dir);
+  struct dirent *de;
+  int n = 0;
+  while (d && (de = readdir (d)))
+    if (de->d_name[0] != '.')
+      n++;
+  if (d)
+    closedir (d);
+  return n;
+}
+
+int
+main (void)
+{
+  enclaver_loader_t *l = enclaver_loader_new ();
+  enclaver_error_t err = NULL;
+  static const char *const abc[] = { "rec-a", "rec-b", "rec-c", NULL };
+  char out_path[600], opt[800];
+  struct stat st;
+
+  tmpdir = make_tmpdir ();
+  snprintf (tracefile, sizeof tracefile, "%s/trace", tmpdir);
+  enclaver_loader_add_dir (l, plugin_dir ());
+
+  /* 1. Everything succeeds. */
+  TAP_INT_EQ (run3 (l, abc, NULL, 0, &err), 0, "three stages run");
+  TAP_STR_EQ (slurp (tracefile),
+              "rec-a:0:init\nrec-b:1:init\nrec-c:2:init\n"
+              "rec-a:0:run\nrec-b:1:run\nrec-c:2:run\n"
+              "rec-c:2:fini\nrec-b:1:fini\nrec-a:0:fini\n",
+              "init all, run in order, fini in reverse");
+  TAP_STR_EQ (events,
+              "before:rec-a;after:rec-a;before:rec-b;after:rec-b;before:rec-c;after:rec-c;done;",
+              "hooks fire in order and done at the end");
+
+  /* 2. A stage fails in run(). */
+  {
+    static const char *const o[] = { NULL, "fail_run=true", NULL };
+    TAP_INT_EQ (run3 (l, abc, o, 0, &err), -1, "failing run fails the pipeline");
+    TAP_STR_EQ (err ? err->msg : NULL, "stage rec-b: asked to fail in run", "error names the stage");
+    enclaver_error_release (&err);
+    TAP_STR_EQ (slurp (tracefile),
+                "rec-a:0:init\nrec-b:1:init\nrec-c:2:init\n"
+                "rec-a:0:run\nrec-b:1:run\n"
+                "rec-c:2:fini\nrec-b:1:fini\nrec-a:0:fini\n",
+                "later stages do not run; every initialised stage is finalised");
+    TAP_STR_EQ (events, "before:rec-a;after:rec-a;before:rec-b;error=stage rec-b: asked to fail in run;",
+                "no after: for the failed stage, error hook sees the message, no done");
+  }
+
+  /* 3. A stage fails in init(). */
+  {
+    static const char *const o[] = { NULL, "fail_init=yes", NULL };
+    TAP_INT_EQ (run3 (l, abc, o, 0, &err), -1, "failing init fails the pipeline");
+    TAP_STR_EQ (err ? err->msg : NULL, "stage rec-b: init: asked to fail in init", "init error names the stage");
+    enclaver_error_release (&err);
+    TAP_STR_EQ (slurp (tracefile), "rec-a:0:init\nrec-b:1:init\nrec-a:0:fini\n",
+                "nothing runs; only the stage whose init succeeded is finalised");
+  }
+
+  /* 4. A before: hook vetoes a stage. */
+  TAP_INT_EQ (run3 (l, abc, NULL, 1, &err), -1, "a failing before: hook stops the build");
+  TAP_STR_EQ (err ? err->msg : NULL, "hook before:rec-b: vetoed before:rec-b", "hook error message");
+  enclaver_error_release (&err);
+  TAP_STR_EQ (slurp (tracefile),
+              "rec-a:0:init\nrec-b:1:init\nrec-c:2:init\nrec-a:0:run\n"
+              "rec-c:2:fini\nrec-b:1:fini\nrec-a:0:fini\n",
+              "vetoed stage never runs");
+
+  /* 5. Outputs are committed only when everything succeeded. */
+  snprintf (out_path, sizeof out_path, "%s/out.eif", tmpdir);
+  snprintf (opt, sizeof opt, "output=%s", out_path);
+  {
+    const char *o[] = { opt, "fail_run=1", NULL };
+    TAP_INT_EQ (run3 (l, abc, o, 0, &err), -1, "pipeline with output fails later");
+    enclaver_error_release (&err);
+    tap_ok (stat (out_path, &st) < 0 && errno == ENOENT, "no output after a failed build");
+    TAP_INT_EQ (count_entries (tmpdir), 1, "no temporary file left behind (only the trace)");
+  }
+  {
+    const char *o[] = { opt, NULL, NULL };
+    TAP_INT_EQ (run3 (l, abc, o, 0, &err), 0, "pipeline with output succeeds");
+    TAP_STR_EQ (slurp (out_path), "partial", "output renamed into place");
+    TAP_INT_EQ (count_entries (tmpdir), 2, "only trace and output in the directory");
+    unlink (out_path);
+  }
+
+  /* 6. Option validation. */
+  {
+    static const char *const o[] = { "trase=x", NULL, NULL };
+    TAP_INT_EQ (run3 (l, abc, o, 0, &err), -1, "unknown option refused");
+    TAP_STR_EQ (err ? err->msg : NULL, "stage 'rec-a': unknown option 'trase' (did you mean 'trace'?)",
+                "unknown option: did-you-mean");
+    enclaver_error_release (&err);
+    TAP_STR_EQ (slurp (tracefile), "", "nothing ran");
+  }
+  {
+    static const char *const o[] = { "zzzzzz=1", NULL, NULL };
+    run3 (l, abc, o, 0, &err);
+    TAP_CONTAINS (err ? err->msg : NULL, "unknown option 'zzzzzz'", "unknown option without a close match");
+    enclaver_error_release (&err);
+  }
+  {
+    static const char *const o[] = { NULL, NULL, "fail_run=maybe" };
+    run3 (l, abc, o, 0, &err);
+    TAP_STR_EQ (err ? err->msg : NULL, "stage 'rec-c': option 'fail_run': 'maybe' is not a boolean (true/false)",
+                "bad bool value");
+    enclaver_error_release (&err);
+  }
+  {
+    static const char *const o[] = { "count=7,size=2M", NULL, NULL };
+    static const char *const a_only[] = { "rec-a", NULL };
+    enclaver_pipeline_t *p = enclaver_pipeline_new (l);
+    enclaver_ctx_t *ctx = enclaver_ctx_new ();
+    struct enclaver_kv kv[2] = { { "count", "7" }, { "size", "2M" } };
+    (void) o;
+    (void) a_only;
+    enclaver_pipeline_append_name (p, "rec-a", kv, 2, &err);
+    TAP_INT_EQ (enclaver_pipeline_run (p, ctx, &err), 0, "typed options parsed");
+    TAP_STR_EQ (enclaver_ctx_get_param (ctx, "result-json"), "{\"stage\":\"rec-a\",\"count\":7,\"size\":2097152}",
+                "int and size options reach the stage");
+    enclaver_pipeline_free (p);
+    enclaver_ctx_free (ctx);
+    p = enclaver_pipeline_new (l);
+    ctx = enclaver_ctx_new ();
+    enclaver_pipeline_append_name (p, "rec-a", NULL, 0, &err);
+    enclaver_pipeline_run (p, ctx, &err);
+    TAP_STR_EQ (enclaver_ctx_get_param (ctx, "result-json"), "{\"stage\":\"rec-a\",\"count\":3,\"size\":1024}",
+                "defaults applied");
+    enclaver_pipeline_free (p);
+    enclaver_ctx_free (ctx);
+  }
+  {
+    enclaver_pipeline_t *p = enclaver_pipeline_new (l);
+    struct enclaver_kv kv[2] = { { "flag", "on" }, { "flag", "off" } };
+    TAP_INT_EQ (enclaver_pipeline_append (p, &req_desc, NULL, 0, &err), -1, "missing required option");
+    TAP_STR_EQ (err ? err->msg : NULL, "stage 'req': required option 'where' is missing (a place)",
+                "required option message");
+    enclaver_error_release (&err);
+    TAP_INT_EQ (enclaver_pipeline_append (p, &req_desc, kv, 2, &err), -1, "option given twice");
+    TAP_CONTAINS (err ? err->msg : NULL, "option 'flag' given twice", "duplicate option message");
+    enclaver_error_release (&err);
+    kv[0].key = "where";
+    kv[0].value = "here";
+    TAP_INT_EQ (enclaver_pipeline_append (p, &req_desc, kv, 2, &err), 0, "required option given");
+    {
+      enclaver_ctx_t *ctx = enclaver_ctx_new ();
+      TAP_INT_EQ (enclaver_pipeline_run (p, ctx, &err), 0, "in-process stage runs");
+      TAP_STR_EQ (seen_where, "here/0/req", "config block filled");
+      enclaver_ctx_free (ctx);
+    }
+    enclaver_pipeline_free (p);
+  }
+
+  /* 7. Pipelines from a manifest. */
+  {
+    struct enclaver_manifest m;
+    struct enclaver_pipeline_entry e[3];
+    struct enclaver_kv kv[1] = { { "count", "11" } };
+    enclaver_pipeline_t *p = enclaver_pipeline_new (l);
+    enclaver_ctx_t *ctx = enclaver_ctx_new ();
+    memset (&m, 0, sizeof m);
+    memset (e, 0, sizeof e);
+    m.path = "enclaver.yaml";
+    e[0].kind = ENCLAVER_PIPELINE_BUILTIN;
+    e[0].name = "rec-b";
+    e[0].line = 3;
+    e[1].kind = ENCLAVER_PIPELINE_PLUGIN;
+    e[1].path = plugin_path ("rec-c");
+    e[1].options = kv;
+    e[1].n_options = 1;
+    e[1].line = 4;
+    m.pipeline = e;
+    m.n_pipeline = 2;
+    TAP_INT_EQ (enclaver_pipeline_from_manifest (p, &m, &err), 0, "manifest pipeline built");
+    TAP_INT_EQ (enclaver_pipeline_count (p), 2, "two entries");
+    TAP_STR_EQ (enclaver_pipeline_stage_name (p, 1), "rec-c", "plugin entry by path");
+    TAP_INT_EQ (enclaver_pipeline_run (p, ctx, &err), 0, "manifest pipeline runs");
+    TAP_STR_EQ (enclaver_ctx_get_param (ctx, "trace"), "rec-b,rec-c", "in manifest order");
+    TAP_CONTAINS (enclaver_ctx_get_param (ctx, "result-json"), "\"count\":11", "options from the manifest");
+    enclaver_pipeline_free (p);
+    enclaver_ctx_free (ctx);
+
+    p = enclaver_pipeline_new (l);
+    e[1].path = "/nonexistent/plugin.so";
+    TAP_INT_EQ (enclaver_pipeline_from_manifest (p, &m, &err), -1, "missing plugin file");
+    TAP_CONTAINS (err ? err->msg : NULL, "enclaver.yaml:4: pipeline[1]: plugin /nonexistent/plugin.so",
+                  "error names the manifest line and the entry");
+    enclaver_error_release (&err);
+    enclaver_pipeline_free (p);
+
+    p = enclaver_pipeline_new (l);
+    m.n_pipeline = 0;
+    TAP_INT_EQ (enclaver_pipeline_from_manifest (p, &m, &err), -1, "default stack needs the built-in stages");
+    TAP_CONTAINS (err ? err->msg : NULL, "stage 'fetch' not found", "default stack starts with fetch");
+    enclaver_error_release (&err);
+    enclaver_pipeline_free (p);
+  }
+
+  unlink (tracefile);
+  rmdir (tmpdir);
+  enclaver_loader_free (l);
+  return tap_done ();
+}

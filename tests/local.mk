@@ -1,0 +1,75 @@
+# Core tests: error/log helpers, context, loader, pipeline runner, CLI.
+TEST_PLUGIN_LINK = -module -avoid-version -shared -rpath /nowhere
+TEST_PLUGIN_CC = $(AM_CFLAGS) $(DEPS_CFLAGS)
+
+check_LTLIBRARIES += tests/plugins/rec-a.la tests/plugins/rec-b.la tests/plugins/rec-c.la \
+	tests/plugins/rec-dup.la tests/plugins/bad-major.la tests/plugins/bad-minor.la \
+	tests/plugins/bad-short.la tests/plugins/no-sym.la tests/plugins/unloadable.la \
+	tests/plugins/bad-name.la
+
+tests_plugins_rec_a_la_SOURCES = tests/plugins/recorder.c
+tests_plugins_rec_a_la_CPPFLAGS = $(AM_CPPFLAGS) -DSTAGE_NAME='"rec-a"'
+tests_plugins_rec_a_la_CFLAGS = $(TEST_PLUGIN_CC)
+tests_plugins_rec_a_la_LDFLAGS = $(TEST_PLUGIN_LINK) -export-symbols-regex '^enclaver_stage_descriptor$$'
+tests_plugins_rec_a_la_LIBADD = libenclaver.la
+tests_plugins_rec_b_la_SOURCES = tests/plugins/recorder.c
+tests_plugins_rec_b_la_CPPFLAGS = $(AM_CPPFLAGS) -DSTAGE_NAME='"rec-b"'
+tests_plugins_rec_b_la_CFLAGS = $(TEST_PLUGIN_CC)
+tests_plugins_rec_b_la_LDFLAGS = $(TEST_PLUGIN_LINK) -export-symbols-regex '^enclaver_stage_descriptor$$'
+tests_plugins_rec_b_la_LIBADD = libenclaver.la
+tests_plugins_rec_c_la_SOURCES = tests/plugins/recorder.c
+tests_plugins_rec_c_la_CPPFLAGS = $(AM_CPPFLAGS) -DSTAGE_NAME='"rec-c"'
+tests_plugins_rec_c_la_CFLAGS = $(TEST_PLUGIN_CC)
+tests_plugins_rec_c_la_LDFLAGS = $(TEST_PLUGIN_LINK) -export-symbols-regex '^enclaver_stage_descriptor$$'
+tests_plugins_rec_c_la_LIBADD = libenclaver.la
+tests_plugins_rec_dup_la_SOURCES = tests/plugins/recorder.c
+tests_plugins_rec_dup_la_CPPFLAGS = $(AM_CPPFLAGS) -DSTAGE_NAME='"rec-a"'
+tests_plugins_rec_dup_la_CFLAGS = $(TEST_PLUGIN_CC)
+tests_plugins_rec_dup_la_LDFLAGS = $(TEST_PLUGIN_LINK)
+tests_plugins_rec_dup_la_LIBADD = libenclaver.la
+tests_plugins_bad_major_la_SOURCES = tests/plugins/broken.c
+tests_plugins_bad_major_la_CPPFLAGS = $(AM_CPPFLAGS) -DBROKEN_MAJOR
+tests_plugins_bad_major_la_CFLAGS = $(TEST_PLUGIN_CC)
+tests_plugins_bad_major_la_LDFLAGS = $(TEST_PLUGIN_LINK)
+tests_plugins_bad_minor_la_SOURCES = tests/plugins/broken.c
+tests_plugins_bad_minor_la_CPPFLAGS = $(AM_CPPFLAGS) -DBROKEN_MINOR
+tests_plugins_bad_minor_la_CFLAGS = $(TEST_PLUGIN_CC)
+tests_plugins_bad_minor_la_LDFLAGS = $(TEST_PLUGIN_LINK)
+tests_plugins_bad_short_la_SOURCES = tests/plugins/broken.c
+tests_plugins_bad_short_la_CPPFLAGS = $(AM_CPPFLAGS) -DBROKEN_SHORT
+tests_plugins_bad_short_la_CFLAGS = $(TEST_PLUGIN_CC)
+tests_plugins_bad_short_la_LDFLAGS = $(TEST_PLUGIN_LINK)
+tests_plugins_no_sym_la_SOURCES = tests/plugins/broken.c
+tests_plugins_no_sym_la_CPPFLAGS = $(AM_CPPFLAGS) -DBROKEN_NOSYM
+tests_plugins_no_sym_la_CFLAGS = $(TEST_PLUGIN_CC)
+tests_plugins_no_sym_la_LDFLAGS = $(TEST_PLUGIN_LINK)
+tests_plugins_unloadable_la_SOURCES = tests/plugins/broken.c
+tests_plugins_unloadable_la_CPPFLAGS = $(AM_CPPFLAGS) -DBROKEN_UNLOADABLE
+tests_plugins_unloadable_la_CFLAGS = $(TEST_PLUGIN_CC)
+tests_plugins_unloadable_la_LDFLAGS = $(TEST_PLUGIN_LINK)
+tests_plugins_bad_name_la_SOURCES = tests/plugins/broken.c
+tests_plugins_bad_name_la_CPPFLAGS = $(AM_CPPFLAGS) -DBROKEN_BADNAME
+tests_plugins_bad_name_la_CFLAGS = $(TEST_PLUGIN_CC)
+tests_plugins_bad_name_la_LDFLAGS = $(TEST_PLUGIN_LINK)
+
+CORE_TEST_LIBS = libenclaver.la libenclaver_util.la $(DEPS_LIBS)
+CORE_TEST_CC = $(AM_CFLAGS) $(DEPS_CFLAGS)
+
+check_PROGRAMS += tests/core/test-error tests/core/test-context tests/core/test-loader \
+	tests/core/test-pipeline
+TESTS += tests/core/test-error tests/core/test-context tests/core/test-loader \
+	tests/core/test-pipeline tests/cli/cli.sh tests/cli/install.sh
+EXTRA_DIST += tests/tap.h tests/lib.sh tests/cli/cli.sh tests/cli/install.sh
+
+tests_core_test_error_SOURCES = tests/core/test-error.c
+tests_core_test_error_CFLAGS = $(CORE_TEST_CC)
+tests_core_test_error_LDADD = $(CORE_TEST_LIBS)
+tests_core_test_context_SOURCES = tests/core/test-context.c
+tests_core_test_context_CFLAGS = $(CORE_TEST_CC)
+tests_core_test_context_LDADD = $(CORE_TEST_LIBS)
+tests_core_test_loader_SOURCES = tests/core/test-loader.c tests/core/testlib.h
+tests_core_test_loader_CFLAGS = $(CORE_TEST_CC)
+tests_core_test_loader_LDADD = $(CORE_TEST_LIBS)
+tests_core_test_pipeline_SOURCES = tests/core/test-pipeline.c tests/core/testlib.h
+tests_core_test_pipeline_CFLAGS = $(CORE_TEST_CC)
+tests_core_test_pipeline_LDADD = $(CORE_TEST_LIBS)
