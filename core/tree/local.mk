@@ -1,0 +1,1 @@
+# rootfs tree, cpio writer, flatten stage (filled in by that work)
