@@ -91,7 +91,7 @@ enclaver_loader_add_default_dirs (enclaver_loader_t *l)
       enclaver_loader_add_dir (l, d);
     }
   /* Relocatable install: <exe dir>/../<pkglibdir relative to prefix>. */
-  if (self && strncmp (PKGLIBDIR, PREFIX, strlen (PREFIX)) == 0 && strlen (BINDIR) > strlen (PREFIX)
+  if (self && !in_build_tree (self) && strncmp (PKGLIBDIR, PREFIX, strlen (PREFIX)) == 0 && strlen (BINDIR) > strlen (PREFIX)
       && strncmp (BINDIR, PREFIX, strlen (PREFIX)) == 0)
     {
       /* Walk up from the exe dir as many levels as bindir is below prefix. */
@@ -113,9 +113,7 @@ enclaver_loader_add_default_dirs (enclaver_loader_t *l)
       if (ok)
         {
           cleanup_free char *d = xasprintf ("%s%s", up, PKGLIBDIR + strlen (PREFIX));
-          struct stat st;
-          if (stat (d, &st) == 0 && S_ISDIR (st.st_mode))
-            enclaver_loader_add_dir (l, d);
+          enclaver_loader_add_dir (l, d);
         }
     }
   enclaver_loader_add_dir (l, PKGLIBDIR);
@@ -252,9 +250,11 @@ enclaver_loader_load_file (enclaver_loader_t *l, const char *path, const struct 
   for (i = 0; i < l->n_plugins; i++)
     if (strcmp (l->plugins[i].desc->name, d->name) == 0)
       {
+        /* d lives in the object: build the message before unloading it. */
+        enclaver_make_error (err, EEXIST, "plugin %s: duplicate stage name '%s' (already loaded from %s)", path,
+                             d->name, l->plugins[i].path);
         dlclose (handle);
-        return enclaver_make_error (err, EEXIST, "plugin %s: duplicate stage name '%s' (already loaded from %s)",
-                                    path, d->name, l->plugins[i].path);
+        return -1;
       }
 
   l->plugins = xreallocarray (l->plugins, l->n_plugins + 1, sizeof *l->plugins);
