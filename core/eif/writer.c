@@ -1,0 +1,955 @@
+/* enclaver: streaming EIF writer, metadata JSON and re-signing of existing EIFs.
+ *
+ * Layout (as the reference builder writes it, no padding):
+ *   header(548) | kernel | cmdline | metadata | ramdisk0 | ramdisk1.. | [signature]
+ * Every section is a 12-byte header (type, flags 0, size) followed by its data.
+ * Data is streamed into a temporary file; the section header is patched once the size
+ * is known, the CRC is accumulated per section and combined with the header's CRC at
+ * the end (crc32_combine), so nothing is read twice and nothing is held in memory. */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <jansson.h>
+
+#include "eif/eif-internal.h"
+
+/* ------------------------------------------------------------------------- */
+/* emitter */
+
+static int
+pwrite_all (int fd, const void *buf, size_t len, uint64_t off)
+{
+  const uint8_t *p = buf;
+  while (len > 0)
+    {
+      ssize_t w = pwrite (fd, p, len, (off_t) off);
+      if (w < 0)
+        {
+          if (errno == EINTR)
+            continue;
+          return -1;
+        }
+      p += w;
+      len -= (size_t) w;
+      off += (uint64_t) w;
+    }
+  return 0;
+}
+
+int
+eif_emitter_open (struct eif_emitter *e, const char *path, enclaver_error_t *err)
+{
+  cleanup_free char *d = xstrdup (path);
+  cleanup_free char *b = xstrdup (path);
+  const char *dir, *base;
+
+  memset (e, 0, sizeof *e);
+  e->fd = -1;
+  dir = dirname (d);
+  base = basename (b);
+  if (base[0] == '\0' || strcmp (base, "/") == 0 || strcmp (base, ".") == 0 || strcmp (base, "..") == 0)
+    return enclaver_make_error (err, EINVAL, "%s: not a valid output file name", path);
+  e->tmp_path = xasprintf ("%s/.%s.XXXXXX", dir, base);
+  e->fd = mkostemp (e->tmp_path, O_CLOEXEC);
+  if (e->fd < 0)
+    {
+      int saved = errno;
+      free (e->tmp_path);
+      e->tmp_path = NULL;
+      return enclaver_make_errno (err, saved, "create a temporary file in %s for %s", dir, path);
+    }
+  e->final_path = xstrdup (path);
+  e->off = ENCLAVER_EIF_HEADER_SIZE;
+  return 0;
+}
+
+int
+eif_emitter_begin (struct eif_emitter *e, uint16_t type, enclaver_error_t *err)
+{
+  if (e->in_section)
+    return enclaver_make_error (err, EINVAL, "internal: section %u not finished", e->n);
+  if (e->n >= ENCLAVER_EIF_MAX_SECTIONS)
+    return enclaver_make_error (err, E2BIG, "an EIF holds at most %d sections", ENCLAVER_EIF_MAX_SECTIONS);
+  e->in_section = 1;
+  e->cur_hdr_off = e->off;
+  e->cur_size = 0;
+  e->cur_crc = 0;
+  if (e->measure)
+    eif_measure_section (e->measure, type);
+  e->types[e->n] = type;
+  return 0;
+}
+
+int
+eif_emitter_write (struct eif_emitter *e, const void *data, size_t len, enclaver_error_t *err)
+{
+  uint64_t at = e->cur_hdr_off + ENCLAVER_EIF_SECTION_HEADER_SIZE + e->cur_size;
+
+  if (!e->in_section)
+    return enclaver_make_error (err, EINVAL, "internal: write outside a section");
+  if (len == 0)
+    return 0;
+  if (UINT64_MAX - at < len || at + len > (uint64_t) INT64_MAX)
+    return enclaver_make_error (err, EFBIG, "%s: section too large", e->final_path);
+  if (pwrite_all (e->fd, data, len, at) < 0)
+    return enclaver_make_errno (err, errno, "write %s", e->tmp_path);
+  e->cur_crc = eif_crc32 (e->cur_crc, data, len);
+  e->cur_size += len;
+  if (e->measure && eif_measure_update (e->measure, data, len, err) < 0)
+    return -1;
+  return 0;
+}
+
+int
+eif_emitter_end (struct eif_emitter *e, enclaver_error_t *err)
+{
+  uint8_t hdr[ENCLAVER_EIF_SECTION_HEADER_SIZE];
+  uint32_t crc;
+
+  if (!e->in_section)
+    return enclaver_make_error (err, EINVAL, "internal: no section to finish");
+  eif_put_be16 (hdr, e->types[e->n]);
+  eif_put_be16 (hdr + 2, 0);
+  eif_put_be64 (hdr + 4, e->cur_size);
+  if (pwrite_all (e->fd, hdr, sizeof hdr, e->cur_hdr_off) < 0)
+    return enclaver_make_errno (err, errno, "write %s", e->tmp_path);
+  crc = eif_crc32_combine (eif_crc32 (0, hdr, sizeof hdr), e->cur_crc, e->cur_size);
+  e->crc_sections = e->crc_len ? eif_crc32_combine (e->crc_sections, crc, sizeof hdr + e->cur_size) : crc;
+  e->crc_len += sizeof hdr + e->cur_size;
+  e->offsets[e->n] = e->cur_hdr_off;
+  e->sizes[e->n] = e->cur_size;
+  e->n++;
+  e->off = e->cur_hdr_off + sizeof hdr + e->cur_size;
+  e->in_section = 0;
+  return 0;
+}
+
+int
+eif_emitter_finish (struct eif_emitter *e, uint16_t version, uint16_t flags, uint64_t mem, uint64_t cpus,
+                    enclaver_error_t *err)
+{
+  uint8_t h[ENCLAVER_EIF_HEADER_SIZE];
+  uint32_t crc;
+
+  if (e->in_section)
+    return enclaver_make_error (err, EINVAL, "internal: section not finished");
+  memset (h, 0, sizeof h);
+  memcpy (h + EIF_OFF_MAGIC, ENCLAVER_EIF_MAGIC, 4);
+  eif_put_be16 (h + EIF_OFF_VERSION, version);
+  eif_put_be16 (h + EIF_OFF_FLAGS, flags);
+  eif_put_be64 (h + EIF_OFF_DEFAULT_MEM, mem);
+  eif_put_be64 (h + EIF_OFF_DEFAULT_CPUS, cpus);
+  eif_put_be16 (h + EIF_OFF_NUM_SECTIONS, e->n);
+  for (unsigned i = 0; i < e->n; i++)
+    {
+      eif_put_be64 (h + EIF_OFF_SECTION_OFFSETS + 8 * i, e->offsets[i]);
+      eif_put_be64 (h + EIF_OFF_SECTION_SIZES + 8 * i, e->sizes[i]);
+    }
+  crc = eif_crc32 (0, h, EIF_OFF_CRC);
+  if (e->crc_len)
+    crc = eif_crc32_combine (crc, e->crc_sections, e->crc_len);
+  eif_put_be32 (h + EIF_OFF_CRC, crc);
+  if (pwrite_all (e->fd, h, sizeof h, 0) < 0)
+    return enclaver_make_errno (err, errno, "write %s", e->tmp_path);
+  if (ftruncate (e->fd, (off_t) e->off) < 0)
+    return enclaver_make_errno (err, errno, "truncate %s", e->tmp_path);
+  if (fchmod (e->fd, 0644) < 0)
+    return enclaver_make_errno (err, errno, "chmod %s", e->tmp_path);
+  if (fsync (e->fd) < 0)
+    return enclaver_make_errno (err, errno, "fsync %s", e->tmp_path);
+  if (close (e->fd) < 0)
+    {
+      e->fd = -1;
+      return enclaver_make_errno (err, errno, "close %s", e->tmp_path);
+    }
+  e->fd = -1;
+  if (rename (e->tmp_path, e->final_path) < 0)
+    return enclaver_make_errno (err, errno, "rename %s to %s", e->tmp_path, e->final_path);
+  free (e->tmp_path);
+  e->tmp_path = NULL;
+  return 0;
+}
+
+void
+eif_emitter_abort (struct eif_emitter *e)
+{
+  if (e->fd >= 0)
+    close (e->fd);
+  e->fd = -1;
+  if (e->tmp_path)
+    unlink (e->tmp_path);
+  free (e->tmp_path);
+  e->tmp_path = NULL;
+  free (e->final_path);
+  e->final_path = NULL;
+}
+
+/* Copy `len` bytes (or until EOF when len == UINT64_MAX) from fd at `off` (or the
+ * current position when off == UINT64_MAX) into the current section. */
+static int
+emit_from_fd (struct eif_emitter *e, int fd, const char *name, uint64_t off, uint64_t len, enclaver_error_t *err)
+{
+  cleanup_free uint8_t *buf = xmalloc (EIF_IO_CHUNK);
+  uint64_t done = 0;
+
+  while (len == UINT64_MAX || done < len)
+    {
+      size_t want = EIF_IO_CHUNK;
+      ssize_t r;
+      if (len != UINT64_MAX && len - done < want)
+        want = (size_t) (len - done);
+      if (off == UINT64_MAX)
+        r = read (fd, buf, want);
+      else
+        r = pread (fd, buf, want, (off_t) (off + done));
+      if (r < 0 && errno == EINTR)
+        continue;
+      if (r < 0)
+        return enclaver_make_errno (err, errno, "read %s", name);
+      if (r == 0)
+        {
+          if (len == UINT64_MAX)
+            break;
+          return enclaver_make_error (err, EIO, "%s: unexpected end of file at offset %llu", name,
+                                      (unsigned long long) (off + done));
+        }
+      if (eif_emitter_write (e, buf, (size_t) r, err) < 0)
+        return -1;
+      done += (uint64_t) r;
+    }
+  return 0;
+}
+
+/* ------------------------------------------------------------------------- */
+/* metadata JSON (serde_json compatible output) */
+
+static void
+sb_puts (struct cbor_buf *b, const char *s)
+{
+  cbor_put_raw (b, s, strlen (s));
+}
+
+static int
+utf8_valid (const unsigned char *s, size_t len)
+{
+  size_t i = 0;
+  while (i < len)
+    {
+      unsigned c = s[i];
+      size_t n;
+      uint32_t cp;
+      if (c < 0x80)
+        {
+          i++;
+          continue;
+        }
+      if ((c & 0xe0) == 0xc0)
+        n = 1, cp = c & 0x1f;
+      else if ((c & 0xf0) == 0xe0)
+        n = 2, cp = c & 0x0f;
+      else if ((c & 0xf8) == 0xf0)
+        n = 3, cp = c & 0x07;
+      else
+        return 0;
+      if (len - i - 1 < n)
+        return 0;
+      for (size_t k = 1; k <= n; k++)
+        {
+          if ((s[i + k] & 0xc0) != 0x80)
+            return 0;
+          cp = (cp << 6) | (s[i + k] & 0x3f);
+        }
+      if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) || cp > 0x10ffff
+          || (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+      i += n + 1;
+    }
+  return 1;
+}
+
+/* JSON string with serde_json's escapes: \" \\ \b \f \n \r \t, \u00xx (lowercase) for
+ * other control characters, everything else verbatim. */
+static void
+json_put_string (struct cbor_buf *b, const char *s, size_t len)
+{
+  static const char hex[] = "0123456789abcdef";
+  cbor_put_raw (b, "\"", 1);
+  for (size_t i = 0; i < len; i++)
+    {
+      unsigned char c = (unsigned char) s[i];
+      char esc[7];
+      switch (c)
+        {
+        case '"':
+          sb_puts (b, "\\\"");
+          break;
+        case '\\':
+          sb_puts (b, "\\\\");
+          break;
+        case '\b':
+          sb_puts (b, "\\b");
+          break;
+        case '\f':
+          sb_puts (b, "\\f");
+          break;
+        case '\n':
+          sb_puts (b, "\\n");
+          break;
+        case '\r':
+          sb_puts (b, "\\r");
+          break;
+        case '\t':
+          sb_puts (b, "\\t");
+          break;
+        default:
+          if (c < 0x20)
+            {
+              memcpy (esc, "\\u00", 4);
+              esc[4] = hex[c >> 4];
+              esc[5] = hex[c & 15];
+              cbor_put_raw (b, esc, 6);
+            }
+          else
+            cbor_put_raw (b, &s[i], 1);
+        }
+    }
+  cbor_put_raw (b, "\"", 1);
+}
+
+static int
+cmp_str (const void *a, const void *b)
+{
+  return strcmp (*(const char *const *) a, *(const char *const *) b);
+}
+
+/* Shortest round-trip representation of a double, formatted like serde_json (ryu):
+ * always with a '.' or an exponent, exponent without '+' or leading zeros. */
+static void
+json_put_real (struct cbor_buf *b, double v)
+{
+  char buf[64], out[64];
+  size_t o = 0;
+
+  if (!isfinite (v))
+    {
+      sb_puts (b, "null");
+      return;
+    }
+  for (int prec = 1; prec <= 17; prec++)
+    {
+      snprintf (buf, sizeof buf, "%.*g", prec, v);
+      if (strtod (buf, NULL) == v)
+        break;
+    }
+  for (const char *p = buf; *p && o < sizeof out - 3; p++)
+    {
+      if (*p == 'e')
+        {
+          out[o++] = 'e';
+          p++;
+          if (*p == '+')
+            p++;
+          else if (*p == '-')
+            out[o++] = *p++;
+          while (*p == '0' && p[1])
+            p++;
+          while (*p && o < sizeof out - 3)
+            out[o++] = *p++;
+          break;
+        }
+      out[o++] = *p;
+    }
+  out[o] = '\0';
+  if (strpbrk (out, ".e") == NULL)
+    strcat (out, ".0");
+  sb_puts (b, out);
+}
+
+static int
+json_put_value (struct cbor_buf *b, json_t *v, int depth, enclaver_error_t *err)
+{
+  char num[32];
+
+  if (depth > 128)
+    return enclaver_make_error (err, EINVAL, "JSON nested too deeply");
+  switch (json_typeof (v))
+    {
+    case JSON_NULL:
+      sb_puts (b, "null");
+      break;
+    case JSON_TRUE:
+      sb_puts (b, "true");
+      break;
+    case JSON_FALSE:
+      sb_puts (b, "false");
+      break;
+    case JSON_INTEGER:
+      snprintf (num, sizeof num, "%" JSON_INTEGER_FORMAT, json_integer_value (v));
+      sb_puts (b, num);
+      break;
+    case JSON_REAL:
+      json_put_real (b, json_real_value (v));
+      break;
+    case JSON_STRING:
+      json_put_string (b, json_string_value (v), json_string_length (v));
+      break;
+    case JSON_ARRAY:
+      {
+        size_t i;
+        json_t *item;
+        cbor_put_raw (b, "[", 1);
+        json_array_foreach (v, i, item)
+          {
+            if (i)
+              cbor_put_raw (b, ",", 1);
+            if (json_put_value (b, item, depth + 1, err) < 0)
+              return -1;
+          }
+        cbor_put_raw (b, "]", 1);
+        break;
+      }
+    case JSON_OBJECT:
+      {
+        size_t n = json_object_size (v), i = 0;
+        cleanup_free const char **keys = xreallocarray (NULL, n ? n : 1, sizeof *keys);
+        const char *k;
+        json_t *item;
+        json_object_foreach (v, k, item)
+          keys[i++] = k;
+        qsort (keys, i, sizeof *keys, cmp_str);
+        cbor_put_raw (b, "{", 1);
+        for (size_t j = 0; j < i; j++)
+          {
+            if (j)
+              cbor_put_raw (b, ",", 1);
+            json_put_string (b, keys[j], strlen (keys[j]));
+            cbor_put_raw (b, ":", 1);
+            if (json_put_value (b, json_object_get (v, keys[j]), depth + 1, err) < 0)
+              return -1;
+          }
+        cbor_put_raw (b, "}", 1);
+        break;
+      }
+    }
+  return 0;
+}
+
+static int
+json_put_text (struct cbor_buf *b, const char *text, const char *what, enclaver_error_t *err)
+{
+  json_error_t jerr;
+  json_t *v;
+  int ret;
+
+  if (text == NULL)
+    {
+      sb_puts (b, "null");
+      return 0;
+    }
+  v = json_loads (text, JSON_DECODE_ANY, &jerr);
+  if (v == NULL)
+    return enclaver_make_error (err, EINVAL, "%s is not valid JSON: line %d column %d: %s", what, jerr.line,
+                                jerr.column, jerr.text);
+  ret = json_put_value (b, v, 0, err);
+  json_decref (v);
+  return ret;
+}
+
+static int
+put_field (struct cbor_buf *b, const char *key, const char *val, enclaver_error_t *err)
+{
+  if (val == NULL)
+    val = "";
+  if (!utf8_valid ((const unsigned char *) val, strlen (val)))
+    return enclaver_make_error (err, EINVAL, "metadata %s is not valid UTF-8", key);
+  cbor_put_raw (b, "\"", 1);
+  sb_puts (b, key);
+  sb_puts (b, "\":");
+  json_put_string (b, val, strlen (val));
+  return 0;
+}
+
+char *
+enclaver_eif_metadata_json (const struct enclaver_eif_metadata *md, size_t *len, enclaver_error_t *err)
+{
+  struct cbor_buf b = { 0 };
+
+  sb_puts (&b, "{");
+  if (put_field (&b, "ImageName", md->image_name, err) < 0)
+    goto fail;
+  sb_puts (&b, ",");
+  if (put_field (&b, "ImageVersion", md->image_version, err) < 0)
+    goto fail;
+  sb_puts (&b, ",\"BuildMetadata\":{");
+  if (put_field (&b, "BuildTime", md->build_time, err) < 0)
+    goto fail;
+  sb_puts (&b, ",");
+  if (put_field (&b, "BuildTool", md->build_tool, err) < 0)
+    goto fail;
+  sb_puts (&b, ",");
+  if (put_field (&b, "BuildToolVersion", md->build_tool_version, err) < 0)
+    goto fail;
+  sb_puts (&b, ",");
+  if (put_field (&b, "OperatingSystem", md->operating_system, err) < 0)
+    goto fail;
+  sb_puts (&b, ",");
+  if (put_field (&b, "KernelVersion", md->kernel_version, err) < 0)
+    goto fail;
+  sb_puts (&b, "},\"DockerInfo\":");
+  if (json_put_text (&b, md->docker_info, "DockerInfo", err) < 0)
+    goto fail;
+  sb_puts (&b, ",\"CustomMetadata\":");
+  if (json_put_text (&b, md->custom_metadata, "custom metadata", err) < 0)
+    goto fail;
+  sb_puts (&b, "}");
+  cbor_put_raw (&b, "", 1);
+  if (len)
+    *len = b.len - 1;
+  return (char *) b.data;
+fail:
+  free (b.data);
+  return NULL;
+}
+
+/* ------------------------------------------------------------------------- */
+/* writer */
+
+enum
+{
+  STAGE_KERNEL = 0,
+  STAGE_CMDLINE,
+  STAGE_METADATA,
+  STAGE_RAMDISK,
+  STAGE_MORE_RAMDISKS,
+};
+
+struct enclaver_eif_writer_s
+{
+  struct eif_emitter e;
+  struct eif_measure m;
+  int stage;
+  int failed;
+  int finished;
+  enum enclaver_eif_arch arch;
+  uint64_t mem, cpus;
+  char *cert_pem, *key_pem;
+  size_t cert_len, key_len;
+};
+
+enclaver_eif_writer_t *
+enclaver_eif_writer_new (const char *path, enclaver_error_t *err)
+{
+  enclaver_eif_writer_t *w = xmalloc0 (sizeof *w);
+
+  if (eif_measure_init (&w->m, err) < 0)
+    {
+      free (w);
+      return NULL;
+    }
+  if (eif_emitter_open (&w->e, path, err) < 0)
+    {
+      eif_measure_cleanup (&w->m);
+      free (w);
+      return NULL;
+    }
+  w->e.measure = &w->m;
+  w->mem = ENCLAVER_EIF_DEFAULT_MEM;
+  w->cpus = ENCLAVER_EIF_DEFAULT_CPUS;
+  return w;
+}
+
+void
+enclaver_eif_writer_set_arch (enclaver_eif_writer_t *w, enum enclaver_eif_arch arch)
+{
+  w->arch = arch;
+}
+
+void
+enclaver_eif_writer_set_defaults (enclaver_eif_writer_t *w, uint64_t mem, uint64_t cpus)
+{
+  w->mem = mem;
+  w->cpus = cpus;
+}
+
+int
+enclaver_eif_writer_set_signer (enclaver_eif_writer_t *w, const char *cert_path, const char *key_path,
+                                enclaver_error_t *err)
+{
+  cleanup_free char *cert = NULL, *key = NULL;
+  size_t cert_len = 0, key_len = 0;
+  uint8_t dummy[ENCLAVER_PCR_SIZE] = { 0 };
+  uint8_t *sig;
+  size_t sig_len;
+
+  if (enclaver_read_file (cert_path, ENCLAVER_EIF_SIGNATURE_MAX_SIZE, &cert, &cert_len, err) < 0)
+    return enclaver_error_wrap (err, "signing certificate");
+  if (enclaver_read_file (key_path, 1024 * 1024, &key, &key_len, err) < 0)
+    return enclaver_error_wrap (err, "private key");
+  /* Sign a dummy value now so that a bad key or certificate fails before any work. */
+  sig = enclaver_eif_make_signature (cert, cert_len, key, key_len, dummy, &sig_len, err);
+  if (sig == NULL)
+    return enclaver_error_wrap (err, "%s / %s", cert_path, key_path);
+  free (sig);
+  free (w->cert_pem);
+  free (w->key_pem);
+  w->cert_pem = cert;
+  w->key_pem = key;
+  w->cert_len = cert_len;
+  w->key_len = key_len;
+  cert = key = NULL;
+  return 0;
+}
+
+static const char *const stage_expect[] = {
+  "the kernel", "the cmdline", "the metadata", "a ramdisk", "a ramdisk",
+};
+
+static int
+check_order (enclaver_eif_writer_t *w, enum enclaver_eif_section_type type, enclaver_error_t *err)
+{
+  static const int stage_type[] = { ENCLAVER_EIF_SECTION_KERNEL, ENCLAVER_EIF_SECTION_CMDLINE,
+                                    ENCLAVER_EIF_SECTION_METADATA, ENCLAVER_EIF_SECTION_RAMDISK,
+                                    ENCLAVER_EIF_SECTION_RAMDISK };
+  if (w->finished)
+    return enclaver_make_error (err, EINVAL, "EIF writer already finished");
+  if (w->failed)
+    return enclaver_make_error (err, EINVAL, "EIF writer: an earlier section failed");
+  if ((int) type != stage_type[w->stage])
+    return enclaver_make_error (err, EINVAL,
+                                "EIF sections go in the order kernel, cmdline, metadata, ramdisk...: "
+                                "expected %s, got a %s section",
+                                stage_expect[w->stage], enclaver_eif_section_type_name (type));
+  return 0;
+}
+
+static void
+advance (enclaver_eif_writer_t *w)
+{
+  if (w->stage < STAGE_MORE_RAMDISKS)
+    w->stage++;
+}
+
+/* Stream data into a new section of the given type (data / fd / callback). */
+struct source
+{
+  const void *data;
+  size_t len;
+  int fd;
+  const char *name;
+  enclaver_eif_read_fn fn;
+  void *opaque;
+};
+
+static int
+emit_checked (enclaver_eif_writer_t *w, const void *data, size_t len, int type, enclaver_error_t *err)
+{
+  if (type == ENCLAVER_EIF_SECTION_CMDLINE && memchr (data, '\0', len) != NULL)
+    return enclaver_make_error (err, EINVAL, "the kernel command line must not contain NUL bytes");
+  return eif_emitter_write (&w->e, data, len, err);
+}
+
+static int
+add_section (enclaver_eif_writer_t *w, enum enclaver_eif_section_type type, const struct source *src,
+             enclaver_error_t *err)
+{
+  if (check_order (w, type, err) < 0)
+    return -1;
+  if (eif_emitter_begin (&w->e, (uint16_t) type, err) < 0)
+    goto fail;
+  if (src->data || src->len)
+    {
+      if (emit_checked (w, src->data, src->len, type, err) < 0)
+        goto fail;
+    }
+  else if (src->fd >= 0)
+    {
+      cleanup_free uint8_t *buf = xmalloc (EIF_IO_CHUNK);
+      for (;;)
+        {
+          ssize_t r = read (src->fd, buf, EIF_IO_CHUNK);
+          if (r < 0 && errno == EINTR)
+            continue;
+          if (r < 0)
+            {
+              enclaver_make_errno (err, errno, "read %s", src->name);
+              goto fail;
+            }
+          if (r == 0)
+            break;
+          if (emit_checked (w, buf, (size_t) r, type, err) < 0)
+            goto fail;
+        }
+    }
+  else if (src->fn)
+    {
+      cleanup_free uint8_t *buf = xmalloc (EIF_IO_CHUNK);
+      for (;;)
+        {
+          ssize_t r;
+          errno = 0;
+          r = src->fn (src->opaque, buf, EIF_IO_CHUNK);
+          if (r < 0)
+            {
+              enclaver_make_errno (err, errno ? errno : EIO, "reading the %s section",
+                                   enclaver_eif_section_type_name (type));
+              goto fail;
+            }
+          if (r == 0)
+            break;
+          if ((size_t) r > EIF_IO_CHUNK)
+            {
+              enclaver_make_error (err, EINVAL, "read callback returned more than it was asked for");
+              goto fail;
+            }
+          if (emit_checked (w, buf, (size_t) r, type, err) < 0)
+            goto fail;
+        }
+    }
+  if (eif_emitter_end (&w->e, err) < 0)
+    goto fail;
+  advance (w);
+  return 0;
+fail:
+  w->failed = 1;
+  return enclaver_error_wrap (err, "%s section", enclaver_eif_section_type_name (type));
+}
+
+int
+enclaver_eif_writer_add_buffer (enclaver_eif_writer_t *w, enum enclaver_eif_section_type type, const void *data,
+                                size_t len, enclaver_error_t *err)
+{
+  struct source s = { .data = data, .len = len, .fd = -1 };
+  if (len && data == NULL)
+    return enclaver_make_error (err, EINVAL, "NULL data");
+  return add_section (w, type, &s, err);
+}
+
+int
+enclaver_eif_writer_add_file (enclaver_eif_writer_t *w, enum enclaver_eif_section_type type, const char *path,
+                              enclaver_error_t *err)
+{
+  struct stat st;
+  cleanup_close int fd = -1;
+  struct source s = { .fd = -1, .name = path };
+
+  if (check_order (w, type, err) < 0)
+    return -1;
+  fd = open (path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return enclaver_make_errno (err, errno, "open %s", path);
+  if (fstat (fd, &st) < 0)
+    return enclaver_make_errno (err, errno, "stat %s", path);
+  if (S_ISDIR (st.st_mode))
+    return enclaver_make_error (err, EISDIR, "%s is a directory", path);
+  s.fd = fd;
+  if (add_section (w, type, &s, err) < 0)
+    return enclaver_error_wrap (err, "%s", path);
+  return 0;
+}
+
+int
+enclaver_eif_writer_add_stream (enclaver_eif_writer_t *w, enum enclaver_eif_section_type type,
+                                enclaver_eif_read_fn fn, void *opaque, enclaver_error_t *err)
+{
+  struct source s = { .fd = -1, .fn = fn, .opaque = opaque };
+  if (fn == NULL)
+    return enclaver_make_error (err, EINVAL, "NULL read callback");
+  return add_section (w, type, &s, err);
+}
+
+int
+enclaver_eif_writer_add_metadata (enclaver_eif_writer_t *w, const struct enclaver_eif_metadata *md,
+                                  enclaver_error_t *err)
+{
+  cleanup_free char *json = NULL;
+  size_t len = 0;
+
+  if (check_order (w, ENCLAVER_EIF_SECTION_METADATA, err) < 0)
+    return -1;
+  json = enclaver_eif_metadata_json (md, &len, err);
+  if (json == NULL)
+    return -1;
+  return enclaver_eif_writer_add_buffer (w, ENCLAVER_EIF_SECTION_METADATA, json, len, err);
+}
+
+int
+enclaver_eif_writer_finish (enclaver_eif_writer_t *w, struct enclaver_eif_measurements *m,
+                            enclaver_error_t *err)
+{
+  struct enclaver_eif_measurements meas;
+
+  memset (&meas, 0, sizeof meas);
+  if (w->finished)
+    return enclaver_make_error (err, EINVAL, "EIF writer already finished");
+  if (w->failed)
+    return enclaver_make_error (err, EINVAL, "EIF writer: an earlier section failed");
+  if (w->stage != STAGE_MORE_RAMDISKS)
+    return enclaver_make_error (err, EINVAL, "EIF incomplete: %s section is missing", stage_expect[w->stage]);
+  if (eif_measure_final (&w->m, &meas, err) < 0)
+    goto fail;
+  if (w->cert_pem)
+    {
+      size_t sig_len = 0;
+      cleanup_free uint8_t *sig = enclaver_eif_make_signature (w->cert_pem, w->cert_len, w->key_pem, w->key_len,
+                                                               meas.pcr0, &sig_len, err);
+      if (sig == NULL)
+        goto fail;
+      w->e.measure = NULL;
+      if (eif_emitter_begin (&w->e, ENCLAVER_EIF_SECTION_SIGNATURE, err) < 0
+          || eif_emitter_write (&w->e, sig, sig_len, err) < 0 || eif_emitter_end (&w->e, err) < 0)
+        goto fail;
+      if (enclaver_pcr_of_cert_pem (w->cert_pem, w->cert_len, meas.pcr8, err) < 0)
+        goto fail;
+      meas.has_pcr8 = 1;
+    }
+  if (eif_emitter_finish (&w->e, ENCLAVER_EIF_VERSION, w->arch == ENCLAVER_EIF_ARCH_AARCH64 ? 1 : 0, w->mem,
+                          w->cpus, err) < 0)
+    goto fail;
+  w->finished = 1;
+  if (m)
+    *m = meas;
+  return 0;
+fail:
+  w->failed = 1;
+  return enclaver_error_wrap (err, "write %s", w->e.final_path ? w->e.final_path : "EIF");
+}
+
+void
+enclaver_eif_writer_free (enclaver_eif_writer_t *w)
+{
+  if (w == NULL)
+    return;
+  eif_emitter_abort (&w->e);
+  eif_measure_cleanup (&w->m);
+  if (w->key_pem)
+    {
+      explicit_bzero (w->key_pem, w->key_len);
+      free (w->key_pem);
+    }
+  free (w->cert_pem);
+  free (w);
+}
+
+/* ------------------------------------------------------------------------- */
+/* add / replace the signature of an existing EIF */
+
+int
+enclaver_eif_sign (const char *in, const char *out, const char *cert_path, const char *key_path,
+                   struct enclaver_eif_measurements *m, enclaver_error_t *err)
+{
+  struct enclaver_eif_info info;
+  struct eif_emitter e;
+  struct eif_measure meas;
+  struct enclaver_eif_measurements check;
+  cleanup_close int fd = -1;
+  cleanup_free char *cert = NULL, *key = NULL;
+  cleanup_free uint8_t *sig = NULL;
+  size_t cert_len = 0, key_len = 0, sig_len = 0;
+  int replaced = 0, ret = -1, emitting = 0, measuring = 0;
+
+  memset (&info, 0, sizeof info);
+  memset (&e, 0, sizeof e);
+  e.fd = -1;
+  if (out == NULL)
+    out = in;
+  fd = open (in, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return enclaver_make_errno (err, errno, "open %s", in);
+  if (enclaver_eif_read_fd (fd, in, ENCLAVER_EIF_READ_NO_SIGNATURE_CHECK, &info, err) < 0)
+    return -1;
+  if (!info.crc_ok)
+    {
+      enclaver_make_error (err, EINVAL, "%s: CRC mismatch (header at offset 544 says 0x%08x, computed 0x%08x); "
+                                        "refusing to sign a damaged image",
+                           in, info.crc_stored, info.crc_computed);
+      goto out;
+    }
+  if (info.version < 3)
+    {
+      enclaver_make_error (err, EINVAL, "%s: EIF version %u has no signature section (version 3 or later needed)",
+                           in, info.version);
+      goto out;
+    }
+  if (enclaver_read_file (cert_path, ENCLAVER_EIF_SIGNATURE_MAX_SIZE, &cert, &cert_len, err) < 0)
+    {
+      enclaver_error_wrap (err, "signing certificate");
+      goto out;
+    }
+  if (enclaver_read_file (key_path, 1024 * 1024, &key, &key_len, err) < 0)
+    {
+      enclaver_error_wrap (err, "private key");
+      goto out;
+    }
+  sig = enclaver_eif_make_signature (cert, cert_len, key, key_len, info.measurements.pcr0, &sig_len, err);
+  explicit_bzero (key, key_len);
+  if (sig == NULL)
+    {
+      enclaver_error_wrap (err, "%s / %s", cert_path, key_path);
+      goto out;
+    }
+
+  if (eif_measure_init (&meas, err) < 0)
+    goto out;
+  measuring = 1;
+  if (eif_emitter_open (&e, out, err) < 0)
+    goto out;
+  emitting = 1;
+  e.measure = &meas;
+  for (unsigned i = 0; i < info.num_sections; i++)
+    {
+      const struct enclaver_eif_section_info *s = &info.sections[i];
+      if (eif_emitter_begin (&e, s->type, err) < 0)
+        goto out;
+      if (s->type == ENCLAVER_EIF_SECTION_SIGNATURE)
+        {
+          if (eif_emitter_write (&e, sig, sig_len, err) < 0)
+            goto out;
+          replaced = 1;
+        }
+      else if (emit_from_fd (&e, fd, in, s->offset + ENCLAVER_EIF_SECTION_HEADER_SIZE, s->size, err) < 0)
+        goto out;
+      if (eif_emitter_end (&e, err) < 0)
+        goto out;
+    }
+  if (!replaced)
+    {
+      if (eif_emitter_begin (&e, ENCLAVER_EIF_SECTION_SIGNATURE, err) < 0
+          || eif_emitter_write (&e, sig, sig_len, err) < 0 || eif_emitter_end (&e, err) < 0)
+        goto out;
+    }
+  memset (&check, 0, sizeof check);
+  measuring = 0;
+  if (eif_measure_final (&meas, &check, err) < 0)
+    goto out;
+  if (memcmp (check.pcr0, info.measurements.pcr0, ENCLAVER_PCR_SIZE) != 0
+      || memcmp (check.pcr1, info.measurements.pcr1, ENCLAVER_PCR_SIZE) != 0
+      || memcmp (check.pcr2, info.measurements.pcr2, ENCLAVER_PCR_SIZE) != 0)
+    {
+      enclaver_make_error (err, EIO, "%s changed while it was being signed", in);
+      goto out;
+    }
+  if (enclaver_pcr_of_cert_pem (cert, cert_len, check.pcr8, err) < 0)
+    goto out;
+  check.has_pcr8 = 1;
+  if (eif_emitter_finish (&e, info.version, info.flags, info.default_mem, info.default_cpus, err) < 0)
+    goto out;
+  if (m)
+    *m = check;
+  ret = 0;
+out:
+  if (measuring)
+    eif_measure_cleanup (&meas);
+  if (emitting)
+    eif_emitter_abort (&e);
+  enclaver_eif_info_clear (&info);
+  return ret;
+}
