@@ -102,18 +102,72 @@ struct enclaver_manifest
   uint16_t status_port;      /* default 17000 */
   uint16_t app_log_port;     /* default 17001 */
   uint16_t http_egress_port; /* default 17002 */
+
+  /* ---- added after the skeleton (keep at the end) ---- */
+  /* 1 when the 0.5.0 spelling was written (sources.supervisor / sources.wrapper),
+   * 0 for the 0.6.x spelling (sources.odyn / sources.sleeve) or when unset. */
+  int source_supervisor_legacy;
+  int source_wrapper_legacy;
+
+  /* spire: (enclaver-io 0.6.x) */
+  int has_spire;
+  char *spire_server_addr;
+  char *spire_ca_cert;          /* path inside the image, kept as written */
+  char *spire_trust_domain;
+  char *spire_svid_dir;         /* path inside the image, kept as written */
+  char *spire_workload_api_addr; /* default "127.0.0.1:5000" */
 };
 
-/* Parse path ("-" = stdin).  On error *err carries "FILE:LINE:COL: key.path: problem". */
+/* Largest manifest accepted (bytes); bigger input is an error, never read whole. */
+#define ENCLAVER_MANIFEST_MAX_SIZE (1024 * 1024)
+
+/* Flags for enclaver_manifest_load_ex / _parse_ex / _validate. */
+enum
+{
+  /* sources.app may be missing: the caller will supply it with
+   * enclaver_manifest_set_app() (--from IMAGE / ENCLAVER_FROM) and then call
+   * enclaver_manifest_validate (m, 0, err) itself. */
+  ENCLAVER_MANIFEST_NO_APP_REQUIRED = 1u << 0,
+};
+
+/* Parse path ("-" = stdin).  On error *err carries "FILE:LINE:COL: key.path: problem"
+ * (one line per problem found, at most a few dozen; status EINVAL for a bad manifest,
+ * the errno for I/O failures, EFBIG beyond ENCLAVER_MANIFEST_MAX_SIZE).
+ * Same as enclaver_manifest_load_ex (path, 0, err): the result is fully validated. */
 struct enclaver_manifest *enclaver_manifest_load (const char *path, enclaver_error_t *err);
-/* Parse a buffer; name is used in messages, dir for relative paths (NULL = cwd). */
+/* Parse a buffer; name is used in messages, dir for relative paths (NULL = cwd).
+ * Same as enclaver_manifest_parse_ex (..., 0, err). */
 struct enclaver_manifest *enclaver_manifest_parse (const char *buf, size_t len, const char *name,
                                                    const char *dir, enclaver_error_t *err);
+/* As above with flags (ENCLAVER_MANIFEST_*).  Every check runs at parse time except
+ * the ones enclaver_manifest_validate() does; those run at the end with the same flags. */
+struct enclaver_manifest *enclaver_manifest_load_ex (const char *path, unsigned flags,
+                                                     enclaver_error_t *err);
+struct enclaver_manifest *enclaver_manifest_parse_ex (const char *buf, size_t len,
+                                                      const char *name, const char *dir,
+                                                      unsigned flags, enclaver_error_t *err);
+/* Whole-manifest checks that do not depend on the YAML text: required keys (version,
+ * name, target, and sources.app unless flags has ENCLAVER_MANIFEST_NO_APP_REQUIRED),
+ * value ranges, and port collisions.  Returns 0, or -1 with *err naming the file and key.
+ * Typical --from flow:
+ *   m = enclaver_manifest_load_ex (path, ENCLAVER_MANIFEST_NO_APP_REQUIRED, &err);
+ *   if (from) enclaver_manifest_set_app (m, from, &err);
+ *   enclaver_manifest_validate (m, 0, &err); */
+int enclaver_manifest_validate (const struct enclaver_manifest *m, unsigned flags,
+                                enclaver_error_t *err);
 void enclaver_manifest_free (struct enclaver_manifest *m);
-/* Replace sources.app (the --from / ENCLAVER_FROM override). */
+/* Replace sources.app (the --from / ENCLAVER_FROM override).  Local transports
+ * (oci:DIR[:TAG], oci-archive:FILE[:REF], docker-archive:FILE[:REF]) are resolved against
+ * the current directory, since the value comes from the command line.  An empty or
+ * blank value is an error (EINVAL). */
 int enclaver_manifest_set_app (struct enclaver_manifest *m, const char *app, enclaver_error_t *err);
-/* The normalised manifest as compact-free, indented JSON (malloc'd string). */
+/* The normalised manifest as indented JSON (malloc'd string, ends with a newline):
+ * stable key order, every field, defaults filled in, 0.6.x key names
+ * (sources.odyn / sources.sleeve), "legacy_keys" listing 0.5.0 spellings used. */
 char *enclaver_manifest_to_json (const struct enclaver_manifest *m, enclaver_error_t *err);
+/* Is s a valid egress pattern (ENCLAVER.md section 3)?  0, or -1 with *err saying why
+ * (message without file/key context). */
+int enclaver_egress_pattern_check (const char *s, enclaver_error_t *err);
 
 #ifdef __cplusplus
 }
