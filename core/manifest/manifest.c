@@ -724,6 +724,48 @@ check_seq (struct pctx *c, const struct ynode *n, const char *path)
   return 0;
 }
 
+/* Keys that only exist inside a section, for "it belongs under ..." hints. */
+static const struct
+{
+  const char *key, *where;
+} misplaced_keys[] = {
+  { "app", "sources.app" },
+  { "odyn", "sources.odyn" },
+  { "supervisor", "sources.supervisor" },
+  { "sleeve", "sources.sleeve" },
+  { "wrapper", "sources.wrapper" },
+  { "certificate", "signature.certificate" },
+  { "key", "signature.key" },
+  { "cpu_count", "defaults.cpu_count" },
+  { "memory_mb", "defaults.memory_mb" },
+  { "allow", "egress.allow" },
+  { "deny", "egress.deny" },
+  { "proxy_port", "egress.proxy_port" },
+  { "endpoints", "kms_proxy.endpoints" },
+  { "listen_port", "ingress[].listen_port, kms_proxy.listen_port or api.listen_port" },
+  { "blobs", "kernel.blobs" },
+  { "cmdline", "kernel.cmdline" },
+  { "init", "kernel.init" },
+  { "nsm", "kernel.nsm" },
+  { "arch", "kernel.arch" },
+  { "eif", "output.eif" },
+  { "image", "output.image" },
+  { "source_date_epoch", "reproducible.source_date_epoch" },
+  { "status_port", "vsock_ports.status_port" },
+  { "app_log_port", "vsock_ports.app_log_port" },
+  { "http_egress_port", "vsock_ports.http_egress_port" },
+};
+
+static size_t
+misplaced (const char *key)
+{
+  size_t i;
+  for (i = 0; i < ARRAY_SIZE (misplaced_keys); i++)
+    if (strcmp (key, misplaced_keys[i].key) == 0)
+      return i;
+  return SIZE_MAX;
+}
+
 /* Index of key k in known[], or -1 after reporting it as unknown (with a suggestion). */
 static int
 known_key (struct pctx *c, const struct ynode *k, const char *path, const char *const *known,
@@ -748,6 +790,9 @@ known_key (struct pctx *c, const struct ynode *k, const char *path, const char *
     err_node (c, k, full, "unknown key %s (did you mean \"%s\"?)", q, known[bi]);
   else if (*path == '\0' && strcmp (k->value, "aux_api") == 0)
     err_node (c, k, full, "unknown key %s (a sparsity-xyz fork extension, not supported)", q);
+  else if (*path == '\0' && (i = misplaced (k->value)) != SIZE_MAX)
+    err_node (c, k, full, "unknown key %s at the top level (did you mean \"%s\"?)", q,
+              misplaced_keys[i].where);
   else
     {
       /* list what is allowed here, it is short */
