@@ -1,0 +1,891 @@
+/* enclaver: the registry HTTP API v2 client (libcurl) — OCI.md §2.
+ *
+ * Every request runs through do_request(): it adds the Authorization header we hold
+ * for the repository scope, answers 401 challenges (Bearer token flow with a token
+ * cache per scope, or Basic), retries transport errors, 408/429/5xx with backoff
+ * (Retry-After honoured), and resumes blob downloads with Range.  Redirects are
+ * followed, and libcurl never forwards our Authorization header to another host. */
+#include "config.h"
+#include <ctype.h>
+#include <errno.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <curl/curl.h>
+#include "oci/oci.h"
+#include <enclaver/log.h>
+
+#define ACCEPT_MANIFESTS \
+  "Accept: " ENCLAVER_MT_OCI_INDEX ", " ENCLAVER_MT_OCI_MANIFEST ", " ENCLAVER_MT_DOCKER_LIST ", " ENCLAVER_MT_DOCKER_MANIFEST
+
+struct token_entry
+{
+  char *scope;
+  char *token;
+  time_t expires;
+  struct token_entry *next;
+};
+
+struct oci_registry
+{
+  char *host;    /* API host[:port] */
+  char *display; /* registry name as the user wrote it; credentials key */
+  char *scheme;  /* "https"/"http" once known */
+  int http_ok;   /* plain http allowed (loopback or --insecure-registry) */
+  char *ca_cert;
+  pthread_mutex_t lock;
+  struct oci_creds creds;
+  int creds_state; /* 0 not looked up, 1 found, 2 none */
+  int basic;       /* the registry asked for Basic */
+  struct token_entry *tokens;
+  long retry_ms;
+  int max_attempts;
+};
+
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static void
+curl_init_once (void)
+{
+  curl_global_init (CURL_GLOBAL_DEFAULT);
+}
+
+/* ------------------------------------------------------------------ progress */
+
+static struct
+{
+  pthread_mutex_t lock;
+  int mode;   /* 0 off, 1 tty lines, 2 summary */
+  size_t items, done;
+  uint64_t bytes, total;
+  struct timespec start, last;
+  int active;
+} prog = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+static double
+now_s (void)
+{
+  struct timespec t;
+  clock_gettime (CLOCK_MONOTONIC, &t);
+  return (double) t.tv_sec + (double) t.tv_nsec / 1e9;
+}
+
+static double prog_start_s, prog_last_s;
+
+void
+oci_progress_begin (int mode, size_t n_items)
+{
+  pthread_mutex_lock (&prog.lock);
+  if (mode < 0)
+    mode = isatty (2) ? 1 : 2;
+  prog.mode = mode;
+  prog.items = n_items;
+  prog.done = 0;
+  prog.bytes = prog.total = 0;
+  prog.active = 1;
+  prog_start_s = prog_last_s = now_s ();
+  pthread_mutex_unlock (&prog.lock);
+}
+
+static void
+human (uint64_t b, char *buf, size_t n)
+{
+  if (b >= 1000000000ull)
+    snprintf (buf, n, "%.2f GB", (double) b / 1e9);
+  else if (b >= 1000000)
+    snprintf (buf, n, "%.1f MB", (double) b / 1e6);
+  else if (b >= 1000)
+    snprintf (buf, n, "%.1f kB", (double) b / 1e3);
+  else
+    snprintf (buf, n, "%llu B", (unsigned long long) b);
+}
+
+static void
+progress_bytes (uint64_t n)
+{
+  pthread_mutex_lock (&prog.lock);
+  prog.bytes += n;
+  if (prog.active && prog.mode == 1)
+    {
+      double t = now_s ();
+      if (t - prog_last_s > 0.2)
+        {
+          char a[32], b[32];
+          prog_last_s = t;
+          human (prog.bytes, a, sizeof a);
+          human (prog.total, b, sizeof b);
+          fprintf (stderr, "\r\033[Kfetching: %zu/%zu blobs, %s of %s", prog.done, prog.items, a, b);
+          fflush (stderr);
+        }
+    }
+  pthread_mutex_unlock (&prog.lock);
+}
+
+static void
+progress_blob_start (uint64_t size)
+{
+  pthread_mutex_lock (&prog.lock);
+  prog.total += size;
+  pthread_mutex_unlock (&prog.lock);
+}
+
+static void
+progress_blob_done (const char *digest, uint64_t size, double secs)
+{
+  pthread_mutex_lock (&prog.lock);
+  prog.done++;
+  if (prog.active && prog.mode == 1)
+    {
+      char a[32], r[32];
+      human (size, a, sizeof a);
+      human ((uint64_t) ((double) size / (secs > 0.001 ? secs : 0.001)), r, sizeof r);
+      fprintf (stderr, "\r\033[K%.19s: %s / %s, %s/s\n", digest, a, a, r);
+    }
+  pthread_mutex_unlock (&prog.lock);
+}
+
+void
+oci_progress_end (void)
+{
+  pthread_mutex_lock (&prog.lock);
+  if (prog.active && prog.done > 0)
+    {
+      char a[32];
+      double secs = now_s () - prog_start_s;
+      human (prog.bytes, a, sizeof a);
+      if (prog.mode == 1)
+        fprintf (stderr, "\r\033[K");
+      if (prog.mode != 0)
+        fprintf (stderr, "enclaver: fetched %zu blob%s, %s in %.1f s\n", prog.done, prog.done == 1 ? "" : "s", a,
+                 secs);
+    }
+  prog.active = 0;
+  pthread_mutex_unlock (&prog.lock);
+}
+
+/* ------------------------------------------------------------------ registry object */
+
+int
+oci_host_is_loopback (const char *hostport)
+{
+  cleanup_free char *h = NULL;
+  if (hostport[0] == '[')
+    {
+      const char *e = strchr (hostport, ']');
+      h = e ? xstrndup (hostport + 1, (size_t) (e - hostport - 1)) : xstrdup (hostport);
+    }
+  else
+    h = xstrndup (hostport, strcspn (hostport, ":"));
+  if (strcasecmp (h, "localhost") == 0)
+    return 1;
+  size_t n = strlen (h);
+  if (n > 10 && strcasecmp (h + n - 10, ".localhost") == 0)
+    return 1;
+  struct in_addr a4;
+  struct in6_addr a6;
+  if (inet_pton (AF_INET, h, &a4) == 1)
+    return (ntohl (a4.s_addr) >> 24) == 127;
+  if (inet_pton (AF_INET6, h, &a6) == 1)
+    return IN6_IS_ADDR_LOOPBACK (&a6);
+  return 0;
+}
+
+struct oci_registry *
+oci_registry_new (const char *host, const char *display, const struct oci_registry_options *o, enclaver_error_t *err)
+{
+  (void) err;
+  pthread_once (&curl_once, curl_init_once);
+  struct oci_registry *r = xmalloc0 (sizeof *r);
+  r->host = xstrdup (host);
+  r->display = xstrdup (display ? display : host);
+  pthread_mutex_init (&r->lock, NULL);
+  r->http_ok = oci_host_is_loopback (host);
+  for (const char *const *p = o ? o->insecure : NULL; p && *p; p++)
+    if (strcmp (*p, host) == 0 || strcmp (*p, r->display) == 0)
+      r->http_ok = 1;
+  const char *ca = o && o->ca_cert ? o->ca_cert : getenv ("SSL_CERT_FILE");
+  r->ca_cert = ca && *ca ? xstrdup (ca) : NULL;
+  if (!r->http_ok)
+    r->scheme = xstrdup ("https");
+  const char *e = getenv ("ENCLAVER_RETRY_DELAY_MS");
+  r->retry_ms = e ? strtol (e, NULL, 10) : 500;
+  if (r->retry_ms < 0 || r->retry_ms > 60000)
+    r->retry_ms = 500;
+  r->max_attempts = 5;
+  return r;
+}
+
+void
+oci_registry_free (struct oci_registry *r)
+{
+  if (r == NULL)
+    return;
+  for (struct token_entry *t = r->tokens, *n; t; t = n)
+    {
+      n = t->next;
+      explicit_bzero (t->token, strlen (t->token));
+      free (t->token);
+      free (t->scope);
+      free (t);
+    }
+  oci_creds_clear (&r->creds);
+  free (r->host);
+  free (r->display);
+  free (r->scheme);
+  free (r->ca_cert);
+  pthread_mutex_destroy (&r->lock);
+  free (r);
+}
+
+/* ------------------------------------------------------------------ one HTTP exchange */
+
+struct xfer
+{
+  /* request */
+  const char *what;
+  uint64_t range_from;
+  int64_t expect_size; /* blob size or -1 */
+  struct oci_sink *sink;
+  char *mem;
+  size_t mem_len, mem_max;
+  int mem_overflow;
+  /* response (of the last hop) */
+  long status;
+  char *content_type, *docker_digest, *content_range, *retry_after;
+  char *www;      /* NUL-separated WWW-Authenticate values, double-NUL terminated */
+  size_t www_len;
+  int64_t content_length;
+  int started;
+  char *abort_msg;
+  char ebody[4096];
+  size_t ebody_len;
+};
+
+static void
+xfer_reset_response (struct xfer *x)
+{
+  x->status = 0;
+  free (x->content_type);
+  free (x->docker_digest);
+  free (x->content_range);
+  free (x->retry_after);
+  free (x->www);
+  x->content_type = x->docker_digest = x->content_range = x->retry_after = x->www = NULL;
+  x->www_len = 0;
+  x->content_length = -1;
+  x->ebody_len = 0;
+}
+
+static void
+xfer_clear (struct xfer *x)
+{
+  xfer_reset_response (x);
+  free (x->abort_msg);
+  x->abort_msg = NULL;
+}
+
+static char *
+trimmed (const char *v, size_t n)
+{
+  while (n && (v[0] == ' ' || v[0] == '\t'))
+    v++, n--;
+  while (n && (v[n - 1] == '\r' || v[n - 1] == '\n' || v[n - 1] == ' ' || v[n - 1] == '\t'))
+    n--;
+  return xstrndup (v, n);
+}
+
+static size_t
+header_cb (char *buf, size_t size, size_t nitems, void *ud)
+{
+  struct xfer *x = ud;
+  size_t n = size * nitems;
+  if (n >= 5 && strncmp (buf, "HTTP/", 5) == 0)
+    {
+      xfer_reset_response (x);
+      const char *sp = memchr (buf, ' ', n);
+      if (sp)
+        x->status = strtol (sp + 1, NULL, 10);
+      return n;
+    }
+  const char *colon = memchr (buf, ':', n);
+  if (colon == NULL)
+    return n;
+  size_t kl = (size_t) (colon - buf);
+  char *v = trimmed (colon + 1, n - kl - 1);
+#define IS(k) (kl == strlen (k) && strncasecmp (buf, k, kl) == 0)
+  if (IS ("content-type"))
+    {
+      free (x->content_type);
+      x->content_type = v;
+    }
+  else if (IS ("docker-content-digest"))
+    {
+      free (x->docker_digest);
+      x->docker_digest = v;
+    }
+  else if (IS ("content-range"))
+    {
+      free (x->content_range);
+      x->content_range = v;
+    }
+  else if (IS ("retry-after"))
+    {
+      free (x->retry_after);
+      x->retry_after = v;
+    }
+  else if (IS ("content-length"))
+    {
+      x->content_length = strtoll (v, NULL, 10);
+      free (v);
+    }
+  else if (IS ("www-authenticate"))
+    {
+      size_t vl = strlen (v);
+      if (x->www_len + vl + 2 < 65536)
+        {
+          x->www = xrealloc (x->www, x->www_len + vl + 2);
+          memcpy (x->www + x->www_len, v, vl + 1);
+          x->www_len += vl + 1;
+          x->www[x->www_len] = '\0';
+        }
+      free (v);
+    }
+  else if (IS ("warning"))
+    {
+      enclaver_log_warning ("registry warning: %s", v);
+      free (v);
+    }
+  else
+    free (v);
+#undef IS
+  return n;
+}
+
+static size_t
+abort_xfer (struct xfer *x, char *msg)
+{
+  free (x->abort_msg);
+  x->abort_msg = msg;
+  return 0;
+}
+
+static size_t
+write_cb (char *buf, size_t size, size_t nitems, void *ud)
+{
+  struct xfer *x = ud;
+  size_t n = size * nitems;
+  if (x->status < 200 || x->status >= 300)
+    {
+      size_t room = sizeof x->ebody - 1 - x->ebody_len;
+      size_t c = n < room ? n : room;
+      memcpy (x->ebody + x->ebody_len, buf, c);
+      x->ebody_len += c;
+      x->ebody[x->ebody_len] = '\0';
+      return n;
+    }
+  if (!x->started)
+    {
+      x->started = 1;
+      if (x->sink)
+        {
+          if (x->range_from > 0 && x->status == 200)
+            {
+              /* The server ignored Range: start over. */
+              if (oci_sink_restart (x->sink) < 0)
+                return abort_xfer (x, xasprintf ("cannot restart the download"));
+              x->range_from = 0;
+            }
+          else if (x->range_from > 0 && x->status == 206)
+            {
+              unsigned long long a = 0;
+              if (x->content_range == NULL || sscanf (x->content_range, "bytes %llu-", &a) != 1
+                  || a != x->range_from)
+                return abort_xfer (x, xasprintf ("resume answered with Content-Range '%s', expected bytes %llu-",
+                                                 x->content_range ? x->content_range : "(none)",
+                                                 (unsigned long long) x->range_from));
+            }
+          if (x->expect_size >= 0 && x->content_length >= 0
+              && (uint64_t) x->content_length + x->range_from != (uint64_t) x->expect_size)
+            return abort_xfer (x, xasprintf ("size mismatch: Content-Length %lld, descriptor says %lld",
+                                             (long long) (x->content_length + (int64_t) x->range_from),
+                                             (long long) x->expect_size));
+        }
+    }
+  if (x->sink)
+    {
+      if (oci_sink_write (x->sink, buf, n) < 0)
+        {
+          if (x->sink->overflow)
+            return abort_xfer (x, xasprintf ("size mismatch: more than the %lld bytes the descriptor declares",
+                                             (long long) x->expect_size));
+          return abort_xfer (x, xasprintf ("write to cache failed: %s", strerror (x->sink->write_errno)));
+        }
+      progress_bytes (n);
+      return n;
+    }
+  if (x->mem_len + n > x->mem_max)
+    {
+      x->mem_overflow = 1;
+      return abort_xfer (x, xasprintf ("response larger than %zu bytes", x->mem_max));
+    }
+  x->mem = xrealloc (x->mem, x->mem_len + n + 1);
+  memcpy (x->mem + x->mem_len, buf, n);
+  x->mem_len += n;
+  x->mem[x->mem_len] = '\0';
+  return n;
+}
+
+static void
+common_opts (struct oci_registry *r, CURL *c, int allow_http)
+{
+  curl_easy_setopt (c, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt (c, CURLOPT_FOLLOWLOCATION, 1L);
+  curl_easy_setopt (c, CURLOPT_MAXREDIRS, 10L);
+  curl_easy_setopt (c, CURLOPT_UNRESTRICTED_AUTH, 0L);
+  curl_easy_setopt (c, CURLOPT_REDIR_PROTOCOLS_STR, allow_http ? "http,https" : "https");
+  curl_easy_setopt (c, CURLOPT_PROTOCOLS_STR, allow_http ? "http,https" : "https");
+  curl_easy_setopt (c, CURLOPT_CONNECTTIMEOUT, 30L);
+  curl_easy_setopt (c, CURLOPT_LOW_SPEED_LIMIT, 1L);
+  curl_easy_setopt (c, CURLOPT_LOW_SPEED_TIME, 60L);
+  curl_easy_setopt (c, CURLOPT_USERAGENT, "enclaver/" PACKAGE_VERSION);
+  if (r->ca_cert)
+    curl_easy_setopt (c, CURLOPT_CAINFO, r->ca_cert);
+}
+
+/* ------------------------------------------------------------------ auth */
+
+static const char *
+creds_get (struct oci_registry *r, enclaver_error_t *err)
+{
+  /* called with r->lock held */
+  if (r->creds_state == 0)
+    {
+      int rc = oci_creds_lookup (r->display, &r->creds, err);
+      if (rc < 0)
+        return NULL;
+      r->creds_state = rc == 1 ? 1 : 2;
+    }
+  return r->creds_state == 1 ? "yes" : "";
+}
+
+static char *
+auth_header (struct oci_registry *r, const char *scope)
+{
+  char *h = NULL;
+  time_t now = time (NULL);
+  pthread_mutex_lock (&r->lock);
+  for (struct token_entry *t = r->tokens; t; t = t->next)
+    if (strcmp (t->scope, scope) == 0 && t->expires > now + 5)
+      {
+        h = xasprintf ("Authorization: Bearer %s", t->token);
+        break;
+      }
+  if (h == NULL && r->basic && r->creds_state == 1 && r->creds.username)
+    {
+      cleanup_free char *up = xasprintf ("%s:%s", r->creds.username, r->creds.password);
+      cleanup_free char *b = oci_base64 (up, strlen (up));
+      h = xasprintf ("Authorization: Basic %s", b);
+      explicit_bzero (up, strlen (up));
+    }
+  pthread_mutex_unlock (&r->lock);
+  return h;
+}
+
+static char *
+registry_error_text (const char *body)
+{
+  json_error_t je;
+  json_t *j = body && *body ? json_loads (body, 0, &je) : NULL;
+  json_t *errs = json_object_get (j, "errors");
+  char *out = NULL;
+  if (json_is_array (errs) && json_array_size (errs) > 0)
+    {
+      json_t *e0 = json_array_get (errs, 0);
+      const char *code = json_string_value (json_object_get (e0, "code"));
+      const char *msg = json_string_value (json_object_get (e0, "message"));
+      out = xasprintf ("%s%s%s%s", msg ? msg : "", code ? " (" : "", code ? code : "", code ? ")" : "");
+    }
+  json_decref (j);
+  return out;
+}
+
+static int
+fetch_token (struct oci_registry *r, const struct oci_challenge *ch, const char *scope, enclaver_error_t *err)
+{
+  if (ch->realm == NULL || *ch->realm == '\0')
+    return enclaver_make_error (err, EPROTO, "registry %s: Bearer challenge without a realm", r->display);
+  int realm_http = strncasecmp (ch->realm, "http://", 7) == 0;
+  if (!realm_http && strncasecmp (ch->realm, "https://", 8) != 0)
+    return enclaver_make_error (err, EPROTO, "registry %s: token realm '%s' is not an http(s) URL", r->display, ch->realm);
+  if (realm_http && !(r->scheme && strcmp (r->scheme, "http") == 0))
+    return enclaver_make_error (err, EPROTO,
+                                "registry %s: refusing token realm '%s' over plain http for a TLS registry",
+                                r->display, ch->realm);
+  enclaver_error_t ce = NULL;
+  pthread_mutex_lock (&r->lock);
+  const char *have = creds_get (r, &ce);
+  pthread_mutex_unlock (&r->lock);
+  if (have == NULL)
+    {
+      *err = ce;
+      return -1;
+    }
+  CURL *c = curl_easy_init ();
+  if (c == NULL)
+    xoom ();
+  const char *use_scope = ch->scope && *ch->scope ? ch->scope : scope;
+  char *esc_service = curl_easy_escape (c, ch->service ? ch->service : "", 0);
+  char *esc_scope = curl_easy_escape (c, use_scope, 0);
+  cleanup_free char *url = xasprintf ("%s%sservice=%s&scope=%s", ch->realm, strchr (ch->realm, '?') ? "&" : "?",
+                                      esc_service, esc_scope);
+  struct xfer x = { 0 };
+  x.content_length = -1;
+  x.mem_max = OCI_MAX_TOKEN;
+  x.expect_size = -1;
+  common_opts (r, c, realm_http);
+  curl_easy_setopt (c, CURLOPT_URL, url);
+  curl_easy_setopt (c, CURLOPT_HEADERFUNCTION, header_cb);
+  curl_easy_setopt (c, CURLOPT_HEADERDATA, &x);
+  curl_easy_setopt (c, CURLOPT_WRITEFUNCTION, write_cb);
+  curl_easy_setopt (c, CURLOPT_WRITEDATA, &x);
+  cleanup_free char *form = NULL;
+  if (*have && r->creds.identity_token)
+    {
+      char *esc_tok = curl_easy_escape (c, r->creds.identity_token, 0);
+      form = xasprintf ("grant_type=refresh_token&refresh_token=%s&service=%s&client_id=enclaver&scope=%s", esc_tok,
+                        esc_service, esc_scope);
+      explicit_bzero (esc_tok, strlen (esc_tok));
+      curl_free (esc_tok);
+      curl_easy_setopt (c, CURLOPT_URL, ch->realm);
+      curl_easy_setopt (c, CURLOPT_POSTFIELDS, form);
+    }
+  else if (*have && r->creds.username)
+    {
+      curl_easy_setopt (c, CURLOPT_HTTPAUTH, (long) CURLAUTH_BASIC);
+      curl_easy_setopt (c, CURLOPT_USERNAME, r->creds.username);
+      curl_easy_setopt (c, CURLOPT_PASSWORD, r->creds.password);
+    }
+  curl_free (esc_service);
+  curl_free (esc_scope);
+  CURLcode cc = curl_easy_perform (c);
+  curl_easy_cleanup (c);
+  if (form)
+    explicit_bzero (form, strlen (form));
+  int rc = -1;
+  if (cc != CURLE_OK)
+    {
+      enclaver_make_error (err, EIO, "registry %s: token request to %s failed: %s", r->display, ch->realm,
+                           x.abort_msg ? x.abort_msg : curl_easy_strerror (cc));
+      goto out;
+    }
+  if (x.status == 401 || x.status == 403)
+    {
+      enclaver_make_error (err, EACCES, "registry %s: token server %s refused %s (HTTP %ld)", r->display, ch->realm,
+                           *have ? r->creds.from : "anonymous access", x.status);
+      goto out;
+    }
+  if (x.status != 200)
+    {
+      enclaver_make_error (err, EIO, "registry %s: token server %s answered HTTP %ld", r->display, ch->realm, x.status);
+      goto out;
+    }
+  json_error_t je;
+  json_t *j = json_loadb (x.mem ? x.mem : "", x.mem_len, 0, &je);
+  const char *tok = json_string_value (json_object_get (j, "token"));
+  if (tok == NULL || *tok == '\0')
+    tok = json_string_value (json_object_get (j, "access_token"));
+  if (tok == NULL || *tok == '\0' || strpbrk (tok, "\r\n"))
+    {
+      json_decref (j);
+      enclaver_make_error (err, EPROTO, "registry %s: token server %s returned no usable token", r->display, ch->realm);
+      goto out;
+    }
+  json_t *ei = json_object_get (j, "expires_in");
+  long long exp = json_is_integer (ei) && json_integer_value (ei) > 0 ? json_integer_value (ei) : 60;
+  if (exp > 86400)
+    exp = 86400;
+  struct token_entry *t = xmalloc0 (sizeof *t);
+  t->scope = xstrdup (scope);
+  t->token = xstrdup (tok);
+  t->expires = time (NULL) + (time_t) exp;
+  json_decref (j);
+  pthread_mutex_lock (&r->lock);
+  t->next = r->tokens;
+  r->tokens = t;
+  pthread_mutex_unlock (&r->lock);
+  rc = 0;
+out:
+  if (x.mem)
+    explicit_bzero (x.mem, x.mem_len);
+  free (x.mem);
+  xfer_clear (&x);
+  return rc;
+}
+
+static int
+answer_challenge (struct oci_registry *r, struct xfer *x, const char *scope, enclaver_error_t *err)
+{
+  struct oci_challenge ch[8];
+  int n = oci_www_authenticate_parse (x->www, ch, 8);
+  int rc = -1;
+  if (n < 0)
+    return enclaver_make_error (err, EPROTO, "registry %s: malformed WWW-Authenticate header", r->display);
+  int bearer = -1, basic = -1;
+  for (int i = 0; i < n; i++)
+    {
+      if (strcmp (ch[i].scheme, "bearer") == 0 && bearer < 0)
+        bearer = i;
+      if (strcmp (ch[i].scheme, "basic") == 0 && basic < 0)
+        basic = i;
+    }
+  if (bearer >= 0)
+    rc = fetch_token (r, &ch[bearer], scope, err);
+  else if (basic >= 0)
+    {
+      enclaver_error_t ce = NULL;
+      pthread_mutex_lock (&r->lock);
+      const char *have = creds_get (r, &ce);
+      if (have && *have && r->creds.username)
+        {
+          r->basic = 1;
+          rc = 0;
+        }
+      pthread_mutex_unlock (&r->lock);
+      if (have == NULL)
+        *err = ce;
+      else if (rc < 0)
+        enclaver_make_error (err, EACCES,
+                             "registry %s requires authentication (Basic) and no credentials were found "
+                             "(looked in $REGISTRY_AUTH_FILE, $DOCKER_CONFIG/config.json or ~/.docker/config.json, "
+                             "containers auth.json)",
+                             r->display);
+    }
+  else
+    enclaver_make_error (err, EACCES, "registry %s: unauthorized, and no Bearer or Basic challenge to answer",
+                         r->display);
+  for (int i = 0; i < n; i++)
+    oci_challenge_clear (&ch[i]);
+  return rc;
+}
+
+/* ------------------------------------------------------------------ request loop */
+
+static int
+retryable_status (long s)
+{
+  return s == 408 || s == 429 || s == 500 || s == 502 || s == 503 || s == 504;
+}
+
+static int
+retryable_curl (CURLcode c)
+{
+  switch (c)
+    {
+    case CURLE_COULDNT_CONNECT:
+    case CURLE_OPERATION_TIMEDOUT:
+    case CURLE_PARTIAL_FILE:
+    case CURLE_RECV_ERROR:
+    case CURLE_SEND_ERROR:
+    case CURLE_GOT_NOTHING:
+    case CURLE_HTTP2:
+    case CURLE_HTTP2_STREAM:
+    case CURLE_COULDNT_RESOLVE_HOST:
+      return 1;
+    default:
+      return 0;
+    }
+}
+
+static void
+backoff (struct oci_registry *r, int attempt, const char *retry_after)
+{
+  long ms = r->retry_ms << (attempt < 5 ? attempt : 5);
+  if (ms > 8000)
+    ms = 8000;
+  if (retry_after && isdigit ((unsigned char) retry_after[0]))
+    {
+      long s = strtol (retry_after, NULL, 10);
+      if (s > 30)
+        s = 30;
+      if (s * 1000 > ms)
+        ms = s * 1000;
+    }
+  struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+  while (nanosleep (&ts, &ts) < 0 && errno == EINTR)
+    ;
+}
+
+/* Perform path (e.g. "/v2/x/manifests/tag") on the registry.  x carries the body target. */
+static int
+do_request (struct oci_registry *r, const char *path, const char *accept, const char *scope, struct xfer *x,
+            enclaver_error_t *err)
+{
+  int attempt = 0, auth_rounds = 0, no_progress = 0;
+  for (;;)
+    {
+      pthread_mutex_lock (&r->lock);
+      cleanup_free char *scheme = r->scheme ? xstrdup (r->scheme) : NULL;
+      pthread_mutex_unlock (&r->lock);
+      const char *try_scheme = scheme ? scheme : "https";
+      cleanup_free char *url = xasprintf ("%s://%s%s", try_scheme, r->host, path);
+      cleanup_free char *auth = auth_header (r, scope);
+      cleanup_free char *range = x->sink && x->sink->n > 0 ? xasprintf ("Range: bytes=%llu-", (unsigned long long) x->sink->n) : NULL;
+      x->range_from = x->sink ? x->sink->n : 0;
+      x->started = 0;
+      if (x->mem)
+        {
+          free (x->mem);
+          x->mem = NULL;
+          x->mem_len = 0;
+        }
+      free (x->abort_msg);
+      x->abort_msg = NULL;
+      xfer_reset_response (x);
+
+      CURL *c = curl_easy_init ();
+      if (c == NULL)
+        xoom ();
+      struct curl_slist *hdrs = NULL;
+      if (accept)
+        hdrs = curl_slist_append (hdrs, accept);
+      if (auth)
+        hdrs = curl_slist_append (hdrs, auth);
+      if (range)
+        hdrs = curl_slist_append (hdrs, range);
+      common_opts (r, c, r->http_ok);
+      curl_easy_setopt (c, CURLOPT_URL, url);
+      curl_easy_setopt (c, CURLOPT_HTTPHEADER, hdrs);
+      curl_easy_setopt (c, CURLOPT_HEADERFUNCTION, header_cb);
+      curl_easy_setopt (c, CURLOPT_HEADERDATA, x);
+      curl_easy_setopt (c, CURLOPT_WRITEFUNCTION, write_cb);
+      curl_easy_setopt (c, CURLOPT_WRITEDATA, x);
+      uint64_t before = x->sink ? x->sink->n : 0;
+      CURLcode cc = curl_easy_perform (c);
+      curl_easy_cleanup (c);
+      curl_slist_free_all (hdrs);
+      if (auth)
+        explicit_bzero (auth, strlen (auth));
+
+      if (cc == CURLE_OK || (cc == CURLE_WRITE_ERROR && x->abort_msg == NULL))
+        {
+          if (scheme == NULL)
+            {
+              pthread_mutex_lock (&r->lock);
+              if (r->scheme == NULL)
+                r->scheme = xstrdup (try_scheme);
+              pthread_mutex_unlock (&r->lock);
+            }
+          if (x->status >= 200 && x->status < 300)
+            return 0;
+          if ((x->status == 401 || x->status == 403) && x->www && auth_rounds < 2)
+            {
+              auth_rounds++;
+              if (answer_challenge (r, x, scope, err) < 0)
+                return -1;
+              continue;
+            }
+          if (x->status == 401 || x->status == 403)
+            {
+              cleanup_free char *why = registry_error_text (x->ebody);
+              pthread_mutex_lock (&r->lock);
+              int had = r->creds_state == 1;
+              cleanup_free char *from = had ? xstrdup (r->creds.from) : NULL;
+              pthread_mutex_unlock (&r->lock);
+              return enclaver_make_error (err, EACCES, "registry %s: %s denied (HTTP %ld)%s%s%s%s", r->display,
+                                          x->what, x->status, had ? " with the credentials from " : "",
+                                          had ? from : ", no credentials found", why ? ": " : "", why ? why : "");
+            }
+          if (!retryable_status (x->status))
+            {
+              cleanup_free char *why = registry_error_text (x->ebody);
+              return enclaver_make_error (err, x->status == 404 ? ENOENT : EIO, "registry %s: %s: HTTP %ld%s%s",
+                                          r->display, x->what, x->status, why ? ": " : "", why ? why : "");
+            }
+          attempt++;
+          if (attempt >= r->max_attempts)
+            return enclaver_make_error (err, EIO, "registry %s: %s: HTTP %ld after %d attempts", r->display, x->what,
+                                        x->status, attempt);
+          enclaver_log_debug ("registry %s: %s: HTTP %ld, retrying", r->display, x->what, x->status);
+          backoff (r, attempt - 1, x->retry_after);
+          continue;
+        }
+      if (x->abort_msg)
+        return enclaver_make_error (err, EIO, "registry %s: %s: %s", r->display, x->what, x->abort_msg);
+      if (scheme == NULL && cc == CURLE_SSL_CONNECT_ERROR)
+        {
+          /* No TLS on a registry where plain http is allowed (loopback or --insecure-registry). */
+          pthread_mutex_lock (&r->lock);
+          if (r->scheme == NULL)
+            r->scheme = xstrdup ("http");
+          pthread_mutex_unlock (&r->lock);
+          continue;
+        }
+      if (cc == CURLE_PEER_FAILED_VERIFICATION || cc == CURLE_SSL_CACERT_BADFILE)
+        return enclaver_make_error (err, EIO, "registry %s: TLS verification failed: %s (use --ca-cert FILE)",
+                                    r->display, curl_easy_strerror (cc));
+      if (!retryable_curl (cc))
+        return enclaver_make_error (err, EIO, "registry %s: %s: %s", r->display, x->what, curl_easy_strerror (cc));
+      uint64_t after = x->sink ? x->sink->n : 0;
+      attempt++;
+      if (after > before)
+        no_progress = 0;
+      else
+        no_progress++;
+      if (no_progress >= r->max_attempts || attempt >= 4 * r->max_attempts)
+        return enclaver_make_error (err, EIO, "registry %s: %s: %s (gave up after %d attempts)", r->display, x->what,
+                                    curl_easy_strerror (cc), attempt);
+      enclaver_log_debug ("registry %s: %s: %s, retrying%s", r->display, x->what, curl_easy_strerror (cc),
+                          after ? " with Range" : "");
+      backoff (r, no_progress, NULL);
+    }
+}
+
+int
+oci_registry_get_manifest (struct oci_registry *r, const char *repo, const char *ref, char **body, size_t *len,
+                           char **content_type, char **docker_digest, enclaver_error_t *err)
+{
+  struct xfer x = { 0 };
+  cleanup_free char *path = xasprintf ("/v2/%s/manifests/%s", repo, ref);
+  cleanup_free char *scope = xasprintf ("repository:%s:pull", repo);
+  cleanup_free char *what = xasprintf ("manifest %s:%s", repo, ref);
+  x.what = what;
+  x.mem_max = OCI_MAX_DOC;
+  x.expect_size = -1;
+  x.content_length = -1;
+  if (do_request (r, path, ACCEPT_MANIFESTS, scope, &x, err) < 0)
+    {
+      free (x.mem);
+      xfer_clear (&x);
+      return -1;
+    }
+  *body = x.mem ? x.mem : xstrdup ("");
+  *len = x.mem_len;
+  *content_type = x.content_type;
+  *docker_digest = x.docker_digest;
+  x.content_type = x.docker_digest = NULL;
+  xfer_clear (&x);
+  return 0;
+}
+
+int
+oci_registry_get_blob (struct oci_registry *r, const char *repo, const char *digest, int64_t size,
+                       struct oci_sink *sink, enclaver_error_t *err)
+{
+  struct xfer x = { 0 };
+  cleanup_free char *path = xasprintf ("/v2/%s/blobs/%s", repo, digest);
+  cleanup_free char *scope = xasprintf ("repository:%s:pull", repo);
+  cleanup_free char *what = xasprintf ("blob %s", digest);
+  x.what = what;
+  x.sink = sink;
+  x.expect_size = size;
+  x.content_length = -1;
+  double t0 = now_s ();
+  progress_blob_start (size > 0 ? (uint64_t) size : 0);
+  int rc = do_request (r, path, NULL, scope, &x, err);
+  if (rc == 0)
+    progress_blob_done (digest, sink->n, now_s () - t0);
+  free (x.mem);
+  xfer_clear (&x);
+  return rc;
+}

@@ -1,0 +1,212 @@
+/* enclaver: container images as the fetch stage leaves them.
+ *
+ * enclaver_image_fetch() turns a source string into a verified image:
+ *   registry reference     nginx, nginx:1.27, ghcr.io/org/app@sha256:..., localhost:5000/app:tag,
+ *                          docker://REF (same as a bare reference)
+ *   OCI layout directory   oci:DIR[:REF]          REF = org.opencontainers.image.ref.name or @N
+ *   OCI archive            oci-archive:FILE[:REF]
+ *   docker save tarball    docker-archive:FILE[:REF]  (legacy and Docker >= 25 layouts;
+ *                          REF = a RepoTags entry or @N)
+ * The manifest, the config and (unless only_metadata) every layer blob end up in the
+ * content-addressed cache (blobs/sha256/<hex>), each verified against its digest and
+ * size before it is renamed into place.
+ *
+ * The fetch stage stores a `struct enclaver_image *` in the context slot
+ * ENCLAVER_SLOT_IMAGE with the type tag ENCLAVER_IMAGE_TYPE; free it with
+ * enclaver_image_free().  Every string is owned by the struct; string arrays are
+ * NULL-terminated and also carry their count.
+ */
+#ifndef ENCLAVER_IMAGE_H
+#define ENCLAVER_IMAGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <enclaver/error.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define ENCLAVER_IMAGE_TYPE "enclaver.image"
+
+/* Media types (OCI image-spec and Docker v2 schema 2). */
+#define ENCLAVER_MT_OCI_INDEX "application/vnd.oci.image.index.v1+json"
+#define ENCLAVER_MT_OCI_MANIFEST "application/vnd.oci.image.manifest.v1+json"
+#define ENCLAVER_MT_OCI_CONFIG "application/vnd.oci.image.config.v1+json"
+#define ENCLAVER_MT_OCI_LAYER "application/vnd.oci.image.layer.v1.tar"
+#define ENCLAVER_MT_OCI_LAYER_GZIP "application/vnd.oci.image.layer.v1.tar+gzip"
+#define ENCLAVER_MT_OCI_LAYER_ZSTD "application/vnd.oci.image.layer.v1.tar+zstd"
+#define ENCLAVER_MT_DOCKER_LIST "application/vnd.docker.distribution.manifest.list.v2+json"
+#define ENCLAVER_MT_DOCKER_MANIFEST "application/vnd.docker.distribution.manifest.v2+json"
+#define ENCLAVER_MT_DOCKER_CONFIG "application/vnd.docker.container.image.v1+json"
+#define ENCLAVER_MT_DOCKER_LAYER "application/vnd.docker.image.rootfs.diff.tar"
+#define ENCLAVER_MT_DOCKER_LAYER_GZIP "application/vnd.docker.image.rootfs.diff.tar.gzip"
+#define ENCLAVER_MT_DOCKER_LAYER_ZSTD "application/vnd.docker.image.rootfs.diff.tar.zstd"
+
+/* ---------------------------------------------------------------- references */
+
+enum enclaver_transport
+{
+  ENCLAVER_TRANSPORT_REGISTRY = 1,       /* docker://REF or a bare reference */
+  ENCLAVER_TRANSPORT_OCI = 2,            /* oci:DIR[:REF] */
+  ENCLAVER_TRANSPORT_OCI_ARCHIVE = 3,    /* oci-archive:FILE[:REF] */
+  ENCLAVER_TRANSPORT_DOCKER_ARCHIVE = 4, /* docker-archive:FILE[:REF] */
+};
+
+struct enclaver_image_ref
+{
+  int transport; /* enum enclaver_transport */
+  /* registry: */
+  char *domain;   /* "docker.io", "ghcr.io", "localhost:5000" (as normalised) */
+  char *path;     /* "library/nginx", "org/app" */
+  char *tag;      /* NULL when only a digest was given ("latest" when neither) */
+  char *digest;   /* "sha256:<64 hex>" or NULL */
+  char *api_host; /* where the API lives: "registry-1.docker.io" for docker.io, else domain */
+  /* oci / oci-archive / docker-archive: */
+  char *file;     /* DIR or FILE as given */
+  char *image;    /* REF after the path (NULL = the only image); "@N" selects by index */
+};
+
+/* Parse a source string.  Registry references follow the distribution/reference
+ * grammar with Docker Hub normalisation (nginx -> docker.io/library/nginx:latest);
+ * name:tag@digest keeps the digest and drops the tag for pulling (tag is kept in
+ * the struct for display). */
+struct enclaver_image_ref *enclaver_image_ref_parse (const char *source, enclaver_error_t *err);
+void enclaver_image_ref_free (struct enclaver_image_ref *ref);
+/* Canonical text: "docker.io/library/nginx:1.27", "oci:DIR:REF", ... (malloc'd). */
+char *enclaver_image_ref_string (const struct enclaver_image_ref *ref);
+
+/* ---------------------------------------------------------------- platforms */
+
+struct enclaver_platform
+{
+  char os[32];           /* "linux" */
+  char architecture[32]; /* normalised: "amd64", "arm64", "arm", ... */
+  char variant[16];      /* "" when none; "v8" for arm64 and "v1" for amd64 normalise to "" */
+};
+
+/* Parse "os/arch[/variant]" or "arch" (os = linux), normalising aliases
+ * (x86_64 -> amd64, aarch64 -> arm64, arm64/v8 -> arm64, ...). */
+int enclaver_platform_parse (const char *s, struct enclaver_platform *out, enclaver_error_t *err);
+/* The host's platform (linux + uname machine, normalised). */
+void enclaver_platform_host (struct enclaver_platform *out);
+/* "linux/arm64" or "linux/arm/v7" into buf (size >= 96). */
+const char *enclaver_platform_format (const struct enclaver_platform *p, char *buf, size_t size);
+
+/* ---------------------------------------------------------------- the image */
+
+enum enclaver_compression
+{
+  ENCLAVER_COMPRESSION_UNKNOWN = 0, /* not examined (layers were not fetched) */
+  ENCLAVER_COMPRESSION_NONE = 1,
+  ENCLAVER_COMPRESSION_GZIP = 2,
+  ENCLAVER_COMPRESSION_ZSTD = 3,
+};
+
+struct enclaver_image_layer
+{
+  char *digest;     /* "sha256:<hex>" of the blob as distributed */
+  uint64_t size;    /* bytes of the blob */
+  char *media_type; /* as in the manifest */
+  char *diff_id;    /* config.rootfs.diff_ids[i]: sha256 of the uncompressed tar */
+  char *path;       /* absolute path of the verified blob in the cache; NULL if not fetched */
+  int compression;  /* enum enclaver_compression, detected from the blob's magic bytes */
+};
+
+struct enclaver_image
+{
+  char *source;       /* the source string as given */
+  int transport;      /* enum enclaver_transport */
+  char *name;         /* canonical reference (enclaver_image_ref_string) */
+  char *digest;       /* manifest digest "sha256:<hex>" */
+  char *media_type;   /* manifest media type */
+  uint64_t manifest_size;
+  char *index_digest; /* the index the manifest was selected from, or NULL */
+  char *platform;     /* "linux/amd64", "linux/arm64/v8" (from the config) */
+  char *cache_dir;    /* absolute cache root used */
+
+  /* config blob */
+  char *config_digest;
+  uint64_t config_size;
+  char *config_media_type;
+  char *config_path;  /* verified config blob in the cache */
+
+  /* parsed config (absent fields: NULL / 0) */
+  char *os, *architecture, *variant;
+  char *created;        /* RFC 3339 string or NULL */
+  char **entrypoint;    size_t n_entrypoint; int has_entrypoint;
+  char **cmd;           size_t n_cmd;        int has_cmd;
+  char **env;           size_t n_env;        /* "NAME=value" */
+  char *working_dir;
+  char *user;
+  char **exposed_ports; size_t n_exposed_ports; /* "8080/tcp", sorted as in the JSON */
+  char **volumes;       size_t n_volumes;
+  char **labels;        size_t n_labels;        /* "key=value" */
+  char *stop_signal;
+  char **diff_ids;      size_t n_diff_ids;
+
+  struct enclaver_image_layer *layers; /* base first */
+  size_t n_layers;
+};
+
+struct enclaver_image_options
+{
+  const char *platform;   /* "linux/arm64[/v8]"; NULL = host */
+  const char *cache_dir;  /* NULL = $XDG_CACHE_HOME/enclaver or ~/.cache/enclaver */
+  unsigned jobs;          /* parallel blob downloads; 0 = 4 */
+  int pull;               /* ignore cached blobs and manifests: fetch and verify again */
+  int offline;            /* never use the network (cache and local files only) */
+  const char *const *insecure_registries; /* NULL-terminated "host[:port]" list allowing http */
+  const char *ca_cert;    /* PEM bundle for registry TLS; NULL = SSL_CERT_FILE or system */
+  int only_metadata;      /* fetch manifest and config only (image inspect) */
+  int progress;           /* -1 auto (per-layer lines on a tty, else one summary), 0 off, 1 on */
+};
+
+void enclaver_image_options_init (struct enclaver_image_options *opts);
+
+/* Resolve, download/copy and verify.  Errors name the source, digest and step. */
+struct enclaver_image *enclaver_image_fetch (const char *source, const struct enclaver_image_options *opts,
+                                             enclaver_error_t *err);
+void enclaver_image_free (struct enclaver_image *img);
+/* Same signature as the context's free functions. */
+void enclaver_image_free_void (void *img);
+/* The `enclaver image inspect` document (malloc'd, indented JSON):
+ * {"Name","Digest","MediaType","Platform","Config":{...},"Layers":[{"Digest","Size","MediaType"}],...} */
+char *enclaver_image_to_json (const struct enclaver_image *img, enclaver_error_t *err);
+
+/* The default cache directory (malloc'd). */
+char *enclaver_image_default_cache_dir (void);
+
+/* ---------------------------------------------------------------- layer streams */
+
+/* Compression of a blob from its first bytes: gzip 1f 8b 08, zstd 28 b5 2f fd (or a
+ * skippable frame first), tar (ustar magic at 257 or a zero first block).  Anything
+ * else is an error naming the magic bytes. */
+int enclaver_detect_compression (const unsigned char *buf, size_t len, enclaver_error_t *err);
+
+typedef struct enclaver_layer_stream enclaver_layer_stream_t;
+
+/* Open layer `index` of img (which must have been fetched with layers) as the
+ * uncompressed tar byte stream.  The blob is re-read from the cache; its digest is
+ * checked again as it is read, and the uncompressed bytes are hashed for the DiffID. */
+enclaver_layer_stream_t *enclaver_layer_open (const struct enclaver_image *img, size_t index,
+                                              enclaver_error_t *err);
+/* Open any blob file with a known compressed digest (may be NULL) and diff_id (may be NULL). */
+enclaver_layer_stream_t *enclaver_layer_open_path (const char *path, const char *digest,
+                                                   const char *diff_id, const char *name,
+                                                   enclaver_error_t *err);
+/* Read up to len uncompressed bytes; 0 at the end, -1 on error. */
+ssize_t enclaver_layer_read (enclaver_layer_stream_t *s, void *buf, size_t len, enclaver_error_t *err);
+/* Drain what is left, then check the blob digest and the DiffID (when known).
+ * diff_id_out (may be NULL, >= 72 bytes) receives "sha256:<hex>" of the tar stream. */
+int enclaver_layer_finish (enclaver_layer_stream_t *s, char *diff_id_out, enclaver_error_t *err);
+void enclaver_layer_close (enclaver_layer_stream_t *s);
+/* A libarchive reader (struct archive *) for the tar inside: format tar only, no filters,
+ * fed from the stream.  Close it with archive_read_free() before enclaver_layer_finish(). */
+void *enclaver_layer_archive (enclaver_layer_stream_t *s, enclaver_error_t *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,119 @@
+/* enclaver stage "fetch": resolve sources.app (registry reference, oci:DIR[:REF],
+ * oci-archive:FILE[:REF], docker-archive:FILE[:REF]) into a verified image in the
+ * blob cache and store it in the context slot "image" (type "enclaver.image").
+ *
+ * Context parameters read: platform, cache-dir, jobs, pull, offline,
+ * insecure-registry (comma-separated host[:port] list), ca-cert.  Stage options
+ * (`options:` in a custom pipeline) override them. */
+#include "config.h"
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <enclaver/context.h>
+#include <enclaver/image.h>
+#include <enclaver/manifest.h>
+#include <enclaver/stage.h>
+
+struct fetch_config
+{
+  char *source;
+  char *platform;
+  char *cache_dir;
+  long long jobs;
+  int metadata_only;
+};
+
+static const struct enclaver_stage_option fetch_options[] = {
+  { ENCLAVER_OPT_STRING, "source", NULL, 0, offsetof (struct fetch_config, source),
+    "image source to use instead of sources.app" },
+  { ENCLAVER_OPT_STRING, "platform", NULL, 0, offsetof (struct fetch_config, platform),
+    "platform to pick from an index (default: the 'platform' parameter, else the host)" },
+  { ENCLAVER_OPT_STRING, "cache-dir", NULL, 0, offsetof (struct fetch_config, cache_dir),
+    "blob cache directory (default: the 'cache-dir' parameter, else $XDG_CACHE_HOME/enclaver)" },
+  { ENCLAVER_OPT_INT, "jobs", "0", 0, offsetof (struct fetch_config, jobs),
+    "parallel blob downloads (0 = the 'jobs' parameter, else 4)" },
+  { ENCLAVER_OPT_BOOL, "metadata-only", "false", 0, offsetof (struct fetch_config, metadata_only),
+    "fetch the manifest and config only, not the layers" },
+  { 0, NULL, NULL, 0, 0, NULL },
+};
+
+static int
+truthy (const char *v)
+{
+  return v && (strcmp (v, "1") == 0 || strcasecmp (v, "true") == 0 || strcasecmp (v, "yes") == 0
+               || strcasecmp (v, "on") == 0);
+}
+
+static int
+fetch_run (enclaver_stage_t *stage, enclaver_ctx_t *ctx, enclaver_error_t *err)
+{
+  struct fetch_config *cfg = enclaver_stage_get_config (stage);
+  const struct enclaver_manifest *m = enclaver_ctx_get (ctx, ENCLAVER_SLOT_MANIFEST, "enclaver.manifest");
+  struct enclaver_image_options o;
+  const char *source = cfg && cfg->source ? cfg->source : m ? m->source_app : NULL;
+  const char *v;
+  char *insecure_buf = NULL;
+  const char **insecure = NULL;
+  struct enclaver_image *img;
+  int rc = -1;
+
+  if (source == NULL || *source == '\0')
+    return enclaver_make_error (err, EINVAL,
+                                "no image to fetch: the manifest has no sources.app (and no --from was given)");
+  enclaver_image_options_init (&o);
+  o.platform = cfg && cfg->platform ? cfg->platform : enclaver_ctx_get_param (ctx, "platform");
+  o.cache_dir = cfg && cfg->cache_dir ? cfg->cache_dir : enclaver_ctx_get_param (ctx, "cache-dir");
+  o.ca_cert = enclaver_ctx_get_param (ctx, "ca-cert");
+  o.pull = truthy (enclaver_ctx_get_param (ctx, "pull"));
+  o.offline = truthy (enclaver_ctx_get_param (ctx, "offline"));
+  o.only_metadata = cfg ? cfg->metadata_only : 0;
+  if (cfg && cfg->jobs > 0)
+    o.jobs = (unsigned) (cfg->jobs > 32 ? 32 : cfg->jobs);
+  else if ((v = enclaver_ctx_get_param (ctx, "jobs")))
+    {
+      char *end;
+      long n = strtol (v, &end, 10);
+      if (*end || n < 1 || n > 64)
+        return enclaver_make_error (err, EINVAL, "parameter jobs: '%s' is not a number from 1 to 64", v);
+      o.jobs = (unsigned) (n > 32 ? 32 : n);
+    }
+  if ((v = enclaver_ctx_get_param (ctx, "insecure-registry")) && *v)
+    {
+      size_t n = 1;
+      insecure_buf = strdup (v);
+      if (insecure_buf == NULL)
+        return enclaver_make_error (err, ENOMEM, "out of memory");
+      for (const char *p = v; *p; p++)
+        n += *p == ',';
+      insecure = calloc (n + 1, sizeof *insecure);
+      if (insecure == NULL)
+        {
+          free (insecure_buf);
+          return enclaver_make_error (err, ENOMEM, "out of memory");
+        }
+      n = 0;
+      for (char *save = NULL, *t = strtok_r (insecure_buf, ",", &save); t; t = strtok_r (NULL, ",", &save))
+        insecure[n++] = t;
+      o.insecure_registries = insecure;
+    }
+
+  enclaver_stage_log_info (stage, "fetching %s", source);
+  img = enclaver_image_fetch (source, &o, err);
+  if (img == NULL)
+    goto out;
+  enclaver_stage_log_info (stage, "%s: %s (%s), %zu layer%s", img->name, img->digest, img->platform, img->n_layers,
+                           img->n_layers == 1 ? "" : "s");
+  if (enclaver_ctx_set (ctx, ENCLAVER_SLOT_IMAGE, ENCLAVER_IMAGE_TYPE, img, enclaver_image_free_void, err) < 0)
+    goto out;
+  rc = 0;
+out:
+  free (insecure);
+  free (insecure_buf);
+  return rc;
+}
+
+ENCLAVER_STAGE_DEFINE (.name = "fetch",
+                       .description = "resolve sources.app and fetch the verified image into the blob cache",
+                       .options = fetch_options, .config_size = sizeof (struct fetch_config), .run = fetch_run);
