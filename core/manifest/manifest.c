@@ -113,7 +113,6 @@ struct pctx
   struct enclaver_manifest *m;
   /* sources spelling bookkeeping */
   const struct ynode *seen_odyn, *seen_sleeve;
-  const char *seen_odyn_key, *seen_sleeve_key;
 };
 
 /* s quoted for a message: "..." with control characters escaped, long values cut. */
