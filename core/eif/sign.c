@@ -410,7 +410,7 @@ verify_cose (const struct cose_parts *p, X509 *cert, enclaver_error_t *err)
     {
       key_description (pub, desc, sizeof desc);
       return enclaver_make_error (err, EINVAL,
-                                  "COSE algorithm %lld (%s) needs an EC %s key, but the certificate holds a %s key",
+                                  "COSE algorithm %lld (%s) needs an EC %s key, but the certificate's key is %s",
                                   (long long) p->alg, alg->name, alg->curve_label, desc);
     }
   if (p->sig_len != 2 * alg->coord)

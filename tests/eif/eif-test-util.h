@@ -22,6 +22,9 @@
 #include <enclaver/eif.h>
 
 #define GOLDEN ABS_TOP_SRCDIR "/golden/eif/"
+#ifndef ARRAY_SIZE
+#define ARRAY_SIZE(a) (sizeof (a) / sizeof ((a)[0]))
+#endif
 
 /* Reference values for golden/eif (see golden/eif/README.md). */
 #define V1_PCR0 "923b424cbee778652c0c7d4908d2b4d5fe2710914d303f402abeebf31dff99fa2f0d7b829bae1f218f4b77808d0c6746"
