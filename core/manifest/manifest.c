@@ -562,10 +562,24 @@ kind_name (const struct ynode *n)
     }
 }
 
+/* path + "." + key; control characters in a (free-form) key become '?' so a message
+ * stays on one line, and very long keys are cut. */
 static char *
 path_key (const char *path, const char *key)
 {
-  return *path ? xasprintf ("%s.%s", path, key) : xstrdup (key);
+  size_t len = strlen (key);
+  char *r, *p;
+  if (len > MAX_ECHO)
+    {
+      len = MAX_ECHO;
+      while (len > 0 && ((unsigned char) key[len] & 0xc0) == 0x80)
+        len--; /* do not split a UTF-8 sequence */
+    }
+  r = *path ? xasprintf ("%s.%.*s", path, (int) len, key) : xasprintf ("%.*s", (int) len, key);
+  for (p = r; *p; p++)
+    if ((unsigned char) *p < 0x20 || *p == 0x7f)
+      *p = '?';
+  return r;
 }
 
 static char *
