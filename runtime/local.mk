@@ -1,1 +1,55 @@
-# (filled in by the runtime work)
+# In-enclave runtime: enclaver-supervisor and enclaver-init (static binaries, installed
+# into $(pkglibexecdir) for the inject stage; uninstalled copies live in runtime/ of the
+# build tree).  See docs/runtime.md.
+if SANITIZERS
+# The sanitizer runtimes cannot be linked statically; the sanitizer build checks the
+# same code dynamically linked.
+RUNTIME_STATIC =
+else
+RUNTIME_STATIC = -all-static
+endif
+
+RUNTIME_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/runtime
+RUNTIME_COMMON = runtime/rtutil.c runtime/rtutil.h runtime/transport.c runtime/transport.h
+RUNTIME_SV_SOURCES = $(RUNTIME_COMMON) runtime/nsm.c runtime/nsm.h \
+	runtime/supervisor/svconfig.c runtime/supervisor/svconfig.h \
+	runtime/supervisor/user.c runtime/supervisor/user.h \
+	runtime/supervisor/launch.c runtime/supervisor/launch.h \
+	runtime/supervisor/streams.c runtime/supervisor/streams.h
+RUNTIME_INIT_SOURCES = $(RUNTIME_COMMON) runtime/init/initlib.c runtime/init/initlib.h
+
+pkglibexec_PROGRAMS = runtime/enclaver-supervisor runtime/enclaver-init
+
+runtime_enclaver_supervisor_SOURCES = $(RUNTIME_SV_SOURCES) runtime/supervisor/main.c
+runtime_enclaver_supervisor_CPPFLAGS = $(RUNTIME_CPPFLAGS)
+runtime_enclaver_supervisor_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
+runtime_enclaver_supervisor_LDFLAGS = $(AM_LDFLAGS) $(RUNTIME_STATIC)
+runtime_enclaver_supervisor_LDADD = $(JANSSON_LIBS)
+
+runtime_enclaver_init_SOURCES = $(RUNTIME_INIT_SOURCES) runtime/init/main.c
+runtime_enclaver_init_CPPFLAGS = $(RUNTIME_CPPFLAGS)
+runtime_enclaver_init_CFLAGS = $(AM_CFLAGS)
+runtime_enclaver_init_LDFLAGS = $(AM_LDFLAGS) $(RUNTIME_STATIC)
+
+# Tests: units of the runtime, the init pieces that run outside PID 1, and the real
+# supervisor binary driven over Unix sockets.
+RUNTIME_TEST_CPPFLAGS = $(RUNTIME_CPPFLAGS) -I$(top_srcdir) \
+	-DRUNTIME_BUILDDIR='"$(abs_top_builddir)/runtime"'
+check_PROGRAMS += tests/runtime/test-runtime-units tests/runtime/test-init \
+	tests/runtime/test-supervisor
+TESTS += tests/runtime/test-runtime-units tests/runtime/test-init tests/runtime/test-supervisor
+
+tests_runtime_test_runtime_units_SOURCES = tests/runtime/test-runtime-units.c tests/tap.h \
+	$(RUNTIME_SV_SOURCES)
+tests_runtime_test_runtime_units_CPPFLAGS = $(RUNTIME_TEST_CPPFLAGS)
+tests_runtime_test_runtime_units_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
+tests_runtime_test_runtime_units_LDADD = $(JANSSON_LIBS)
+
+tests_runtime_test_init_SOURCES = tests/runtime/test-init.c tests/tap.h $(RUNTIME_INIT_SOURCES)
+tests_runtime_test_init_CPPFLAGS = $(RUNTIME_TEST_CPPFLAGS)
+tests_runtime_test_init_CFLAGS = $(AM_CFLAGS)
+
+tests_runtime_test_supervisor_SOURCES = tests/runtime/test-supervisor.c tests/tap.h \
+	$(RUNTIME_COMMON)
+tests_runtime_test_supervisor_CPPFLAGS = $(RUNTIME_TEST_CPPFLAGS)
+tests_runtime_test_supervisor_CFLAGS = $(AM_CFLAGS)

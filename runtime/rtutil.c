@@ -1,0 +1,230 @@
+/* enclaver runtime: small helpers shared by the in-enclave programs. */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "rtutil.h"
+
+static void __attribute__ ((noreturn))
+rt_oom (void)
+{
+  static const char msg[] = "enclaver runtime: out of memory\n";
+  ssize_t r = write (2, msg, sizeof msg - 1);
+  (void) r;
+  abort ();
+}
+
+void *
+rt_xmalloc (size_t n)
+{
+  void *p = malloc (n ? n : 1);
+  if (p == NULL)
+    rt_oom ();
+  return p;
+}
+
+void *
+rt_xcalloc (size_t nmemb, size_t size)
+{
+  void *p = calloc (nmemb ? nmemb : 1, size ? size : 1);
+  if (p == NULL)
+    rt_oom ();
+  return p;
+}
+
+void *
+rt_xrealloc (void *p, size_t nmemb, size_t size)
+{
+  size_t total = nmemb * size;
+  if (size && nmemb > SIZE_MAX / size)
+    rt_oom ();
+  p = realloc (p, total ? total : 1);
+  if (p == NULL)
+    rt_oom ();
+  return p;
+}
+
+char *
+rt_xstrdup (const char *s)
+{
+  char *r;
+  if (s == NULL)
+    return NULL;
+  r = strdup (s);
+  if (r == NULL)
+    rt_oom ();
+  return r;
+}
+
+char *
+rt_xasprintf (const char *fmt, ...)
+{
+  va_list ap;
+  char *r;
+  int n;
+  va_start (ap, fmt);
+  n = vasprintf (&r, fmt, ap);
+  va_end (ap);
+  if (n < 0)
+    rt_oom ();
+  return r;
+}
+
+int
+rt_err (char *err, size_t errlen, const char *fmt, ...)
+{
+  va_list ap;
+  if (err == NULL || errlen == 0)
+    return -1;
+  va_start (ap, fmt);
+  vsnprintf (err, errlen, fmt, ap);
+  va_end (ap);
+  return -1;
+}
+
+size_t
+rt_strv_len (char *const *v)
+{
+  size_t n = 0;
+  while (v && v[n])
+    n++;
+  return n;
+}
+
+void
+rt_strv_free (char **v)
+{
+  size_t i;
+  if (v == NULL)
+    return;
+  for (i = 0; v[i]; i++)
+    free (v[i]);
+  free (v);
+}
+
+char **
+rt_strv_dup (char *const *v)
+{
+  size_t n = rt_strv_len (v), i;
+  char **r = rt_xcalloc (n + 1, sizeof *r);
+  for (i = 0; i < n; i++)
+    r[i] = rt_xstrdup (v[i]);
+  return r;
+}
+
+char **
+rt_strv_push (char **v, const char *s)
+{
+  size_t n = rt_strv_len (v);
+  v = rt_xrealloc (v, n + 2, sizeof *v);
+  v[n] = rt_xstrdup (s);
+  v[n + 1] = NULL;
+  return v;
+}
+
+const char *
+rt_env_get (char *const *env, const char *name)
+{
+  size_t nl = strlen (name), i;
+  for (i = 0; env && env[i]; i++)
+    if (strncmp (env[i], name, nl) == 0 && env[i][nl] == '=')
+      return env[i] + nl + 1;
+  return NULL;
+}
+
+int
+rt_write_all (int fd, const void *buf, size_t len)
+{
+  const char *p = buf;
+  while (len > 0)
+    {
+      ssize_t w = write (fd, p, len);
+      if (w < 0)
+        {
+          if (errno == EINTR)
+            continue;
+          return -1;
+        }
+      p += w;
+      len -= (size_t) w;
+    }
+  return 0;
+}
+
+/* Regular file with some execute bit, accessible for execution by us. */
+static int
+is_executable (const char *p, int *why)
+{
+  struct stat st;
+  if (stat (p, &st) < 0)
+    {
+      *why = errno;
+      return 0;
+    }
+  if (!S_ISREG (st.st_mode))
+    {
+      *why = EACCES;
+      return 0;
+    }
+  if (access (p, X_OK) < 0)
+    {
+      *why = errno;
+      return 0;
+    }
+  return 1;
+}
+
+char *
+rt_find_program (const char *name, const char *path, char *err, size_t errlen)
+{
+  const char *p;
+  int saw_eacces = 0, why = 0;
+
+  if (name == NULL || *name == '\0')
+    {
+      errno = ENOENT;
+      rt_err (err, errlen, "empty program name");
+      return NULL;
+    }
+  if (strchr (name, '/'))
+    {
+      if (is_executable (name, &why))
+        return rt_xstrdup (name);
+      errno = why;
+      rt_err (err, errlen, "%s: %s", name, strerror (why));
+      return NULL;
+    }
+  if (path == NULL || *path == '\0')
+    path = RT_DEFAULT_PATH;
+  p = path;
+  for (;;)
+    {
+      const char *end = strchr (p, ':');
+      size_t dl = end ? (size_t) (end - p) : strlen (p);
+      char *cand;
+      /* An empty element means the current directory (POSIX execvp). */
+      if (dl == 0)
+        cand = rt_xasprintf ("./%s", name);
+      else
+        cand = rt_xasprintf ("%.*s/%s", (int) dl, p, name);
+      if (is_executable (cand, &why))
+        return cand;
+      if (why == EACCES)
+        saw_eacces = 1;
+      free (cand);
+      if (end == NULL)
+        break;
+      p = end + 1;
+    }
+  errno = saw_eacces ? EACCES : ENOENT;
+  if (saw_eacces)
+    rt_err (err, errlen, "%s: found on PATH but not executable (PATH=%s)", name, path);
+  else
+    rt_err (err, errlen, "%s: executable file not found in PATH (PATH=%s)", name, path);
+  return NULL;
+}

@@ -1,0 +1,44 @@
+/* enclaver runtime: small helpers shared by the in-enclave programs (supervisor, init).
+ * These programs are linked statically and do not use libenclaver; errors are reported
+ * as text in a caller-provided buffer (char *err, size_t errlen) and -1/NULL returns. */
+#ifndef ENCLAVER_RTUTIL_H
+#define ENCLAVER_RTUTIL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define RT_ARRAY_SIZE(a) (sizeof (a) / sizeof ((a)[0]))
+
+/* Aborting allocators (OOM is not an error path). */
+void *rt_xmalloc (size_t n);
+void *rt_xcalloc (size_t nmemb, size_t size);
+void *rt_xrealloc (void *p, size_t nmemb, size_t size);
+char *rt_xstrdup (const char *s);
+char *rt_xasprintf (const char *fmt, ...) __attribute__ ((format (printf, 1, 2)));
+
+/* snprintf into err (may be NULL); always returns -1 so callers can `return rt_err (...)`. */
+int rt_err (char *err, size_t errlen, const char *fmt, ...) __attribute__ ((format (printf, 3, 4)));
+
+/* NULL-terminated string vectors. */
+size_t rt_strv_len (char *const *v);
+void rt_strv_free (char **v);
+char **rt_strv_dup (char *const *v);
+/* Append a copy of s; *v may be NULL.  Returns the new vector. */
+char **rt_strv_push (char **v, const char *s);
+/* Value of NAME in a KEY=VALUE vector, or NULL. */
+const char *rt_env_get (char *const *env, const char *name);
+
+/* write(2) all bytes, retrying on EINTR and short writes.  0 or -1 (errno). */
+int rt_write_all (int fd, const void *buf, size_t len);
+
+/* Find an executable for argv[0] the way execvp does, on the given PATH value
+ * (NULL or empty: the default "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin").
+ * A name containing '/' is returned as is if it exists.  Returns a malloc'd path or NULL
+ * with err describing why (and errno set: ENOENT, EACCES, ...). */
+char *rt_find_program (const char *name, const char *path, char *err, size_t errlen);
+
+#define RT_DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+#endif

@@ -1,0 +1,391 @@
+/* enclaver-supervisor: status/log stream servers, per-client queues, log replay ring. */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "rtutil.h"
+#include "streams.h"
+#include "transport.h"
+
+void
+sv_ring_init (struct sv_ring *r, size_t cap)
+{
+  r->data = rt_xmalloc (cap);
+  r->cap = cap;
+  r->start = r->len = 0;
+}
+
+void
+sv_ring_free (struct sv_ring *r)
+{
+  free (r->data);
+  memset (r, 0, sizeof *r);
+}
+
+void
+sv_ring_append (struct sv_ring *r, const char *p, size_t n)
+{
+  if (n >= r->cap)
+    {
+      memcpy (r->data, p + (n - r->cap), r->cap);
+      r->start = 0;
+      r->len = r->cap;
+      return;
+    }
+  while (n > 0)
+    {
+      size_t end = (r->start + r->len) % r->cap;
+      size_t chunk = r->cap - end < n ? r->cap - end : n;
+      memcpy (r->data + end, p, chunk);
+      p += chunk;
+      n -= chunk;
+      if (r->len + chunk <= r->cap)
+        r->len += chunk;
+      else
+        {
+          size_t over = r->len + chunk - r->cap;
+          r->start = (r->start + over) % r->cap;
+          r->len = r->cap;
+        }
+    }
+}
+
+void
+sv_ring_copy (const struct sv_ring *r, char *out)
+{
+  size_t first = r->cap - r->start < r->len ? r->cap - r->start : r->len;
+  memcpy (out, r->data + r->start, first);
+  memcpy (out + first, r->data, r->len - first);
+}
+
+static void
+client_close (struct sv_client *c)
+{
+  if (c->fd >= 0)
+    close (c->fd);
+  c->fd = -1;
+  free (c->buf);
+  c->buf = NULL;
+  c->off = c->len = c->cap = 0;
+}
+
+/* Write as much as the socket takes now.  -1 when the client is gone. */
+static int
+client_try_write (struct sv_client *c)
+{
+  while (c->off < c->len)
+    {
+      ssize_t w = send (c->fd, c->buf + c->off, c->len - c->off, MSG_NOSIGNAL | MSG_DONTWAIT);
+      if (w < 0)
+        {
+          if (errno == EINTR)
+            continue;
+          if (errno == EAGAIN || errno == EWOULDBLOCK)
+            return 0;
+          return -1;
+        }
+      c->off += (size_t) w;
+    }
+  c->off = c->len = 0;
+  return 0;
+}
+
+void
+sv_client_queue (struct sv_client *c, const char *p, size_t n)
+{
+  if (c->fd < 0 || n == 0)
+    return;
+  if (c->off > 0 && c->off == c->len)
+    c->off = c->len = 0;
+  if (c->len - c->off + n > SV_CLIENT_MAX_PENDING)
+    {
+      static const char msg[] = "enclaver-supervisor: dropping a stream client that fell too far behind\n";
+      rt_write_all (2, msg, sizeof msg - 1);
+      client_close (c);
+      return;
+    }
+  if (c->off > 0 && c->len + n > c->cap)
+    {
+      memmove (c->buf, c->buf + c->off, c->len - c->off);
+      c->len -= c->off;
+      c->off = 0;
+    }
+  if (c->len + n > c->cap)
+    {
+      size_t cap = c->cap ? c->cap : 4096;
+      while (cap < c->len + n)
+        cap *= 2;
+      c->buf = rt_xrealloc (c->buf, cap, 1);
+      c->cap = cap;
+    }
+  memcpy (c->buf + c->len, p, n);
+  c->len += n;
+  if (client_try_write (c) < 0)
+    client_close (c);
+}
+
+void
+sv_server_broadcast (struct sv_server *s, const char *p, size_t n)
+{
+  struct sv_client *c;
+  for (c = s->clients; c; c = c->next)
+    sv_client_queue (c, p, n);
+}
+
+static void
+reap_closed (struct sv_server *s)
+{
+  struct sv_client **pp = &s->clients;
+  while (*pp)
+    {
+      struct sv_client *c = *pp;
+      if (c->fd < 0)
+        {
+          *pp = c->next;
+          client_close (c);
+          free (c);
+        }
+      else
+        pp = &c->next;
+    }
+}
+
+struct sv_client *
+sv_server_accept (struct sv_server *s)
+{
+  struct sv_client *c, **pp;
+  int fd = enclaver_transport_accept (s->lfd, 1);
+  if (fd < 0)
+    return NULL;
+  c = rt_xcalloc (1, sizeof *c);
+  c->fd = fd;
+  /* Append, so broadcast order is connection order (not that it matters). */
+  for (pp = &s->clients; *pp; pp = &(*pp)->next)
+    ;
+  *pp = c;
+  return c;
+}
+
+size_t
+sv_server_nfds (const struct sv_server *s)
+{
+  size_t n = s->lfd >= 0 ? 1 : 0;
+  const struct sv_client *c;
+  for (c = s->clients; c; c = c->next)
+    n++;
+  return n;
+}
+
+size_t
+sv_server_fill (const struct sv_server *s, struct pollfd *p)
+{
+  size_t n = 0;
+  const struct sv_client *c;
+  if (s->lfd >= 0)
+    {
+      p[n].fd = s->lfd;
+      p[n].events = POLLIN;
+      p[n].revents = 0;
+      n++;
+    }
+  for (c = s->clients; c; c = c->next)
+    {
+      p[n].fd = c->fd;
+      p[n].events = POLLIN | (c->len > c->off ? POLLOUT : 0);
+      p[n].revents = 0;
+      n++;
+    }
+  return n;
+}
+
+void
+sv_server_service (struct sv_server *s, const struct pollfd *p, size_t n)
+{
+  size_t i = 0;
+  struct sv_client *c;
+
+  if (s->lfd >= 0)
+    i = 1; /* the listener is handled by the caller (it sends the greeting) */
+  for (c = s->clients; c && i < n; c = c->next, i++)
+    {
+      if (c->fd < 0 || p[i].fd != c->fd)
+        continue;
+      if (p[i].revents & POLLIN)
+        {
+          char junk[512];
+          ssize_t r = recv (c->fd, junk, sizeof junk, MSG_DONTWAIT);
+          if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR && errno != EWOULDBLOCK))
+            {
+              client_close (c);
+              continue;
+            }
+        }
+      if (p[i].revents & (POLLERR | POLLNVAL))
+        {
+          client_close (c);
+          continue;
+        }
+      if ((p[i].revents & (POLLOUT | POLLHUP)) && client_try_write (c) < 0)
+        client_close (c);
+      else if ((p[i].revents & POLLHUP) && !(p[i].revents & POLLIN))
+        client_close (c);
+    }
+  reap_closed (s);
+}
+
+int
+sv_server_pending (const struct sv_server *s)
+{
+  const struct sv_client *c;
+  for (c = s->clients; c; c = c->next)
+    if (c->fd >= 0 && c->len > c->off)
+      return 1;
+  return 0;
+}
+
+static long long
+now_ms (void)
+{
+  struct timespec ts;
+  clock_gettime (CLOCK_MONOTONIC, &ts);
+  return (long long) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void
+sv_server_flush (struct sv_server *s, int timeout_ms)
+{
+  long long deadline = now_ms () + timeout_ms;
+  while (sv_server_pending (s))
+    {
+      long long left = deadline - now_ms ();
+      size_t n = sv_server_nfds (s), m;
+      struct pollfd *p;
+      if (left <= 0)
+        break;
+      p = rt_xcalloc (n, sizeof *p);
+      m = sv_server_fill (s, p);
+      if (s->lfd >= 0)
+        p[0].events = 0; /* no new clients while flushing */
+      if (poll (p, m, (int) left) < 0 && errno != EINTR)
+        {
+          free (p);
+          break;
+        }
+      sv_server_service (s, p, m);
+      free (p);
+    }
+}
+
+void
+sv_server_close (struct sv_server *s)
+{
+  struct sv_client *c = s->clients, *next;
+  for (; c; c = next)
+    {
+      next = c->next;
+      client_close (c);
+      free (c);
+    }
+  s->clients = NULL;
+  if (s->lfd >= 0)
+    close (s->lfd);
+  s->lfd = -1;
+}
+
+/* Length of a valid UTF-8 sequence starting at p (lead byte >= 0x80), or 0. */
+static size_t
+utf8_seq_len (const unsigned char *p)
+{
+  size_t n, i;
+  unsigned int cp;
+  if (p[0] >= 0xc2 && p[0] <= 0xdf)
+    n = 2, cp = p[0] & 0x1f;
+  else if (p[0] >= 0xe0 && p[0] <= 0xef)
+    n = 3, cp = p[0] & 0x0f;
+  else if (p[0] >= 0xf0 && p[0] <= 0xf4)
+    n = 4, cp = p[0] & 0x07;
+  else
+    return 0;
+  for (i = 1; i < n; i++)
+    {
+      if ((p[i] & 0xc0) != 0x80)
+        return 0;
+      cp = (cp << 6) | (p[i] & 0x3f);
+    }
+  if ((n == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)))
+    return 0;
+  return n;
+}
+
+static void
+json_escape (FILE *f, const char *s)
+{
+  const unsigned char *p = (const unsigned char *) s;
+  for (; *p; p++)
+    {
+      switch (*p)
+        {
+        case '"':
+          fputs ("\\\"", f);
+          break;
+        case '\\':
+          fputs ("\\\\", f);
+          break;
+        case '\n':
+          fputs ("\\n", f);
+          break;
+        case '\r':
+          fputs ("\\r", f);
+          break;
+        case '\t':
+          fputs ("\\t", f);
+          break;
+        default:
+          if (*p < 0x20 || *p == 0x7f)
+            fprintf (f, "\\u%04x", *p);
+          else if (*p < 0x80)
+            fputc (*p, f);
+          else
+            {
+              size_t n = utf8_seq_len (p);
+              if (n == 0)
+                fputs ("\\ufffd", f); /* keep the line valid JSON */
+              else
+                {
+                  fwrite (p, 1, n, f);
+                  p += n - 1;
+                }
+            }
+        }
+    }
+}
+
+char *
+sv_status_line (const char *kind, int value, const char *text)
+{
+  char *buf = NULL;
+  size_t len = 0;
+  FILE *f = open_memstream (&buf, &len);
+  if (f == NULL)
+    abort ();
+  if (strcmp (kind, "exited") == 0)
+    fprintf (f, "{\"status\":\"exited\",\"code\":%d}\n", value);
+  else if (strcmp (kind, "signaled") == 0)
+    fprintf (f, "{\"status\":\"signaled\",\"signal\":%d}\n", value);
+  else if (strcmp (kind, "fatal") == 0)
+    {
+      fputs ("{\"status\":\"fatal\",\"error\":\"", f);
+      json_escape (f, text ? text : "");
+      fputs ("\"}\n", f);
+    }
+  else
+    fprintf (f, "{\"status\":\"%s\"}\n", kind);
+  fclose (f);
+  return buf;
+}

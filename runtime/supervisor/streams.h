@@ -1,0 +1,60 @@
+/* enclaver-supervisor: the status and log streams (servers, clients, replay buffer). */
+#ifndef ENCLAVER_SV_STREAMS_H
+#define ENCLAVER_SV_STREAMS_H
+
+#include <poll.h>
+#include <stddef.h>
+
+#define SV_LOG_REPLAY 131072       /* 128 KiB retained for late log clients */
+#define SV_CLIENT_MAX_PENDING (4u << 20) /* a client further behind than this is dropped */
+
+/* Byte ring keeping the most recent `cap` bytes. */
+struct sv_ring
+{
+  char *data;
+  size_t cap, start, len;
+};
+void sv_ring_init (struct sv_ring *r, size_t cap);
+void sv_ring_free (struct sv_ring *r);
+void sv_ring_append (struct sv_ring *r, const char *p, size_t n);
+/* Copy the retained bytes, oldest first, into out (which must hold r->len bytes). */
+void sv_ring_copy (const struct sv_ring *r, char *out);
+
+struct sv_client
+{
+  int fd;
+  char *buf;
+  size_t off, len, cap;
+  struct sv_client *next;
+};
+
+struct sv_server
+{
+  const char *name;  /* "status" or "log", for messages */
+  int lfd;
+  struct sv_client *clients;
+};
+
+/* Queue bytes for one client (dropped and closed when it falls too far behind). */
+void sv_client_queue (struct sv_client *c, const char *p, size_t n);
+/* Queue bytes for every client of a server. */
+void sv_server_broadcast (struct sv_server *s, const char *p, size_t n);
+/* Accept one pending connection; returns the new client or NULL. */
+struct sv_client *sv_server_accept (struct sv_server *s);
+/* Number of pollfds a server needs (listener + clients), and filling them. */
+size_t sv_server_nfds (const struct sv_server *s);
+size_t sv_server_fill (const struct sv_server *s, struct pollfd *p);
+/* Handle poll results for this server's clients (p as filled by sv_server_fill):
+ * flushes writable clients and closes hung-up or failed ones.  Input is discarded. */
+void sv_server_service (struct sv_server *s, const struct pollfd *p, size_t n);
+/* Try to write everything still pending, waiting at most timeout_ms in total. */
+void sv_server_flush (struct sv_server *s, int timeout_ms);
+int sv_server_pending (const struct sv_server *s);
+void sv_server_close (struct sv_server *s);
+
+/* Format a status line (with trailing '\n') into a malloc'd string.
+ * kind: "running", "exited" (value = code), "signaled" (value = signal number),
+ * "fatal" (text = error message, JSON-escaped). */
+char *sv_status_line (const char *kind, int value, const char *text);
+
+#endif
