@@ -27,7 +27,7 @@ oci_challenge_clear (struct oci_challenge *c)
 static int
 is_tchar (char c)
 {
-  return isalnum ((unsigned char) c) || strchr ("!#$%&'*+-.^_`|~", c) != NULL;
+  return c != '\0' && (isalnum ((unsigned char) c) || strchr ("!#$%&'*+-.^_`|~", c) != NULL);
 }
 
 static const char *

@@ -13,20 +13,16 @@ stages_fetch_la_LIBADD = $(STAGE_LIBADD)
 
 # Tests.  test-oci-unit compiles the internal sources it exercises directly.
 OCI_TEST_LIBS = libenclaver.la libenclaver_util.la $(DEPS_LIBS)
-check_PROGRAMS += tests/oci/test-oci-unit tests/oci/oci-mkimage tests/oci/test-oci-layer
+check_PROGRAMS += tests/oci/test-oci-unit tests/oci/test-oci-layer
 TESTS += tests/oci/test-oci-unit tests/oci/test-oci-layer tests/oci/local.sh tests/oci/registry.sh
 EXTRA_DIST += tests/oci/local.sh tests/oci/registry.sh tests/oci/ocitest.sh tests/oci/tokenserver.py \
 	tests/oci/faultproxy.py tests/oci/mkimage.py
 
 tests_oci_test_oci_unit_SOURCES = tests/oci/test-oci-unit.c core/oci/ref.c core/oci/platform.c \
-	core/oci/doc.c core/oci/digest.c core/oci/auth.c
+	core/oci/doc.c core/oci/digest.c core/oci/auth.c core/oci/registry.c core/oci/cache.c
 tests_oci_test_oci_unit_CFLAGS = $(AM_CFLAGS) $(DEPS_CFLAGS)
 tests_oci_test_oci_unit_LDADD = $(OCI_TEST_LIBS)
 
 tests_oci_test_oci_layer_SOURCES = tests/oci/test-oci-layer.c
 tests_oci_test_oci_layer_CFLAGS = $(AM_CFLAGS) $(DEPS_CFLAGS)
 tests_oci_test_oci_layer_LDADD = $(OCI_TEST_LIBS)
-
-tests_oci_oci_mkimage_SOURCES = tests/oci/oci-mkimage.c
-tests_oci_oci_mkimage_CFLAGS = $(AM_CFLAGS) $(DEPS_CFLAGS)
-tests_oci_oci_mkimage_LDADD = $(DEPS_LIBS)

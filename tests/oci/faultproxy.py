@@ -1,0 +1,137 @@
+#!/usr/bin/env python3
+"""A fault-injecting HTTP proxy in front of a registry, for the tests.
+
+  faultproxy.py PORTFILE UPSTREAM_URL
+
+Listens on a free 127.0.0.1 port (written to PORTFILE) and forwards GET/HEAD to
+UPSTREAM_URL.  Faults are read from PORTFILE.faults (JSON list, re-read whenever the
+file changes) as {"match": "<substring of the path>", "action": A, "count": N}:
+  503 / 500 / 429   answer that status instead of forwarding (429 with Retry-After: 0)
+  cut               send the headers and half of the body, then drop the connection
+  corrupt           flip one byte in the middle of the body
+  ignore-range      drop the Range header (the upstream answers 200 with everything)
+  bad-digest        send a wrong Docker-Content-Digest header
+  404               answer 404 (MANIFEST_UNKNOWN)
+Each rule fires count times (default 1).  Every request is logged to PORTFILE.log as
+"METHOD PATH range=<Range or -> auth=<yes|no> -> STATUS[ ACTION]"."""
+import json, os, sys, threading, http.client
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlparse
+
+portfile, upstream = sys.argv[1], urlparse(sys.argv[2])
+lock = threading.Lock()
+state = {"mtime": None, "rules": []}
+
+
+def rules():
+    p = portfile + ".faults"
+    try:
+        m = os.stat(p).st_mtime_ns
+    except FileNotFoundError:
+        state["mtime"], state["rules"] = None, []
+        return state["rules"]
+    if m != state["mtime"]:
+        with open(p) as f:
+            rs = json.load(f)
+        for r in rs:
+            r.setdefault("count", 1)
+        state["mtime"], state["rules"] = m, rs
+    return state["rules"]
+
+
+def take(path):
+    with lock:
+        for r in rules():
+            if r["match"] in path and r["count"] > 0:
+                r["count"] -= 1
+                return r["action"]
+    return None
+
+
+def log(line):
+    with lock:
+        with open(portfile + ".log", "a") as f:
+            f.write(line + "\n")
+
+
+class H(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *a):
+        pass
+
+    def simple(self, status, body=b"", extra=None):
+        self.send_response(status)
+        for k, v in (extra or {}).items():
+            self.send_header(k, v)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+        self.close_connection = True
+
+    def handle_any(self):
+        action = take(self.path)
+        rng = self.headers.get("Range")
+        auth = "yes" if self.headers.get("Authorization") else "no"
+        prefix = "%s %s range=%s auth=%s" % (self.command, self.path, rng or "-", auth)
+        if action in ("503", "500", "429"):
+            log("%s -> %s %s" % (prefix, action, action))
+            self.simple(int(action), b'{"errors":[{"code":"UNAVAILABLE","message":"injected"}]}',
+                        {"Retry-After": "0"} if action == "429" else None)
+            return
+        if action == "404":
+            log("%s -> 404 404" % prefix)
+            self.simple(404, b'{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown"}]}')
+            return
+        headers = {}
+        for k in ("Accept", "Authorization", "Range"):
+            v = self.headers.get(k)
+            if v and not (k == "Range" and action == "ignore-range"):
+                headers[k] = v
+        c = http.client.HTTPConnection(upstream.hostname, upstream.port, timeout=60)
+        c.request(self.command, self.path, headers=headers)
+        r = c.getresponse()
+        body = r.read()
+        c.close()
+        log("%s -> %d%s" % (prefix, r.status, " " + action if action else ""))
+        if action == "corrupt" and len(body) > 0:
+            b = bytearray(body)
+            b[len(b) // 2] ^= 0xff
+            body = bytes(b)
+        self.send_response(r.status)
+        for k, v in r.getheaders():
+            lk = k.lower()
+            if lk in ("content-length", "connection", "transfer-encoding", "date", "server"):
+                continue
+            if lk == "docker-content-digest" and action == "bad-digest":
+                v = "sha256:" + "0" * 64
+            self.send_header(k, v)
+        length = r.getheader("Content-Length")
+        self.send_header("Content-Length", length if self.command == "HEAD" and length else str(len(body)))
+        self.end_headers()
+        if self.command == "HEAD":
+            return
+        if action == "cut" and len(body) > 1:
+            self.wfile.write(body[: len(body) // 2])
+            self.wfile.flush()
+            self.close_connection = True
+            try:
+                self.connection.shutdown(2)
+            except OSError:
+                pass
+            return
+        self.wfile.write(body)
+
+    do_GET = handle_any
+    do_HEAD = handle_any
+
+
+srv = ThreadingHTTPServer(("127.0.0.1", 0), H)
+srv.daemon_threads = True
+with open(portfile + ".tmp", "w") as f:
+    f.write(str(srv.server_address[1]))
+os.rename(portfile + ".tmp", portfile)
+srv.serve_forever()

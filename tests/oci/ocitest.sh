@@ -1,0 +1,96 @@
+# Helpers for the tests/oci shell tests (sourced after tests/lib.sh).
+OCI_SRC="$top_srcdir/tests/oci"
+PY=${PYTHON:-python3}
+MKIMAGE="$PY $OCI_SRC/mkimage.py"
+OCI_PIDS=""
+
+oci_cleanup () {
+  for p in $OCI_PIDS; do kill "$p" 2>/dev/null; done
+  for p in $OCI_PIDS; do wait "$p" 2>/dev/null; done
+  rm -rf "$TEST_TMP"
+}
+trap oci_cleanup EXIT
+
+command -v "$PY" >/dev/null 2>&1 || skip_all "python3 not found"
+command -v jq >/dev/null 2>&1 || skip_all "jq not found"
+
+host_arch () {
+  case $(uname -m) in
+    x86_64|amd64) echo amd64 ;;
+    aarch64|arm64) echo arm64 ;;
+    *) uname -m ;;
+  esac
+}
+
+# sha256 of a file as "sha256:<hex>" (independent of enclaver)
+sha_of () { echo "sha256:$(sha256sum "$1" | cut -d' ' -f1)"; }
+# sha256 of the decompressed content of a layer blob
+diffid_of () {
+  case $(od -An -tx1 -N4 "$1" | tr -d ' \n') in
+    1f8b08*) echo "sha256:$(gzip -dc "$1" | sha256sum | cut -d' ' -f1)" ;;
+    28b52ffd) echo "sha256:$(zstd -qdc "$1" | sha256sum | cut -d' ' -f1)" ;;
+    *) sha_of "$1" ;;
+  esac
+}
+# layout_ref_digest LAYOUT REF: the digest index.json gives REF
+layout_ref_digest () {
+  jq -r --arg r "$2" '.manifests[] | select(.annotations["org.opencontainers.image.ref.name"] == $r) | .digest' "$1/index.json"
+}
+blob () { echo "$1/blobs/sha256/${2#sha256:}"; }
+
+free_port () {
+  $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# wait_file FILE: wait up to 10 s for FILE to appear
+wait_file () {
+  local i=0
+  while [ ! -s "$1" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+  [ -s "$1" ]
+}
+
+# start_registry NAME STORAGE SCHEME [extra YAML...]: sets REG_PORT; pid in OCI_PIDS
+start_registry () {
+  local name=$1 storage=$2 scheme=$3; shift 3
+  REG_PORT=$(free_port)
+  {
+    printf 'version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\n'
+    printf 'storage:\n  filesystem:\n    rootdirectory: %s\n' "$storage"
+    printf 'http:\n  addr: 127.0.0.1:%s\n' "$REG_PORT"
+    for line in "$@"; do printf '%s\n' "$line"; done
+  } > "$TEST_TMP/$name.yml"
+  docker-registry serve "$TEST_TMP/$name.yml" > "$TEST_TMP/$name.log" 2>&1 &
+  local pid=$!
+  OCI_PIDS="$OCI_PIDS $pid"
+  eval "REG_PID_$name=$pid"
+  local i=0
+  while [ $i -lt 100 ]; do
+    if curl -sk -o /dev/null "$scheme://127.0.0.1:$REG_PORT/v2/" 2>/dev/null; then return 0; fi
+    sleep 0.1; i=$((i + 1))
+  done
+  diag "registry $name did not start:"; diag "$(cat "$TEST_TMP/$name.log")"
+  return 1
+}
+
+stop_registry () {
+  local pid
+  eval "pid=\${REG_PID_$1:-}"
+  [ -n "$pid" ] || return 0
+  kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null
+  eval "REG_PID_$1="
+}
+
+# start_py NAME SCRIPT ARGS...: runs a python helper whose first arg is a port file
+start_py () {
+  local name=$1 script=$2; shift 2
+  rm -f "$TEST_TMP/$name.port"
+  $PY "$OCI_SRC/$script" "$TEST_TMP/$name.port" "$@" > "$TEST_TMP/$name.out" 2>&1 &
+  OCI_PIDS="$OCI_PIDS $!"
+  wait_file "$TEST_TMP/$name.port" || { diag "$name did not start: $(cat "$TEST_TMP/$name.out")"; return 1; }
+  cat "$TEST_TMP/$name.port"
+}
+
+# expect_eq NAME GOT WANT
+expect_eq () {
+  if [ "$2" = "$3" ]; then ok "$1"; else not_ok "$1"; diag "got:      $2" "expected: $3"; fi
+}
