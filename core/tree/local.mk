@@ -2,3 +2,16 @@
 # the flatten stage, and their tests.
 libenclaver_la_SOURCES += core/tree/tree.c core/tree/apply.c core/tree/tree-internal.h
 enclaverinclude_HEADERS += include/enclaver/tree.h
+libenclaver_la_SOURCES += core/cpio/cpio.c
+enclaverinclude_HEADERS += include/enclaver/cpio.h
+
+# tests
+TREE_TEST_LIBS = libenclaver.la libenclaver_util.la $(DEPS_LIBS)
+check_PROGRAMS += tests/tree/test-apply tests/tree/test-cpio
+TESTS += tests/tree/test-apply tests/tree/test-cpio
+tests_tree_test_apply_SOURCES = tests/tree/test-apply.c tests/tree/layergen.h
+tests_tree_test_apply_CFLAGS = $(AM_CFLAGS) $(DEPS_CFLAGS)
+tests_tree_test_apply_LDADD = $(TREE_TEST_LIBS)
+tests_tree_test_cpio_SOURCES = tests/tree/test-cpio.c tests/tree/layergen.h
+tests_tree_test_cpio_CFLAGS = $(AM_CFLAGS) $(DEPS_CFLAGS)
+tests_tree_test_cpio_LDADD = $(TREE_TEST_LIBS)
