@@ -7,11 +7,21 @@ enclaverinclude_HEADERS += include/enclaver/cpio.h
 
 # tests
 TREE_TEST_LIBS = libenclaver.la libenclaver_util.la $(DEPS_LIBS)
-check_PROGRAMS += tests/tree/test-apply tests/tree/test-cpio
-TESTS += tests/tree/test-apply tests/tree/test-cpio
+check_PROGRAMS += tests/tree/test-apply tests/tree/test-cpio tests/tree/test-umoci
+TESTS += tests/tree/test-apply tests/tree/test-cpio tests/tree/test-umoci
 tests_tree_test_apply_SOURCES = tests/tree/test-apply.c tests/tree/layergen.h
 tests_tree_test_apply_CFLAGS = $(AM_CFLAGS) $(DEPS_CFLAGS)
 tests_tree_test_apply_LDADD = $(TREE_TEST_LIBS)
 tests_tree_test_cpio_SOURCES = tests/tree/test-cpio.c tests/tree/layergen.h
 tests_tree_test_cpio_CFLAGS = $(AM_CFLAGS) $(DEPS_CFLAGS)
 tests_tree_test_cpio_LDADD = $(TREE_TEST_LIBS)
+tests_tree_test_umoci_SOURCES = tests/tree/test-umoci.c tests/tree/layergen.h
+tests_tree_test_umoci_CFLAGS = $(AM_CFLAGS) $(DEPS_CFLAGS)
+tests_tree_test_umoci_LDADD = $(TREE_TEST_LIBS)
+
+# the flatten stage
+pkglib_LTLIBRARIES += stages/flatten.la
+stages_flatten_la_SOURCES = stages/flatten/flatten.c
+stages_flatten_la_CFLAGS = $(AM_CFLAGS) $(DEPS_CFLAGS)
+stages_flatten_la_LDFLAGS = -module -avoid-version -shared -export-symbols-regex '^enclaver_stage_descriptor$$' -rpath $(pkglibdir)
+stages_flatten_la_LIBADD = libenclaver.la
