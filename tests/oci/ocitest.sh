@@ -80,14 +80,15 @@ stop_registry () {
   eval "REG_PID_$1="
 }
 
-# start_py NAME SCRIPT ARGS...: runs a python helper whose first arg is a port file
+# start_py NAME SCRIPT ARGS...: runs a python helper whose first arg is a port file;
+# sets PY_PORT (not in a subshell, so the pid is remembered for cleanup)
 start_py () {
   local name=$1 script=$2; shift 2
   rm -f "$TEST_TMP/$name.port"
   $PY "$OCI_SRC/$script" "$TEST_TMP/$name.port" "$@" > "$TEST_TMP/$name.out" 2>&1 &
   OCI_PIDS="$OCI_PIDS $!"
   wait_file "$TEST_TMP/$name.port" || { diag "$name did not start: $(cat "$TEST_TMP/$name.out")"; return 1; }
-  cat "$TEST_TMP/$name.port"
+  PY_PORT=$(cat "$TEST_TMP/$name.port")
 }
 
 # expect_eq NAME GOT WANT
