@@ -7,8 +7,10 @@ enclaverinclude_HEADERS += include/enclaver/cpio.h
 
 # tests
 TREE_TEST_LIBS = libenclaver.la libenclaver_util.la $(DEPS_LIBS)
-check_PROGRAMS += tests/tree/test-apply tests/tree/test-cpio tests/tree/test-umoci
-TESTS += tests/tree/test-apply tests/tree/test-cpio tests/tree/test-umoci
+check_PROGRAMS += tests/tree/test-apply tests/tree/test-cpio tests/tree/test-umoci \
+	tests/tree/test-flatten-stage
+TESTS += tests/tree/test-apply tests/tree/test-cpio tests/tree/test-umoci \
+	tests/tree/test-flatten-stage
 tests_tree_test_apply_SOURCES = tests/tree/test-apply.c tests/tree/layergen.h
 tests_tree_test_apply_CFLAGS = $(AM_CFLAGS) $(DEPS_CFLAGS)
 tests_tree_test_apply_LDADD = $(TREE_TEST_LIBS)
@@ -18,6 +20,10 @@ tests_tree_test_cpio_LDADD = $(TREE_TEST_LIBS)
 tests_tree_test_umoci_SOURCES = tests/tree/test-umoci.c tests/tree/layergen.h
 tests_tree_test_umoci_CFLAGS = $(AM_CFLAGS) $(DEPS_CFLAGS)
 tests_tree_test_umoci_LDADD = $(TREE_TEST_LIBS)
+tests_tree_test_flatten_stage_SOURCES = tests/tree/test-flatten-stage.c tests/tree/layergen.h
+tests_tree_test_flatten_stage_CFLAGS = $(AM_CFLAGS) $(DEPS_CFLAGS)
+tests_tree_test_flatten_stage_LDADD = $(TREE_TEST_LIBS)
+EXTRA_tests_tree_test_flatten_stage_DEPENDENCIES = stages/flatten.la
 
 # the flatten stage
 pkglib_LTLIBRARIES += stages/flatten.la
