@@ -223,6 +223,39 @@ enclaver_ctx_get_param (const enclaver_ctx_t *ctx, const char *key)
 }
 
 int
+enclaver_ctx_add_artifact (enclaver_ctx_t *ctx, const char *name, const char *path, enclaver_error_t *err)
+{
+  cleanup_free char *key = NULL;
+  const char *list = enclaver_ctx_get_param (ctx, "artifacts");
+  size_t i, nl = name ? strlen (name) : 0;
+
+  if (nl == 0 || nl > 64)
+    return enclaver_make_error (err, EINVAL, "artifact name must be 1-64 characters");
+  for (i = 0; i < nl; i++)
+    if (!((name[i] >= 'a' && name[i] <= 'z') || (name[i] >= '0' && name[i] <= '9') || name[i] == '-'
+          || name[i] == '_' || name[i] == '.'))
+      return enclaver_make_error (err, EINVAL, "artifact name '%s': only [a-z0-9._-] allowed", name);
+  key = xasprintf ("artifact:%s", name);
+  if (enclaver_ctx_set_param (ctx, key, path, err) < 0)
+    return -1;
+  if (list && *list)
+    {
+      const char *p = list;
+      while ((p = strstr (p, name)) != NULL)
+        {
+          if ((p == list || p[-1] == ' ') && (p[nl] == ' ' || p[nl] == '\0'))
+            return 0;
+          p += nl;
+        }
+      {
+        cleanup_free char *n = xasprintf ("%s %s", list, name);
+        return enclaver_ctx_set_param (ctx, "artifacts", n, err);
+      }
+    }
+  return enclaver_ctx_set_param (ctx, "artifacts", name, err);
+}
+
+int
 enclaver_ctx_output_open (enclaver_ctx_t *ctx, const char *final_path, const char **tmp_path,
                           enclaver_error_t *err)
 {

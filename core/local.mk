@@ -5,7 +5,7 @@ libenclaver_util_la_CFLAGS = $(AM_CFLAGS) $(DEPS_CFLAGS)
 
 lib_LTLIBRARIES += libenclaver.la
 libenclaver_la_SOURCES = \
-	core/error.c core/log.c core/context.c core/stage.c core/loader.c core/pipeline.c \
+	core/error.c core/log.c core/context.c core/stage.c core/loader.c core/pipeline.c core/build.c \
 	core/internal.h
 libenclaver_la_CFLAGS = $(AM_CFLAGS) $(DEPS_CFLAGS)
 libenclaver_la_LIBADD = libenclaver_util.la $(DEPS_LIBS)
@@ -17,4 +17,5 @@ EXTRA_DIST += core/libenclaver.sym
 enclaverincludedir = $(includedir)/enclaver
 enclaverinclude_HEADERS = include/enclaver/error.h include/enclaver/log.h \
 	include/enclaver/stage.h include/enclaver/context.h include/enclaver/manifest.h \
-	include/enclaver/loader.h include/enclaver/pipeline.h include/enclaver/eif.h
+	include/enclaver/loader.h include/enclaver/pipeline.h include/enclaver/eif.h \
+	include/enclaver/build.h

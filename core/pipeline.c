@@ -3,6 +3,7 @@
 
 #include <errno.h>
 
+#include <enclaver/lua.h>
 #include <enclaver/pipeline.h>
 #include "internal.h"
 
@@ -171,7 +172,7 @@ enclaver_pipeline_from_manifest (enclaver_pipeline_t *p, const struct enclaver_m
             r = enclaver_pipeline_append (p, d, e->options, e->n_options, err);
           break;
         case ENCLAVER_PIPELINE_LUA:
-          r = enclaver_make_error (err, ENOTSUP, "Lua stages (%s) are not supported by this build yet", e->path);
+          r = enclaver_lua_pipeline_append (p, e->path, e->options, e->n_options, err);
           break;
         default:
           r = enclaver_make_error (err, EINVAL, "unknown pipeline entry kind %d", e->kind);

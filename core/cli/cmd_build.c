@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include <enclaver/log.h>
+#include <enclaver/lua.h>
 #include <enclaver/pipeline.h>
 #include "commands.h"
 #include "util.h"
@@ -31,6 +33,14 @@ static const char build_help[] =
   "      --ca-cert FILE         extra CA bundle for registry TLS\n"
   "      --kernel-dir DIR       kernel blobs directory (nitro-cli layout)\n"
   "      --lenient              turn harmless image oddities into warnings\n"
+  "      --hook FILE            run the Lua hook script FILE too (repeatable; after the\n"
+  "                             manifest's hooks:)\n"
+  "      --lua-memory SIZE      memory cap of each Lua script (default 64M)\n"
+  "      --lua-instructions N   instruction budget of each Lua call (default 500000000)\n"
+  "      --output-dir DIR       where Lua's enclaver.write_output() writes (default: the\n"
+  "                             manifest's directory)\n"
+  "  -o, --output FORMAT        'pcrs' (default): {\"Measurements\":{...}} as nitro-cli\n"
+  "                             prints it; 'json': also Sources and Eif {Path,Sha256,Size}\n"
   "      --set-param KEY=VALUE  set a build parameter for custom stages (repeatable)\n" CLI_COMMON_HELP
   "  -h, --help                 this help\n"
   "\n"
@@ -51,6 +61,10 @@ enum
   OPT_KERNEL_DIR,
   OPT_LENIENT,
   OPT_SET_PARAM,
+  OPT_HOOK,
+  OPT_LUA_MEMORY,
+  OPT_LUA_INSTRUCTIONS,
+  OPT_OUTPUT_DIR,
 };
 
 static int
@@ -79,6 +93,11 @@ cmd_build (int argc, char **argv)
     { "kernel-dir", required_argument, NULL, OPT_KERNEL_DIR },
     { "lenient", no_argument, NULL, OPT_LENIENT },
     { "set-param", required_argument, NULL, OPT_SET_PARAM },
+    { "hook", required_argument, NULL, OPT_HOOK },
+    { "lua-memory", required_argument, NULL, OPT_LUA_MEMORY },
+    { "lua-instructions", required_argument, NULL, OPT_LUA_INSTRUCTIONS },
+    { "output-dir", required_argument, NULL, OPT_OUTPUT_DIR },
+    { "output", required_argument, NULL, 'o' },
     { "help", no_argument, NULL, 'h' },
     CLI_COMMON_LONGOPTS,
     { NULL, 0, NULL, 0 },
@@ -90,10 +109,14 @@ cmd_build (int argc, char **argv)
   struct enclaver_manifest *m = NULL;
   enclaver_error_t err = NULL;
   cleanup_free char *insecure = NULL;
+  char **hooks = NULL;
+  size_t n_hooks = 0;
+  const char *eif_only = NULL;
+  struct enclaver_manifest *mp;
   const char *const *dirs;
   int c, rc = EXIT_FAIL;
 
-  while ((c = getopt_long (argc, argv, "f:h" CLI_COMMON_SHORTOPTS, longopts, NULL)) != -1)
+  while ((c = getopt_long (argc, argv, "f:ho:" CLI_COMMON_SHORTOPTS, longopts, NULL)) != -1)
     {
       int r = cli_common_option (c, optarg);
       const char *key = NULL, *val = optarg;
@@ -111,6 +134,29 @@ cmd_build (int argc, char **argv)
           break;
         case OPT_EIF_ONLY:
           key = "eif-only";
+          eif_only = optarg;
+          break;
+        case OPT_HOOK:
+          hooks = xreallocarray (hooks, n_hooks + 2, sizeof *hooks);
+          hooks[n_hooks++] = optarg;
+          hooks[n_hooks] = NULL;
+          break;
+        case OPT_LUA_MEMORY:
+          key = "lua-memory";
+          break;
+        case OPT_LUA_INSTRUCTIONS:
+          key = "lua-instructions";
+          break;
+        case OPT_OUTPUT_DIR:
+          key = "output-dir";
+          break;
+        case 'o':
+          if (strcmp (optarg, "json") != 0 && strcmp (optarg, "pcrs") != 0)
+            {
+              rc = cli_usage_error ("build", "--output: '%s' is not 'pcrs' or 'json'", optarg);
+              goto out;
+            }
+          key = "output-format";
           break;
         case OPT_PLATFORM:
           key = "platform";
@@ -197,7 +243,16 @@ cmd_build (int argc, char **argv)
     enclaver_loader_add_dir (loader, *dirs);
   enclaver_loader_add_default_dirs (loader);
   pipeline = enclaver_pipeline_new (loader);
-  if (enclaver_pipeline_from_manifest (pipeline, m, &err) < 0)
+  if (eif_only && m->n_pipeline == 0)
+    {
+      /* The default stack without emit-image. */
+      size_t i;
+      for (i = 0; enclaver_default_stages[i]; i++)
+        if (strcmp (enclaver_default_stages[i], "emit-image") != 0
+            && enclaver_pipeline_append_name (pipeline, enclaver_default_stages[i], NULL, 0, &err) < 0)
+          goto fail;
+    }
+  else if (enclaver_pipeline_from_manifest (pipeline, m, &err) < 0)
     goto fail;
   if (enclaver_ctx_set (ctx, ENCLAVER_SLOT_MANIFEST, "enclaver.manifest", m,
                         (void (*) (void *)) enclaver_manifest_free, &err) < 0)
@@ -205,10 +260,15 @@ cmd_build (int argc, char **argv)
       m = NULL;
       goto fail;
     }
+  mp = m;
   m = NULL;
+  if (enclaver_lua_attach_hooks (ctx, mp, (const char *const *) hooks, &err) < 0)
+    goto fail;
 
   if (enclaver_pipeline_run (pipeline, ctx, &err) < 0)
     goto fail;
+  if (enclaver_ctx_get_param (ctx, "artifact:eif"))
+    enclaver_log_info ("built EIF: %s", enclaver_ctx_get_param (ctx, "artifact:eif"));
   {
     const char *result = enclaver_ctx_get_param (ctx, "result-json");
     if (result)
@@ -223,6 +283,7 @@ usage:
 fail:
   rc = cli_fail (&err);
 out:
+  free (hooks);
   enclaver_manifest_free (m);
   enclaver_ctx_free (ctx);
   enclaver_pipeline_free (pipeline);

@@ -60,6 +60,10 @@ const char *enclaver_ctx_slot_type (const enclaver_ctx_t *ctx, int slot);
 int enclaver_ctx_set_param (enclaver_ctx_t *ctx, const char *key, const char *value, enclaver_error_t *err);
 const char *enclaver_ctx_get_param (const enclaver_ctx_t *ctx, const char *key);
 
+/* Record a build artifact: sets the parameter "artifact:<name>" = path and lists name
+ * (once) in the space-separated parameter "artifacts".  Names are [a-z0-9_-]+. */
+int enclaver_ctx_add_artifact (enclaver_ctx_t *ctx, const char *name, const char *path, enclaver_error_t *err);
+
 /* Create a temporary file in the directory of final_path and return its fd
  * (O_WRONLY|O_CLOEXEC, mode 0644 & ~umask at commit).  *tmp_path (may be NULL)
  * borrows the temporary name, valid until the context is freed. */

@@ -1,0 +1,414 @@
+/* measure stage: stream the kernel, cmdline, metadata and the two ramdisks (made on
+ * the fly as deterministic newc archives) into the EIF, computing PCR0/1/2 (and PCR8
+ * when signing) in the same single pass.  The EIF goes to a temporary output that the
+ * pipeline renames into place only when every stage (and the `measured` hooks)
+ * succeeded. */
+#include "config.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include <enclaver/build.h>
+#include <enclaver/cpio.h>
+#include <enclaver/eif.h>
+#include <enclaver/image.h>
+#include <enclaver/manifest.h>
+#include <enclaver/tree.h>
+
+#define MAX_BLOB (256u << 20) /* init and nsm.ko are read into memory */
+
+struct buf
+{
+  char *data;
+  size_t len, cap;
+};
+
+static int
+buf_sink (void *ud, const void *p, size_t n, enclaver_error_t *err)
+{
+  struct buf *b = ud;
+  (void) err;
+  if (b->len + n > b->cap)
+    {
+      size_t cap = b->cap ? b->cap : 4096;
+      while (cap < b->len + n)
+        cap *= 2;
+      b->data = realloc (b->data, cap);
+      if (b->data == NULL)
+        abort ();
+      b->cap = cap;
+    }
+  memcpy (b->data + b->len, p, n);
+  b->len += n;
+  return 0;
+}
+
+static int
+read_blob (const char *path, struct buf *out, enclaver_error_t *err)
+{
+  FILE *f = fopen (path, "re");
+  char chunk[65536];
+  size_t n;
+  if (f == NULL)
+    return enclaver_make_errno (err, errno, "open %s", path);
+  while ((n = fread (chunk, 1, sizeof chunk, f)) > 0)
+    {
+      if (out->len + n > MAX_BLOB)
+        {
+          fclose (f);
+          return enclaver_make_error (err, EFBIG, "%s is larger than %u MiB", path, MAX_BLOB >> 20);
+        }
+      buf_sink (out, chunk, n, NULL);
+    }
+  if (ferror (f))
+    {
+      int e = errno;
+      fclose (f);
+      return enclaver_make_errno (err, e, "read %s", path);
+    }
+  fclose (f);
+  return 0;
+}
+
+/* The bootstrap ramdisk: nitro-cli's bytes (dev/, init, nsm.ko in linuxkit mode). */
+static int
+bootstrap_cpio (const struct enclaver_ramdisks *rd, struct buf *out, enclaver_error_t *err)
+{
+  struct buf init = { 0 }, nsm = { 0 };
+  int r = -1;
+  if (read_blob (rd->init_path, &init, err) < 0)
+    goto out;
+  if (rd->nsm_path)
+    {
+      if (read_blob (rd->nsm_path, &nsm, err) < 0)
+        goto out;
+      r = enclaver_cpio_write_bootstrap (init.data, init.len, nsm.data, nsm.len, buf_sink, out, err);
+    }
+  else
+    {
+      /* Same conventions without nsm.ko (kernels with the NSM driver built in). */
+      struct enclaver_cpio_options o;
+      enclaver_cpio_writer_t *w;
+      struct enclaver_cpio_entry dev = { .name = "dev", .type = ENCLAVER_NODE_DIR, .mode = 0755,
+                                         .mtime = ENCLAVER_LINUXKIT_MTIME };
+      struct enclaver_cpio_entry in = { .name = "init", .type = ENCLAVER_NODE_REG, .mode = 0755,
+                                        .mtime = ENCLAVER_LINUXKIT_MTIME, .size = init.len };
+      enclaver_cpio_options_init (&o);
+      o.mode = ENCLAVER_CPIO_LINUXKIT;
+      w = enclaver_cpio_writer_new (&o, buf_sink, out);
+      r = (enclaver_cpio_add (w, &dev, NULL, err) == 0 && enclaver_cpio_add (w, &in, init.len ? init.data : "", err) == 0
+           && enclaver_cpio_finish (w, err) == 0)
+            ? 0
+            : -1;
+      enclaver_cpio_writer_free (w);
+    }
+out:
+  free (init.data);
+  free (nsm.data);
+  return r;
+}
+
+/* ---- the customer ramdisk, produced by a thread into a socket the EIF writer reads */
+
+struct producer
+{
+  const enclaver_tree_t *tree;
+  const struct enclaver_ramdisks *rd;
+  int fd;
+  enclaver_error_t err;
+  int failed;
+};
+
+static int
+sock_sink (void *ud, const void *p, size_t n, enclaver_error_t *err)
+{
+  struct producer *pr = ud;
+  const char *c = p;
+  while (n > 0)
+    {
+      ssize_t w = send (pr->fd, c, n, MSG_NOSIGNAL);
+      if (w < 0)
+        {
+          if (errno == EINTR)
+            continue;
+          return enclaver_make_errno (err, errno, "customer ramdisk stream");
+        }
+      c += w;
+      n -= (size_t) w;
+    }
+  return 0;
+}
+
+static char *
+join_lines (char *const *v, size_t n, size_t *len)
+{
+  size_t i, total = 0, o = 0;
+  char *s;
+  for (i = 0; i < n; i++)
+    total += strlen (v[i]) + 1;
+  s = malloc (total + 1);
+  if (s == NULL)
+    abort ();
+  for (i = 0; i < n; i++)
+    {
+      size_t l = strlen (v[i]);
+      memcpy (s + o, v[i], l);
+      o += l;
+      s[o++] = '\n';
+    }
+  s[o] = '\0';
+  *len = o;
+  return s;
+}
+
+static void *
+produce (void *arg)
+{
+  struct producer *pr = arg;
+  const struct enclaver_ramdisks *rd = pr->rd;
+  struct enclaver_cpio_options o;
+  enclaver_cpio_writer_t *w;
+  size_t cmd_len, env_len;
+  char *cmd = join_lines (rd->cmd, rd->n_cmd, &cmd_len);
+  char *env = join_lines (rd->env, rd->n_env, &env_len);
+  int64_t t = rd->source_date_epoch >= 0 ? rd->source_date_epoch : 0;
+  struct enclaver_cpio_entry ecmd = { .name = "cmd", .type = ENCLAVER_NODE_REG, .mode = 0644, .mtime = t,
+                                      .size = cmd_len };
+  struct enclaver_cpio_entry eenv = { .name = "env", .type = ENCLAVER_NODE_REG, .mode = 0644, .mtime = t,
+                                      .size = env_len };
+
+  enclaver_cpio_options_init (&o);
+  o.mode = ENCLAVER_CPIO_DETERMINISTIC;
+  o.source_date_epoch = rd->source_date_epoch;
+  w = enclaver_cpio_writer_new (&o, sock_sink, pr);
+  if (enclaver_cpio_add (w, &ecmd, cmd, &pr->err) < 0 || enclaver_cpio_add (w, &eenv, env, &pr->err) < 0
+      || enclaver_cpio_add_tree (w, pr->tree, "rootfs", ENCLAVER_CPIO_TREE_ROOT, &pr->err) < 0
+      || enclaver_cpio_finish (w, &pr->err) < 0)
+    pr->failed = 1;
+  enclaver_cpio_writer_free (w);
+  free (cmd);
+  free (env);
+  shutdown (pr->fd, SHUT_WR);
+  return NULL;
+}
+
+static ssize_t
+sock_read (void *opaque, void *buf, size_t len)
+{
+  int fd = *(int *) opaque;
+  for (;;)
+    {
+      ssize_t r = recv (fd, buf, len, 0);
+      if (r < 0 && errno == EINTR)
+        continue;
+      return r;
+    }
+}
+
+/* ---- metadata */
+
+static char *
+build_time (const struct enclaver_image *img, int64_t sde)
+{
+  char out[64];
+  if (sde >= 0)
+    {
+      time_t t = (time_t) sde;
+      struct tm tm;
+      gmtime_r (&t, &tm);
+      strftime (out, sizeof out, "%Y-%m-%dT%H:%M:%S+00:00", &tm);
+      return strdup (out);
+    }
+  if (img && img->created)
+    return strdup (img->created);
+  return strdup ("1970-01-01T00:00:00+00:00");
+}
+
+/* The image name as recorded in the EIF: registry references as they are; local
+ * sources (oci:DIR, ...) without their host directory, so that the EIF does not depend
+ * on where the build ran. */
+static char *
+portable_name (const struct enclaver_image *img)
+{
+  const char *n = img->name ? img->name : "";
+  const char *colon = strchr (n, ':'), *slash = strrchr (n, '/');
+  size_t len;
+  char *r;
+  if (img->transport == ENCLAVER_TRANSPORT_REGISTRY || colon == NULL || slash == NULL || slash < colon)
+    return strdup (n);
+  len = (size_t) (colon - n) + 1 + strlen (slash + 1) + 1;
+  r = malloc (len);
+  if (r == NULL)
+    abort ();
+  snprintf (r, len, "%.*s:%s", (int) (colon - n), n, slash + 1);
+  return r;
+}
+
+static char *
+docker_info (const struct enclaver_image *img)
+{
+  json_t *o = json_object ();
+  char *s, *name = portable_name (img);
+  json_object_set_new (o, "Name", json_string (name));
+  free (name);
+  json_object_set_new (o, "Digest", json_string (img->digest ? img->digest : ""));
+  json_object_set_new (o, "Platform", json_string (img->platform ? img->platform : ""));
+  json_object_set_new (o, "ConfigDigest", json_string (img->config_digest ? img->config_digest : ""));
+  s = json_dumps (o, JSON_COMPACT | JSON_SORT_KEYS);
+  json_decref (o);
+  return s;
+}
+
+/* Where the EIF goes: --eif-only, output.eif, else <manifest dir>/<name>.eif. */
+static char *
+eif_path (enclaver_ctx_t *ctx, const struct enclaver_manifest *m)
+{
+  const char *p = enclaver_ctx_get_param (ctx, "eif-only");
+  char buf[4096];
+  if (p && *p)
+    return strdup (p);
+  if (m && m->output_eif)
+    return strdup (m->output_eif);
+  snprintf (buf, sizeof buf, "%s/%s.eif", m && m->dir ? m->dir : ".", m && m->name ? m->name : "enclave");
+  return strdup (buf);
+}
+
+static int
+measure_run (enclaver_stage_t *st, enclaver_ctx_t *ctx, enclaver_error_t *err)
+{
+  const struct enclaver_manifest *m = enclaver_ctx_get (ctx, ENCLAVER_SLOT_MANIFEST, "enclaver.manifest");
+  const struct enclaver_image *img = enclaver_ctx_get (ctx, ENCLAVER_SLOT_IMAGE, ENCLAVER_IMAGE_TYPE);
+  const enclaver_tree_t *tree = enclaver_ctx_get (ctx, ENCLAVER_SLOT_ROOTFS, ENCLAVER_TREE_TYPE);
+  const struct enclaver_kernel *k = enclaver_ctx_get (ctx, ENCLAVER_SLOT_KERNEL, ENCLAVER_KERNEL_TYPE);
+  const char *cmdline = enclaver_ctx_get (ctx, ENCLAVER_SLOT_CMDLINE, ENCLAVER_CMDLINE_TYPE);
+  const struct enclaver_ramdisks *rd = enclaver_ctx_get (ctx, ENCLAVER_SLOT_RAMDISKS, ENCLAVER_RAMDISKS_TYPE);
+  struct enclaver_eif_measurements *meas = NULL;
+  struct enclaver_eif_metadata md;
+  enclaver_eif_writer_t *w = NULL;
+  struct buf boot = { 0 };
+  struct producer pr = { 0 };
+  pthread_t th;
+  int started = 0, sv[2] = { -1, -1 }, fd, ret = -1;
+  char *final = NULL, *btime = NULL, *dinfo = NULL;
+  const char *tmp;
+
+  if (tree == NULL || k == NULL || cmdline == NULL || rd == NULL || img == NULL)
+    return enclaver_make_error (err, EINVAL,
+                                "the build context lacks the %s (run fetch, flatten and inject before measure)",
+                                img == NULL ? "image" : tree == NULL ? "rootfs" : k == NULL ? "kernel"
+                                : cmdline == NULL ? "cmdline" : "ramdisks");
+
+  final = eif_path (ctx, m);
+  fd = enclaver_ctx_output_open (ctx, final, &tmp, err);
+  if (fd < 0)
+    goto out;
+  close (fd);
+  if (enclaver_ctx_set_param (ctx, "eif-path", final, err) < 0 || enclaver_ctx_set_param (ctx, "eif-tmp", tmp, err) < 0)
+    goto out;
+
+  if (bootstrap_cpio (rd, &boot, err) < 0)
+    goto out;
+
+  w = enclaver_eif_writer_new (tmp, err);
+  if (w == NULL)
+    goto out;
+  enclaver_eif_writer_set_arch (w, (enum enclaver_eif_arch) k->arch);
+  if (m && m->signature_certificate && m->signature_key
+      && enclaver_eif_writer_set_signer (w, m->signature_certificate, m->signature_key, err) < 0)
+    goto out;
+
+  btime = build_time (img, rd->source_date_epoch);
+  dinfo = docker_info (img);
+  memset (&md, 0, sizeof md);
+  md.image_name = m && m->name ? m->name : img->name;
+  md.image_version = img->digest;
+  md.build_time = btime;
+  md.build_tool = PACKAGE_NAME;
+  md.build_tool_version = PACKAGE_VERSION;
+  md.operating_system = img->os ? img->os : "linux";
+  md.kernel_version = k->version ? k->version : "unknown";
+  md.docker_info = dinfo;
+
+  if (enclaver_eif_writer_add_file (w, ENCLAVER_EIF_SECTION_KERNEL, k->path, err) < 0
+      || enclaver_eif_writer_add_buffer (w, ENCLAVER_EIF_SECTION_CMDLINE, cmdline, strlen (cmdline), err) < 0
+      || enclaver_eif_writer_add_metadata (w, &md, err) < 0
+      || enclaver_eif_writer_add_buffer (w, ENCLAVER_EIF_SECTION_RAMDISK, boot.data, boot.len, err) < 0)
+    goto out;
+
+  if (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+    {
+      enclaver_make_errno (err, errno, "socketpair");
+      goto out;
+    }
+  pr.tree = tree;
+  pr.rd = rd;
+  pr.fd = sv[1];
+  if (pthread_create (&th, NULL, produce, &pr) != 0)
+    {
+      enclaver_make_error (err, EAGAIN, "cannot start the ramdisk writer thread");
+      goto out;
+    }
+  started = 1;
+  ret = enclaver_eif_writer_add_stream (w, ENCLAVER_EIF_SECTION_RAMDISK, sock_read, &sv[0], err);
+  /* Unblock the producer if the EIF writer gave up early. */
+  shutdown (sv[0], SHUT_RDWR);
+  pthread_join (th, NULL);
+  started = 0;
+  if (pr.failed)
+    {
+      enclaver_error_release (err);
+      *err = pr.err;
+      pr.err = NULL;
+      enclaver_error_wrap (err, "customer ramdisk");
+      ret = -1;
+      goto out;
+    }
+  if (ret < 0)
+    goto out;
+  ret = -1;
+
+  meas = calloc (1, sizeof *meas);
+  if (meas == NULL)
+    abort ();
+  if (enclaver_eif_writer_finish (w, meas, err) < 0)
+    goto out;
+  if (enclaver_ctx_set (ctx, ENCLAVER_SLOT_MEASUREMENTS, ENCLAVER_MEASUREMENTS_TYPE, meas, free, err) < 0)
+    {
+      meas = NULL;
+      goto out;
+    }
+  meas = NULL;
+  enclaver_stage_log_info (st, "EIF written (%s), PCRs measured", final);
+  ret = enclaver_ctx_hook_fire (ctx, "measured", err);
+
+out:
+  if (started)
+    {
+      shutdown (sv[0], SHUT_RDWR);
+      pthread_join (th, NULL);
+    }
+  enclaver_error_release (&pr.err);
+  if (sv[0] >= 0)
+    close (sv[0]);
+  if (sv[1] >= 0)
+    close (sv[1]);
+  enclaver_eif_writer_free (w);
+  free (meas);
+  free (boot.data);
+  free (final);
+  free (btime);
+  free (dinfo);
+  return ret;
+}
+
+ENCLAVER_STAGE_DEFINE (.name = "measure",
+                       .description = "write the ramdisks as deterministic cpio into the EIF and compute PCR0/1/2/8",
+                       .run = measure_run);
