@@ -1,1 +1,11 @@
-# (filled in by the lua work)
+# Lua 5.4 binding: sandboxed hook scripts and the built-in Lua stage (docs/lua.md).
+libenclaver_la_SOURCES += lua/sandbox.c lua/classes.c lua/hooks.c lua/lua-internal.h
+enclaverinclude_HEADERS += include/enclaver/lua.h
+
+LUA_EXAMPLES = lua/examples/pin-pcrs.lua lua/examples/ci-outputs.lua lua/examples/add-ca-bundle.lua \
+	lua/examples/strip-docs.lua lua/examples/set-env.lua lua/examples/file-manifest.lua
+luaexamplesdir = $(pkgdatadir)/lua
+dist_luaexamples_DATA = $(LUA_EXAMPLES)
+
+EXTRA_DIST += tests/lua/scripts tests/lua/data docs/lua.md
+

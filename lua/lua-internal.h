@@ -1,0 +1,87 @@
+/* enclaver Lua binding: shared between the sandbox, the classes and the hook runner. */
+#ifndef ENCLAVER_LUA_INTERNAL_H
+#define ENCLAVER_LUA_INTERNAL_H
+
+#include <setjmp.h>
+#include <stdint.h>
+
+#include <lua.h>
+#include <lauxlib.h>
+
+#include <enclaver/lua.h>
+#include "util.h"
+
+#define LSCRIPT_MANIFEST_TYPE "enclaver.manifest"
+
+enum lscript_kill
+{
+  LKILL_NONE = 0,
+  LKILL_BUDGET = 1, /* instruction budget exceeded */
+  LKILL_MEMORY = 2, /* memory cap exceeded */
+};
+
+/* One script, one Lua state. */
+struct lscript
+{
+  lua_State *L;
+  int refs;           /* owners: the stage or every hook registration */
+  int is_stage;
+  char *path;         /* absolute path of the script */
+  char *display;      /* name used in messages (chunk name without '@') */
+  char *base_dir;     /* read_file root (manifest dir); NULL = ask the context */
+  char *manifest_json; /* manifest given at attach time, as JSON (may be NULL) */
+
+  /* limits */
+  uint64_t mem_used;
+  uint64_t mem_limit;
+  uint64_t budget;    /* instructions allowed in the current call */
+  uint64_t used;      /* instructions counted in the current call */
+  int killed;         /* enum lscript_kill: sticky until the call returns */
+
+  /* the call in progress */
+  enclaver_ctx_t *ctx; /* NULL outside a call */
+  const char *event;   /* event being handled (NULL while loading / in a stage) */
+  int loading;         /* running the chunk body of a hook script: enclaver.on allowed */
+  char *fail_msg;      /* ctx.fail() message: the call fails whatever Lua does */
+  jmp_buf *panic_jmp;
+
+  int handlers_ref;   /* registry ref: { [event] = { fn, ... } } */
+  char **events;      /* events subscribed, in first-subscription order */
+  size_t n_events;
+};
+
+/* sandbox.c */
+struct lscript *lscript_new (const char *path, const char *display, enclaver_error_t *err) ENCLAVER_INTERNAL;
+void lscript_unref (struct lscript *s) ENCLAVER_INTERNAL;
+struct lscript *lscript_get (lua_State *L) ENCLAVER_INTERNAL;
+/* Read and compile the script (text only); leaves the chunk on the stack. */
+int lscript_load (struct lscript *s, enclaver_error_t *err) ENCLAVER_INTERNAL;
+/* Apply limits from the context parameters (defaults when ctx is NULL). */
+int lscript_limits_from_ctx (struct lscript *s, enclaver_ctx_t *ctx, enclaver_error_t *err) ENCLAVER_INTERNAL;
+/* Call the function below nargs arguments on the stack under the limits, with
+ * ctx current.  nres results are left on the stack on success. */
+int lscript_call (struct lscript *s, enclaver_ctx_t *ctx, const char *event, int nargs, int nres, const char *what,
+                  enclaver_error_t *err) ENCLAVER_INTERNAL;
+/* Push a malloc'd buffer as a Lua string and free it, even when pushing raises. */
+void lscript_push_owned (lua_State *L, char *buf, size_t len) ENCLAVER_INTERNAL;
+/* Raise a Lua error with the message of *err (released first). */
+int lscript_raise (lua_State *L, enclaver_error_t *err) __attribute__ ((noreturn)) ENCLAVER_INTERNAL;
+/* The current context or a Lua error when none. */
+enclaver_ctx_t *lscript_ctx (lua_State *L, const char *what) ENCLAVER_INTERNAL;
+/* The directory read_file resolves against (borrowed; may use the context). */
+const char *lscript_base_dir (struct lscript *s) ENCLAVER_INTERNAL;
+/* Push json (jansson json_t *) as Lua values (read-only proxies when ro); the
+ * reference is consumed, even when pushing raises. */
+void lscript_push_json (lua_State *L, void *json, int ro) ENCLAVER_INTERNAL;
+/* Parse a JSON text and push it as Lua values (read-only proxies when ro). */
+void lscript_push_json_text (lua_State *L, const char *text, size_t len, int ro) ENCLAVER_INTERNAL;
+
+/* classes.c */
+void lclasses_register (lua_State *L) ENCLAVER_INTERNAL;
+/* Push the ctx object of the script. */
+void lclasses_push_ctx (lua_State *L) ENCLAVER_INTERNAL;
+/* Check that the first argument is either self of tname (method call) or absent
+ * (dot call); returns the index of the first real argument. */
+int lclasses_self (lua_State *L, const char *tname) ENCLAVER_INTERNAL;
+
+#endif
