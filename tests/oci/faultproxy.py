@@ -12,6 +12,7 @@ file changes) as {"match": "<substring of the path>", "action": A, "count": N}:
   ignore-range      drop the Range header (the upstream answers 200 with everything)
   bad-digest        send a wrong Docker-Content-Digest header
   404               answer 404 (MANIFEST_UNKNOWN)
+  redirect:BASE     answer 307 to BASE + the same path (e.g. another proxy: another "host")
 Each rule fires count times (default 1).  Every request is logged to PORTFILE.log as
 "METHOD PATH range=<Range or -> auth=<yes|no> -> STATUS[ ACTION]"."""
 import json, os, sys, threading, http.client
@@ -81,6 +82,10 @@ class H(BaseHTTPRequestHandler):
             log("%s -> %s %s" % (prefix, action, action))
             self.simple(int(action), b'{"errors":[{"code":"UNAVAILABLE","message":"injected"}]}',
                         {"Retry-After": "0"} if action == "429" else None)
+            return
+        if action and action.startswith("redirect:"):
+            log("%s -> 307 redirect" % prefix)
+            self.simple(307, b"", {"Location": action[len("redirect:"):] + self.path})
             return
         if action == "404":
             log("%s -> 404 404" % prefix)

@@ -193,6 +193,20 @@ printf '{"credHelpers":{"%s":"missinghelper"}}' "$T" > "$TEST_TMP/dch/config.jso
 run_cmd env DOCKER_CONFIG="$TEST_TMP/dch" "$ENCLAVER" image inspect --cache-dir "$TEST_TMP/c-tok5" "$T/test/img:single"
 expect_rc "missing credential helper is an error" "$RC" 1
 expect_in "names the helper" "$ERR" "docker-credential-missinghelper"
+# Redirects (blob storage elsewhere): the Authorization header must not follow to another host.
+start_py front faultproxy.py "http://$T" || not_ok "start front proxy"
+FRONT=127.0.0.1:$PY_PORT
+start_py store faultproxy.py "http://$R" || not_ok "start storage proxy"
+STORE=127.0.0.1:$PY_PORT
+printf '[{"match": "/blobs/", "action": "redirect:http://%s", "count": 100}]' "$STORE" > "$TEST_TMP/front.port.faults"
+printf '{"auths":{"%s":{"auth":"%s"}}}' "$FRONT" "$(printf alice:wonderland | base64)" > "$TEST_TMP/dc/config.json"
+run_cmd env DOCKER_CONFIG="$TEST_TMP/dc" "$ENCLAVER" image pull --no-progress --cache-dir "$TEST_TMP/c-redir" \
+  "$FRONT/test/img:single"
+expect_rc "blobs redirected to another host are fetched" "$RC" 0
+expect_in "the registry got the bearer token" "$(cat "$TEST_TMP/front.port.log")" "/manifests/single range=- auth=yes"
+expect_in "blob requests were redirected" "$(cat "$TEST_TMP/front.port.log")" "307 redirect"
+expect_in "the storage host served the blobs" "$(cat "$TEST_TMP/store.port.log")" "/blobs/"
+expect_eq "no Authorization header reached the other host" "$(grep -c 'auth=yes' "$TEST_TMP/store.port.log")" "0"
 stop_registry tokreg
 
 # ---- TLS with a CA made here, and htpasswd Basic auth
