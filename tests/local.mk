@@ -73,3 +73,7 @@ tests_core_test_loader_LDADD = $(CORE_TEST_LIBS)
 tests_core_test_pipeline_SOURCES = tests/core/test-pipeline.c tests/core/testlib.h
 tests_core_test_pipeline_CFLAGS = $(CORE_TEST_CC)
 tests_core_test_pipeline_LDADD = $(CORE_TEST_LIBS)
+
+# enclaver build end to end (issue 5).
+TESTS += tests/build/build.sh
+EXTRA_DIST += tests/build/build.sh tests/build/mkoci.py tests/build/eifcheck.py

@@ -1,0 +1,144 @@
+#!/bin/sh
+# enclaver build --eif-only end to end: a real OCI image made by the test, real
+# stages, the EIF read back by enclaver and checked by an independent Python reader,
+# the customer ramdisk unpacked with cpio(1), and reproducibility under a changed
+# machine environment.
+. "$top_srcdir/tests/lib.sh"
+command -v python3 >/dev/null || skip_all "python3 missing"
+command -v cpio >/dev/null || skip_all "cpio missing"
+MKOCI="python3 $top_srcdir/tests/build/mkoci.py"
+CHK="python3 $top_srcdir/tests/build/eifcheck.py"
+G="$top_srcdir/golden/eif"
+W="$TEST_TMP/w"
+mkdir -p "$W/l1/bin" "$W/l1/etc" "$W/l1/usr/share/doc/x" "$W/l2/etc" "$W/blobs"
+
+# Two layers: the second changes a file and whites one out.
+printf '#!/bin/sh\necho hello from the enclave\n' >"$W/l1/bin/hello"
+chmod 755 "$W/l1/bin/hello"
+echo 'root:x:0:0:root:/root:/bin/sh' >"$W/l1/etc/passwd"
+echo 'v1' >"$W/l1/etc/version"
+echo 'docs' >"$W/l1/usr/share/doc/x/README"
+echo 'v2' >"$W/l2/etc/version"
+touch -d 2023-05-01 "$W"/l1/bin/hello "$W"/l1/etc/* "$W"/l1/usr/share/doc/x/README "$W"/l2/etc/version
+$MKOCI "$W/img" --layer "$W/l1" --layer "$W/l2" --whiteout usr/share/doc/x/README \
+  --cmd '["/bin/hello","--greeting","hi there"]' --env PATH=/usr/bin:/bin --env GREETING=hi >/dev/null
+
+cp "$G/kernel.bin" "$W/blobs/bzImage"
+printf 'reboot=k panic=30 pci=off nomodules console=ttyS0\n' >"$W/blobs/cmdline"
+printf 'reboot=k panic=30 pci=off nomodules console=ttyS0' >"$W/cmdline.trimmed"
+head -c 3000 /dev/urandom >"$W/blobs/init"
+head -c 1234 /dev/urandom >"$W/blobs/nsm.ko"
+cat >"$W/enclaver.yaml" <<YAML
+version: v1
+name: e2e
+target: e2e:latest
+sources:
+  app: oci:./img
+kernel:
+  blobs: ./blobs
+YAML
+
+cd "$W" || exit 1
+run_cmd "$ENCLAVER" build --eif-only out.eif
+expect_rc "build --eif-only" 0
+printf '%s' "$OUT" >pcrs.json
+expect_in "prints nitro-cli style measurements" "$OUT" '"HashAlgorithm": "Sha384 { ... }"'
+expect_in "reports the EIF" "$ERR" "built EIF: out.eif"
+[ -f out.eif ] && ok "EIF written" || not_ok "EIF written"
+left=$(ls -A | grep -c 'enclaver-tmp') ; [ "$left" -eq 0 ] && ok "no temporary files left" || not_ok "temporary files left"
+
+pcr() { printf '%s' "$1" | sed -n "s/.*\"PCR$2\": \"\\([0-9a-f]*\\)\".*/\\1/p"; }
+P0=$(pcr "$OUT" 0) P1=$(pcr "$OUT" 1) P2=$(pcr "$OUT" 2)
+set -- $($CHK pcrs out.eif)
+[ "$1" = "$P0" ] && ok "PCR0 matches an independent reader" || { not_ok "PCR0 independent"; diag "$1 vs $P0"; }
+[ "$2" = "$P1" ] && ok "PCR1 matches an independent reader" || not_ok "PCR1 independent"
+[ "$3" = "$P2" ] && ok "PCR2 matches an independent reader" || not_ok "PCR2 independent"
+
+# PCR1 depends only on kernel, trimmed cmdline and nitro-cli's bootstrap cpio: build
+# that cpio from the linuxkit rules independently.
+$CHK bootstrap blobs/init blobs/nsm.ko boot.cpio
+exp1=$($CHK pcr1 blobs/bzImage cmdline.trimmed boot.cpio)
+[ "$exp1" = "$P1" ] && ok "PCR1 equals nitro-cli's rules for the same blobs" || { not_ok "PCR1 vs linuxkit rules"; diag "$exp1"; }
+
+run_cmd "$ENCLAVER" describe out.eif
+expect_rc "describe the built EIF" 0
+expect_in "describe: same PCR0" "$OUT" "$P0"
+expect_in "describe: CRC ok" "$OUT" '"CheckCRC": true'
+expect_in "describe: build tool" "$OUT" '"BuildTool": "enclaver"'
+run_cmd "$ENCLAVER" verify out.eif --pcrs pcrs.json
+expect_rc "verify against the build's own JSON" 0
+
+# The customer ramdisk, unpacked with cpio(1).
+$CHK sections out.eif sec >/dev/null
+mkdir x && (cd x && cpio -idm --quiet --no-absolute-filenames <../sec/ramdisk-1) && ok "cpio(1) unpacks the customer ramdisk" || not_ok "cpio unpack"
+[ "$(cat x/cmd)" = "$(printf '/bin/hello\n--greeting\nhi there')" ] && ok "cmd: one argv element per line" || not_ok "cmd file"
+[ "$(cat x/env)" = "$(printf 'PATH=/usr/bin:/bin\nGREETING=hi')" ] && ok "env: one variable per line" || not_ok "env file"
+cmp -s x/rootfs/bin/hello "$W/l1/bin/hello" && ok "rootfs file content" || not_ok "rootfs file content"
+[ "$(cat x/rootfs/etc/version)" = v2 ] && ok "upper layer wins" || not_ok "upper layer wins"
+[ ! -e x/rootfs/usr/share/doc/x/README ] && ok "whiteout removed the lower file" || not_ok "whiteout"
+[ -d x/rootfs/usr/share/doc/x ] && ok "whiteout keeps the directory" || not_ok "whiteout keeps dir"
+for d in dev run sys var proc tmp; do [ -d x/rootfs/$d ] || miss="$miss $d"; done
+[ -z "${miss:-}" ] && ok "rootfs/{dev,run,sys,var,proc,tmp} present" || not_ok "missing:$miss"
+[ -x x/rootfs/bin/hello ] && ok "mode kept" || not_ok "mode kept"
+order=$(cpio -it --quiet <sec/ramdisk-1 | head -4 | tr '\n' ' ')
+[ "$order" = "cmd env rootfs rootfs/bin " ] && ok "entries in byte order, parents first" || not_ok "order: $order"
+cmp -s sec/ramdisk-0 boot.cpio && ok "bootstrap ramdisk is byte-identical to nitro-cli's rules" || not_ok "bootstrap bytes"
+
+# Reproducible: another directory, TMPDIR, umask, TZ, locale, an empty cache, one job.
+mkdir -p "$TEST_TMP/elsewhere" "$TEST_TMP/tmp2" "$TEST_TMP/cache2"
+cp -r "$W/img" "$W/blobs" "$W/enclaver.yaml" "$TEST_TMP/elsewhere/"
+( cd / && umask 077 && TZ=Asia/Tokyo LANG=C.UTF-8 LC_ALL=C.UTF-8 TMPDIR="$TEST_TMP/tmp2" \
+  "$ENCLAVER" -q build -f "$TEST_TMP/elsewhere/enclaver.yaml" --eif-only "$TEST_TMP/elsewhere/out.eif" \
+  --cache-dir "$TEST_TMP/cache2" --jobs 1 >/dev/null 2>"$TEST_TMP/err2" )
+cmp -s "$W/out.eif" "$TEST_TMP/elsewhere/out.eif" && ok "byte-identical EIF from another dir/TMPDIR/umask/TZ/locale/cache" \
+  || { not_ok "reproducible EIF"; diag "$(cat "$TEST_TMP/err2")"; }
+mode=$(stat -c %a "$TEST_TMP/elsewhere/out.eif")
+[ "$mode" = 600 ] && ok "EIF mode follows the umask" || not_ok "EIF mode $mode under umask 077"
+
+# SOURCE_DATE_EPOCH pins every timestamp and the metadata's BuildTime.
+SOURCE_DATE_EPOCH=1000000000 "$ENCLAVER" -q build --eif-only sde.eif >/dev/null
+run_cmd "$ENCLAVER" describe sde.eif
+expect_in "BuildTime from SOURCE_DATE_EPOCH" "$OUT" '"BuildTime": "2001-09-09T01:46:40+00:00"'
+$CHK sections sde.eif sde >/dev/null
+newest=$(cpio -itv --quiet <sde/ramdisk-1 2>/dev/null | awk '{print $6,$7,$8}' | sort -u | tr '\n' ';')
+case $newest in *2023*) not_ok "mtimes clamped to SOURCE_DATE_EPOCH ($newest)";; *) ok "mtimes clamped to SOURCE_DATE_EPOCH";; esac
+SOURCE_DATE_EPOCH=1000000000 "$ENCLAVER" -q build --eif-only sde2.eif >/dev/null
+cmp -s sde.eif sde2.eif && ok "same SOURCE_DATE_EPOCH, same bytes" || not_ok "SDE rebuild identical"
+run_cmd env SOURCE_DATE_EPOCH=soon "$ENCLAVER" build --eif-only bad.eif
+expect_rc "malformed SOURCE_DATE_EPOCH fails" 1
+expect_in "malformed SOURCE_DATE_EPOCH named" "$ERR" "SOURCE_DATE_EPOCH='soon'"
+
+# Signing from the manifest: PCR8 is the certificate's, PCR0-2 unchanged.
+cp "$G/sign-cert.pem" "$G/sign-key.pem" .
+sed 's/^kernel:/signature:\n  certificate: sign-cert.pem\n  key: sign-key.pem\nkernel:/' enclaver.yaml >signed.yaml
+run_cmd "$ENCLAVER" build -f signed.yaml --eif-only signed.eif
+expect_rc "signed build" 0
+expect_in "PCR8 of the signing certificate" "$OUT" '"PCR8": "977e3a9a03b181f4f84e4b52f508165154ab87f25ac75e1ea7fb9dff853c440b60e0af659782f523aeb27c8ff706e93c"'
+expect_in "PCR0 unchanged by signing" "$OUT" "$P0"
+
+# -o json
+run_cmd "$ENCLAVER" build --eif-only j.eif -o json
+expect_in "-o json: Eif.Sha256" "$OUT" "\"Sha256\": \"$(sha256sum j.eif | cut -d' ' -f1)\""
+expect_in "-o json: Sources.App.Digest" "$OUT" '"Digest": "sha256:'
+expect_in "-o json: Eif.Size" "$OUT" "\"Size\": $(stat -c %s j.eif)"
+
+# Failures leave nothing behind.
+mkdir fail && cp enclaver.yaml fail/ && cp -r img fail/ && cd fail || exit 1
+run_cmd "$ENCLAVER" build --eif-only out.eif
+expect_rc "missing kernel blobs fail the build" 1
+expect_in "error says where it looked" "$ERR" "$W/fail/blobs/bzImage not found"
+[ -z "$(ls -A | grep -v -e '^img$' -e '^enclaver.yaml$')" ] && ok "failed build leaves no file" || not_ok "failed build left: $(ls -A)"
+cd "$W" || exit 1
+$MKOCI nocmd --layer l1 >/dev/null
+sed 's|oci:./img|oci:./nocmd|' enclaver.yaml >nocmd.yaml
+run_cmd "$ENCLAVER" build -f nocmd.yaml --eif-only nocmd.eif
+expect_rc "image without Cmd/Entrypoint fails" 1
+expect_in "says there is nothing to run" "$ERR" "neither Cmd nor Entrypoint"
+$MKOCI nlcmd --layer l1 --cmd '["/bin/hello","two\nlines"]' >/dev/null
+sed 's|oci:./img|oci:./nlcmd|' enclaver.yaml >nl.yaml
+run_cmd "$ENCLAVER" build -f nl.yaml --eif-only nl.eif
+expect_rc "newline inside an argv element fails" 1
+expect_in "names the element" "$ERR" "Cmd[1] contains a newline"
+[ ! -e nl.eif ] && [ ! -e nocmd.eif ] && ok "no EIF from failed builds" || not_ok "EIF left by a failed build"
+
+done_testing
