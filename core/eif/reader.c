@@ -368,7 +368,7 @@ enclaver_eif_read_fd (int fd, const char *name, unsigned flags, struct enclaver_
   memset (info, 0, sizeof *info);
   if (fstat (fd, &st) < 0)
     return enclaver_make_errno (err, errno, "stat %s", s.name);
-  if (!S_ISREG (st.st_mode) && !S_ISBLK (st.st_mode))
+  if (!S_ISREG (st.st_mode))
     return enclaver_make_error (err, EINVAL, "%s: not a regular file", s.name);
   s.size = (uint64_t) st.st_size;
   return read_source (&s, flags, info, err);

@@ -214,7 +214,8 @@ struct enclaver_eif_info
 
 enum
 {
-  /* Skip COSE verification (the certificate and PCR8 are still decoded). */
+  /* Skip COSE verification (the certificate and PCR8 are still decoded; signature_ok
+   * stays 0 with signature_error "signature not checked"). */
   ENCLAVER_EIF_READ_NO_SIGNATURE_CHECK = 1 << 0,
   /* Do not check the certificate validity period against the current time. */
   ENCLAVER_EIF_READ_IGNORE_CERT_TIME = 1 << 1,
