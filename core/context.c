@@ -29,6 +29,7 @@ struct output
   char *final_path;
   char *tmp_path;
   int committed;
+  int is_dir;
 };
 
 struct enclaver_ctx
@@ -282,9 +283,66 @@ enclaver_ctx_output_open (enclaver_ctx_t *ctx, const char *final_path, const cha
   o->final_path = xstrdup (final_path);
   o->tmp_path = tmp;
   o->committed = 0;
+  o->is_dir = 0;
   if (tmp_path)
     *tmp_path = tmp;
   return fd;
+}
+
+const char *
+enclaver_ctx_output_dir (enclaver_ctx_t *ctx, const char *final_path, enclaver_error_t *err)
+{
+  struct output *o;
+  char *tmp;
+  size_t i;
+
+  if (final_path == NULL || *final_path == '\0')
+    {
+      enclaver_make_error (err, EINVAL, "output path is empty");
+      return NULL;
+    }
+  for (i = 0; i < ctx->n_outputs; i++)
+    if (strcmp (ctx->outputs[i].final_path, final_path) == 0 && !ctx->outputs[i].committed)
+      {
+        enclaver_make_error (err, EEXIST, "output %s is already being written by this build", final_path);
+        return NULL;
+      }
+  tmp = xasprintf ("%s.enclaver-tmp.XXXXXX", final_path);
+  if (mkdtemp (tmp) == NULL)
+    {
+      int e = errno;
+      free (tmp);
+      enclaver_make_errno (err, e, "create temporary directory for %s", final_path);
+      return NULL;
+    }
+  ctx->outputs = xreallocarray (ctx->outputs, ctx->n_outputs + 1, sizeof *ctx->outputs);
+  o = &ctx->outputs[ctx->n_outputs++];
+  o->final_path = xstrdup (final_path);
+  o->tmp_path = tmp;
+  o->committed = 0;
+  o->is_dir = 1;
+  return tmp;
+}
+
+/* rm -rf of a directory this build created (no symlinks are followed). */
+static void
+remove_tree (const char *path)
+{
+  cleanup_dir DIR *d = opendir (path);
+  struct dirent *de;
+  while (d && (de = readdir (d)) != NULL)
+    {
+      cleanup_free char *p = NULL;
+      struct stat st;
+      if (strcmp (de->d_name, ".") == 0 || strcmp (de->d_name, "..") == 0)
+        continue;
+      p = xasprintf ("%s/%s", path, de->d_name);
+      if (lstat (p, &st) == 0 && S_ISDIR (st.st_mode))
+        remove_tree (p);
+      else
+        unlink (p);
+    }
+  rmdir (path);
 }
 
 int
@@ -299,7 +357,7 @@ enclaver_ctx_outputs_commit (enclaver_ctx_t *ctx, enclaver_error_t *err)
     {
       struct output *o = &ctx->outputs[i];
       int fd;
-      if (o->committed)
+      if (o->committed || o->is_dir)
         continue;
       fd = open (o->tmp_path, O_RDWR | O_CLOEXEC);
       if (fd < 0 || fchmod (fd, 0644 & ~mask) < 0 || fsync (fd) < 0)
@@ -317,6 +375,39 @@ enclaver_ctx_outputs_commit (enclaver_ctx_t *ctx, enclaver_error_t *err)
       struct output *o = &ctx->outputs[i];
       if (o->committed)
         continue;
+      if (o->is_dir)
+        {
+          struct stat st;
+          cleanup_free char *aside = NULL;
+          if (lstat (o->final_path, &st) == 0)
+            {
+              if (!S_ISDIR (st.st_mode))
+                {
+                  enclaver_ctx_outputs_discard (ctx);
+                  return enclaver_make_error (err, EEXIST, "%s exists and is not a directory", o->final_path);
+                }
+              aside = xasprintf ("%s.enclaver-old.XXXXXX", o->final_path);
+              if (mkdtemp (aside) == NULL || rename (o->final_path, aside) < 0)
+                {
+                  int e = errno;
+                  enclaver_ctx_outputs_discard (ctx);
+                  return enclaver_make_errno (err, e, "move the old %s aside", o->final_path);
+                }
+            }
+          chmod (o->tmp_path, 0755 & ~mask);
+          if (rename (o->tmp_path, o->final_path) < 0)
+            {
+              int e = errno;
+              if (aside)
+                rename (aside, o->final_path);
+              enclaver_ctx_outputs_discard (ctx);
+              return enclaver_make_errno (err, e, "rename %s to %s", o->tmp_path, o->final_path);
+            }
+          if (aside)
+            remove_tree (aside);
+          o->committed = 1;
+          continue;
+        }
       if (rename (o->tmp_path, o->final_path) < 0)
         {
           int e = errno;
@@ -335,7 +426,10 @@ enclaver_ctx_outputs_discard (enclaver_ctx_t *ctx)
   for (i = 0; i < ctx->n_outputs; i++)
     if (!ctx->outputs[i].committed)
       {
-        unlink (ctx->outputs[i].tmp_path);
+        if (ctx->outputs[i].is_dir)
+          remove_tree (ctx->outputs[i].tmp_path);
+        else
+          unlink (ctx->outputs[i].tmp_path);
         ctx->outputs[i].committed = 1; /* nothing left to do for it */
       }
 }

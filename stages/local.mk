@@ -19,3 +19,9 @@ stages_emit_eif_la_SOURCES = stages/emit-eif/emit-eif.c
 stages_emit_eif_la_CFLAGS = $(AM_CFLAGS) $(DEPS_CFLAGS)
 stages_emit_eif_la_LDFLAGS = $(AM_LDFLAGS) $(STAGE_MODULE_FLAGS)
 stages_emit_eif_la_LIBADD = libenclaver.la $(JANSSON_LIBS) $(CRYPTO_LIBS)
+
+pkglib_LTLIBRARIES += stages/emit-image.la
+stages_emit_image_la_SOURCES = stages/emit-image/emit-image.c
+stages_emit_image_la_CFLAGS = $(AM_CFLAGS) $(DEPS_CFLAGS)
+stages_emit_image_la_LDFLAGS = $(AM_LDFLAGS) $(STAGE_MODULE_FLAGS)
+stages_emit_image_la_LIBADD = libenclaver.la $(LIBARCHIVE_LIBS) $(JANSSON_LIBS) $(CRYPTO_LIBS)

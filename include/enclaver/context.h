@@ -69,6 +69,10 @@ int enclaver_ctx_add_artifact (enclaver_ctx_t *ctx, const char *name, const char
  * borrows the temporary name, valid until the context is freed. */
 int enclaver_ctx_output_open (enclaver_ctx_t *ctx, const char *final_path, const char **tmp_path,
                               enclaver_error_t *err);
+/* Like enclaver_ctx_output_open for a directory: creates an empty temporary directory
+ * beside final_path and returns its path (borrowed).  At commit an existing directory
+ * at final_path is replaced (moved aside, then removed); an existing file is an error. */
+const char *enclaver_ctx_output_dir (enclaver_ctx_t *ctx, const char *final_path, enclaver_error_t *err);
 /* Rename all outputs into place (fsync'd); on failure remove what is left. */
 int enclaver_ctx_outputs_commit (enclaver_ctx_t *ctx, enclaver_error_t *err);
 /* Remove every temporary output. */

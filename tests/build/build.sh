@@ -141,4 +141,31 @@ expect_rc "newline inside an argv element fails" 1
 expect_in "names the element" "$ERR" "Cmd[1] contains a newline"
 [ ! -e nl.eif ] && [ ! -e nocmd.eif ] && ok "no EIF from failed builds" || not_ok "EIF left by a failed build"
 
+# The full default stack also writes the wrapper image, which our own reader accepts.
+cd "$W" || exit 1
+run_cmd "$ENCLAVER" build
+expect_rc "default stack: build writes EIF and wrapper image" 0
+[ -f e2e.eif ] && [ -f e2e-image/index.json ] && ok "EIF and OCI layout written" || not_ok "default outputs"
+run_cmd "$ENCLAVER" image inspect oci:e2e-image
+expect_rc "wrapper image readable by enclaver image inspect" 0
+expect_in "annotations carry PCR0" "$OUT" "\"dev.enclaver.pcr0\": \"$P0\""
+layer=$(printf '%s' "$OUT" | python3 -c 'import json,sys; print(json.load(sys.stdin)["Layers"][0]["Digest"][7:])')
+mkdir lay && tar -xf "e2e-image/blobs/sha256/$layer" -C lay
+cmp -s lay/enclave/application.eif e2e.eif && ok "image layer holds the EIF" || not_ok "image layer EIF"
+cmp -s lay/enclave/enclaver.yaml enclaver.yaml && ok "image layer holds the manifest as written" || not_ok "image manifest"
+d1=$(sed -n 's/.*"digest":"\(sha256:[0-9a-f]*\)".*/\1/p' e2e-image/index.json)
+"$ENCLAVER" -q build >/dev/null
+d2=$(sed -n 's/.*"digest":"\(sha256:[0-9a-f]*\)".*/\1/p' e2e-image/index.json)
+[ -n "$d1" ] && [ "$d1" = "$d2" ] && ok "wrapper image digest is reproducible" || not_ok "image digest $d1 vs $d2"
+sed 's/^kernel:/output:\n  image:\n    format: docker-archive\n    destination: out\/wrapper.tar\nkernel:/' enclaver.yaml >da.yaml
+mkdir -p out
+run_cmd "$ENCLAVER" build -f da.yaml
+expect_rc "docker-archive output" 0
+run_cmd "$ENCLAVER" image inspect docker-archive:out/wrapper.tar
+expect_rc "docker-archive readable as docker-archive" 0
+expect_in "docker-archive: same PCR annotation" "$OUT" "$P0"
+run_cmd "$ENCLAVER" image inspect oci-archive:out/wrapper.tar
+expect_rc "docker-archive is also an OCI archive" 0
+[ -z "$(ls -A out | grep -v '^wrapper.tar$')" ] && ok "no scratch files beside the archive" || not_ok "scratch left: $(ls -A out)"
+
 done_testing

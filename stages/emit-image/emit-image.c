@@ -1,0 +1,589 @@
+/* emit-image stage: package the EIF and the manifest as the wrapper ("sleeve") image:
+ * an OCI image whose top layer holds /enclave/application.eif and
+ * /enclave/enclaver.yaml, with the PCRs and the source digest as annotations.
+ *
+ * Formats (manifest output.image.format, or the stage option `format`):
+ *   oci             an OCI image layout directory
+ *   docker-archive  one tar that `docker load` accepts and that is also an OCI layout
+ *                   (index.json + oci-layout + manifest.json, as Docker >= 25 saves)
+ * Every byte is deterministic: fixed mtimes (SOURCE_DATE_EPOCH or 0), uid/gid 0,
+ * sorted entries, uncompressed layer. */
+#include "config.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <jansson.h>
+#include <openssl/evp.h>
+
+#include <enclaver/build.h>
+#include <enclaver/eif.h>
+#include <enclaver/image.h>
+#include <enclaver/manifest.h>
+
+struct emit_image_config
+{
+  char *format;
+  char *destination;
+  char *launcher;
+};
+
+static const struct enclaver_stage_option options[] = {
+  { ENCLAVER_OPT_STRING, "format", NULL, 0, offsetof (struct emit_image_config, format),
+    "oci or docker-archive (default: output.image.format, else oci)" },
+  { ENCLAVER_OPT_STRING, "destination", NULL, 0, offsetof (struct emit_image_config, destination),
+    "where to write the image (default: output.image.destination, else <manifest dir>/<name>-image[.tar])" },
+  { ENCLAVER_OPT_STRING, "launcher", NULL, 0, offsetof (struct emit_image_config, launcher),
+    "static host launcher to install as /usr/local/bin/enclaver-run and make the entrypoint" },
+  { 0, NULL, NULL, 0, 0, NULL },
+};
+
+struct blob
+{
+  char digest[72]; /* sha256:<hex> */
+  uint64_t size;
+  char *path;      /* file holding it (layer), or NULL with data */
+  char *data;      /* JSON blobs */
+};
+
+static void
+hex_digest (EVP_MD_CTX *md, char out[72])
+{
+  unsigned char d[32];
+  unsigned n = 0, i;
+  EVP_DigestFinal_ex (md, d, &n);
+  memcpy (out, "sha256:", 7);
+  for (i = 0; i < 32; i++)
+    snprintf (out + 7 + 2 * i, 3, "%02x", d[i]);
+}
+
+static void
+blob_of_json (struct blob *b, json_t *j)
+{
+  EVP_MD_CTX *md = EVP_MD_CTX_new ();
+  b->data = json_dumps (j, JSON_COMPACT | JSON_SORT_KEYS);
+  b->size = strlen (b->data);
+  EVP_DigestInit_ex (md, EVP_sha256 (), NULL);
+  EVP_DigestUpdate (md, b->data, b->size);
+  hex_digest (md, b->digest);
+  EVP_MD_CTX_free (md);
+}
+
+/* libarchive client writer that hashes and counts what it writes to an fd. */
+struct hash_sink
+{
+  int fd;
+  EVP_MD_CTX *md;
+  uint64_t n;
+};
+
+static la_ssize_t
+sink_write (struct archive *a, void *ud, const void *buf, size_t len)
+{
+  struct hash_sink *s = ud;
+  const char *p = buf;
+  size_t left = len;
+  while (left > 0)
+    {
+      ssize_t w = write (s->fd, p, left);
+      if (w < 0)
+        {
+          if (errno == EINTR)
+            continue;
+          archive_set_error (a, errno, "write");
+          return -1;
+        }
+      p += w;
+      left -= (size_t) w;
+    }
+  if (s->md)
+    EVP_DigestUpdate (s->md, buf, len);
+  s->n += len;
+  return (la_ssize_t) len;
+}
+
+static int
+tar_open (struct archive **out, struct hash_sink *s, enclaver_error_t *err)
+{
+  struct archive *a = archive_write_new ();
+  archive_write_set_format_ustar (a);
+  archive_write_set_bytes_per_block (a, 10240);
+  if (archive_write_open (a, s, NULL, sink_write, NULL) != ARCHIVE_OK)
+    {
+      enclaver_make_error (err, EIO, "tar: %s", archive_error_string (a));
+      archive_write_free (a);
+      return -1;
+    }
+  *out = a;
+  return 0;
+}
+
+static int
+tar_add (struct archive *a, const char *name, int dir, uint32_t mode, int64_t mtime, uint64_t size,
+         const void *data, const char *from_path, enclaver_error_t *err)
+{
+  struct archive_entry *e = archive_entry_new ();
+  int r = 0;
+  archive_entry_set_pathname (e, name);
+  archive_entry_set_filetype (e, dir ? AE_IFDIR : AE_IFREG);
+  archive_entry_set_perm (e, mode);
+  archive_entry_set_mtime (e, mtime, 0);
+  archive_entry_set_uid (e, 0);
+  archive_entry_set_gid (e, 0);
+  archive_entry_set_size (e, dir ? 0 : (la_int64_t) size);
+  if (archive_write_header (a, e) != ARCHIVE_OK)
+    r = enclaver_make_error (err, EIO, "tar %s: %s", name, archive_error_string (a));
+  else if (data && size && archive_write_data (a, data, size) != (la_ssize_t) size)
+    r = enclaver_make_error (err, EIO, "tar %s: %s", name, archive_error_string (a));
+  else if (from_path)
+    {
+      char buf[1 << 16];
+      ssize_t n;
+      int fd = open (from_path, O_RDONLY | O_CLOEXEC);
+      if (fd < 0)
+        r = enclaver_make_errno (err, errno, "open %s", from_path);
+      while (r == 0 && (n = read (fd, buf, sizeof buf)) != 0)
+        {
+          if (n < 0)
+            r = enclaver_make_errno (err, errno, "read %s", from_path);
+          else if (archive_write_data (a, buf, (size_t) n) != n)
+            r = enclaver_make_error (err, EIO, "tar %s: %s", name, archive_error_string (a));
+        }
+      if (fd >= 0)
+        close (fd);
+    }
+  archive_entry_free (e);
+  return r;
+}
+
+static int
+tar_close (struct archive *a, enclaver_error_t *err)
+{
+  int r = archive_write_close (a) == ARCHIVE_OK ? 0 : enclaver_make_error (err, EIO, "tar: %s", archive_error_string (a));
+  archive_write_free (a);
+  return r;
+}
+
+static uint64_t
+file_size (const char *p)
+{
+  struct stat st;
+  return stat (p, &st) == 0 ? (uint64_t) st.st_size : 0;
+}
+
+/* The top layer: enclave/, enclave/application.eif, enclave/enclaver.yaml (and the
+ * launcher), written to layer_path; returns digest (= diff_id, uncompressed). */
+static int
+write_layer (const char *layer_path, const char *eif, const char *manifest_bytes, size_t manifest_len,
+             const char *launcher, int64_t mtime, struct blob *out, enclaver_error_t *err)
+{
+  struct hash_sink s = { .fd = -1 };
+  struct archive *a = NULL;
+  int r = -1;
+  s.fd = open (layer_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (s.fd < 0)
+    return enclaver_make_errno (err, errno, "create %s", layer_path);
+  s.md = EVP_MD_CTX_new ();
+  EVP_DigestInit_ex (s.md, EVP_sha256 (), NULL);
+  if (tar_open (&a, &s, err) < 0)
+    goto out;
+  if (tar_add (a, "enclave/", 1, 0755, mtime, 0, NULL, NULL, err) < 0
+      || tar_add (a, "enclave/application.eif", 0, 0644, mtime, file_size (eif), NULL, eif, err) < 0
+      || tar_add (a, "enclave/enclaver.yaml", 0, 0644, mtime, manifest_len, manifest_bytes, NULL, err) < 0)
+    goto out;
+  if (launcher
+      && (tar_add (a, "usr/", 1, 0755, mtime, 0, NULL, NULL, err) < 0
+          || tar_add (a, "usr/local/", 1, 0755, mtime, 0, NULL, NULL, err) < 0
+          || tar_add (a, "usr/local/bin/", 1, 0755, mtime, 0, NULL, NULL, err) < 0
+          || tar_add (a, "usr/local/bin/enclaver-run", 0, 0755, mtime, file_size (launcher), NULL, launcher, err) < 0))
+    goto out;
+  r = tar_close (a, err);
+  a = NULL;
+  if (r == 0)
+    {
+      hex_digest (s.md, out->digest);
+      out->size = s.n;
+      out->path = strdup (layer_path);
+    }
+out:
+  if (a)
+    archive_write_free (a);
+  EVP_MD_CTX_free (s.md);
+  close (s.fd);
+  return r;
+}
+
+/* Remove the scratch layout of the docker-archive format: only files this stage made. */
+static void
+scratch_remove (const char *dir)
+{
+  static const char *const top[] = { "index.json", "oci-layout" };
+  size_t n = strlen (dir) + 96, i;
+  char *p = malloc (n);
+  DIR *d;
+  struct dirent *de;
+  if (p == NULL)
+    abort ();
+  snprintf (p, n, "%s/blobs/sha256", dir);
+  if ((d = opendir (p)) != NULL)
+    {
+      while ((de = readdir (d)) != NULL)
+        if (de->d_name[0] != '.')
+          {
+            char *f = malloc (n + 256);
+            if (f == NULL)
+              abort ();
+            snprintf (f, n + 256, "%s/%s", p, de->d_name);
+            unlink (f);
+            free (f);
+          }
+      closedir (d);
+    }
+  rmdir (p);
+  snprintf (p, n, "%s/blobs", dir);
+  rmdir (p);
+  for (i = 0; i < 2; i++)
+    {
+      snprintf (p, n, "%s/%s", dir, top[i]);
+      unlink (p);
+    }
+  rmdir (dir);
+  free (p);
+}
+
+static char *
+iso_time (int64_t t)
+{
+  char b[64];
+  time_t tt = (time_t) (t < 0 ? 0 : t);
+  struct tm tm;
+  gmtime_r (&tt, &tm);
+  strftime (b, sizeof b, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return strdup (b);
+}
+
+static int
+write_file (const char *path, const void *data, size_t len, enclaver_error_t *err)
+{
+  int fd = open (path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  const char *p = data;
+  if (fd < 0)
+    return enclaver_make_errno (err, errno, "create %s", path);
+  while (len > 0)
+    {
+      ssize_t w = write (fd, p, len);
+      if (w < 0 && errno == EINTR)
+        continue;
+      if (w < 0)
+        {
+          int e = errno;
+          close (fd);
+          return enclaver_make_errno (err, e, "write %s", path);
+        }
+      p += w;
+      len -= (size_t) w;
+    }
+  return close (fd) < 0 ? enclaver_make_errno (err, errno, "close %s", path) : 0;
+}
+
+static char *
+read_manifest_bytes (const struct enclaver_manifest *m, size_t *len, enclaver_error_t *err)
+{
+  FILE *f;
+  char *buf;
+  size_t cap = ENCLAVER_MANIFEST_MAX_SIZE + 1, n;
+  if (m->path == NULL || strcmp (m->path, "-") == 0)
+    {
+      /* Read from stdin: store the normalised form (JSON is YAML). */
+      buf = enclaver_manifest_to_json (m, err);
+      if (buf)
+        *len = strlen (buf);
+      return buf;
+    }
+  f = fopen (m->path, "re");
+  if (f == NULL)
+    {
+      enclaver_make_errno (err, errno, "open %s", m->path);
+      return NULL;
+    }
+  buf = malloc (cap);
+  if (buf == NULL)
+    abort ();
+  n = fread (buf, 1, cap, f);
+  fclose (f);
+  if (n >= cap)
+    {
+      free (buf);
+      enclaver_make_error (err, EFBIG, "%s grew beyond the manifest size limit", m->path);
+      return NULL;
+    }
+  *len = n;
+  return buf;
+}
+
+static int
+emit_image_run (enclaver_stage_t *st, enclaver_ctx_t *ctx, enclaver_error_t *err)
+{
+  struct emit_image_config *c = enclaver_stage_get_config (st);
+  const struct enclaver_manifest *m = enclaver_ctx_get (ctx, ENCLAVER_SLOT_MANIFEST, "enclaver.manifest");
+  const struct enclaver_eif_measurements *meas
+    = enclaver_ctx_get (ctx, ENCLAVER_SLOT_MEASUREMENTS, ENCLAVER_MEASUREMENTS_TYPE);
+  const struct enclaver_kernel *k = enclaver_ctx_get (ctx, ENCLAVER_SLOT_KERNEL, ENCLAVER_KERNEL_TYPE);
+  const struct enclaver_image *img = enclaver_ctx_get (ctx, ENCLAVER_SLOT_IMAGE, ENCLAVER_IMAGE_TYPE);
+  const char *eif_tmp = enclaver_ctx_get_param (ctx, "eif-tmp");
+  const char *format, *dest_in, *launcher = c->launcher, *workdir;
+  char *dest = NULL, *mbytes = NULL, *created = NULL, *layer_path = NULL, *ref_name = NULL;
+  char hex[ENCLAVER_PCR_HEX_SIZE], *tarpath = NULL;
+  size_t mlen = 0;
+  struct blob layer = { 0 }, config = { 0 }, manifest = { 0 };
+  json_t *cfg = NULL, *man = NULL, *annotations = NULL, *index = NULL, *dman = NULL;
+  int64_t sde;
+  int ret = -1;
+
+  if (m == NULL || meas == NULL || eif_tmp == NULL)
+    return enclaver_make_error (err, EINVAL, "no measured EIF in the build context (run measure and emit-eif first)");
+  format = c->format ? c->format : m->output_image_format ? m->output_image_format : "oci";
+  dest_in = c->destination ? c->destination : m->output_image_dest;
+  if (strcmp (format, "registry") == 0)
+    return enclaver_make_error (err, ENOTSUP,
+                                "output.image.format: registry: pushing the wrapper image is not supported yet; "
+                                "write an oci or docker-archive image and push it with skopeo");
+  if (strcmp (format, "oci") != 0 && strcmp (format, "docker-archive") != 0)
+    return enclaver_make_error (err, EINVAL, "image format '%s' is not oci or docker-archive", format);
+  if (launcher && access (launcher, R_OK) != 0)
+    return enclaver_make_errno (err, errno, "launcher %s", launcher);
+  if (enclaver_build_source_date_epoch (ctx, &sde, err) < 0)
+    return -1;
+  workdir = m->dir ? m->dir : ".";
+  if (dest_in)
+    dest = dest_in[0] == '/' ? strdup (dest_in) : NULL;
+  if (dest == NULL)
+    {
+      size_t n = strlen (workdir) + (dest_in ? strlen (dest_in) : strlen (m->name) + 16) + 8;
+      dest = malloc (n);
+      if (dest == NULL)
+        abort ();
+      if (dest_in)
+        snprintf (dest, n, "%s/%s", workdir, dest_in);
+      else
+        snprintf (dest, n, "%s/%s-image%s", workdir, m->name, strcmp (format, "oci") == 0 ? "" : ".tar");
+    }
+  mbytes = read_manifest_bytes (m, &mlen, err);
+  if (mbytes == NULL)
+    goto out;
+  created = iso_time (sde);
+
+  /* Build the blobs in a temporary directory (the oci format's own output). */
+  {
+    const char *dir;
+    char *blobs;
+    size_t n;
+    if (strcmp (format, "oci") == 0)
+      dir = enclaver_ctx_output_dir (ctx, dest, err);
+    else
+      {
+        n = strlen (dest) + 32;
+        tarpath = malloc (n);
+        snprintf (tarpath, n, "%s.enclaver-blobs.XXXXXX", dest);
+        dir = mkdtemp (tarpath); /* scratch, removed below */
+        if (dir == NULL)
+          {
+            enclaver_make_errno (err, errno, "create a scratch directory beside %s", dest);
+            free (tarpath);
+            tarpath = NULL;
+          }
+      }
+    if (dir == NULL)
+      goto out;
+    n = strlen (dir) + 64;
+    blobs = malloc (n);
+    snprintf (blobs, n, "%s/blobs", dir);
+    mkdir (blobs, 0755);
+    snprintf (blobs, n, "%s/blobs/sha256", dir);
+    mkdir (blobs, 0755);
+    layer_path = malloc (n + 16);
+    snprintf (layer_path, n + 16, "%s/layer.tmp", blobs);
+    free (blobs);
+    if (write_layer (layer_path, eif_tmp, mbytes, mlen, launcher, sde < 0 ? 0 : sde, &layer, err) < 0)
+      goto out;
+
+    cfg = json_pack ("{s:s, s:s, s:s, s:{}, s:{s:s, s:[s]}}", "architecture",
+                     k && k->arch == ENCLAVER_EIF_ARCH_AARCH64 ? "arm64" : "amd64", "os", "linux", "created", created,
+                     "config", "rootfs", "type", "layers", "diff_ids", layer.digest);
+    if (launcher)
+      json_object_set_new (json_object_get (cfg, "config"), "Entrypoint", json_pack ("[s]", "/usr/local/bin/enclaver-run"));
+    annotations = json_object ();
+    enclaver_pcr_to_hex (meas->pcr0, hex);
+    json_object_set_new (annotations, "dev.enclaver.pcr0", json_string (hex));
+    enclaver_pcr_to_hex (meas->pcr1, hex);
+    json_object_set_new (annotations, "dev.enclaver.pcr1", json_string (hex));
+    enclaver_pcr_to_hex (meas->pcr2, hex);
+    json_object_set_new (annotations, "dev.enclaver.pcr2", json_string (hex));
+    if (meas->has_pcr8)
+      {
+        enclaver_pcr_to_hex (meas->pcr8, hex);
+        json_object_set_new (annotations, "dev.enclaver.pcr8", json_string (hex));
+      }
+    if (img && img->digest)
+      json_object_set_new (annotations, "dev.enclaver.source.digest", json_string (img->digest));
+    json_object_set_new (annotations, "org.opencontainers.image.created", json_string (created));
+    json_object_set (json_object_get (cfg, "config"), "Labels", annotations);
+    blob_of_json (&config, cfg);
+    man = json_pack ("{s:i, s:s, s:{s:s, s:s, s:I}, s:[{s:s, s:s, s:I}], s:O}", "schemaVersion", 2, "mediaType",
+                     ENCLAVER_MT_OCI_MANIFEST, "config", "mediaType", ENCLAVER_MT_OCI_CONFIG, "digest", config.digest,
+                     "size", (json_int_t) config.size, "layers", "mediaType", ENCLAVER_MT_OCI_LAYER, "digest",
+                     layer.digest, "size", (json_int_t) layer.size, "annotations", annotations);
+    blob_of_json (&manifest, man);
+
+    /* Store the blobs. */
+    {
+      char *p = malloc (strlen (dir) + 96);
+      snprintf (p, strlen (dir) + 96, "%s/blobs/sha256/%s", dir, layer.digest + 7);
+      if (rename (layer_path, p) < 0)
+        {
+          enclaver_make_errno (err, errno, "rename %s", layer_path);
+          free (p);
+          goto out;
+        }
+      free (layer.path);
+      layer.path = p;
+      p = malloc (strlen (dir) + 96);
+      snprintf (p, strlen (dir) + 96, "%s/blobs/sha256/%s", dir, config.digest + 7);
+      if (write_file (p, config.data, config.size, err) < 0)
+        {
+          free (p);
+          goto out;
+        }
+      snprintf (p, strlen (dir) + 96, "%s/blobs/sha256/%s", dir, manifest.digest + 7);
+      if (write_file (p, manifest.data, manifest.size, err) < 0)
+        {
+          free (p);
+          goto out;
+        }
+      {
+        const char *colon = strrchr (m->target, ':');
+        const char *slash = strrchr (m->target, '/');
+        ref_name = strdup (colon && (!slash || colon > slash) ? colon + 1 : "latest");
+      }
+      index = json_pack ("{s:i, s:s, s:[{s:s, s:s, s:I, s:{s:s, s:s}}]}", "schemaVersion", 2, "mediaType",
+                         ENCLAVER_MT_OCI_INDEX, "manifests", "mediaType", ENCLAVER_MT_OCI_MANIFEST, "digest",
+                         manifest.digest, "size", (json_int_t) manifest.size, "annotations",
+                         "org.opencontainers.image.ref.name", ref_name, "io.containerd.image.name", m->target);
+      {
+        char *s = json_dumps (index, JSON_COMPACT | JSON_SORT_KEYS);
+        snprintf (p, strlen (dir) + 96, "%s/index.json", dir);
+        ret = write_file (p, s, strlen (s), err);
+        free (s);
+        snprintf (p, strlen (dir) + 96, "%s/oci-layout", dir);
+        if (ret == 0)
+          ret = write_file (p, "{\"imageLayoutVersion\":\"1.0.0\"}", 30, err);
+      }
+      free (p);
+      if (ret < 0)
+        goto out;
+      ret = -1;
+    }
+
+    if (strcmp (format, "docker-archive") == 0)
+      {
+        /* One tar: OCI layout + Docker's manifest.json, members sorted. */
+        struct hash_sink s = { .fd = -1 };
+        struct archive *a = NULL;
+        char *ij = json_dumps (index, JSON_COMPACT | JSON_SORT_KEYS), *mj, bl[128], bc[128], bm[128];
+        const char *tmp;
+        int fd;
+        dman = json_pack ("[{s:s, s:[s], s:[s]}]", "Config", "", "RepoTags", m->target, "Layers", "");
+        snprintf (bc, sizeof bc, "blobs/sha256/%s", config.digest + 7);
+        snprintf (bl, sizeof bl, "blobs/sha256/%s", layer.digest + 7);
+        snprintf (bm, sizeof bm, "blobs/sha256/%s", manifest.digest + 7);
+        json_object_set_new (json_array_get (dman, 0), "Config", json_string (bc));
+        json_array_set_new (json_object_get (json_array_get (dman, 0), "Layers"), 0, json_string (bl));
+        mj = json_dumps (dman, JSON_COMPACT);
+        fd = enclaver_ctx_output_open (ctx, dest, &tmp, err);
+        if (fd < 0)
+          {
+            free (ij);
+            free (mj);
+            goto out;
+          }
+        s.fd = fd;
+        {
+          /* blobs sorted by digest text, as a sorted tar listing would be */
+          struct { const char *name; struct blob *b; } e[3] = { { bc, &config }, { bl, &layer }, { bm, &manifest } };
+          int i, j;
+          for (i = 0; i < 3; i++)
+            for (j = i + 1; j < 3; j++)
+              if (strcmp (e[j].name, e[i].name) < 0)
+                {
+                  __typeof__ (e[0]) t = e[i];
+                  e[i] = e[j];
+                  e[j] = t;
+                }
+          if (tar_open (&a, &s, err) == 0 && tar_add (a, "blobs/", 1, 0755, sde < 0 ? 0 : sde, 0, NULL, NULL, err) == 0
+              && tar_add (a, "blobs/sha256/", 1, 0755, sde < 0 ? 0 : sde, 0, NULL, NULL, err) == 0)
+            {
+              ret = 0;
+              for (i = 0; i < 3 && ret == 0; i++)
+                ret = tar_add (a, e[i].name, 0, 0644, sde < 0 ? 0 : sde, e[i].b->size, e[i].b->data,
+                               e[i].b->data ? NULL : e[i].b->path, err);
+              if (ret == 0)
+                ret = tar_add (a, "index.json", 0, 0644, sde < 0 ? 0 : sde, strlen (ij), ij, NULL, err);
+              if (ret == 0)
+                ret = tar_add (a, "manifest.json", 0, 0644, sde < 0 ? 0 : sde, strlen (mj), mj, NULL, err);
+              if (ret == 0)
+                ret = tar_add (a, "oci-layout", 0, 0644, sde < 0 ? 0 : sde, 30, "{\"imageLayoutVersion\":\"1.0.0\"}",
+                               NULL, err);
+              if (ret == 0)
+                ret = tar_close (a, err);
+              else
+                archive_write_free (a);
+              a = NULL;
+            }
+          else if (a)
+            archive_write_free (a);
+        }
+        close (fd);
+        free (ij);
+        free (mj);
+        if (ret < 0)
+          goto out;
+        ret = -1;
+      }
+  }
+  if (enclaver_ctx_add_artifact (ctx, "image", dest, err) < 0)
+    goto out;
+  enclaver_stage_log_info (st, "wrapper image (%s) %s: %s", format, dest, manifest.digest);
+  ret = 0;
+
+out:
+  if (tarpath)
+    scratch_remove (tarpath);
+  json_decref (cfg);
+  json_decref (man);
+  json_decref (annotations);
+  json_decref (index);
+  json_decref (dman);
+  free (layer.path);
+  free (config.data);
+  free (manifest.data);
+  free (dest);
+  free (mbytes);
+  free (created);
+  free (layer_path);
+  free (ref_name);
+  free (tarpath);
+  return ret;
+}
+
+ENCLAVER_STAGE_DEFINE (.name = "emit-image",
+                       .description = "package the EIF and manifest as the wrapper OCI image (layout or docker-archive)",
+                       .options = options, .config_size = sizeof (struct emit_image_config), .run = emit_image_run);
