@@ -465,6 +465,58 @@ main (void)
     free (b);
   }
 
+  /* --- valid variants other producers may write --- */
+  {
+    /* README order: signature before metadata at the end */
+    struct tsec s[6] = { sg.s[0], sg.s[1], sg.s[3], sg.s[4], sg.s[5], sg.s[2] };
+    struct enclaver_eif_info info;
+    struct enclaver_eif_measurements m;
+    char *in, *out;
+    size_t l;
+    uint8_t *b = mk_eif (s, 6, 4, 0, &l);
+    run_case ("signature before metadata (README layout)", b, l, VALID, "");
+    if (asprintf (&in, "%s/readme.eif", tmp) < 0 || asprintf (&out, "%s/readme-signed.eif", tmp) < 0)
+      abort ();
+    spit (in, b, l);
+    tap_ok (enclaver_eif_sign (in, out, GOLDEN "sign-cert.pem", GOLDEN "sign-key.pem", &m, &err) == 0
+              && enclaver_eif_read (out, 0, &info, &err) == 0 && info.signature_ok && info.num_sections == 6
+              && info.sections[4].type == ENCLAVER_EIF_SECTION_SIGNATURE
+              && info.sections[5].type == ENCLAVER_EIF_SECTION_METADATA,
+            "re-signing keeps the signature section in place (before metadata)");
+    if (err)
+      tap_diag ("%s", err->msg);
+    enclaver_error_release (&err);
+    enclaver_eif_info_clear (&info);
+    unlink (in);
+    unlink (out);
+    free (in);
+    free (out);
+    free (b);
+  }
+  {
+    /* COSE_Sign1 with tag 18: one more uint8 item (0xd2) at the start of the COSE bytes */
+    static const uint8_t key[] = { 0x69, 's', 'i', 'g', 'n', 'a', 't', 'u', 'r', 'e', 0x98 };
+    const uint8_t *d = sg.s[5].data;
+    size_t n = sg.s[5].len;
+    long at = find_bytes (d, n, key, sizeof key);
+    if (at > 0 && d[at + 11] < 255)
+      {
+        size_t p = (size_t) at + 12;
+        uint8_t *t = malloc (n + 2);
+        memcpy (t, d, p);
+        t[p - 1] = (uint8_t) (d[p - 1] + 1);
+        t[p] = 0x18;
+        t[p + 1] = 0xd2;
+        memcpy (t + p + 2, d + p, n - p);
+        case_sig_data ("COSE_Sign1 tagged 18", &sg, t, n + 2, VALID, "");
+        t[p + 1] = 0xd3;
+        case_sig_data ("COSE_Sign1 with tag 19", &sg, t, n + 2, CHECK_FAIL, "unexpected CBOR tag 19");
+        free (t);
+      }
+    else
+      tap_ok (0, "COSE array head not found");
+  }
+
   /* --- certificate validity --- */
   if (build_signed_with ("expired", -10, -1, &expired) == 0)
     run_case ("expired signing certificate", expired.buf, expired.len, CHECK_FAIL, "has expired");
