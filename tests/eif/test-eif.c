@@ -175,7 +175,7 @@ test_signed (void)
           "signed build: PCR0/1/2 equal vector1's");
   tap_ok (m.has_pcr8 && pcr_is (m.pcr8, V2_PCR8), "signed build: PCR8 of the certificate");
 
-  tap_ok (enclaver_eif_read (out, 0, &info, &err) == 0, "read vector2-signed");
+  tap_ok (enclaver_eif_read (out, golden_cert_flags (), &info, &err) == 0, "read vector2-signed");
   tap_ok (info.is_signed && info.signature_ok, "signature verifies");
   if (info.signature_error)
     tap_diag ("%s", info.signature_error);
@@ -212,7 +212,8 @@ test_signed (void)
     tap_diag ("%s", err->msg);
   enclaver_error_release (&err);
   tap_ok (pcr_is (m2.pcr0, V1_PCR0) && m2.has_pcr8 && pcr_is (m2.pcr8, V2_PCR8), "sign: PCR0 unchanged, PCR8 set");
-  tap_ok (enclaver_eif_read (copy, 0, &info, &err) == 0 && info.signature_ok && info.crc_ok, "signed copy verifies");
+  tap_ok (enclaver_eif_read (copy, golden_cert_flags (), &info, &err) == 0 && info.signature_ok && info.crc_ok,
+          "signed copy verifies");
   len2 = info.file_size;
   TAP_INT_EQ (info.num_sections, 6, "sign appended one section");
   enclaver_eif_info_clear (&info);
@@ -227,7 +228,7 @@ test_signed (void)
   tap_ok (enclaver_eif_sign (copy, NULL, GOLDEN "sign-cert.pem", GOLDEN "sign-key.pem", &m2, &err) == 0,
           "re-sign in place");
   /* the section size varies by a few bytes: CBOR uint8 items below 24 take one byte */
-  tap_ok (enclaver_eif_read (copy, 0, &info, &err) == 0 && info.signature_ok && info.num_sections == 6
+  tap_ok (enclaver_eif_read (copy, golden_cert_flags (), &info, &err) == 0 && info.signature_ok && info.num_sections == 6
             && info.sections[5].type == ENCLAVER_EIF_SECTION_SIGNATURE && info.sections[5].offset == 1051612
             && info.file_size == 1051612 + 12 + info.sections[5].size && len2 > 1051612,
           "re-signing replaces the signature section in place");
