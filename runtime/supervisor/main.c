@@ -339,6 +339,7 @@ usage (FILE *f)
            "  -c, --config FILE       JSON configuration (default " SV_DEFAULT_CONFIG
            ", read\n"
            "                          when it exists); options below override it\n"
+           "      --no-config         read no configuration file\n"
            "      --status-addr ADDR  status stream listen address (default " SV_DEFAULT_STATUS_ADDR ")\n"
            "      --log-addr ADDR     log stream listen address (default " SV_DEFAULT_LOG_ADDR ")\n"
            "      --rootfs DIR        where etc/passwd and etc/group are read (default /)\n"
@@ -389,6 +390,7 @@ enum
   OPT_LINGER,
   OPT_STOP,
   OPT_NOBOOT,
+  OPT_NOCONFIG,
 };
 
 int
@@ -396,6 +398,7 @@ main (int argc, char **argv)
 {
   static const struct option longopts[] = {
     { "config", required_argument, NULL, 'c' },
+    { "no-config", no_argument, NULL, OPT_NOCONFIG },
     { "status-addr", required_argument, NULL, OPT_STATUS },
     { "log-addr", required_argument, NULL, OPT_LOG },
     { "rootfs", required_argument, NULL, OPT_ROOTFS },
@@ -411,7 +414,7 @@ main (int argc, char **argv)
   const char *config_path = NULL, *status_addr = NULL, *log_addr = NULL, *user = NULL,
              *workdir = NULL;
   char **extra_env = NULL;
-  int linger = -1, stop_timeout = -1, no_bootstrap = 0, opt, config_given = 0;
+  int linger = -1, stop_timeout = -1, no_bootstrap = 0, no_config = 0, opt;
   char cfg_err[1024] = "", err[1024];
   int cfg_failed = 0;
   struct sv s;
@@ -432,7 +435,11 @@ main (int argc, char **argv)
         {
         case 'c':
           config_path = optarg;
-          config_given = 1;
+          no_config = 0;
+          break;
+        case OPT_NOCONFIG:
+          config_path = NULL;
+          no_config = 1;
           break;
         case OPT_STATUS:
           status_addr = optarg;
@@ -480,11 +487,10 @@ main (int argc, char **argv)
 
   /* Configuration: file first, then the command line on top. */
   sv_config_init (&s.cfg);
-  if (config_path == NULL && access (SV_DEFAULT_CONFIG, F_OK) == 0)
+  if (config_path == NULL && !no_config && access (SV_DEFAULT_CONFIG, F_OK) == 0)
     config_path = SV_DEFAULT_CONFIG;
   if (config_path && sv_config_load_file (&s.cfg, config_path, cfg_err, sizeof cfg_err) < 0)
     cfg_failed = 1;
-  (void) config_given;
   if (status_addr)
     {
       free (s.cfg.status_addr);
@@ -531,6 +537,7 @@ main (int argc, char **argv)
   if (s.sfd < 0)
     {
       fprintf (stderr, PROG ": signalfd: %s\n", strerror (errno));
+      sv_config_free (&s.cfg);
       return SV_EXIT_FATAL;
     }
   /* Orphans of the app are re-parented to us (when we are not PID 1 already). */
@@ -538,19 +545,15 @@ main (int argc, char **argv)
 
   sv_ring_init (&s.ring, SV_LOG_REPLAY);
 
-  /* The stream servers start first, so that a failure below can still be reported. */
+  /* The stream servers start first, so that a failure below can still be reported.
+   * A stream that cannot listen is reported on the console and left out: the app still
+   * runs (its output still reaches the console), e.g. in an emulator without vsock. */
   s.status.lfd = enclaver_transport_listen (s.cfg.status_addr, err, sizeof err);
   if (s.status.lfd < 0)
-    {
-      fprintf (stderr, PROG ": fatal: status stream: %s\n", err);
-      goto out_fatal;
-    }
+    sv_warn (&s, "warning: no status stream: %s", err);
   s.log.lfd = enclaver_transport_listen (s.cfg.log_addr, err, sizeof err);
   if (s.log.lfd < 0)
-    {
-      fprintf (stderr, PROG ": fatal: log stream: %s\n", err);
-      goto out_fatal;
-    }
+    sv_warn (&s, "warning: no log stream: %s", err);
 
   memset (&l, 0, sizeof l);
   if (cfg_failed)
@@ -618,11 +621,6 @@ main (int argc, char **argv)
   sv_server_flush (&s.status, 2000);
   sv_server_flush (&s.log, 2000);
   sv_info (&s, "exiting with status %d", s.exit_code);
-  goto out;
-
-out_fatal:
-  s.exit_code = SV_EXIT_FATAL;
-out:
   sv_server_close (&s.status);
   sv_server_close (&s.log);
   if (s.out_rd >= 0)

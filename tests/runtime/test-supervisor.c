@@ -95,6 +95,11 @@ sv_start (struct sv_run *r, const char *name, const char *const *args)
   argv[n++] = "--log-addr";
   argv[n++] = r->log_addr;
   argv[n++] = "--no-bootstrap";
+  for (i = 0; args[i]; i++)
+    if (strcmp (args[i], "--config") == 0)
+      break;
+  if (args[i] == NULL)
+    argv[n++] = "--no-config"; /* hermetic: never the host's /etc/enclaver/supervisor.json */
   for (i = 0; args[i] && n < 63; i++)
     argv[n++] = args[i];
   argv[n] = NULL;
@@ -677,6 +682,30 @@ test_user_workdir_env (void)
   free (out);
 }
 
+/* A stream that cannot listen does not stop the app: it runs, its output reaches the
+ * console, and the supervisor exits with its code. */
+static void
+test_no_streams (void)
+{
+  struct sv_run r;
+  char p[512];
+  char *console;
+  const char *args[] = { "--linger", "0", "--status-addr", "unix:/nonexistent-enclaver/st",
+                         "--log-addr", "unix:/nonexistent-enclaver/log", "--",
+                         "/bin/sh", "-c", "echo still-ran; exit 7", NULL };
+  sv_start (&r, "nostreams", args);
+  TAP_INT_EQ (sv_wait (&r), 7, "no streams: the app still runs and its code is the exit status");
+  snprintf (p, sizeof p, "%s/console.out", r.dir);
+  console = slurp (p);
+  TAP_STR_EQ (console, "still-ran\n", "no streams: app output on the console");
+  free (console);
+  snprintf (p, sizeof p, "%s/console.err", r.dir);
+  console = slurp (p);
+  TAP_CONTAINS (console, "warning: no status stream: listen on unix:/nonexistent-enclaver/st",
+                "no streams: the console says why");
+  free (console);
+}
+
 int
 main (void)
 {
@@ -697,6 +726,7 @@ main (void)
   test_reaping ();
   test_fatal ();
   test_user_workdir_env ();
+  test_no_streams ();
 
   nftw (topdir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
   return tap_done ();
