@@ -185,12 +185,14 @@ lua_stage_init (enclaver_stage_t *st, enclaver_error_t *err)
   if (s == NULL)
     return -1;
   s->is_stage = 1;
+  /* Compile now so syntax errors stop the build before any stage runs; run()
+   * compiles again once the manifest directory (for message names) is known. */
   if (lscript_load (s, err) < 0)
     {
       lscript_unref (s);
       return -1;
     }
-  /* The compiled chunk stays on the stack until run(). */
+  lua_pop (s->L, 1);
   enclaver_stage_set_data (st, s);
   return 0;
 }
@@ -208,8 +210,6 @@ lua_stage_run (enclaver_stage_t *st, enclaver_ctx_t *ctx, enclaver_error_t *err)
   if (s == NULL || s->L == NULL)
     return enclaver_make_error (err, EIO, "Lua stage %s: not initialised", c->script);
   L = s->L;
-  if (lua_type (L, -1) != LUA_TFUNCTION)
-    return enclaver_make_error (err, EIO, "Lua stage %s: run twice", c->script);
   /* Messages name the script relative to the manifest directory. */
   s->ctx = ctx;
   base = lscript_base_dir (s);
@@ -220,7 +220,7 @@ lua_stage_run (enclaver_stage_t *st, enclaver_ctx_t *ctx, enclaver_error_t *err)
       free (s->display);
       s->display = d;
     }
-  if (lscript_limits_from_ctx (s, ctx, err) < 0)
+  if (lscript_limits_from_ctx (s, ctx, err) < 0 || lscript_load (s, err) < 0)
     return -1;
   /* 1. the chunk body (defines run) */
   if (lscript_call (s, ctx, NULL, 0, 1, NULL, err) < 0)

@@ -9,3 +9,8 @@ dist_luaexamples_DATA = $(LUA_EXAMPLES)
 
 EXTRA_DIST += tests/lua/scripts tests/lua/data docs/lua.md
 
+check_PROGRAMS += tests/lua/test-lua
+TESTS += tests/lua/test-lua
+tests_lua_test_lua_SOURCES = tests/lua/test-lua.c tests/tap.h
+tests_lua_test_lua_CFLAGS = $(AM_CFLAGS) $(DEPS_CFLAGS)
+tests_lua_test_lua_LDADD = libenclaver.la libenclaver_util.la $(DEPS_LIBS)
