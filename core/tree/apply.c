@@ -108,9 +108,7 @@ static int
 read_content (struct apply *ap, const char *raw, uint64_t size, struct tree_inode *ino, enclaver_error_t *err)
 {
   enclaver_tree_t *t = ap->t;
-  if (t->wbuf_len > 0 && tree_spool_flush (t, err) < 0)
-    return -1;
-  ino->offset = t->spool_size;
+  ino->offset = t->spool_size + t->wbuf_len; /* appends are buffered; no flush per file */
   uint64_t written = 0;
   for (;;)
     {
