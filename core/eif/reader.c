@@ -113,11 +113,15 @@ read_sections (struct source *s, const uint8_t *h, struct enclaver_eif_info *inf
       switch (type)
         {
         case ENCLAVER_EIF_SECTION_KERNEL:
-          kernels++;
+          if (kernels++)
+            return FAIL ("%s: offset %llu: section %u is a second kernel section; exactly one is allowed", name,
+                         ULL (off), i);
           kernel_idx = (int) i;
           break;
         case ENCLAVER_EIF_SECTION_CMDLINE:
-          cmdlines++;
+          if (cmdlines++)
+            return FAIL ("%s: offset %llu: section %u is a second cmdline section; exactly one is allowed", name,
+                         ULL (off), i);
           break;
         case ENCLAVER_EIF_SECTION_RAMDISK:
           if (kernel_idx < 0)
@@ -125,13 +129,17 @@ read_sections (struct source *s, const uint8_t *h, struct enclaver_eif_info *inf
           ramdisks++;
           break;
         case ENCLAVER_EIF_SECTION_SIGNATURE:
-          sigs++;
+          if (sigs++)
+            return FAIL ("%s: offset %llu: section %u is a second signature section; at most one is allowed", name,
+                         ULL (off), i);
           if (size > ENCLAVER_EIF_SIGNATURE_MAX_SIZE)
             return FAIL ("%s: offset %llu: signature section is %llu bytes, more than the %d allowed", name,
                          ULL (off), ULL (size), ENCLAVER_EIF_SIGNATURE_MAX_SIZE);
           break;
         case ENCLAVER_EIF_SECTION_METADATA:
-          metas++;
+          if (metas++)
+            return FAIL ("%s: offset %llu: section %u is a second metadata section; at most one is allowed", name,
+                         ULL (off), i);
           if (size > ENCLAVER_EIF_METADATA_MAX_SIZE)
             return FAIL ("%s: offset %llu: metadata section is %llu bytes, more than the %u this reader accepts",
                          name, ULL (off), ULL (size), ENCLAVER_EIF_METADATA_MAX_SIZE);
@@ -180,16 +188,12 @@ read_sections (struct source *s, const uint8_t *h, struct enclaver_eif_info *inf
   }
 
   /* 3. required sections */
-  if (kernels != 1)
-    return FAIL ("%s: the image has %d kernel sections, exactly 1 is required", name, kernels);
-  if (cmdlines != 1)
-    return FAIL ("%s: the image has %d cmdline sections, exactly 1 is required", name, cmdlines);
-  if (ramdisks < 1)
+  if (kernels == 0)
+    return FAIL ("%s: the image has no kernel section", name);
+  if (cmdlines == 0)
+    return FAIL ("%s: the image has no cmdline section", name);
+  if (ramdisks == 0)
     return FAIL ("%s: the image has no ramdisk section", name);
-  if (sigs > 1)
-    return FAIL ("%s: the image has %d signature sections, at most 1 is allowed", name, sigs);
-  if (metas > 1)
-    return FAIL ("%s: the image has %d metadata sections, at most 1 is allowed", name, metas);
   if (metas == 0 && info->version >= 4)
     return FAIL ("%s: EIF version %u requires a metadata section, none found", name, info->version);
   return 0;

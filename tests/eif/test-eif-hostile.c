@@ -366,14 +366,16 @@ main (void)
     }                                                             \
   while (0)
     MK ("v4 without metadata", "requires a metadata section", v1.s[0], v1.s[1], v1.s[3], v1.s[4]);
-    MK ("two kernels", "2 kernel sections", v1.s[0], v1.s[1], v1.s[2], v1.s[0], v1.s[3]);
-    MK ("no cmdline", "0 cmdline sections", v1.s[0], v1.s[2], v1.s[3]);
+    MK ("two kernels", "second kernel section", v1.s[0], v1.s[1], v1.s[2], v1.s[0], v1.s[3]);
+    MK ("no cmdline", "no cmdline section", v1.s[0], v1.s[2], v1.s[3]);
+    MK ("no kernel", "no kernel section", v1.s[1], v1.s[2]);
+    MK ("two cmdlines", "second cmdline section", v1.s[0], v1.s[1], v1.s[1], v1.s[2], v1.s[3]);
     MK ("no ramdisk", "no ramdisk section", v1.s[0], v1.s[1], v1.s[2]);
     MK ("ramdisk before the kernel", "comes before the kernel", v1.s[3], v1.s[0], v1.s[1], v1.s[2]);
-    MK ("two metadata sections", "2 metadata sections", v1.s[0], v1.s[1], v1.s[2], v1.s[2], v1.s[3]);
+    MK ("two metadata sections", "second metadata section", v1.s[0], v1.s[1], v1.s[2], v1.s[2], v1.s[3]);
     MK ("metadata is not JSON", "not valid JSON", v1.s[0], v1.s[1], { 5, "{\"ImageName\":", 13 }, v1.s[3]);
     MK ("metadata is a JSON array", "not a JSON object", v1.s[0], v1.s[1], { 5, "[1,2]", 5 }, v1.s[3]);
-    MK ("two signature sections", "2 signature sections", v1.s[0], v1.s[1], v1.s[2], v1.s[3], sg.s[5], sg.s[5]);
+    MK ("two signature sections", "second signature section", v1.s[0], v1.s[1], v1.s[2], v1.s[3], sg.s[5], sg.s[5]);
     {
       uint8_t *big = calloc (1, 40000);
       MK ("oversized signature section", "more than the 32768 allowed", v1.s[0], v1.s[1], v1.s[2], v1.s[3],
