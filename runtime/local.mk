@@ -10,6 +10,9 @@ RUNTIME_STATIC = -all-static
 endif
 
 RUNTIME_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/runtime
+# The binaries end up inside EIFs, whose PCRs hash their bytes: keep build directories out
+# of them (debug info), so the same toolchain gives the same bytes from any checkout.
+RUNTIME_PREFIX_MAP = -ffile-prefix-map=$(abs_top_srcdir)=. -ffile-prefix-map=$(abs_top_builddir)=.
 RUNTIME_COMMON = runtime/rtutil.c runtime/rtutil.h runtime/transport.c runtime/transport.h
 RUNTIME_SV_SOURCES = $(RUNTIME_COMMON) runtime/nsm.c runtime/nsm.h \
 	runtime/supervisor/svconfig.c runtime/supervisor/svconfig.h \
@@ -22,13 +25,13 @@ pkglibexec_PROGRAMS = runtime/enclaver-supervisor runtime/enclaver-init
 
 runtime_enclaver_supervisor_SOURCES = $(RUNTIME_SV_SOURCES) runtime/supervisor/main.c
 runtime_enclaver_supervisor_CPPFLAGS = $(RUNTIME_CPPFLAGS)
-runtime_enclaver_supervisor_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
+runtime_enclaver_supervisor_CFLAGS = $(AM_CFLAGS) $(RUNTIME_PREFIX_MAP) $(JANSSON_CFLAGS)
 runtime_enclaver_supervisor_LDFLAGS = $(AM_LDFLAGS) $(RUNTIME_STATIC)
 runtime_enclaver_supervisor_LDADD = $(JANSSON_LIBS)
 
 runtime_enclaver_init_SOURCES = $(RUNTIME_INIT_SOURCES) runtime/init/main.c
 runtime_enclaver_init_CPPFLAGS = $(RUNTIME_CPPFLAGS)
-runtime_enclaver_init_CFLAGS = $(AM_CFLAGS)
+runtime_enclaver_init_CFLAGS = $(AM_CFLAGS) $(RUNTIME_PREFIX_MAP)
 runtime_enclaver_init_LDFLAGS = $(AM_LDFLAGS) $(RUNTIME_STATIC)
 
 # Tests: units of the runtime, the init pieces that run outside PID 1, and the real
