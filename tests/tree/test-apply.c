@@ -584,6 +584,11 @@ test_special (void)
   lg_file (&g, "sdir", "file");
   fail_apply (t, &g, "file replacing a directory of the same layer", "same layer");
 
+  /* a libarchive warning (pax path that is not UTF-8) is an error naming the entry */
+  lg_pax (&g, "path", "bad\xff\xfename", NULL, NULL);
+  lg_file (&g, "x", "x");
+  fail_apply (t, &g, "libarchive warning", "libarchive warning at entry 'bad");
+
   /* corrupt header checksum */
   lg_file (&g, "good", "x");
   g.b[148] = '7';
