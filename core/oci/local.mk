@@ -14,8 +14,9 @@ stages_fetch_la_LIBADD = $(STAGE_LIBADD)
 # Tests.  test-oci-unit compiles the internal sources it exercises directly.
 OCI_TEST_LIBS = libenclaver.la libenclaver_util.la $(DEPS_LIBS)
 check_PROGRAMS += tests/oci/test-oci-unit tests/oci/test-oci-layer
-TESTS += tests/oci/test-oci-unit tests/oci/test-oci-layer tests/oci/local.sh tests/oci/registry.sh
-EXTRA_DIST += tests/oci/local.sh tests/oci/registry.sh tests/oci/ocitest.sh tests/oci/tokenserver.py \
+TESTS += tests/oci/test-oci-unit tests/oci/test-oci-layer tests/oci/local.sh tests/oci/registry.sh \
+	tests/oci/stage.sh
+EXTRA_DIST += tests/oci/local.sh tests/oci/registry.sh tests/oci/stage.sh tests/oci/ocitest.sh tests/oci/tokenserver.py \
 	tests/oci/faultproxy.py tests/oci/mkimage.py
 
 tests_oci_test_oci_unit_SOURCES = tests/oci/test-oci-unit.c core/oci/ref.c core/oci/platform.c \

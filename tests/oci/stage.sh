@@ -1,0 +1,69 @@
+#!/bin/sh
+# The fetch stage inside `enclaver build`: a pipeline of just [fetch] and an
+# after:fetch Lua hook that checks what the stage stored in the context's image slot.
+. "$top_srcdir/tests/lib.sh"
+. "$top_srcdir/tests/oci/ocitest.sh"
+ARCH=$(host_arch)
+L=$TEST_TMP/layout
+$MKIMAGE layout "$L" "$ARCH" || { not_ok "build test layout"; done_testing; exit 1; }
+MD=$(layout_ref_digest "$L" single)
+MAN=$(blob "$L" "$MD")
+XD=$(layout_ref_digest "$L" multi)
+ARM=$(jq -r '.manifests[] | select(.platform.architecture == "arm64") | .digest' "$(blob "$L" "$XD")")
+D=$TEST_TMP/proj
+mkdir -p "$D"
+
+# check.lua fails the build unless ctx.image matches what the test computed
+write_hook () {
+  cat > "$D/check.lua" <<LUA
+enclaver.on("after:fetch", function(ctx)
+  local img = ctx.image
+  if img == nil then ctx.fail("no image in the context") end
+  if img.digest ~= "$1" then ctx.fail("digest " .. tostring(img.digest)) end
+  if img.platform ~= "$2" then ctx.fail("platform " .. tostring(img.platform)) end
+  if #img.layers ~= $3 then ctx.fail("layer count " .. #img.layers) end
+  if img.layers[1].digest ~= "$4" then ctx.fail("layer 1 " .. img.layers[1].digest) end
+  print("hook saw " .. img.digest)
+end)
+LUA
+}
+write_manifest () {
+  cat > "$D/enclaver.yaml" <<YAML
+version: v1
+name: fetch-test
+target: fetch-test:latest
+sources:
+  app: "$1"
+pipeline:
+  - fetch
+hooks:
+  - check.lua
+YAML
+}
+
+write_hook "$MD" "linux/$ARCH" "$(jq '.layers | length' "$MAN")" "$(jq -r '.layers[0].digest' "$MAN")"
+write_manifest "oci:$L:single"
+run_cmd "$ENCLAVER" build -f "$D/enclaver.yaml" --cache-dir "$TEST_TMP/cache"
+expect_rc "build with pipeline [fetch]" "$RC" 0
+expect_in "the hook saw the image" "$ERR" "hook saw $MD"
+expect_eq "layers are in the cache" "$(sha_of "$TEST_TMP/cache/blobs/sha256/$(jq -r '.layers[0].digest' "$MAN" | cut -c8-)")" \
+  "$(jq -r '.layers[0].digest' "$MAN")"
+
+# --platform reaches the stage
+write_hook "$ARM" "linux/arm64" 1 "$(jq -r '.layers[0].digest' "$(blob "$L" "$ARM")")"
+write_manifest "oci:$L:multi"
+run_cmd "$ENCLAVER" build -f "$D/enclaver.yaml" --cache-dir "$TEST_TMP/cache" --platform linux/arm64/v8
+expect_rc "--platform picks the arm64 manifest in the stage" "$RC" 0
+run_cmd "$ENCLAVER" build -f "$D/enclaver.yaml" --cache-dir "$TEST_TMP/cache" --platform linux/s390x
+expect_rc "missing platform fails the build" "$RC" 1
+expect_in "build error lists the index" "$ERR" "it offers: linux/amd64, linux/arm64/v8"
+
+# --from overrides sources.app; errors name the source
+run_cmd "$ENCLAVER" build -f "$D/enclaver.yaml" --cache-dir "$TEST_TMP/cache" --from "oci:$L:schema1"
+expect_rc "schema 1 through the stage" "$RC" 1
+expect_in "schema 1 error" "$ERR" "schema 1"
+run_cmd "$ENCLAVER" build -f "$D/enclaver.yaml" --cache-dir "$TEST_TMP/cache" --offline --from "127.0.0.1:9/x/y:z"
+expect_rc "--offline tag never resolved" "$RC" 1
+expect_in "--offline reaches the stage" "$ERR" "--offline"
+
+done_testing
