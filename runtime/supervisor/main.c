@@ -155,7 +155,6 @@ pump_output (struct sv *s, int until_eagain)
 static void
 app_ended (struct sv *s, int st)
 {
-  pid_t pgid = s->app;
   /* Output written before the exit is already in the pipe: pass it on first. */
   if (s->out_rd >= 0 && pump_output (s, 1) == 0)
     {
@@ -172,23 +171,35 @@ app_ended (struct sv *s, int st)
       set_status (s, "signaled", WTERMSIG (st), NULL);
       finish (s, 128 + WTERMSIG (st));
     }
-  /* Like a container's teardown: whatever the app left in its process group goes too. */
-  kill (-pgid, SIGKILL);
 }
 
 static void
 reap (struct sv *s)
 {
+  if (s->app > 0)
+    {
+      siginfo_t si;
+      memset (&si, 0, sizeof si);
+      /* Peek first: while the app is an unreaped zombie its pid, which is also its
+       * process group id, cannot be reused, so the group can be killed safely. */
+      if (waitid (P_PID, (id_t) s->app, &si, WEXITED | WNOHANG | WNOWAIT) == 0
+          && si.si_pid == s->app)
+        {
+          int st;
+          /* Like a container's teardown: what the app left in its group goes too. */
+          kill (-s->app, SIGKILL);
+          while (waitpid (s->app, &st, 0) < 0 && errno == EINTR)
+            ;
+          app_ended (s, st);
+        }
+    }
   for (;;)
     {
-      int st;
-      pid_t p = waitpid (-1, &st, WNOHANG);
+      pid_t p = waitpid (-1, NULL, WNOHANG);
       if (p < 0 && errno == EINTR)
         continue;
       if (p <= 0)
         return;
-      if (s->app > 0 && p == s->app)
-        app_ended (s, st);
     }
 }
 
