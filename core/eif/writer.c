@@ -697,6 +697,8 @@ add_section (enclaver_eif_writer_t *w, enum enclaver_eif_section_type type, cons
           ssize_t r;
           errno = 0;
           r = src->fn (src->opaque, buf, EIF_IO_CHUNK);
+          if (r < 0 && errno == EINTR)
+            continue;
           if (r < 0)
             {
               enclaver_make_errno (err, errno ? errno : EIO, "reading the %s section",
