@@ -32,8 +32,8 @@ EXTRA_DIST += tests/fuzz/fuzz_eif_reader.c
 fuzz: tests/fuzz/fuzz_eif_reader
 tests/fuzz/fuzz_eif_reader: $(top_srcdir)/tests/fuzz/fuzz_eif_reader.c $(EIF_LIB_SOURCES:%=$(top_srcdir)/%)
 	@$(MKDIR_P) tests/fuzz
-	$(FUZZ_CC) $(FUZZ_FLAGS) -std=gnu11 -DHAVE_CONFIG_H -I$(top_builddir) -I$(top_srcdir)/include \
-	  -I$(top_srcdir)/core $(DEPS_CFLAGS) -o $@ $(top_srcdir)/tests/fuzz/fuzz_eif_reader.c \
+	$(FUZZ_CC) $(FUZZ_FLAGS) -std=gnu11 $(DEFS) $(DEFAULT_INCLUDES) $(AM_CPPFLAGS) \
+	  $(DEPS_CFLAGS) -o $@ $(top_srcdir)/tests/fuzz/fuzz_eif_reader.c \
 	  $(filter %.c,$(EIF_LIB_SOURCES:%=$(top_srcdir)/%)) $(top_srcdir)/core/util.c \
 	  $(top_srcdir)/core/error.c $(top_srcdir)/core/log.c $(DEPS_LIBS)
 CLEANFILES += tests/fuzz/fuzz_eif_reader
