@@ -6,6 +6,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <stdarg.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -908,6 +909,59 @@ test_examples (void)
   }
 }
 
+/* The manifest's `- lua:` entries through enclaver_pipeline_from_manifest(). */
+static void
+test_manifest_pipeline (void)
+{
+  char *dir = new_case_dir ();
+  char mpath[800], out[800];
+  enclaver_error_t err = NULL;
+  struct enclaver_manifest *m;
+  enclaver_pipeline_t *p = enclaver_pipeline_new (NULL);
+  enclaver_ctx_t *ctx = enclaver_ctx_new ();
+  const char *log;
+  int rc = -1;
+
+  write_text (dir, "enclaver.yaml",
+              "version: v1\nname: lua-test\ntarget: \"t:1\"\nsources:\n  app: \"docker.io/library/test:1\"\n"
+              "pipeline:\n  - lua: one.lua\n    options:\n      word: first\n  - lua: sub/two.lua\n");
+  write_text (dir, "one.lua", "function run(ctx, o) enclaver.write_output('one.txt', o.word) end\n");
+  snprintf (out, sizeof out, "%s/sub", dir);
+  mkdir (out, 0755);
+  write_text (out, "two.lua", "function run(ctx, o)\n  error('second ' .. tostring(next(o)))\nend\n");
+  snprintf (mpath, sizeof mpath, "%s/enclaver.yaml", dir);
+  snprintf (out, sizeof out, "%s/out", dir);
+  mkdir (out, 0755);
+  capture_begin ();
+  m = enclaver_manifest_load (mpath, &err);
+  if (m && enclaver_pipeline_from_manifest (p, m, &err) == 0)
+    {
+      enclaver_ctx_set_param (ctx, "output-dir", out, &err);
+      enclaver_ctx_set (ctx, ENCLAVER_SLOT_MANIFEST, "enclaver.manifest", m,
+                        (void (*) (void *)) enclaver_manifest_free, &err);
+      m = NULL;
+      rc = enclaver_pipeline_run (p, ctx, &err);
+    }
+  log = capture_end ();
+  (void) log;
+  TAP_INT_EQ (enclaver_pipeline_count (p), 2, "manifest pipeline: two Lua stages");
+  TAP_STR_EQ (enclaver_pipeline_stage_name (p, 0), "lua", "manifest pipeline: stage named lua");
+  TAP_INT_EQ (rc, -1, "manifest pipeline: second stage fails the build");
+  TAP_CONTAINS (err ? err->msg : "", "sub/two.lua:2: second nil", "manifest pipeline: error names sub/two.lua:2");
+  TAP_INT_EQ (count_entries (out), 0, "manifest pipeline: the first stage's output was discarded");
+  enclaver_error_release (&err);
+  enclaver_manifest_free (m);
+  enclaver_pipeline_free (p);
+  enclaver_ctx_free (ctx);
+}
+
+static int
+rm_cb (const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+  (void) st, (void) flag, (void) ftw;
+  return remove (path);
+}
+
 int
 main (void)
 {
@@ -927,5 +981,7 @@ main (void)
   test_sandbox ();
   test_lua_stage ();
   test_examples ();
+  test_manifest_pipeline ();
+  nftw (tmpdir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
   return tap_done ();
 }
