@@ -14,3 +14,5 @@ TESTS += tests/lua/test-lua
 tests_lua_test_lua_SOURCES = tests/lua/test-lua.c tests/tap.h
 tests_lua_test_lua_CFLAGS = $(AM_CFLAGS) $(DEPS_CFLAGS)
 tests_lua_test_lua_LDADD = libenclaver.la libenclaver_util.la $(DEPS_LIBS)
+TESTS += tests/lua/cli.sh
+EXTRA_DIST += tests/lua/cli.sh
