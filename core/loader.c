@@ -64,14 +64,6 @@ enclaver_loader_add_dir (enclaver_loader_t *l, const char *dir)
   l->dirs[l->n_dirs++] = xstrdup (dir);
 }
 
-/* Is path (a directory) inside the build tree this library was built in? */
-static int
-in_build_tree (const char *dir)
-{
-  size_t n = strlen (ABS_TOP_BUILDDIR);
-  return strncmp (dir, ABS_TOP_BUILDDIR, n) == 0 && (dir[n] == '\0' || dir[n] == '/');
-}
-
 void
 enclaver_loader_add_default_dirs (enclaver_loader_t *l)
 {
@@ -85,36 +77,15 @@ enclaver_loader_add_default_dirs (enclaver_loader_t *l)
       for (tok = strtok_r (copy, ":", &save); tok; tok = strtok_r (NULL, ":", &save))
         enclaver_loader_add_dir (l, tok);
     }
-  if (self && in_build_tree (self))
+  if (self && enclaver_in_build_tree (self))
     {
       cleanup_free char *d = xasprintf ("%s/stages/.libs", ABS_TOP_BUILDDIR);
       enclaver_loader_add_dir (l, d);
     }
-  /* Relocatable install: <exe dir>/../<pkglibdir relative to prefix>. */
-  if (self && !in_build_tree (self) && strncmp (PKGLIBDIR, PREFIX, strlen (PREFIX)) == 0 && strlen (BINDIR) > strlen (PREFIX)
-      && strncmp (BINDIR, PREFIX, strlen (PREFIX)) == 0)
+  else
     {
-      /* Walk up from the exe dir as many levels as bindir is below prefix. */
-      const char *rel_bin = BINDIR + strlen (PREFIX);
-      cleanup_free char *up = xstrdup (self);
-      const char *p;
-      int ok = 1;
-      for (p = rel_bin; *p; p++)
-        if (*p == '/' && p[1] != '\0' && p[1] != '/')
-          {
-            char *slash = strrchr (up, '/');
-            if (slash == NULL || slash == up)
-              {
-                ok = 0;
-                break;
-              }
-            *slash = '\0';
-          }
-      if (ok)
-        {
-          cleanup_free char *d = xasprintf ("%s%s", up, PKGLIBDIR + strlen (PREFIX));
-          enclaver_loader_add_dir (l, d);
-        }
+      cleanup_free char *d = enclaver_relocated_dir (PKGLIBDIR);
+      enclaver_loader_add_dir (l, d);
     }
   enclaver_loader_add_dir (l, PKGLIBDIR);
 }

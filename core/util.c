@@ -282,3 +282,41 @@ enclaver_self_dir (void)
   buf[n] = '\0';
   return xstrdup (dirname (buf));
 }
+
+int
+enclaver_in_build_tree (const char *dir)
+{
+  size_t n = strlen (ABS_TOP_BUILDDIR);
+  return strncmp (dir, ABS_TOP_BUILDDIR, n) == 0 && (dir[n] == '\0' || dir[n] == '/');
+}
+
+char *
+enclaver_relocated_dir (const char *configured)
+{
+  cleanup_free char *self = enclaver_self_dir ();
+  size_t pl = strlen (PREFIX);
+  const char *p;
+  char *up;
+
+  if (self == NULL || enclaver_in_build_tree (self) || strncmp (configured, PREFIX, pl) != 0
+      || strncmp (BINDIR, PREFIX, pl) != 0 || strlen (BINDIR) <= pl)
+    return NULL;
+  /* Walk up from the exe dir as many levels as bindir is below prefix. */
+  up = xstrdup (self);
+  for (p = BINDIR + pl; *p; p++)
+    if (*p == '/' && p[1] != '\0' && p[1] != '/')
+      {
+        char *slash = strrchr (up, '/');
+        if (slash == NULL || slash == up)
+          {
+            free (up);
+            return NULL;
+          }
+        *slash = '\0';
+      }
+  {
+    char *r = xasprintf ("%s%s", up, configured + pl);
+    free (up);
+    return r;
+  }
+}

@@ -54,5 +54,12 @@ size_t enclaver_edit_distance (const char *a, const char *b) ENCLAVER_INTERNAL;
 char *enclaver_path_join_abs (const char *dir, const char *p) ENCLAVER_INTERNAL;
 /* Directory of the running executable (malloc'd), or NULL. */
 char *enclaver_self_dir (void) ENCLAVER_INTERNAL;
+/* 1 when dir lies inside the build tree this code was built in. */
+int enclaver_in_build_tree (const char *dir) ENCLAVER_INTERNAL;
+/* An installation directory (e.g. PKGLIBDIR, configured under PREFIX) as seen from the
+ * running program when the install tree was moved: <exe dir>/..(per bindir level)/<dir
+ * relative to prefix>.  NULL when the program runs from its build tree or when dir is
+ * not under the prefix. */
+char *enclaver_relocated_dir (const char *configured) ENCLAVER_INTERNAL;
 
 #endif

@@ -8,6 +8,12 @@ libarchive-dev libssl-dev libcurl4-openssl-dev liblua5.4-dev lua5.4 libjansson-d
 libyaml-dev zlib1g-dev libzstd-dev
 docker-registry curl ca-certificates openssl jq xz-utils zstd cpio git python3 umoci"
 
+# QEMU boots the built EIFs in the test suite (x86_64 hosts).
+case $(dpkg --print-architecture 2>/dev/null) in
+  amd64) PKGS="$PKGS qemu-system-x86" ;;
+  arm64) PKGS="$PKGS qemu-system-arm" ;;
+esac
+
 missing=""
 for p in $PKGS; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed"; then

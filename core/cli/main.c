@@ -16,7 +16,7 @@ static const char usage_text[] =
   "\n"
   "Commands:\n"
   "  build      compile enclaver.yaml's app image into an EIF and a wrapper image; print PCRs\n"
-  "  run        launch an enclave from a wrapper image or EIF          (not yet available)\n"
+  "  run        launch an enclave (today: --qemu, to try it under emulation)\n"
   "  describe   show an EIF's measurements, metadata and signature as JSON\n"
   "  verify     check an EIF's PCRs against expected values\n"
   "  sign       add or replace an EIF's signature\n"
@@ -77,22 +77,6 @@ cmd_version (int argc, char **argv)
   else
     printf ("enclaver %s (stage ABI %d.%d)\n", PACKAGE_VERSION, ENCLAVER_STAGE_ABI_MAJOR, ENCLAVER_STAGE_ABI_MINOR);
   return EXIT_OK;
-}
-
-int
-cmd_run (int argc, char **argv)
-{
-  int i;
-  for (i = 1; i < argc; i++)
-    if (strcmp (argv[i], "--help") == 0 || strcmp (argv[i], "-h") == 0)
-      {
-        printf ("Usage: enclaver run [IMAGE | -f enclaver.yaml]\n\n"
-                "Launch an enclave from a wrapper image or EIF on a Nitro host.\n"
-                "Not available yet in this version of enclaver (exit code 2).\n");
-        return EXIT_OK;
-      }
-  fprintf (stderr, "enclaver run: not available yet in this version of enclaver\n");
-  return EXIT_USAGE;
 }
 
 static const struct

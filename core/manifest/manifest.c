@@ -1628,7 +1628,14 @@ parse_kernel (struct pctx *c, const struct ynode *n)
       if (k->kind != Y_SCALAR || (idx = KNOWN (c, k, "kernel", keys)) < 0)
         continue;
       path = path_key ("kernel", k->value);
-      if (idx < 5)
+      if (idx == 3 && v->kind == Y_SCALAR && v->value
+          && (strcmp (v->value, "builtin") == 0 || strcmp (v->value, "blobs") == 0))
+        {
+          /* kernel.init: builtin | blobs | PATH */
+          free (m->kernel_init);
+          m->kernel_init = xstrdup (v->value);
+        }
+      else if (idx < 5)
         get_path (c, v, path, slots[idx]);
       else
         {

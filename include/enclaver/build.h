@@ -57,6 +57,18 @@ struct enclaver_ramdisks
 void enclaver_kernel_free (void *kernel);
 void enclaver_ramdisks_free (void *ramdisks);
 
+/* Find one of enclaver's helper programs (enclaver-supervisor, enclaver-init): in
+ * $ENCLAVER_LIBEXEC_DIR, the build tree's runtime/ when running uninstalled, the
+ * relocated pkglibexecdir, then the configured one.  malloc'd path, or NULL with an
+ * error listing where it looked. */
+char *enclaver_find_program (const char *name, enclaver_error_t *err);
+
+/* The manifest as the user wrote it (the file's bytes), for copies inside the EIF and
+ * the wrapper image; a manifest read from stdin is stored in its normalised JSON form.
+ * malloc'd, *len set. */
+struct enclaver_manifest;
+char *enclaver_manifest_bytes (const struct enclaver_manifest *m, size_t *len, enclaver_error_t *err);
+
 /* SOURCE_DATE_EPOCH for a build: the manifest's reproducible.source_date_epoch, else
  * the environment's SOURCE_DATE_EPOCH, else -1.  Errors on a malformed variable. */
 int enclaver_build_source_date_epoch (const enclaver_ctx_t *ctx, int64_t *out, enclaver_error_t *err);

@@ -85,7 +85,7 @@ struct enclaver_manifest
   char *kernel_blobs_dir; /* kernel.blobs */
   char *kernel_image;     /* kernel.kernel (bzImage / Image) */
   char *kernel_cmdline;   /* kernel.cmdline: a path to a cmdline file */
-  char *kernel_init;      /* kernel.init */
+  char *kernel_init;      /* kernel.init: "builtin", "blobs" or an absolute path */
   char *kernel_nsm;       /* kernel.nsm */
   char *kernel_arch;      /* kernel.arch: "x86_64" or "aarch64", NULL = host */
 

@@ -295,41 +295,6 @@ write_file (const char *path, const void *data, size_t len, enclaver_error_t *er
   return close (fd) < 0 ? enclaver_make_errno (err, errno, "close %s", path) : 0;
 }
 
-static char *
-read_manifest_bytes (const struct enclaver_manifest *m, size_t *len, enclaver_error_t *err)
-{
-  FILE *f;
-  char *buf;
-  size_t cap = ENCLAVER_MANIFEST_MAX_SIZE + 1, n;
-  if (m->path == NULL || strcmp (m->path, "-") == 0)
-    {
-      /* Read from stdin: store the normalised form (JSON is YAML). */
-      buf = enclaver_manifest_to_json (m, err);
-      if (buf)
-        *len = strlen (buf);
-      return buf;
-    }
-  f = fopen (m->path, "re");
-  if (f == NULL)
-    {
-      enclaver_make_errno (err, errno, "open %s", m->path);
-      return NULL;
-    }
-  buf = malloc (cap);
-  if (buf == NULL)
-    abort ();
-  n = fread (buf, 1, cap, f);
-  fclose (f);
-  if (n >= cap)
-    {
-      free (buf);
-      enclaver_make_error (err, EFBIG, "%s grew beyond the manifest size limit", m->path);
-      return NULL;
-    }
-  *len = n;
-  return buf;
-}
-
 static int
 emit_image_run (enclaver_stage_t *st, enclaver_ctx_t *ctx, enclaver_error_t *err)
 {
@@ -377,7 +342,7 @@ emit_image_run (enclaver_stage_t *st, enclaver_ctx_t *ctx, enclaver_error_t *err
       else
         snprintf (dest, n, "%s/%s-image%s", workdir, m->name, strcmp (format, "oci") == 0 ? "" : ".tar");
     }
-  mbytes = read_manifest_bytes (m, &mlen, err);
+  mbytes = enclaver_manifest_bytes (m, &mlen, err);
   if (mbytes == NULL)
     goto out;
   created = iso_time (sde);

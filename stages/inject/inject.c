@@ -16,10 +16,13 @@
 #include <enclaver/manifest.h>
 #include <enclaver/tree.h>
 
+#include <jansson.h>
+
 struct inject_config
 {
   char *kernel_dir;
   char *cmdline;
+  char *supervisor;
 };
 
 static const struct enclaver_stage_option inject_options[] = {
@@ -27,6 +30,9 @@ static const struct enclaver_stage_option inject_options[] = {
     "kernel blobs directory (nitro-cli layout); overrides the manifest and NITRO_CLI_BLOBS" },
   { ENCLAVER_OPT_STRING, "cmdline", NULL, 0, offsetof (struct inject_config, cmdline),
     "kernel command line to use instead of the blobs' cmdline file" },
+  { ENCLAVER_OPT_STRING, "supervisor", "auto", 0, offsetof (struct inject_config, supervisor),
+    "auto (install enclaver-supervisor when found), none (run the image's command directly, as "
+    "nitro-cli does), or the path of a supervisor binary" },
   { 0, NULL, NULL, 0, 0, NULL },
 };
 
@@ -138,6 +144,76 @@ arch_of (const struct enclaver_manifest *m, const struct enclaver_image *img, en
            : 0;
 }
 
+static int
+is_dir (const char *p)
+{
+  struct stat st;
+  return stat (p, &st) == 0 && S_ISDIR (st.st_mode);
+}
+
+/* ENCLAVER_DEFAULT_KERNEL, else $XDG_CACHE_HOME/enclaver/kernel/default (or ~/.cache). */
+static const char *
+default_kernel_dir (char **alloc)
+{
+  const char *env = getenv ("ENCLAVER_DEFAULT_KERNEL");
+  const char *xdg = getenv ("XDG_CACHE_HOME");
+  const char *home = getenv ("HOME");
+  char buf[4096];
+  if (env && *env)
+    return env;
+  if (xdg && *xdg)
+    snprintf (buf, sizeof buf, "%s/enclaver/kernel/default", xdg);
+  else
+    snprintf (buf, sizeof buf, "%s/.cache/enclaver/kernel/default", home && *home ? home : "/root");
+  *alloc = strdup (buf);
+  return *alloc;
+}
+
+/* Kernel, init and nsm.ko: explicit manifest files win over the directory, file by file. */
+static int
+choose_files (enclaver_stage_t *st, const struct enclaver_manifest *m, const char *dir, const char *why,
+              const char *kname, struct enclaver_kernel *k, struct enclaver_ramdisks *rd, enclaver_error_t *err)
+{
+  const char *init = m ? m->kernel_init : NULL;
+  k->path = m && m->kernel_image ? strdup (m->kernel_image) : path_join (dir, kname);
+  k->blobs_dir = strdup (dir);
+  if (!is_file (k->path))
+    return enclaver_make_error (err, ENOENT,
+                                "kernel image %s not found (looked there because of %s; give --kernel-dir, "
+                                "kernel.blobs or kernel.kernel in the manifest, or set NITRO_CLI_BLOBS)",
+                                k->path, why);
+  if (init && strcmp (init, "builtin") != 0 && strcmp (init, "blobs") != 0)
+    rd->init_path = strdup (init);
+  else if (init == NULL || strcmp (init, "blobs") == 0)
+    {
+      rd->init_path = path_join (dir, "init");
+      if (!is_file (rd->init_path) && init == NULL)
+        {
+          free (rd->init_path);
+          rd->init_path = NULL;
+        }
+    }
+  if (rd->init_path == NULL)
+    {
+      rd->init_path = enclaver_find_program ("enclaver-init", err);
+      if (rd->init_path == NULL)
+        return enclaver_error_wrap (err, "the builtin init (kernel.init: builtin)");
+      enclaver_stage_log_info (st, "using the builtin init %s", rd->init_path);
+    }
+  if (!is_file (rd->init_path))
+    return enclaver_make_error (err, ENOENT, "init %s not found (looked there because of %s)", rd->init_path, why);
+  rd->nsm_path = m && m->kernel_nsm ? strdup (m->kernel_nsm) : path_join (dir, "nsm.ko");
+  if (!is_file (rd->nsm_path))
+    {
+      if (m && m->kernel_nsm)
+        return enclaver_make_error (err, ENOENT, "kernel.nsm %s not found", rd->nsm_path);
+      enclaver_stage_log_debug (st, "no nsm.ko in %s: the bootstrap ramdisk will not carry one", dir);
+      free (rd->nsm_path);
+      rd->nsm_path = NULL;
+    }
+  return 0;
+}
+
 /* Pick the kernel, cmdline, init and nsm.ko. */
 static int
 choose_blobs (enclaver_stage_t *st, enclaver_ctx_t *ctx, const struct enclaver_manifest *m,
@@ -148,6 +224,8 @@ choose_blobs (enclaver_stage_t *st, enclaver_ctx_t *ctx, const struct enclaver_m
   const char *kname = arch == ENCLAVER_EIF_ARCH_AARCH64 ? "Image" : "bzImage";
   const char *dir = NULL, *why = NULL;
   const char *env = getenv ("NITRO_CLI_BLOBS");
+  char *dflt = NULL;
+  int r;
 
   if (c->kernel_dir)
     dir = c->kernel_dir, why = "stage option kernel_dir";
@@ -157,40 +235,26 @@ choose_blobs (enclaver_stage_t *st, enclaver_ctx_t *ctx, const struct enclaver_m
     dir = m->kernel_blobs_dir, why = "kernel.blobs in the manifest";
   else if (env && *env)
     dir = env, why = "NITRO_CLI_BLOBS";
-  else if (enclaver_ctx_get_param (ctx, "default-kernel-dir"))
-    dir = enclaver_ctx_get_param (ctx, "default-kernel-dir"), why = "the bundled default kernel";
+  else if (is_dir (ENCLAVER_DEFAULT_BLOBS_DIR))
+    dir = ENCLAVER_DEFAULT_BLOBS_DIR, why = "nitro-cli's blobs directory";
   else
-    dir = ENCLAVER_DEFAULT_BLOBS_DIR, why = "the default blobs directory";
-
-  /* Explicit manifest paths win over the blobs directory, file by file. */
-  k->path = m && m->kernel_image ? strdup (m->kernel_image) : path_join (dir, kname);
-  rd->init_path = m && m->kernel_init ? strdup (m->kernel_init) : path_join (dir, "init");
-  rd->nsm_path = m && m->kernel_nsm ? strdup (m->kernel_nsm) : path_join (dir, "nsm.ko");
-  k->blobs_dir = strdup (dir);
-  if (!is_file (k->path))
-    return enclaver_make_error (err, ENOENT,
-                                "kernel image %s not found (looked there because of %s; give --kernel-dir, "
-                                "kernel.blobs or kernel.kernel in the manifest, or set NITRO_CLI_BLOBS)",
-                                k->path, why);
-  if (!is_file (rd->init_path))
-    return enclaver_make_error (err, ENOENT, "init %s not found (looked there because of %s)", rd->init_path, why);
-  if (!is_file (rd->nsm_path))
     {
-      if (m && m->kernel_nsm)
-        return enclaver_make_error (err, ENOENT, "kernel.nsm %s not found", rd->nsm_path);
-      enclaver_stage_log_info (st, "no nsm.ko in %s: the bootstrap ramdisk will not carry one", dir);
-      free (rd->nsm_path);
-      rd->nsm_path = NULL;
+      dir = default_kernel_dir (&dflt);
+      why = "the default kernel (scripts/fetch-kernel.sh lays it out; production enclaves use Nitro's blobs)";
     }
+
+  r = choose_files (st, m, dir, why, kname, k, rd, err);
+  free (dflt);
+  if (r < 0)
+    return -1;
   if (c->cmdline)
     *cmdline = strdup (c->cmdline);
   else
     {
-      char *cpath = m && m->kernel_cmdline ? strdup (m->kernel_cmdline) : path_join (dir, "cmdline");
+      char *cpath = m && m->kernel_cmdline ? strdup (m->kernel_cmdline) : path_join (k->blobs_dir, "cmdline");
       if (!is_file (cpath))
         {
-          enclaver_make_error (err, ENOENT, "kernel command line %s not found (looked there because of %s)", cpath,
-                               why);
+          enclaver_make_error (err, ENOENT, "kernel command line %s not found", cpath);
           free (cpath);
           return -1;
         }
@@ -201,8 +265,8 @@ choose_blobs (enclaver_stage_t *st, enclaver_ctx_t *ctx, const struct enclaver_m
     }
   if (arch == ENCLAVER_EIF_ARCH_X86_64)
     k->version = bzimage_version (k->path);
-  enclaver_stage_log_debug (st, "kernel %s (%s), init %s, nsm.ko %s", k->path, k->version ? k->version : "?",
-                            rd->init_path, rd->nsm_path ? rd->nsm_path : "(none)");
+  enclaver_stage_log_info (st, "kernel %s (%s), init %s, nsm.ko %s", k->path, k->version ? k->version : "version unknown",
+                           rd->init_path, rd->nsm_path ? rd->nsm_path : "(none)");
   return 0;
 }
 
@@ -249,6 +313,96 @@ ensure_dirs (enclaver_stage_t *st, enclaver_tree_t *tree, int64_t mtime, enclave
         return enclaver_error_wrap (err, "add /%s", dirs[i]);
     }
   return 0;
+}
+
+static json_t *
+strv_json (char *const *v, size_t n, int present)
+{
+  json_t *a;
+  size_t i;
+  if (!present)
+    return json_null ();
+  a = json_array ();
+  for (i = 0; i < n; i++)
+    json_array_append_new (a, json_string (v[i]));
+  return a;
+}
+
+static int
+add_blob (enclaver_tree_t *tree, const char *path, const void *data, size_t len, uint32_t mode, int64_t mtime,
+          enclaver_error_t *err)
+{
+  struct enclaver_tree_attr a = { .mode = mode, .uid = 0, .gid = 0, .mtime = mtime };
+  if (enclaver_tree_add_file (tree, path, &a, data, len, ENCLAVER_TREE_MKPARENTS | ENCLAVER_TREE_REPLACE, err) < 0)
+    return enclaver_error_wrap (err, "add /%s to the rootfs", path);
+  return 0;
+}
+
+/* Install the supervisor, its configuration and the manifest into the rootfs, and make
+ * the enclave's init start the supervisor (docs/runtime.md). */
+static int
+install_supervisor (enclaver_stage_t *st, const char *sv_path, enclaver_tree_t *tree,
+                    const struct enclaver_manifest *m, const struct enclaver_image *img,
+                    struct enclaver_ramdisks *rd, int64_t mtime, enclaver_error_t *err)
+{
+  struct enclaver_tree_attr a = { .mode = 0755, .uid = 0, .gid = 0, .mtime = mtime };
+  json_t *cfg;
+  char *text = NULL, *mbytes = NULL, addr[64];
+  size_t mlen = 0, i;
+  int fd, r = -1;
+
+  fd = open (sv_path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return enclaver_make_errno (err, errno, "open the supervisor %s", sv_path);
+  r = enclaver_tree_add_file_fd (tree, "sbin/enclaver-supervisor", &a, fd, 64u << 20,
+                                 ENCLAVER_TREE_MKPARENTS | ENCLAVER_TREE_REPLACE, err);
+  close (fd);
+  if (r < 0)
+    return enclaver_error_wrap (err, "add /sbin/enclaver-supervisor to the rootfs");
+  r = -1;
+
+  cfg = json_object ();
+  json_object_set_new (cfg, "version", json_integer (1));
+  json_object_set_new (cfg, "entrypoint", strv_json (img->entrypoint, img->n_entrypoint, img->has_entrypoint));
+  json_object_set_new (cfg, "cmd", strv_json (img->cmd, img->n_cmd, img->has_cmd));
+  json_object_set_new (cfg, "env", strv_json (img->env, img->n_env, 1));
+  if (img->working_dir && *img->working_dir)
+    json_object_set_new (cfg, "workdir", json_string (img->working_dir));
+  if (img->user && *img->user)
+    json_object_set_new (cfg, "user", json_string (img->user));
+  snprintf (addr, sizeof addr, "vsock:any:%u", m && m->status_port ? m->status_port : 17000u);
+  json_object_set_new (cfg, "status_addr", json_string (addr));
+  snprintf (addr, sizeof addr, "vsock:any:%u", m && m->app_log_port ? m->app_log_port : 17001u);
+  json_object_set_new (cfg, "log_addr", json_string (addr));
+  text = json_dumps (cfg, JSON_INDENT (2) | JSON_PRESERVE_ORDER);
+  json_decref (cfg);
+  if (text == NULL || add_blob (tree, "etc/enclaver/supervisor.json", text, strlen (text), 0644, mtime, err) < 0)
+    goto out;
+  if (m)
+    {
+      mbytes = enclaver_manifest_bytes (m, &mlen, err);
+      if (mbytes == NULL || add_blob (tree, "etc/enclaver/enclaver.yaml", mbytes, mlen, 0644, mtime, err) < 0)
+        goto out;
+    }
+  for (i = 0; i < rd->n_cmd; i++)
+    free (rd->cmd[i]);
+  rd->cmd[0] = strdup ("/sbin/enclaver-supervisor");
+  rd->cmd[1] = NULL;
+  rd->n_cmd = 1;
+  for (i = 0; i < rd->n_env; i++)
+    free (rd->env[i]);
+  free (rd->env);
+  rd->env = calloc (2, sizeof *rd->env);
+  if (rd->env == NULL)
+    abort ();
+  rd->env[0] = strdup ("PATH=/sbin:/usr/sbin:/bin:/usr/bin");
+  rd->n_env = 1;
+  enclaver_stage_log_info (st, "installed the supervisor %s as /sbin/enclaver-supervisor", sv_path);
+  r = 0;
+out:
+  free (text);
+  free (mbytes);
+  return r;
 }
 
 static int
@@ -303,6 +457,31 @@ inject_run (enclaver_stage_t *st, enclaver_ctx_t *ctx, enclaver_error_t *err)
     goto fail;
   if (ensure_dirs (st, tree, sde >= 0 ? sde : 0, err) < 0)
     goto fail;
+  {
+    struct inject_config *c = enclaver_stage_get_config (st);
+    const char *mode = c->supervisor ? c->supervisor : "auto";
+    char *sv = NULL;
+    if (strcmp (mode, "auto") == 0)
+      {
+        enclaver_error_t e = NULL;
+        sv = enclaver_find_program ("enclaver-supervisor", &e);
+        if (sv == NULL)
+          {
+            enclaver_stage_log_warning (st, "%s; the enclave runs the image's command directly, as nitro-cli does",
+                                        e->msg);
+            enclaver_error_release (&e);
+          }
+      }
+    else if (strcmp (mode, "none") != 0)
+      sv = strdup (mode);
+    if (sv)
+      {
+        int r = install_supervisor (st, sv, tree, m, img, rd, sde >= 0 ? sde : 0, err);
+        free (sv);
+        if (r < 0)
+          goto fail;
+      }
+  }
 
   if (enclaver_ctx_set (ctx, ENCLAVER_SLOT_KERNEL, ENCLAVER_KERNEL_TYPE, k, enclaver_kernel_free, err) < 0)
     {
