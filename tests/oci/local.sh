@@ -154,6 +154,21 @@ run_cmd "$ENCLAVER" image pull --cache-dir "$TEST_TMP/cache3" "oci-archive:$TEST
 expect_rc "corrupted oci-archive member fails" "$RC" 1
 expect_in "archive error names the member" "$ERR" "blobs/sha256/${LD#sha256:}"
 
+# ---- two pulls sharing one cache at the same time
+CC=$TEST_TMP/shared-cache
+"$ENCLAVER" image pull --no-progress --cache-dir "$CC" "oci-archive:$TEST_TMP/oci.tar:single" > "$TEST_TMP/a.out" 2>&1 &
+pa=$!
+"$ENCLAVER" image pull --no-progress --cache-dir "$CC" "oci:$L:single" > "$TEST_TMP/b.out" 2>&1
+rb=$?
+wait $pa
+ra=$?
+expect_eq "concurrent pulls into one cache both succeed" "$ra $rb" "0 0"
+expect_eq "both report the same digest" "$(cat "$TEST_TMP/a.out")" "$(cat "$TEST_TMP/b.out")"
+for f in "$CC"/blobs/sha256/*; do
+  [ "$(sha_of "$f")" = "sha256:$(basename "$f")" ] || not_ok "cache entry $(basename "$f") is intact"
+done
+ok "every shared-cache entry hashes to its name"
+
 # ---- usage
 run_cmd "$ENCLAVER" image --help
 expect_rc "image --help" "$RC" 0
