@@ -9,6 +9,8 @@ top=$(pwd)
 jobs=$(nproc 2>/dev/null || echo 2)
 
 ./scripts/setup-deps.sh
+# The default kernel for the QEMU boot test (Debian's cloud kernel, not installed).
+./scripts/fetch-kernel.sh >/dev/null || echo "warning: no default kernel; the QEMU boot test will skip" >&2
 if [ ! -x configure ] || [ configure.ac -nt configure ] || [ Makefile.am -nt Makefile.in ]; then
   ./autogen.sh >/dev/null 2>&1 || ./autogen.sh
 fi

@@ -27,5 +27,5 @@ expect_rc () {
 expect_in () {
   case $2 in *"$3"*) ok "$1";; *) not_ok "$1"; diag "expected to find: $3" "in: $2";; esac
 }
-skip_all () { echo "1..0 # SKIP $*"; exit 77; }
+skip_all () { echo "1..0 # SKIP $*"; exit 0; }  # the TAP driver counts exit 77 as an error
 done_testing () { echo "1..$TAP_N"; [ "$TAP_FAILED" -eq 0 ]; }

@@ -77,3 +77,7 @@ tests_core_test_pipeline_LDADD = $(CORE_TEST_LIBS)
 # enclaver build end to end (issue 5).
 TESTS += tests/build/build.sh
 EXTRA_DIST += tests/build/build.sh tests/build/mkoci.py tests/build/eifcheck.py
+
+# QEMU boot of the quick-start example (issue 6).
+TESTS += tests/boot/boot.sh
+EXTRA_DIST += tests/boot/boot.sh

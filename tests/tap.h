@@ -1,6 +1,7 @@
 /* enclaver tests: a tiny TAP producer.  Each test program prints "1..N" at the end
  * (plan last is valid TAP), "ok N - name" / "not ok N - name", and exits 0 when
- * every check passed, 1 otherwise.  A skipped program exits 77 after "1..0 # SKIP". */
+ * every check passed, 1 otherwise.  A skipped program prints "1..0 # SKIP why" and
+ * exits 0 (the TAP driver would count exit 77 as an error). */
 #ifndef ENCLAVER_TAP_H
 #define ENCLAVER_TAP_H
 
@@ -49,8 +50,9 @@ tap_done (void)
 __attribute__ ((unused, noreturn)) static void
 tap_skip_all (const char *why)
 {
+  /* tap-driver.sh counts a non-zero exit (77 included) as an ERROR: the plan says skip. */
   printf ("1..0 # SKIP %s\n", why);
-  exit (77);
+  exit (0);
 }
 
 __attribute__ ((format (printf, 2, 0), unused)) static int

@@ -37,8 +37,9 @@ static const char build_help[] =
   "                             manifest's hooks:)\n"
   "      --lua-memory SIZE      memory cap of each Lua script (default 64M)\n"
   "      --lua-instructions N   instruction budget of each Lua call (default 500000000)\n"
-  "      --output-dir DIR       where Lua's enclaver.write_output() writes (default: the\n"
-  "                             manifest's directory)\n"
+  "      --output-dir DIR       where outputs go when the manifest does not name them:\n"
+  "                             <name>.eif, <name>-image[.tar] and Lua's write_output()\n"
+  "                             (default: the manifest's directory)\n"
   "  -o, --output FORMAT        'pcrs' (default): {\"Measurements\":{...}} as nitro-cli\n"
   "                             prints it; 'json': also Sources and Eif {Path,Sha256,Size}\n"
   "      --set-param KEY=VALUE  set a build parameter for custom stages (repeatable)\n" CLI_COMMON_HELP

@@ -419,13 +419,19 @@ cmd_run (int argc, char **argv)
           fputs (line, stdout);
           fflush (stdout);
         }
-      if (sscanf (line, "enclaver-init: cmd exited with code %d", &code) == 1)
+      /* The supervisor's status lines say how the app ended; init's line is the
+         fallback when the enclave runs the app without the supervisor. */
+      if (sscanf (line, "enclaver-supervisor: status {\"status\":\"exited\",\"code\":%d", &code) == 1)
+        reported = 2, rc = code & 0xff;
+      else if (sscanf (line, "enclaver-supervisor: status {\"status\":\"signaled\",\"signal\":%d", &code) == 1)
+        reported = 2, rc = EXIT_APP_SIGNALED;
+      else if (strncmp (line, "enclaver-supervisor: status {\"status\":\"fatal\"", 46) == 0)
+        reported = 2, rc = EXIT_ENCLAVE_FATAL;
+      else if (reported < 2 && sscanf (line, "enclaver-init: cmd exited with code %d", &code) == 1)
         reported = 1, rc = code & 0xff;
-      else if (sscanf (line, "enclaver-init: cmd killed by signal %d", &code) == 1)
+      else if (reported < 2 && sscanf (line, "enclaver-init: cmd killed by signal %d", &code) == 1)
         reported = 1, rc = EXIT_APP_SIGNALED;
       else if (strncmp (line, "enclaver-init: fatal:", 21) == 0)
-        reported = 1, rc = EXIT_ENCLAVE_FATAL;
-      else if (strstr (line, "enclaver-supervisor: status {\"status\":\"fatal\"") != NULL)
         reported = 1, rc = EXIT_ENCLAVE_FATAL;
     }
   fclose (f);

@@ -41,7 +41,7 @@ static const struct enclaver_stage_option options[] = {
   { ENCLAVER_OPT_STRING, "format", NULL, 0, offsetof (struct emit_image_config, format),
     "oci or docker-archive (default: output.image.format, else oci)" },
   { ENCLAVER_OPT_STRING, "destination", NULL, 0, offsetof (struct emit_image_config, destination),
-    "where to write the image (default: output.image.destination, else <manifest dir>/<name>-image[.tar])" },
+    "where to write the image (default: output.image.destination, else <--output-dir or manifest dir>/<name>-image[.tar])" },
   { ENCLAVER_OPT_STRING, "launcher", NULL, 0, offsetof (struct emit_image_config, launcher),
     "static host launcher to install as /usr/local/bin/enclaver-run and make the entrypoint" },
   { 0, NULL, NULL, 0, 0, NULL },
@@ -328,7 +328,9 @@ emit_image_run (enclaver_stage_t *st, enclaver_ctx_t *ctx, enclaver_error_t *err
     return enclaver_make_errno (err, errno, "launcher %s", launcher);
   if (enclaver_build_source_date_epoch (ctx, &sde, err) < 0)
     return -1;
-  workdir = m->dir ? m->dir : ".";
+  workdir = enclaver_ctx_get_param (ctx, "output-dir");
+  if (workdir == NULL || *workdir == '\0')
+    workdir = m->dir ? m->dir : ".";
   if (dest_in)
     dest = dest_in[0] == '/' ? strdup (dest_in) : NULL;
   if (dest == NULL)

@@ -267,7 +267,7 @@ docker_info (const struct enclaver_image *img)
   return s;
 }
 
-/* Where the EIF goes: --eif-only, output.eif, else <manifest dir>/<name>.eif. */
+/* Where the EIF goes: --eif-only, output.eif, else <--output-dir or manifest dir>/<name>.eif. */
 static char *
 eif_path (enclaver_ctx_t *ctx, const struct enclaver_manifest *m)
 {
@@ -277,7 +277,8 @@ eif_path (enclaver_ctx_t *ctx, const struct enclaver_manifest *m)
     return strdup (p);
   if (m && m->output_eif)
     return strdup (m->output_eif);
-  snprintf (buf, sizeof buf, "%s/%s.eif", m && m->dir ? m->dir : ".", m && m->name ? m->name : "enclave");
+  p = enclaver_ctx_get_param (ctx, "output-dir");
+  snprintf (buf, sizeof buf, "%s/%s.eif", p && *p ? p : m && m->dir ? m->dir : ".", m && m->name ? m->name : "enclave");
   return strdup (buf);
 }
 

@@ -1,0 +1,75 @@
+#!/bin/sh
+# The bootable proof: build the quick-start example into an EIF (Debian cloud kernel +
+# enclaver's builtin init + supervisor), then boot it under QEMU with `enclaver run
+# --qemu`, which extracts kernel, cmdline and ramdisks with enclaver's own EIF reader,
+# and check what the enclave reports on its console and the exit codes.
+. "$top_srcdir/tests/lib.sh"
+QEMU=qemu-system-x86_64
+[ "$(uname -m)" = x86_64 ] || skip_all "boot test runs on x86_64 hosts"
+command -v $QEMU >/dev/null || skip_all "$QEMU not installed (scripts/setup-deps.sh installs it)"
+KDIR=${ENCLAVER_DEFAULT_KERNEL:-${XDG_CACHE_HOME:-$HOME/.cache}/enclaver/kernel/default}
+[ -f "$KDIR/bzImage" ] || skip_all "no default kernel in $KDIR (run scripts/fetch-kernel.sh)"
+if ldd "$top_builddir/runtime/enclaver-init" >/dev/null 2>&1; then
+  skip_all "the runtime is dynamically linked in this (sanitizer) build; it cannot boot"
+fi
+make -C "$top_builddir" example >/dev/null 2>&1 || { not_ok "make example"; done_testing; exit 1; }
+IMG="$top_builddir/examples/hello/app-image"
+cd "$TEST_TMP" || exit 1
+unset NITRO_CLI_BLOBS
+
+# Variants of the example image with other commands, from the same layer.
+python3 - "$IMG" <<'PY'
+import json, os, sys, hashlib, shutil
+src = sys.argv[1]
+def variant(name, cmd):
+    dst = name
+    shutil.copytree(src, dst)
+    idx = json.load(open(os.path.join(dst, "index.json")))
+    md = idx["manifests"][0]["digest"][7:]
+    man = json.load(open(os.path.join(dst, "blobs", "sha256", md)))
+    cfg = json.load(open(os.path.join(dst, "blobs", "sha256", man["config"]["digest"][7:])))
+    cfg["config"]["Cmd"] = cmd
+    cb = json.dumps(cfg, sort_keys=True, separators=(",", ":")).encode()
+    cd = hashlib.sha256(cb).hexdigest()
+    open(os.path.join(dst, "blobs", "sha256", cd), "wb").write(cb)
+    man["config"]["digest"] = "sha256:" + cd
+    man["config"]["size"] = len(cb)
+    mb = json.dumps(man, sort_keys=True, separators=(",", ":")).encode()
+    mdg = hashlib.sha256(mb).hexdigest()
+    open(os.path.join(dst, "blobs", "sha256", mdg), "wb").write(mb)
+    idx["manifests"][0]["digest"] = "sha256:" + mdg
+    idx["manifests"][0]["size"] = len(mb)
+    json.dump(idx, open(os.path.join(dst, "index.json"), "w"))
+variant("exit3", ["--exit", "3"])
+variant("killed", ["--signal", "9"])
+PY
+
+build () { # name source
+  "$ENCLAVER" -q build -f "$top_srcdir/examples/hello/enclaver.yaml" --from "$2" --eif-only "$1.eif" >"$1.json" 2>"$1.err"
+}
+build hello "oci:$IMG"
+RC=$?; OUT=$(cat hello.json); ERR=$(cat hello.err)
+expect_rc "build the example EIF with the default kernel and builtin init" 0
+run_cmd "$ENCLAVER" describe hello.eif
+expect_in "the EIF records the Debian kernel's version" "$OUT" '"KernelVersion": "6.'
+
+run_cmd timeout 600 "$ENCLAVER" run --qemu --timeout 300 hello.eif
+expect_rc "the app's exit code 0 is enclaver run's" 0
+expect_in "the app ran and printed" "$OUT" "Hello from the enclave, world! (pid"
+expect_in "Env from the image reached the app" "$OUT" "GREETING=hi"
+expect_in "supervisor reported running" "$OUT" 'enclaver-supervisor: status {"status":"running"}'
+expect_in "supervisor reported the exit" "$OUT" 'enclaver-supervisor: status {"status":"exited","code":0}'
+expect_in "init saw the command end" "$OUT" "enclaver-init: cmd exited with code 0"
+expect_in "clean power-off" "$OUT" "enclaver-init: powering off"
+
+build exit3 oci:exit3 || not_ok "build exit3"
+run_cmd timeout 600 "$ENCLAVER" run --qemu --timeout 300 exit3.eif
+expect_rc "an app exiting 3 makes enclaver run exit 3" 3
+expect_in "status line with code 3" "$OUT" '{"status":"exited","code":3}'
+
+build killed oci:killed || not_ok "build killed"
+run_cmd timeout 600 "$ENCLAVER" run --qemu --timeout 300 killed.eif
+expect_rc "an app killed by a signal makes enclaver run exit 107" 107
+expect_in "signal reported as a number" "$OUT" '{"status":"signaled","signal":9}'
+
+done_testing
