@@ -71,8 +71,40 @@ expect_rc "verify against the build's own JSON" 0
 # The customer ramdisk, unpacked with cpio(1).
 $CHK sections out.eif sec >/dev/null
 mkdir x && (cd x && cpio -idm --quiet --no-absolute-filenames <../sec/ramdisk-1) && ok "cpio(1) unpacks the customer ramdisk" || not_ok "cpio unpack"
-[ "$(cat x/cmd)" = "$(printf '/bin/hello\n--greeting\nhi there')" ] && ok "cmd: one argv element per line" || not_ok "cmd file"
-[ "$(cat x/env)" = "$(printf 'PATH=/usr/bin:/bin\nGREETING=hi')" ] && ok "env: one variable per line" || not_ok "env file"
+[ "$(cat x/cmd)" = /sbin/enclaver-supervisor ] && ok "cmd starts the supervisor" || not_ok "cmd file: $(cat x/cmd)"
+[ "$(cat x/env)" = "PATH=/sbin:/usr/sbin:/bin:/usr/bin" ] && ok "env: the init's PATH" || not_ok "env file"
+cmp -s x/rootfs/sbin/enclaver-supervisor "$top_builddir/runtime/enclaver-supervisor" && ok "supervisor installed" || not_ok "supervisor installed"
+cmp -s x/rootfs/etc/enclaver/enclaver.yaml enclaver.yaml && ok "manifest copied into the rootfs" || not_ok "manifest in rootfs"
+sv=x/rootfs/etc/enclaver/supervisor.json
+[ "$(jq -c .cmd $sv)" = '["/bin/hello","--greeting","hi there"]' ] && ok "supervisor.json: the image's Cmd" || not_ok "supervisor.json cmd: $(jq -c .cmd $sv)"
+[ "$(jq -c .env $sv)" = '["PATH=/usr/bin:/bin","GREETING=hi"]' ] && ok "supervisor.json: the image's Env" || not_ok "supervisor.json env"
+[ "$(jq -r .status_addr $sv)" = vsock:any:17000 ] && ok "supervisor.json: status port" || not_ok "status_addr"
+
+# Without the supervisor the ramdisk is what nitro-cli makes: cmd/env from the image.
+cat >nosv.yaml <<YAML
+version: v1
+name: e2e
+target: e2e:latest
+sources:
+  app: oci:./img
+kernel:
+  blobs: ./blobs
+pipeline:
+  - fetch
+  - flatten
+  - stage: inject
+    options:
+      supervisor: none
+  - measure
+  - emit-eif
+YAML
+run_cmd "$ENCLAVER" build -f nosv.yaml --eif-only nosv.eif
+expect_rc "build without the supervisor" 0
+$CHK sections nosv.eif nosv >/dev/null
+mkdir y && (cd y && cpio -idm --quiet --no-absolute-filenames <../nosv/ramdisk-1)
+[ "$(cat y/cmd)" = "$(printf '/bin/hello\n--greeting\nhi there')" ] && ok "cmd: one argv element per line (nitro-cli)" || not_ok "cmd file"
+[ "$(cat y/env)" = "$(printf 'PATH=/usr/bin:/bin\nGREETING=hi')" ] && ok "env: one variable per line (nitro-cli)" || not_ok "env file"
+[ ! -e y/rootfs/sbin/enclaver-supervisor ] && ok "no supervisor when disabled" || not_ok "supervisor present"
 cmp -s x/rootfs/bin/hello "$W/l1/bin/hello" && ok "rootfs file content" || not_ok "rootfs file content"
 [ "$(cat x/rootfs/etc/version)" = v2 ] && ok "upper layer wins" || not_ok "upper layer wins"
 [ ! -e x/rootfs/usr/share/doc/x/README ] && ok "whiteout removed the lower file" || not_ok "whiteout"
@@ -114,7 +146,11 @@ sed 's/^kernel:/signature:\n  certificate: sign-cert.pem\n  key: sign-key.pem\nk
 run_cmd "$ENCLAVER" build -f signed.yaml --eif-only signed.eif
 expect_rc "signed build" 0
 expect_in "PCR8 of the signing certificate" "$OUT" '"PCR8": "977e3a9a03b181f4f84e4b52f508165154ab87f25ac75e1ea7fb9dff853c440b60e0af659782f523aeb27c8ff706e93c"'
-expect_in "PCR0 unchanged by signing" "$OUT" "$P0"
+expect_in "PCR1 unchanged by signing" "$OUT" "$P1"
+run_cmd "$ENCLAVER" sign out.eif --signing-certificate sign-cert.pem --private-key sign-key.pem --output out-signed.eif
+expect_rc "enclaver sign of the built EIF" 0
+run_cmd "$ENCLAVER" describe --ignore-cert-time out-signed.eif
+expect_in "signing keeps PCR0" "$OUT" "$P0"
 
 # -o json
 run_cmd "$ENCLAVER" build --eif-only j.eif -o json
@@ -161,9 +197,10 @@ sed 's/^kernel:/output:\n  image:\n    format: docker-archive\n    destination: 
 mkdir -p out
 run_cmd "$ENCLAVER" build -f da.yaml
 expect_rc "docker-archive output" 0
+DA0=$(pcr "$OUT" 0)
 run_cmd "$ENCLAVER" image inspect docker-archive:out/wrapper.tar
 expect_rc "docker-archive readable as docker-archive" 0
-expect_in "docker-archive: same PCR annotation" "$OUT" "$P0"
+expect_in "docker-archive: PCR0 annotation" "$OUT" "\"dev.enclaver.pcr0\": \"$DA0\""
 run_cmd "$ENCLAVER" image inspect oci-archive:out/wrapper.tar
 expect_rc "docker-archive is also an OCI archive" 0
 [ -z "$(ls -A out | grep -v '^wrapper.tar$')" ] && ok "no scratch files beside the archive" || not_ok "scratch left: $(ls -A out)"
