@@ -9,6 +9,8 @@
 # IMAGE is any of debian-minbase, many-small, big-files (default: all three).
 # Set BENCH_REBUILD=1 to rebuild images that already exist.
 # Set BENCH_MIRROR to use another Debian mirror.
+# Images without Cmd/Entrypoint get Cmd ["/bin/sh"] (enclaver refuses an image
+# with nothing to run); that changes the config only, not the layers.
 #
 # debian-minbase  3 layers: debootstrap --variant=minbase bookworm (no .debs, no
 #                 apt lists); + python3 installed in a chroot (apt lists kept);
@@ -138,15 +140,29 @@ build_big_files() {
 	finish_layout big-files
 }
 
+# ensure_cmd NAME: enclaver needs something to run.  umoci-made images have no
+# Cmd; give them one, as Docker images have (config only: the layers, and so the
+# work a build does, are unchanged).
+ensure_cmd() {
+	local cfg
+	cfg=$(jq -r '.config.digest | sub(":"; "/")' "$(manifest_of "$1")")
+	jq -e '(.config.Cmd // []) + (.config.Entrypoint // []) | length > 0' \
+		"$IMG_DIR/$1/blobs/$cfg" >/dev/null && return 0
+	say "$1: setting Cmd [\"/bin/sh\"] in the image config"
+	umoci config --image "$IMG_DIR/$1:latest" --config.cmd /bin/sh
+	umoci gc --layout "$IMG_DIR/$1"
+}
+
 for img in "$@"; do
 	if image_ready "$img" && [ -z "${BENCH_REBUILD:-}" ]; then
 		say "$img: present in $IMG_DIR/$img, reusing"
-		continue
+	else
+		case $img in
+		debian-minbase) build_debian ;;
+		many-small) build_many_small ;;
+		big-files) build_big_files ;;
+		*) die "unknown image $img" ;;
+		esac
 	fi
-	case $img in
-	debian-minbase) build_debian ;;
-	many-small) build_many_small ;;
-	big-files) build_big_files ;;
-	*) die "unknown image $img" ;;
-	esac
+	ensure_cmd "$img"
 done

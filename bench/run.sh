@@ -134,7 +134,7 @@ for img in "$@"; do
 	rm -rf "$w/cache"
 	sh -c "$build" >"$w/pcrs.json" 2>"$RES/$img.build.log" || die "$img: build failed; see $RES/$img.build.log"
 	python3 "$top/tests/build/eifcheck.py" sections "$w/out.eif" "$w/sections" >"$RES/$img.sections.txt"
-	cpio=$(ls -S "$w"/sections/ramdisk-* | head -n 1)
+	cpio=$(ls "$w"/sections/ramdisk-* | sort -V | tail -n 1)  # the customer ramdisk is the last
 	cpio_bytes=$(stat -c %s "$cpio")
 	tar_bytes=$(for l in "${layers[@]}"; do gzip -dc "$l"; done | wc -c)
 
