@@ -35,8 +35,10 @@ static const char build_help[] =
   "      --lenient              turn harmless image oddities into warnings\n"
   "      --hook FILE            run the Lua hook script FILE too (repeatable; after the\n"
   "                             manifest's hooks:)\n"
-  "      --lua-memory SIZE      memory cap of each Lua script (default 64M)\n"
-  "      --lua-instructions N   instruction budget of each Lua call (default 500000000)\n"
+  "      --lua-memory SIZE      memory cap of each Lua script (default 64M; manifest\n"
+  "                             lua.memory_mb)\n"
+  "      --lua-instructions N   instruction budget of each Lua call (default 500000000;\n"
+  "                             manifest lua.instructions)\n"
   "      --output-dir DIR       where outputs go when the manifest does not name them:\n"
   "                             <name>.eif, <name>-image[.tar] and Lua's write_output()\n"
   "                             (default: the manifest's directory)\n"
@@ -238,6 +240,21 @@ cmd_build (int argc, char **argv)
     goto fail;
   if (add_param (ctx, "manifest-dir", m->dir))
     goto out;
+  /* lua: limits from the manifest, unless given on the command line. */
+  if (m->lua_memory_mb && !enclaver_ctx_get_param (ctx, "lua-memory"))
+    {
+      char v[32];
+      snprintf (v, sizeof v, "%lldM", (long long) m->lua_memory_mb);
+      if (add_param (ctx, "lua-memory", v))
+        goto out;
+    }
+  if (m->lua_instructions && !enclaver_ctx_get_param (ctx, "lua-instructions"))
+    {
+      char v[32];
+      snprintf (v, sizeof v, "%lld", (long long) m->lua_instructions);
+      if (add_param (ctx, "lua-instructions", v))
+        goto out;
+    }
 
   loader = enclaver_loader_new ();
   for (dirs = cli_plugin_dirs (); *dirs; dirs++)

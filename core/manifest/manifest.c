@@ -1778,6 +1778,29 @@ parse_vsock_ports (struct pctx *c, const struct ynode *n)
     }
 }
 
+/* lua: limits of the hook scripts and Lua stages (extension). */
+static void
+parse_lua (struct pctx *c, const struct ynode *n)
+{
+  static const char *const keys[] = { "memory_mb", "instructions" };
+  struct enclaver_manifest *m = c->m;
+  size_t i;
+
+  if (check_map (c, n, "lua", true) != 0)
+    return;
+  for (i = 0; i < n->n; i += 2)
+    {
+      const struct ynode *k = n->kids[i], *v = n->kids[i + 1];
+      int idx;
+      if (k->kind != Y_SCALAR || (idx = KNOWN (c, k, "lua", keys)) < 0)
+        continue;
+      if (idx == 0)
+        get_int (c, v, "lua.memory_mb", 1, 4096, &m->lua_memory_mb);
+      else
+        get_int (c, v, "lua.instructions", 1000, INT64_C (1000000000000), &m->lua_instructions);
+    }
+}
+
 static void
 parse_version (struct pctx *c, const struct ynode *v)
 {
@@ -1797,7 +1820,7 @@ parse_root (struct pctx *c, const struct ynode *root)
   static const char *const keys[] = {
     "version", "name",   "target", "sources", "signature", "defaults",     "ingress",
     "egress",  "kms_proxy", "api", "spire",   "pipeline",  "hooks",        "kernel",
-    "output",  "reproducible", "vsock_ports",
+    "output",  "reproducible", "vsock_ports", "lua",
   };
   struct enclaver_manifest *m = c->m;
   size_t i;
@@ -1866,8 +1889,11 @@ parse_root (struct pctx *c, const struct ynode *root)
         case 15:
           parse_reproducible (c, v);
           break;
-        default:
+        case 16:
           parse_vsock_ports (c, v);
+          break;
+        default:
+          parse_lua (c, v);
           break;
         }
     }
@@ -2413,6 +2439,11 @@ enclaver_manifest_to_json (const struct enclaver_manifest *m, enclaver_error_t *
   jset (o, "app_log_port", json_integer (m->app_log_port));
   jset (o, "http_egress_port", json_integer (m->http_egress_port));
   jset (root, "vsock_ports", o);
+
+  o = json_object ();
+  jset (o, "memory_mb", m->lua_memory_mb ? json_integer (m->lua_memory_mb) : json_null ());
+  jset (o, "instructions", m->lua_instructions ? json_integer (m->lua_instructions) : json_null ());
+  jset (root, "lua", o);
 
   if (j.bad)
     {

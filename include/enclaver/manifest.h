@@ -116,6 +116,10 @@ struct enclaver_manifest
   char *spire_trust_domain;
   char *spire_svid_dir;         /* path inside the image, kept as written */
   char *spire_workload_api_addr; /* default "127.0.0.1:5000" */
+
+  /* lua: limits of hook scripts and Lua stages; 0 = the default (see <enclaver/lua.h>) */
+  int64_t lua_memory_mb;    /* lua.memory_mb, 1..4096 */
+  int64_t lua_instructions; /* lua.instructions per call, 1000..10^12 */
 };
 
 /* Largest manifest accepted (bytes); bigger input is an error, never read whole. */
