@@ -189,7 +189,7 @@ run_cmd env -u ENCLAVER_FROM "$ENCLAVER" manifest -f "$top_srcdir/examples/hello
 expect_rc "examples/hello/enclaver.yaml is valid" 0
 expect_in "example name" "$OUT" '"name": "hello"'
 expect_in "example target" "$OUT" '"target": "hello-enclave:latest"'
-expect_in "example app resolved next to it" "$OUT" "/examples/hello/hello-image\""
+expect_in "example app resolved next to it" "$OUT" "/examples/hello/app-image\""
 
 # JSON output is machine-readable
 run_cmd "$ENCLAVER" manifest -f min.yaml
