@@ -8,8 +8,8 @@ enclaver_SOURCES += core/oci/cmd_image.c
 pkglib_LTLIBRARIES += stages/fetch.la
 stages_fetch_la_SOURCES = stages/fetch/fetch.c
 stages_fetch_la_CFLAGS = $(AM_CFLAGS) $(DEPS_CFLAGS)
-stages_fetch_la_LDFLAGS = $(STAGE_LDFLAGS) -rpath $(pkglibdir)
-stages_fetch_la_LIBADD = $(STAGE_LIBADD)
+stages_fetch_la_LDFLAGS = $(AM_LDFLAGS) $(STAGE_MODULE_FLAGS)
+stages_fetch_la_LIBADD = $(STAGE_MODULE_LIBS)
 
 # Tests.  test-oci-unit compiles the internal sources it exercises directly.
 OCI_TEST_LIBS = libenclaver.la libenclaver_util.la $(DEPS_LIBS)

@@ -29,5 +29,5 @@ EXTRA_tests_tree_test_flatten_stage_DEPENDENCIES = stages/flatten.la
 pkglib_LTLIBRARIES += stages/flatten.la
 stages_flatten_la_SOURCES = stages/flatten/flatten.c
 stages_flatten_la_CFLAGS = $(AM_CFLAGS) $(DEPS_CFLAGS)
-stages_flatten_la_LDFLAGS = -module -avoid-version -shared -export-symbols-regex '^enclaver_stage_descriptor$$' -rpath $(pkglibdir)
-stages_flatten_la_LIBADD = libenclaver.la
+stages_flatten_la_LDFLAGS = $(AM_LDFLAGS) $(STAGE_MODULE_FLAGS)
+stages_flatten_la_LIBADD = $(STAGE_MODULE_LIBS)
