@@ -523,8 +523,12 @@ apply_entry (struct apply *ap, struct archive_entry *e, enclaver_error_t *err)
           {
             const char *name = slash ? slash + 1 : clean;
             tnode *old = tree_child (dir, name, strlen (name));
-            if (old && old->ino->type != ENCLAVER_NODE_DIR)
-              tree_unlink (t, old);
+            if (old && old->explicit_layer == ap->L && !ap->o->lenient)
+              FAIL (EEXIST, "duplicate entry for the same path with different content or metadata");
+            if (old && old->ino->type == ENCLAVER_NODE_DIR && old->upper == ap->L && !ap->o->lenient)
+              FAIL (EEXIST, "replaces a directory that already has entries from the same layer");
+            if (old)
+              tree_unlink (t, old); /* a lower directory goes too, with its subtree */
           }
         else
           enclaver_error_release (&e2);

@@ -542,6 +542,20 @@ test_special (void)
   tap_ok (type_of (t, "dev/null") == 0 && type_of (t, "dev/sda") == 0 && type_of (t, "run/fifo") == 0,
           "device nodes and FIFOs are dropped (and hide the lower path)");
   tap_ok (type_of (t, "after") == ENCLAVER_NODE_REG, "entries after dropped ones still apply");
+  lg_file (&g, "devdir/child", "lower");
+  lg_file (&g, "devdir2/child", "lower");
+  ok_apply (t, &g, "special: lower directories");
+  lg_hdr (&g, "devdir", '3', 0600, 0, 0, 0, 0, NULL, 1, 3);
+  lg_hdr (&g, "devdir2", '6', 0600, 0, 0, 0, 0, NULL, 0, 0);
+  ok_apply (t, &g, "device node and FIFO over lower directories");
+  tap_ok (type_of (t, "devdir") == 0 && type_of (t, "devdir/child") == 0 && type_of (t, "devdir2") == 0,
+          "a dropped device node or FIFO removes a lower directory with its subtree");
+  lg_file (&g, "samedir/child", "same layer");
+  lg_hdr (&g, "samedir", '3', 0600, 0, 0, 0, 0, NULL, 1, 3);
+  fail_apply (t, &g, "device node replacing a directory of the same layer", "same layer");
+  lg_file (&g, "devdup", "file");
+  lg_hdr (&g, "devdup", '6', 0600, 0, 0, 0, 0, NULL, 0, 0);
+  fail_apply (t, &g, "file and FIFO at one path in one layer", "duplicate");
 
   /* xattrs */
   lg_pax (&g, "SCHILY.xattr.security.capability", "\x01\x02", "SCHILY.xattr.user.x", "v");
