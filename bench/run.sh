@@ -68,31 +68,32 @@ RES=$OUT_DIR/$STAMP
 mkdir -p "$RES"
 say "results in $RES"
 
-# median_of CMD...: run CMD $RUNS times (after one warm-up), print the median
-# wall time in seconds.  $PREP, when set, runs before each run, untimed.
+# median_of CMD: run CMD $RUNS times (after one warm-up) under /usr/bin/time;
+# print the median wall time and the mean CPU time (user + sys), in seconds.
+# $PREP, when set, runs before each run, untimed.
 median_of() {
-	local i t0 t1 ts=()
+	local i f
+	f=$(mktemp)
 	[ -z "${PREP:-}" ] || sh -c "$PREP"
-	sh -c "$*" >/dev/null
+	sh -c "$1" >/dev/null || return 1
 	for ((i = 0; i < RUNS; i++)); do
 		[ -z "${PREP:-}" ] || sh -c "$PREP"
-		t0=$(date +%s.%N)
-		sh -c "$*" >/dev/null
-		t1=$(date +%s.%N)
-		ts+=("$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.6f", b - a }')")
+		/usr/bin/time -a -o "$f" -f '%e %U %S' sh -c "$1" >/dev/null || { rm -f "$f"; return 1; }
 	done
-	printf '%s\n' "${ts[@]}" | sort -g | awk '{ v[NR] = $1 } END { m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; printf "%.3f\n", m }'
+	sort -g "$f" | awk '{ w[NR] = $1; c += $2 + $3 }
+		END { m = (NR % 2) ? w[(NR + 1) / 2] : (w[NR / 2] + w[NR / 2 + 1]) / 2; printf "%.3f %.3f\n", m, c / NR }'
+	rm -f "$f"
 }
 
-# timed NAME PREP CMD: median seconds of CMD, printed; JSON kept for hyperfine.
+# timed NAME PREP CMD: print "median-wall mean-cpu" of CMD in seconds; with
+# hyperfine the JSON is kept in $RES/NAME.json.
 timed() {
 	local name=$1 prep=$2 cmd=$3
 	if [ -n "$HYPERFINE" ]; then
 		local args=(--style none --warmup 1 --runs "$RUNS" --export-json "$RES/$name.json" -n "$name")
 		[ -z "$prep" ] || args+=(--prepare "$prep")
-		"$HYPERFINE" "${args[@]}" "$cmd" >"$RES/$name.hyperfine.txt" 2>&1 ||
-			die "$name failed; see $RES/$name.hyperfine.txt"
-		jq -r '.results[0].median | . * 1000 | round / 1000' "$RES/$name.json"
+		"$HYPERFINE" "${args[@]}" "$cmd" >"$RES/$name.hyperfine.txt" 2>&1 || return 1
+		jq -r '.results[0] | "\(.median * 1000 | round / 1000) \((.user + .system) * 1000 | round / 1000)"' "$RES/$name.json"
 	else
 		PREP=$prep median_of "$cmd"
 	fi
@@ -107,13 +108,18 @@ verdict() { awk -v v="$1" -v lim="$2" -v dir="$3" 'BEGIN { ok = (dir == "le") ? 
 	echo
 	echo "- enclaver: $ENCLAVER ($(cd "$top" && git describe --always --dirty 2>/dev/null || echo unknown))"
 	echo "- machine: $(nproc) cores, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1), $(awk '/MemTotal/ { printf "%.1f GiB RAM", $2 / 1048576 }' /proc/meminfo), kernel $(uname -r)"
-	echo "- timer: ${HYPERFINE:+hyperfine $("$HYPERFINE" --version | cut -d' ' -f2)}${HYPERFINE:-shell loop}, $RUNS runs + 1 warm-up, medians in seconds; warm page cache"
+	echo "- timer: $(if [ -n "$HYPERFINE" ]; then "$HYPERFINE" --version; else echo "shell loop with /usr/bin/time"; fi), $RUNS runs + 1 warm-up each, warm page cache"
 	echo "- kernel dir: $KERNEL_DIR"
 	echo
-	echo "| image | layers gz / tar MB | cpio MB | gzip -dc | sha384 cpio | gz+sha | build (cold cache) | build (warm cache) | umoci unpack | build / (gz+sha) | umoci / build | build peak RSS MiB |"
-	echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+	echo "- load when the run started: $(cut -d' ' -f1-3 /proc/loadavg) (1/5/15 min)$([ -r /proc/pressure/io ] && printf ', I/O pressure %s' "$(sed -n 's/^some avg10=\([^ ]*\) avg60=\([^ ]*\).*/avg10 \1%, avg60 \2%/p' /proc/pressure/io)")"
+	echo
+	echo "Wall-clock medians, seconds (CPU time user+sys in parentheses):"
+	echo
+	echo "| image | layers gz / tar MB | cpio MB | gzip -dc | sha384 cpio | gz+sha | build (cold cache) | build (warm cache) | umoci unpack |"
+	echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
 } >"$RES/table.md"
 : >"$RES/verdicts.txt"
+: >"$RES/ratios.md"
 
 for img in "$@"; do
 	layout=$IMG_DIR/$img
@@ -145,26 +151,29 @@ for img in "$@"; do
 	rss_mib=$(awk -v k="$rss_kb" 'BEGIN { printf "%.1f", k / 1024 }')
 
 	say "$img: gzip -dc"
-	t_gz=$(timed "$img-gzip" "" "gzip -dc ${layers[*]} >/dev/null")
+	read -r t_gz c_gz < <(timed "$img-gzip" "" "gzip -dc ${layers[*]} >/dev/null") || true
 	say "$img: openssl dgst -sha384"
-	t_sha=$(timed "$img-sha384" "" "openssl dgst -sha384 '$cpio' >/dev/null")
+	read -r t_sha c_sha < <(timed "$img-sha384" "" "openssl dgst -sha384 '$cpio' >/dev/null") || true
 	say "$img: enclaver build, cold cache"
-	t_cold=$(timed "$img-build-cold" "rm -rf '$w/cache'" "$build >/dev/null")
+	read -r t_cold c_cold < <(timed "$img-build-cold" "rm -rf '$w/cache'" "$build >/dev/null 2>>'$RES/$img.build.log'") || true
 	say "$img: enclaver build, warm cache"
-	t_warm=$(timed "$img-build-warm" "" "$build >/dev/null")
+	read -r t_warm c_warm < <(timed "$img-build-warm" "" "$build >/dev/null 2>>'$RES/$img.build.log'") || true
 	say "$img: umoci unpack --rootless"
-	t_umoci=$(timed "$img-umoci" "rm -rf '$w/bundle'" "umoci unpack --rootless --image '$layout:latest' '$w/bundle' >/dev/null 2>&1")
+	read -r t_umoci c_umoci < <(timed "$img-umoci" "rm -rf '$w/bundle'" "umoci unpack --rootless --image '$layout:latest' '$w/bundle' >/dev/null 2>&1") || true
 	rm -rf "$w/bundle" "$w/cache" "$w/sections"
 	for v in t_gz t_sha t_cold t_warm t_umoci; do
-		[ -n "${!v}" ] || die "$img: a measurement failed (see $RES)"
+		[ -n "${!v:-}" ] || die "$img: a measurement failed (see $RES and $RES/$img.build.log)"
 	done
 
 	base=$(awk -v a="$t_gz" -v b="$t_sha" 'BEGIN { printf "%.3f", a + b }')
+	cbase=$(awk -v a="$c_gz" -v b="$c_sha" 'BEGIN { printf "%.3f", a + b }')
 	r_build=$(ratio "$t_cold" "$base")
 	r_umoci=$(ratio "$t_umoci" "$t_cold")
-	printf '| %s | %s / %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' \
-		"$img" "$(mb "$gz_bytes")" "$(mb "$tar_bytes")" "$(mb "$cpio_bytes")" "$t_gz" "$t_sha" "$base" "$t_cold" "$t_warm" "$t_umoci" \
-		"$r_build" "$r_umoci" "$rss_mib" >>"$RES/table.md"
+	printf '| %s | %s / %s | %s | %s (%s) | %s (%s) | %s (%s) | %s (%s) | %s (%s) | %s (%s) |\n' \
+		"$img" "$(mb "$gz_bytes")" "$(mb "$tar_bytes")" "$(mb "$cpio_bytes")" "$t_gz" "$c_gz" "$t_sha" "$c_sha" \
+		"$base" "$cbase" "$t_cold" "$c_cold" "$t_warm" "$c_warm" "$t_umoci" "$c_umoci" >>"$RES/table.md"
+	printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$img" "$r_build" "$(ratio "$t_warm" "$base")" \
+		"$(ratio "$c_cold" "$cbase")" "$r_umoci" "$(ratio "$t_umoci" "$t_warm")" "$rss_mib" >>"$RES/ratios.md"
 	{
 		echo "$img: build <= 1.5 x (gzip -dc + sha384): $r_build -> $(verdict "$r_build" 1.5 le)"
 		echo "$img: >= 3 x faster than umoci unpack: $r_umoci -> $(verdict "$r_umoci" 3 ge)"
@@ -172,5 +181,16 @@ for img in "$@"; do
 	} >>"$RES/verdicts.txt"
 done
 
-{ echo; echo "Targets:"; echo; sed 's/^/- /' "$RES/verdicts.txt"; } >>"$RES/table.md"
+{
+	echo
+	echo "Ratios (cold = fresh --cache-dir, warm = cache kept; CPU = user+sys):"
+	echo
+	echo "| image | build cold / (gz+sha) | build warm / (gz+sha) | CPU: build cold / (gz+sha) | umoci / build cold | umoci / build warm | build peak RSS MiB |"
+	echo "|---|---:|---:|---:|---:|---:|---:|"
+	cat "$RES/ratios.md"
+	echo
+	echo "Targets (wall clock, cold cache):"
+	echo
+	sed 's/^/- /' "$RES/verdicts.txt"
+} >>"$RES/table.md"
 cat "$RES/table.md"
