@@ -75,7 +75,7 @@ median_of() {
 	local i f
 	f=$(mktemp)
 	[ -z "${PREP:-}" ] || sh -c "$PREP"
-	sh -c "$1" >/dev/null || return 1
+	sh -c "$1" >/dev/null || sh -c "$1" >/dev/null || return 1
 	for ((i = 0; i < RUNS; i++)); do
 		[ -z "${PREP:-}" ] || sh -c "$PREP"
 		/usr/bin/time -a -o "$f" -f '%e %U %S' sh -c "$1" >/dev/null || { rm -f "$f"; return 1; }
@@ -92,7 +92,10 @@ timed() {
 	if [ -n "$HYPERFINE" ]; then
 		local args=(--style none --warmup 1 --runs "$RUNS" --export-json "$RES/$name.json" -n "$name")
 		[ -z "$prep" ] || args+=(--prepare "$prep")
-		"$HYPERFINE" "${args[@]}" "$cmd" >"$RES/$name.hyperfine.txt" 2>&1 || return 1
+		# one retry: this machine is shared, and a run can fail for reasons
+		# outside the benchmark (a full disk for a moment)
+		"$HYPERFINE" "${args[@]}" "$cmd" >"$RES/$name.hyperfine.txt" 2>&1 ||
+			"$HYPERFINE" "${args[@]}" "$cmd" >>"$RES/$name.hyperfine.txt" 2>&1 || return 1
 		jq -r '.results[0] | "\(.median * 1000 | round / 1000) \((.user + .system) * 1000 | round / 1000)"' "$RES/$name.json"
 	else
 		PREP=$prep median_of "$cmd"
@@ -159,7 +162,7 @@ for img in "$@"; do
 	say "$img: enclaver build, warm cache"
 	read -r t_warm c_warm < <(timed "$img-build-warm" "" "$build >/dev/null 2>>'$RES/$img.build.log'") || true
 	say "$img: umoci unpack --rootless"
-	read -r t_umoci c_umoci < <(timed "$img-umoci" "rm -rf '$w/bundle'" "umoci unpack --rootless --image '$layout:latest' '$w/bundle' >/dev/null 2>&1") || true
+	read -r t_umoci c_umoci < <(timed "$img-umoci" "rm -rf '$w/bundle'" "umoci unpack --rootless --image '$layout:latest' '$w/bundle' >/dev/null 2>>'$RES/$img.umoci.log'") || true
 	rm -rf "$w/bundle" "$w/cache" "$w/sections"
 	for v in t_gz t_sha t_cold t_warm t_umoci; do
 		[ -n "${!v:-}" ] || die "$img: a measurement failed (see $RES and $RES/$img.build.log)"
