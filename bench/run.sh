@@ -92,10 +92,15 @@ timed() {
 	if [ -n "$HYPERFINE" ]; then
 		local args=(--style none --warmup 1 --runs "$RUNS" --export-json "$RES/$name.json" -n "$name")
 		[ -z "$prep" ] || args+=(--prepare "$prep")
-		# one retry: this machine is shared, and a run can fail for reasons
-		# outside the benchmark (a full disk for a moment)
-		"$HYPERFINE" "${args[@]}" "$cmd" >"$RES/$name.hyperfine.txt" 2>&1 ||
-			"$HYPERFINE" "${args[@]}" "$cmd" >>"$RES/$name.hyperfine.txt" 2>&1 || return 1
+		# up to three attempts: on a shared machine a run can fail for reasons
+		# outside the benchmark (the disk full for a moment)
+		local try
+		for try in 1 2 3; do
+			"$HYPERFINE" "${args[@]}" "$cmd" >>"$RES/$name.hyperfine.txt" 2>&1 && break
+			[ $try -lt 3 ] || return 1
+			say "$name failed (attempt $try); retrying in 20 s"
+			sleep 20
+		done
 		jq -r '.results[0] | "\(.median * 1000 | round / 1000) \((.user + .system) * 1000 | round / 1000)"' "$RES/$name.json"
 	else
 		PREP=$prep median_of "$cmd"
