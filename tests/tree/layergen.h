@@ -211,6 +211,37 @@ lg_write (struct lg *g, const char *filter, char diff_id[80])
   return path;
 }
 
+/* A one-entry pax tar (libarchive's writer) at path holding a sparse regular file
+ * `name` of logical size `size` whose only data is `len` bytes of 'S' at `off` (GNU
+ * sparse 1.0 records).  Returns path. */
+static __attribute__ ((unused)) const char *
+lg_sparse_tar (const char *path, const char *name, long long size, long long off, size_t len)
+{
+  struct archive *a = archive_write_new ();
+  archive_write_set_format_pax (a);
+  if (archive_write_open_filename (a, path) != ARCHIVE_OK)
+    abort ();
+  struct archive_entry *e = archive_entry_new ();
+  archive_entry_set_pathname (e, name);
+  archive_entry_set_filetype (e, AE_IFREG);
+  archive_entry_set_perm (e, 0644);
+  archive_entry_set_size (e, (la_int64_t) size);
+  archive_entry_sparse_add_entry (e, (la_int64_t) off, (la_int64_t) len);
+  archive_write_header (a, e);
+  /* the pax writer takes the logical content up to the end of the last mapped block */
+  size_t n = (size_t) off + len;
+  char *data = calloc (1, n);
+  if (!data)
+    abort ();
+  memset (data + off, 'S', len);
+  archive_write_data (a, data, n);
+  free (data);
+  archive_entry_free (e);
+  archive_write_close (a);
+  archive_write_free (a);
+  return path;
+}
+
 static __attribute__ ((unused)) void
 lg_cleanup (void)
 {
