@@ -627,8 +627,9 @@ enclaver_tree_apply_archive (enclaver_tree_t *t, void *archive, const char *name
           "(Docker on overlayfs would create a directory instead)",
           (unsigned long long) ap.crossed, ap.crossed == 1 ? "y" : "ies", ap.first_crossed);
   if (ret == 0 && t->nondir_parent_replaced)
-    warn (&ap, "%llu non-director%s from a lower layer replaced by directories because entries needed them",
-          (unsigned long long) t->nondir_parent_replaced, t->nondir_parent_replaced == 1 ? "y was" : "ies were");
+    warn (&ap, "%llu non-director%s from a lower layer %s replaced by directories because entries needed them",
+          (unsigned long long) t->nondir_parent_replaced, t->nondir_parent_replaced == 1 ? "y" : "ies",
+          t->nondir_parent_replaced == 1 ? "was" : "were");
   if (utf8)
     {
       uselocale (prev);
