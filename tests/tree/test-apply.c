@@ -618,25 +618,7 @@ test_sparse_and_limits (void)
   snprintf (path, sizeof path, "%s/sparse.tar", lg_dir_tmp);
   for (int big = 0; big < 2; big++)
     {
-      struct archive *a = archive_write_new ();
-      archive_write_set_format_pax (a);
-      archive_write_open_filename (a, path);
-      struct archive_entry *e = archive_entry_new ();
-      archive_entry_set_pathname (e, "sparse");
-      archive_entry_set_filetype (e, AE_IFREG);
-      archive_entry_set_perm (e, 0644);
-      la_int64_t size = big ? (1ll << 40) : 1 << 20;
-      archive_entry_set_size (e, size);
-      archive_entry_sparse_add_entry (e, 512 * 1024, 4096);
-      archive_write_header (a, e);
-      /* the pax writer takes the logical content and stores only the mapped part */
-      char *data = calloc (1, 1 << 20);
-      memset (data + 512 * 1024, 'S', 4096);
-      archive_write_data (a, data, big ? 512 * 1024 + 4096 : 1 << 20);
-      free (data);
-      archive_entry_free (e);
-      archive_write_close (a);
-      archive_write_free (a);
+      lg_sparse_tar (path, "sparse", big ? (1ll << 40) : 1 << 20, 512 * 1024, 4096);
       enclaver_tree_t *t = fresh ();
       enclaver_error_t err = NULL;
       int r = enclaver_tree_apply_layer_file (t, path, NULL, NULL, &OPTS, NULL, &err);

@@ -62,6 +62,13 @@ cmp_lines (const void *a, const void *b)
 static int rootless;
 
 static void
+rec_sort (struct rec *r)
+{
+  if (r->n)
+    qsort (r->lines, r->n, sizeof (char *), cmp_lines);
+}
+
+static void
 hexsha (const unsigned char *d, char out[65])
 {
   for (int i = 0; i < 32; i++)
@@ -148,7 +155,8 @@ xattr_names (const char *fpath, char *out, size_t outsz)
   for (char *p = buf; p < buf + k && n < 128; p += strlen (p) + 1)
     if (strcmp (p, "user.rootlesscontainers") != 0) /* umoci --rootless keeps owners there */
       names[n++] = p;
-  qsort (names, n, sizeof (char *), cmp_str);
+  if (n)
+    qsort (names, n, sizeof (char *), cmp_str);
   for (size_t i = 0; i < n; i++)
     {
       size_t o = strlen (out);
@@ -301,7 +309,7 @@ static void
 walk_ours (enclaver_tree_t *t, struct rec *r)
 {
   enclaver_tree_walk (t, NULL, ENCLAVER_TREE_WALK_ROOT, tree_cb, r, NULL);
-  qsort (r->lines, r->n, sizeof (char *), cmp_lines);
+  rec_sort (r);
 }
 
 static void
@@ -312,7 +320,7 @@ walk_umoci (const char *dir, struct rec *r)
   nftw_rec = r;
   nftw_base = strlen (root);
   nftw (root, fs_cb, 64, FTW_PHYS);
-  qsort (r->lines, r->n, sizeof (char *), cmp_lines);
+  rec_sort (r);
 }
 
 /* Differences as "ours:  LINE" / "umoci: LINE", in order. */
@@ -1335,10 +1343,10 @@ run_benign (const struct bcase *c)
     walk_ours (t, &ours);
   walk_umoci (dir, &theirs);
   diff_recs (&ours, &theirs, &diffs);
-  qsort (diffs.lines, diffs.n, sizeof (char *), cmp_lines);
+  rec_sort (&diffs);
   for (const char *const *e = c->expect; e && *e; e++)
     rec_add (&want, expand (*e));
-  qsort (want.lines, want.n, sizeof (char *), cmp_lines);
+  rec_sort (&want);
 
   int same = diffs.n == want.n;
   for (size_t i = 0; same && i < diffs.n; i++)
