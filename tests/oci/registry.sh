@@ -46,6 +46,17 @@ while [ $i -lt "$n" ]; do
     "$(jq -r ".Layers[$i].Digest" "$TEST_TMP/p.json")"
   i=$((i + 1))
 done
+# progress: per-blob lines with size and rate on a terminal, one summary line otherwise
+run_cmd "$ENCLAVER" image pull --cache-dir "$TEST_TMP/c-summary" "$R/test/img:single"
+expect_in "not a terminal: one summary line" "$ERR" "enclaver: fetched "
+case $ERR in *"/s"*) not_ok "no per-blob rate lines without a terminal";; *) ok "no per-blob rate lines without a terminal";; esac
+if command -v script >/dev/null 2>&1; then
+  script -qec "$ENCLAVER image pull --cache-dir $TEST_TMP/c-tty $R/test/img:single" /dev/null >"$TEST_TMP/tty.out" 2>&1
+  tty_out=$(tr -d '\r' <"$TEST_TMP/tty.out")
+  expect_in "terminal: a line per blob with its digest" "$tty_out" "sha256:"
+  expect_in "terminal: bytes and rate per blob" "$tty_out" "B/s"
+  expect_in "terminal: the summary too" "$tty_out" "enclaver: fetched "
+fi
 run_cmd $IMG inspect --platform linux/arm64/v8 "$R/test/img:multi"
 expect_eq "index from the registry: arm64 selected" "$(printf '%s' "$OUT" | jq -r .Platform)" "linux/arm64"
 expect_eq "index digest" "$(printf '%s' "$OUT" | jq -r .Index)" "$XD"
