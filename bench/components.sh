@@ -8,6 +8,7 @@
 #
 # Prints "name seconds" lines (best of 3 runs, CPU-bound, warm page cache).
 here=$(cd "$(dirname "$0")" && pwd -P)
+# shellcheck source=bench/common.sh
 . "$here/common.sh"
 bench_init "${1:-}"
 img=${2:-debian-minbase}
@@ -18,10 +19,10 @@ tar=$WORK_DIR/components-$img.tar
 for l in "${layers[@]}"; do gzip -dc "$l"; done >"$tar"
 
 best() { # name cmd...
-	local name=$1 i t best= f
+	local name=$1 t best="" f
 	shift
 	f=$(mktemp)
-	for i in 1 2 3; do
+	for _ in 1 2 3; do
 		/usr/bin/time -o "$f" -f '%e' sh -c "$*" >/dev/null 2>&1 || { rm -f "$f"; die "$name failed"; }
 		t=$(tail -n 1 "$f")
 		best=$(awk -v a="$t" -v b="${best:-1e9}" 'BEGIN { print (a < b) ? a : b }')

@@ -22,6 +22,7 @@
 # big-files       1 layer: four 256 MiB files of AES-256-CTR keystream
 #                 (incompressible), /data/blob0.bin .. blob3.bin.
 here=$(cd "$(dirname "$0")" && pwd -P)
+# shellcheck source=bench/common.sh
 . "$here/common.sh"
 bench_init "${1:-}"
 shift || true
@@ -47,7 +48,7 @@ finish_layout() {
 		[ "$t" = latest ] || umoci rm --image "$l:$t"
 	done
 	umoci gc --layout "$l"
-	rm -rf "$IMG_DIR/$1"
+	rm -rf "${IMG_DIR:?}/$1"
 	mv "$l" "$IMG_DIR/$1"
 	say "$1: $(jq -r '.layers | length' "$(manifest_of "$1")") layers, $(du -sh "$IMG_DIR/$1" | cut -f1)"
 }

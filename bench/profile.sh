@@ -10,6 +10,7 @@
 # ENCLAVER and KERNEL_DIR as for bench/run.sh.  Output: DATA_DIR/results/profile-IMAGE-<stamp>/.
 here=$(cd "$(dirname "$0")" && pwd -P)
 top=$(cd "$here/.." && pwd -P)
+# shellcheck source=bench/common.sh
 . "$here/common.sh"
 bench_init "${1:-}"
 img=${2:-debian-minbase}

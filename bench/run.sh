@@ -24,6 +24,7 @@
 # Results: DATA_DIR/results/<stamp>/ (hyperfine JSON, logs, table.md).
 here=$(cd "$(dirname "$0")" && pwd -P)
 top=$(cd "$here/.." && pwd -P)
+# shellcheck source=bench/common.sh
 . "$here/common.sh"
 bench_init "${1:-}"
 shift || true
