@@ -7,9 +7,9 @@ lib_LTLIBRARIES += libenclaver.la
 libenclaver_la_SOURCES = \
 	core/error.c core/log.c core/context.c core/stage.c core/loader.c core/pipeline.c core/build.c \
 	core/internal.h
-libenclaver_la_CFLAGS = $(AM_CFLAGS) $(DEPS_CFLAGS)
+libenclaver_la_CFLAGS = $(AM_CFLAGS) $(DEPS_CFLAGS) -pthread
 libenclaver_la_LIBADD = libenclaver_util.la $(DEPS_LIBS)
-libenclaver_la_LDFLAGS = $(AM_LDFLAGS) -version-info 0:0:0 \
+libenclaver_la_LDFLAGS = $(AM_LDFLAGS) -pthread -version-info 0:0:0 \
 	-Wl,--version-script=$(top_srcdir)/core/libenclaver.sym
 EXTRA_libenclaver_la_DEPENDENCIES = core/libenclaver.sym
 EXTRA_DIST += core/libenclaver.sym

@@ -188,6 +188,39 @@ ensure_blob (struct fetch *f, const char *digest, int64_t size, int is_manifest,
   return oci_sink_commit (&s, digest, size, NULL, err);
 }
 
+/* Layers read in place from an oci: layout (enclaver_image_options.layers_in_place). */
+static int
+in_place (const struct fetch *f)
+{
+  return f->o->layers_in_place && f->ref->transport == ENCLAVER_TRANSPORT_OCI;
+}
+
+static char *
+layout_blob_path (const struct fetch *f, const char *digest)
+{
+  return xasprintf ("%s/blobs/sha256/%s", f->ref->file, digest + 7);
+}
+
+/* The blob must be a regular file of the declared size; its digest is checked by
+ * whoever reads it. */
+static int
+layout_blob_check (struct fetch *f, const char *digest, int64_t size, const char *what, enclaver_error_t *err)
+{
+  cleanup_free char *p = NULL;
+  struct stat st;
+  if (oci_digest_check (digest, what, err) < 0)
+    return -1;
+  p = layout_blob_path (f, digest);
+  if (lstat (p, &st) < 0)
+    return enclaver_make_errno (err, errno, "%s: %s", what, p);
+  if (!S_ISREG (st.st_mode))
+    return enclaver_make_error (err, EINVAL, "%s: %s is not a regular file", what, p);
+  if (size >= 0 && st.st_size != size)
+    return enclaver_make_error (err, EINVAL, "%s: size mismatch: %s has %lld bytes, descriptor says %lld", what, p,
+                                (long long) st.st_size, (long long) size);
+  return 0;
+}
+
 static int
 read_doc (struct fetch *f, const char *digest, int64_t size, int is_manifest, const char *what, char **out,
           size_t *len, char **declared, enclaver_error_t *err)
@@ -579,7 +612,8 @@ layer_worker (void *arg)
       struct enclaver_image_layer *l = &f->img->layers[i];
       enclaver_error_t e = NULL;
       cleanup_free char *what = xasprintf ("%s: layer %zu (%s)", f->label, i, l->digest);
-      if (ensure_blob (f, l->digest, (int64_t) l->size, 0, what, NULL, &e) < 0)
+      if (in_place (f) ? layout_blob_check (f, l->digest, (int64_t) l->size, what, &e)
+                       : ensure_blob (f, l->digest, (int64_t) l->size, 0, what, NULL, &e))
         {
           pthread_mutex_lock (&f->lock);
           if (!f->failed)
@@ -625,7 +659,7 @@ fetch_layers (struct fetch *f, enclaver_error_t *err)
   for (size_t i = 0; i < img->n_layers; i++)
     {
       struct enclaver_image_layer *l = &img->layers[i];
-      l->path = oci_cache_blob_path (&f->cache, l->digest);
+      l->path = in_place (f) ? layout_blob_path (f, l->digest) : oci_cache_blob_path (&f->cache, l->digest);
       unsigned char magic[512];
       cleanup_close int fd = open (l->path, O_RDONLY | O_CLOEXEC);
       ssize_t got = fd >= 0 ? pread (fd, magic, sizeof magic, 0) : -1;

@@ -161,6 +161,10 @@ struct enclaver_image_options
   const char *ca_cert;    /* PEM bundle for registry TLS; NULL = SSL_CERT_FILE or system */
   int only_metadata;      /* fetch manifest and config only (image inspect) */
   int progress;           /* -1 auto (per-layer lines on a tty, else one summary), 0 off, 1 on */
+  int layers_in_place;    /* oci:DIR only: layer blobs stay in the layout (layer.path points
+                           * there) instead of being copied into the cache; only their size is
+                           * checked here, so the consumer must verify the digest while
+                           * reading (the flatten stage does) */
 };
 
 void enclaver_image_options_init (struct enclaver_image_options *opts);

@@ -69,6 +69,9 @@ fetch_run (enclaver_stage_t *stage, enclaver_ctx_t *ctx, enclaver_error_t *err)
   o.pull = truthy (enclaver_ctx_get_param (ctx, "pull"));
   o.offline = truthy (enclaver_ctx_get_param (ctx, "offline"));
   o.only_metadata = cfg ? cfg->metadata_only : 0;
+  /* Layers of an oci: layout are read where they are: flatten verifies each blob's
+   * digest while it reads it, so copying them into the cache would only cost time. */
+  o.layers_in_place = 1;
   if (cfg && cfg->jobs > 0)
     o.jobs = (unsigned) (cfg->jobs > 32 ? 32 : cfg->jobs);
   else if ((v = enclaver_ctx_get_param (ctx, "jobs")))

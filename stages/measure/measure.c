@@ -200,17 +200,25 @@ produce (void *arg)
   return NULL;
 }
 
+/* Fill the writer's whole buffer (until end of stream): large chunks keep the
+ * hand-off to the EIF writer's second hashing thread cheap. */
 static ssize_t
 sock_read (void *opaque, void *buf, size_t len)
 {
   int fd = *(int *) opaque;
-  for (;;)
+  size_t got = 0;
+  while (got < len)
     {
-      ssize_t r = recv (fd, buf, len, 0);
+      ssize_t r = recv (fd, (char *) buf + got, len - got, MSG_WAITALL);
       if (r < 0 && errno == EINTR)
         continue;
-      return r;
+      if (r < 0)
+        return got ? (ssize_t) got : -1;
+      if (r == 0)
+        break;
+      got += (size_t) r;
     }
+  return (ssize_t) got;
 }
 
 /* ---- metadata */

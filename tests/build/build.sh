@@ -176,6 +176,17 @@ run_cmd "$ENCLAVER" build -f nl.yaml --eif-only nl.eif
 expect_rc "newline inside an argv element fails" 1
 expect_in "names the element" "$ERR" "Cmd[1] contains a newline"
 [ ! -e nl.eif ] && [ ! -e nocmd.eif ] && ok "no EIF from failed builds" || not_ok "EIF left by a failed build"
+# Layers are read from the layout in place: a tampered blob (same size) is caught while
+# flattening, by its digest.
+cp -r img tampered
+mdig=$(jq -r '.manifests[0].digest' tampered/index.json)
+blob=$(jq -r '.layers[0].digest' "tampered/blobs/sha256/${mdig#sha256:}" | cut -c8-)
+python3 -c 'import sys; p=sys.argv[1]; b=bytearray(open(p,"rb").read()); b[len(b)//2]^=1; open(p,"wb").write(b)' "tampered/blobs/sha256/$blob"
+sed 's|oci:./img|oci:./tampered|' enclaver.yaml >tampered.yaml
+run_cmd "$ENCLAVER" build -f tampered.yaml --eif-only tampered.eif
+expect_rc "a tampered layer blob fails the build" 1
+expect_in "the error names the layer's digest" "$ERR" "sha256:$blob"
+[ ! -e tampered.eif ] && ok "no EIF from a tampered layer" || not_ok "EIF from a tampered layer"
 
 # The full default stack also writes the wrapper image, which our own reader accepts.
 cd "$W" || exit 1
