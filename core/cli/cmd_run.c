@@ -390,13 +390,20 @@ cmd_run (int argc, char **argv)
     }
   close (pipefd[1]);
   pipefd[1] = -1;
-  signal (SIGINT, on_signal);
-  signal (SIGTERM, on_signal);
-  if (timeout)
-    {
-      signal (SIGALRM, on_signal);
-      alarm ((unsigned) timeout);
-    }
+  {
+    /* No SA_RESTART: a signal must interrupt the blocking read of QEMU's output. */
+    struct sigaction sa;
+    memset (&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset (&sa.sa_mask);
+    sigaction (SIGINT, &sa, NULL);
+    sigaction (SIGTERM, &sa, NULL);
+    if (timeout)
+      {
+        sigaction (SIGALRM, &sa, NULL);
+        alarm ((unsigned) timeout);
+      }
+  }
 
   f = fdopen (pipefd[0], "r");
   pipefd[0] = -1;

@@ -12,7 +12,15 @@ KDIR=${ENCLAVER_DEFAULT_KERNEL:-${XDG_CACHE_HOME:-$HOME/.cache}/enclaver/kernel/
 if ldd "$top_builddir/runtime/enclaver-init" >/dev/null 2>&1; then
   skip_all "the runtime is dynamically linked in this (sanitizer) build; it cannot boot"
 fi
-make -C "$top_builddir" example >/dev/null 2>&1 || { not_ok "make example"; done_testing; exit 1; }
+make -C "$top_builddir" example >/dev/null 2>&1 || { not_ok "make example"; run_cmd timeout 120 "$ENCLAVER" run --qemu --timeout 2 hello.eif
+expect_rc "--timeout stops the enclave: exit 108" 108
+expect_in "--timeout says so" "$ERR" "did not finish within 2 s"
+run_cmd "$ENCLAVER" run hello.eif
+expect_rc "run without --qemu is not available yet: exit 2" 2
+run_cmd "$ENCLAVER" run --qemu "$top_srcdir/README.md"
+expect_rc "run --qemu on a file that is neither an EIF nor an image: exit 1" 1
+
+done_testing; exit 1; }
 IMG="$top_builddir/examples/hello/app-image"
 cd "$TEST_TMP" || exit 1
 unset NITRO_CLI_BLOBS
@@ -71,5 +79,13 @@ build killed oci:killed || not_ok "build killed"
 run_cmd timeout 600 "$ENCLAVER" run --qemu --timeout 300 killed.eif
 expect_rc "an app killed by a signal makes enclaver run exit 107" 107
 expect_in "signal reported as a number" "$OUT" '{"status":"signaled","signal":9}'
+
+run_cmd timeout 120 "$ENCLAVER" run --qemu --timeout 2 hello.eif
+expect_rc "--timeout stops the enclave: exit 108" 108
+expect_in "--timeout says so" "$ERR" "did not finish within 2 s"
+run_cmd "$ENCLAVER" run hello.eif
+expect_rc "run without --qemu is not available yet: exit 2" 2
+run_cmd "$ENCLAVER" run --qemu "$top_srcdir/README.md"
+expect_rc "run --qemu on a file that is neither an EIF nor an image: exit 1" 1
 
 done_testing
