@@ -5,6 +5,8 @@
  * rules (whiteouts, opaque directories, symlinks in parents, hardlinks, limits). */
 #include "config.h"
 
+#include <pthread.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <locale.h>
@@ -651,18 +653,114 @@ enclaver_tree_apply_archive (enclaver_tree_t *t, void *archive, const char *name
 
 /* ------------------------------------------------------------------ layer files */
 
+/* The two SHA-256 passes of a layer (the blob's digest and the DiffID) run on a helper
+ * thread, overlapping decompression and tar parsing.  It takes one job at a time; every
+ * buffer is double-buffered so a buffer being hashed is never refilled (a buffer handed
+ * to libarchive stays valid until its next callback call, by libarchive's contract). */
+struct layer_hasher
+{
+  pthread_t th;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  EVP_MD_CTX *md;
+  const void *p;
+  size_t n;
+  int pending, quit, started;
+};
+
 struct layer_io
 {
   int fd;
   EVP_MD_CTX *blob_md;
   EVP_MD_CTX *diff_md;
   struct archive *raw;
-  unsigned char in[65536];
-  unsigned char out[65536];
+  unsigned char in[2][65536];
+  unsigned char out[2][65536];
+  int in_i, out_i;
   uint64_t stream_bytes;
   uint64_t stream_limit;
   int over_limit;
+  struct layer_hasher h;
 };
+
+static void *
+layer_hasher_main (void *arg)
+{
+  struct layer_hasher *h = arg;
+  pthread_mutex_lock (&h->mu);
+  for (;;)
+    {
+      while (!h->pending && !h->quit)
+        pthread_cond_wait (&h->cv, &h->mu);
+      if (!h->pending)
+        break;
+      pthread_mutex_unlock (&h->mu);
+      EVP_DigestUpdate (h->md, h->p, h->n);
+      pthread_mutex_lock (&h->mu);
+      h->pending = 0;
+      pthread_cond_broadcast (&h->cv);
+    }
+  pthread_mutex_unlock (&h->mu);
+  return NULL;
+}
+
+static void
+layer_hasher_start (struct layer_hasher *h)
+{
+  pthread_mutex_init (&h->mu, NULL);
+  pthread_cond_init (&h->cv, NULL);
+  h->started = pthread_create (&h->th, NULL, layer_hasher_main, h) == 0;
+}
+
+/* Wait until the helper is idle. */
+static void
+layer_hasher_wait (struct layer_hasher *h)
+{
+  if (!h->started)
+    return;
+  pthread_mutex_lock (&h->mu);
+  while (h->pending)
+    pthread_cond_wait (&h->cv, &h->mu);
+  pthread_mutex_unlock (&h->mu);
+}
+
+/* Hash p[0..n) into md, on the helper when it runs (p must stay untouched until the
+ * next post or wait), else right here. */
+static void
+layer_hasher_post (struct layer_hasher *h, EVP_MD_CTX *md, const void *p, size_t n)
+{
+  if (!h->started)
+    {
+      EVP_DigestUpdate (md, p, n);
+      return;
+    }
+  pthread_mutex_lock (&h->mu);
+  while (h->pending)
+    pthread_cond_wait (&h->cv, &h->mu);
+  h->md = md;
+  h->p = p;
+  h->n = n;
+  h->pending = 1;
+  pthread_cond_broadcast (&h->cv);
+  pthread_mutex_unlock (&h->mu);
+}
+
+static void
+layer_hasher_stop (struct layer_hasher *h)
+{
+  if (!h->started)
+    return;
+  pthread_mutex_lock (&h->mu);
+  while (h->pending)
+    pthread_cond_wait (&h->cv, &h->mu);
+  h->quit = 1;
+  pthread_cond_broadcast (&h->cv);
+  pthread_mutex_unlock (&h->mu);
+  pthread_join (h->th, NULL);
+  pthread_cond_destroy (&h->cv);
+  pthread_mutex_destroy (&h->mu);
+  h->started = 0;
+}
 
 static la_ssize_t
 file_read_cb (struct archive *a, void *ud, const void **buf)
@@ -670,7 +768,8 @@ file_read_cb (struct archive *a, void *ud, const void **buf)
   struct layer_io *io = ud;
   for (;;)
     {
-      ssize_t n = read (io->fd, io->in, sizeof io->in);
+      unsigned char *b = io->in[io->in_i];
+      ssize_t n = read (io->fd, b, sizeof io->in[0]);
       if (n < 0 && errno == EINTR)
         continue;
       if (n < 0)
@@ -679,8 +778,9 @@ file_read_cb (struct archive *a, void *ud, const void **buf)
           return -1;
         }
       if (n > 0 && io->blob_md)
-        EVP_DigestUpdate (io->blob_md, io->in, (size_t) n);
-      *buf = io->in;
+        layer_hasher_post (&io->h, io->blob_md, b, (size_t) n);
+      io->in_i ^= 1;
+      *buf = b;
       return n;
     }
 }
@@ -689,7 +789,8 @@ static la_ssize_t
 tar_read_cb (struct archive *a, void *ud, const void **buf)
 {
   struct layer_io *io = ud;
-  la_ssize_t n = archive_read_data (io->raw, io->out, sizeof io->out);
+  unsigned char *b = io->out[io->out_i];
+  la_ssize_t n = archive_read_data (io->raw, b, sizeof io->out[0]);
   if (n < 0)
     {
       archive_set_error (a, EIO, "decompression failed: %s",
@@ -703,8 +804,9 @@ tar_read_cb (struct archive *a, void *ud, const void **buf)
       archive_set_error (a, EFBIG, "uncompressed stream exceeds the limit");
       return -1;
     }
-  EVP_DigestUpdate (io->diff_md, io->out, (size_t) n);
-  *buf = io->out;
+  layer_hasher_post (&io->h, io->diff_md, b, (size_t) n);
+  io->out_i ^= 1;
+  *buf = b;
   return n;
 }
 
@@ -749,6 +851,7 @@ enclaver_tree_apply_layer_file (enclaver_tree_t *t, const char *path, const char
       if (io->blob_md == NULL || !EVP_DigestInit_ex (io->blob_md, EVP_sha256 (), NULL))
         xoom ();
     }
+  layer_hasher_start (&io->h);
   uint64_t budget_left = opts->max_bytes > t->applied_bytes ? opts->max_bytes - t->applied_bytes : 0;
   io->stream_limit = budget_left + (1ull << 30);
 
@@ -804,10 +907,11 @@ enclaver_tree_apply_layer_file (enclaver_tree_t *t, const char *path, const char
         }
       goto out;
     }
-  /* hash everything after the tar end marker too */
+  /* hash everything after the tar end marker too (here, on this thread) */
+  layer_hasher_wait (&io->h);
   for (;;)
     {
-      la_ssize_t n = archive_read_data (io->raw, io->out, sizeof io->out);
+      la_ssize_t n = archive_read_data (io->raw, io->out[0], sizeof io->out[0]);
       if (n == 0)
         break;
       if (n < 0)
@@ -823,8 +927,10 @@ enclaver_tree_apply_layer_file (enclaver_tree_t *t, const char *path, const char
                                (unsigned long long) io->stream_limit);
           goto out;
         }
-      EVP_DigestUpdate (io->diff_md, io->out, (size_t) n);
+      layer_hasher_wait (&io->h); /* the decompressor may have posted blob bytes */
+      EVP_DigestUpdate (io->diff_md, io->out[0], (size_t) n);
     }
+  layer_hasher_wait (&io->h);
   char got[80];
   hex_digest (io->diff_md, got);
   if (diff_id_out)
@@ -840,7 +946,7 @@ enclaver_tree_apply_layer_file (enclaver_tree_t *t, const char *path, const char
       /* bytes libarchive did not need (after the compressed stream) count too */
       for (;;)
         {
-          ssize_t n = read (io->fd, io->in, sizeof io->in);
+          ssize_t n = read (io->fd, io->in[0], sizeof io->in[0]);
           if (n < 0 && errno == EINTR)
             continue;
           if (n < 0)
@@ -850,7 +956,7 @@ enclaver_tree_apply_layer_file (enclaver_tree_t *t, const char *path, const char
             }
           if (n == 0)
             break;
-          EVP_DigestUpdate (io->blob_md, io->in, (size_t) n);
+          EVP_DigestUpdate (io->blob_md, io->in[0], (size_t) n);
         }
       char blob[80];
       hex_digest (io->blob_md, blob);
@@ -866,6 +972,7 @@ out:
   if (tar)
     archive_read_free (tar);
   archive_read_free (io->raw);
+  layer_hasher_stop (&io->h);
   EVP_MD_CTX_free (io->diff_md);
   if (io->blob_md)
     EVP_MD_CTX_free (io->blob_md);
