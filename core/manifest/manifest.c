@@ -1080,6 +1080,30 @@ get_ref (struct pctx *c, const struct ynode *n, const char *path, char **out)
 
 #define KNOWN(c, k, path, arr) known_key ((c), (k), (path), (arr), ARRAY_SIZE (arr))
 
+/* sources.{supervisor|odyn} and sources.{wrapper|sleeve}: one value under either the
+ * 0.5.0 (old) or the 0.6 (new) name, never both; recorded under sources.<new>. */
+static void
+get_spelling (struct pctx *c, const struct ynode *k, const struct ynode *v, const char *path, int legacy,
+              const char *old_name, const char *new_name, const struct ynode **seen, char **out, int *out_legacy)
+{
+  cleanup_free char *norm = NULL;
+  if (*seen != NULL)
+    {
+      err_node (c, k, path,
+                "\"%s\" given twice: \"%s\" (0.5.0) and \"%s\" (0.6) are two spellings of the same key "
+                "(the other one is at line %u)",
+                legacy ? old_name : new_name, old_name, new_name, (*seen)->line);
+      return;
+    }
+  *seen = k;
+  if (get_ref (c, v, path, out) == 0)
+    {
+      *out_legacy = legacy;
+      norm = xasprintf ("sources.%s", new_name);
+      pos_record (c, norm, v);
+    }
+}
+
 static void
 parse_sources (struct pctx *c, const struct ynode *n)
 {
@@ -1103,39 +1127,11 @@ parse_sources (struct pctx *c, const struct ynode *n)
           continue;
         }
       if (idx == 1 || idx == 2)
-        {
-          if (c->seen_odyn != NULL)
-            {
-              err_node (c, k, path,
-                        "\"%s\" given twice: \"supervisor\" (0.5.0) and \"odyn\" (0.6) are two "
-                        "spellings of the same key (the other one is at line %u)",
-                        idx == 1 ? "odyn" : "supervisor", c->seen_odyn->line);
-              continue;
-            }
-          c->seen_odyn = k;
-          if (get_ref (c, v, path, &m->source_supervisor) == 0)
-            {
-              m->source_supervisor_legacy = idx == 2;
-              pos_record (c, "sources.odyn", v);
-            }
-        }
+        get_spelling (c, k, v, path, idx == 2, "supervisor", "odyn", &c->seen_odyn, &m->source_supervisor,
+                      &m->source_supervisor_legacy);
       else
-        {
-          if (c->seen_sleeve != NULL)
-            {
-              err_node (c, k, path,
-                        "\"%s\" given twice: \"wrapper\" (0.5.0) and \"sleeve\" (0.6) are two "
-                        "spellings of the same key (the other one is at line %u)",
-                        idx == 3 ? "sleeve" : "wrapper", c->seen_sleeve->line);
-              continue;
-            }
-          c->seen_sleeve = k;
-          if (get_ref (c, v, path, &m->source_wrapper) == 0)
-            {
-              m->source_wrapper_legacy = idx == 4;
-              pos_record (c, "sources.sleeve", v);
-            }
-        }
+        get_spelling (c, k, v, path, idx == 4, "wrapper", "sleeve", &c->seen_sleeve, &m->source_wrapper,
+                      &m->source_wrapper_legacy);
     }
 }
 
