@@ -15,7 +15,7 @@ case $arch in
   arm64) meta=linux-image-cloud-arm64; kname=Image ;;
   *) echo "fetch-kernel: no Debian cloud kernel for $arch" >&2; exit 1 ;;
 esac
-cache=${1:-${XDG_CACHE_HOME:-$HOME/.cache}/enclaver/kernel}
+cache=${1:-${XDG_CACHE_HOME:-${HOME:-/root}/.cache}/enclaver/kernel}
 mkdir -p "$cache"
 
 pkg=$(apt-cache depends "$meta" 2>/dev/null | sed -n 's/^ *Depends: \(linux-image-[0-9][^ ]*\)$/\1/p' | head -n 1)

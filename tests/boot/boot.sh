@@ -7,7 +7,7 @@
 QEMU=qemu-system-x86_64
 [ "$(uname -m)" = x86_64 ] || skip_all "boot test runs on x86_64 hosts"
 command -v $QEMU >/dev/null || skip_all "$QEMU not installed (scripts/setup-deps.sh installs it)"
-KDIR=${ENCLAVER_DEFAULT_KERNEL:-${XDG_CACHE_HOME:-$HOME/.cache}/enclaver/kernel/default}
+KDIR=${ENCLAVER_DEFAULT_KERNEL:-${XDG_CACHE_HOME:-${HOME:-/root}/.cache}/enclaver/kernel/default}
 [ -f "$KDIR/bzImage" ] || skip_all "no default kernel in $KDIR (run scripts/fetch-kernel.sh)"
 if ldd "$top_builddir/runtime/enclaver-init" >/dev/null 2>&1; then
   skip_all "the runtime is dynamically linked in this (sanitizer) build; it cannot boot"
