@@ -19,15 +19,6 @@ enclaver_kernel_free (void *p)
   free (k);
 }
 
-static void
-free_strv (char **v, size_t n)
-{
-  size_t i;
-  for (i = 0; i < n; i++)
-    free (v[i]);
-  free (v);
-}
-
 void
 enclaver_ramdisks_free (void *p)
 {
@@ -36,8 +27,8 @@ enclaver_ramdisks_free (void *p)
     return;
   free (r->init_path);
   free (r->nsm_path);
-  free_strv (r->cmd, r->n_cmd);
-  free_strv (r->env, r->n_env);
+  enclaver_strv_free (r->cmd, r->n_cmd);
+  enclaver_strv_free (r->env, r->n_env);
   free (r);
 }
 

@@ -256,20 +256,41 @@ enclaver_ctx_add_artifact (enclaver_ctx_t *ctx, const char *name, const char *pa
   return enclaver_ctx_set_param (ctx, "artifacts", name, err);
 }
 
-int
-enclaver_ctx_output_open (enclaver_ctx_t *ctx, const char *final_path, const char **tmp_path,
-                          enclaver_error_t *err)
+/* An output may start unless its path is empty or this build already writes it. */
+static int
+output_can_start (const enclaver_ctx_t *ctx, const char *final_path, enclaver_error_t *err)
 {
-  struct output *o;
-  char *tmp;
-  int fd;
   size_t i;
-
   if (final_path == NULL || *final_path == '\0')
     return enclaver_make_error (err, EINVAL, "output path is empty");
   for (i = 0; i < ctx->n_outputs; i++)
     if (strcmp (ctx->outputs[i].final_path, final_path) == 0 && !ctx->outputs[i].committed)
       return enclaver_make_error (err, EEXIST, "output %s is already being written by this build", final_path);
+  return 0;
+}
+
+/* Register a temporary output (takes tmp). */
+static void
+output_add (enclaver_ctx_t *ctx, const char *final_path, char *tmp, int is_dir)
+{
+  struct output *o;
+  ctx->outputs = xreallocarray (ctx->outputs, ctx->n_outputs + 1, sizeof *ctx->outputs);
+  o = &ctx->outputs[ctx->n_outputs++];
+  o->final_path = xstrdup (final_path);
+  o->tmp_path = tmp;
+  o->committed = 0;
+  o->is_dir = is_dir;
+}
+
+int
+enclaver_ctx_output_open (enclaver_ctx_t *ctx, const char *final_path, const char **tmp_path,
+                          enclaver_error_t *err)
+{
+  char *tmp;
+  int fd;
+
+  if (output_can_start (ctx, final_path, err) < 0)
+    return -1;
   tmp = xasprintf ("%s.enclaver-tmp.XXXXXX", final_path);
   fd = mkostemp (tmp, O_CLOEXEC);
   if (fd < 0)
@@ -278,12 +299,7 @@ enclaver_ctx_output_open (enclaver_ctx_t *ctx, const char *final_path, const cha
       free (tmp);
       return enclaver_make_errno (err, e, "create temporary file for %s", final_path);
     }
-  ctx->outputs = xreallocarray (ctx->outputs, ctx->n_outputs + 1, sizeof *ctx->outputs);
-  o = &ctx->outputs[ctx->n_outputs++];
-  o->final_path = xstrdup (final_path);
-  o->tmp_path = tmp;
-  o->committed = 0;
-  o->is_dir = 0;
+  output_add (ctx, final_path, tmp, 0);
   if (tmp_path)
     *tmp_path = tmp;
   return fd;
@@ -292,21 +308,10 @@ enclaver_ctx_output_open (enclaver_ctx_t *ctx, const char *final_path, const cha
 const char *
 enclaver_ctx_output_dir (enclaver_ctx_t *ctx, const char *final_path, enclaver_error_t *err)
 {
-  struct output *o;
   char *tmp;
-  size_t i;
 
-  if (final_path == NULL || *final_path == '\0')
-    {
-      enclaver_make_error (err, EINVAL, "output path is empty");
-      return NULL;
-    }
-  for (i = 0; i < ctx->n_outputs; i++)
-    if (strcmp (ctx->outputs[i].final_path, final_path) == 0 && !ctx->outputs[i].committed)
-      {
-        enclaver_make_error (err, EEXIST, "output %s is already being written by this build", final_path);
-        return NULL;
-      }
+  if (output_can_start (ctx, final_path, err) < 0)
+    return NULL;
   tmp = xasprintf ("%s.enclaver-tmp.XXXXXX", final_path);
   if (mkdtemp (tmp) == NULL)
     {
@@ -315,12 +320,7 @@ enclaver_ctx_output_dir (enclaver_ctx_t *ctx, const char *final_path, enclaver_e
       enclaver_make_errno (err, e, "create temporary directory for %s", final_path);
       return NULL;
     }
-  ctx->outputs = xreallocarray (ctx->outputs, ctx->n_outputs + 1, sizeof *ctx->outputs);
-  o = &ctx->outputs[ctx->n_outputs++];
-  o->final_path = xstrdup (final_path);
-  o->tmp_path = tmp;
-  o->committed = 0;
-  o->is_dir = 1;
+  output_add (ctx, final_path, tmp, 1);
   return tmp;
 }
 

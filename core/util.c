@@ -84,6 +84,15 @@ xasprintf (const char *fmt, ...)
   return r;
 }
 
+void
+enclaver_strv_free (char **v, size_t n)
+{
+  size_t i;
+  for (i = 0; i < n; i++)
+    free (v[i]);
+  free (v);
+}
+
 int
 enclaver_read_stream (FILE *f, const char *name, size_t max_size, char **out, size_t *len,
                       enclaver_error_t *err)

@@ -37,6 +37,9 @@ static inline void cleanup_errorp (enclaver_error_t *e) { enclaver_error_release
 #define cleanup_dir __attribute__ ((cleanup (cleanup_closedirp)))
 #define cleanup_error __attribute__ ((cleanup (cleanup_errorp)))
 
+/* Free n strings and the array holding them. */
+void enclaver_strv_free (char **v, size_t n) ENCLAVER_INTERNAL;
+
 /* Read a whole file (max_size bytes at most, else EFBIG); NUL-terminated. */
 int enclaver_read_file (const char *path, size_t max_size, char **out, size_t *len,
                         enclaver_error_t *err) ENCLAVER_INTERNAL;

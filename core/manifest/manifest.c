@@ -2157,15 +2157,6 @@ kv_free (struct enclaver_kv *kv, size_t n)
   free (kv);
 }
 
-static void
-strv_free (char **v, size_t n)
-{
-  size_t i;
-  for (i = 0; i < n; i++)
-    free (v[i]);
-  free (v);
-}
-
 void
 enclaver_manifest_free (struct enclaver_manifest *m)
 {
@@ -2188,8 +2179,8 @@ enclaver_manifest_free (struct enclaver_manifest *m)
       free (m->ingress[i].tls_cert_file);
     }
   free (m->ingress);
-  strv_free (m->egress_allow, m->n_egress_allow);
-  strv_free (m->egress_deny, m->n_egress_deny);
+  enclaver_strv_free (m->egress_allow, m->n_egress_allow);
+  enclaver_strv_free (m->egress_deny, m->n_egress_deny);
   kv_free (m->kms_endpoints, m->n_kms_endpoints);
   for (i = 0; i < m->n_pipeline; i++)
     {
@@ -2198,7 +2189,7 @@ enclaver_manifest_free (struct enclaver_manifest *m)
       kv_free (m->pipeline[i].options, m->pipeline[i].n_options);
     }
   free (m->pipeline);
-  strv_free (m->hooks, m->n_hooks);
+  enclaver_strv_free (m->hooks, m->n_hooks);
   free (m->kernel_blobs_dir);
   free (m->kernel_image);
   free (m->kernel_cmdline);
