@@ -24,6 +24,12 @@ tests_tree_test_flatten_stage_SOURCES = tests/tree/test-flatten-stage.c tests/tr
 tests_tree_test_flatten_stage_CFLAGS = $(AM_CFLAGS) $(DEPS_CFLAGS)
 tests_tree_test_flatten_stage_LDADD = $(TREE_TEST_LIBS)
 EXTRA_tests_tree_test_flatten_stage_DEPENDENCIES = stages/flatten.la
+# gzip inflate: ISA-L against libarchive's gzip filter (ENCLAVER_INFLATE=zlib)
+check_PROGRAMS += tests/tree/test-inflate
+TESTS += tests/tree/test-inflate
+tests_tree_test_inflate_SOURCES = tests/tree/test-inflate.c tests/tree/layergen.h
+tests_tree_test_inflate_CFLAGS = $(AM_CFLAGS) $(DEPS_CFLAGS)
+tests_tree_test_inflate_LDADD = $(TREE_TEST_LIBS)
 
 # the flatten stage
 pkglib_LTLIBRARIES += stages/flatten.la
