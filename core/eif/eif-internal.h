@@ -154,7 +154,11 @@ void eif_signature_check (const uint8_t *data, size_t len, uint64_t base,
                           struct eif_signature_result *res) ENCLAVER_INTERNAL;
 void eif_signature_result_clear (struct eif_signature_result *res) ENCLAVER_INTERNAL;
 
-/* ---- emitter: contiguous sections into a temp file, CRC on the way (writer.c) ---- */
+/* ---- emitter: contiguous sections into a temp file, CRC on the way (writer.c) ----
+ * Section data is copied into a ring of buffers; two worker threads take each buffer in
+ * turn: one hashes PCR0 and computes the CRC, the other writes the buffer to the file
+ * and hashes the section's other PCR (1 or 2).  eif_emitter_end() waits for both. */
+struct eif_pipe;
 struct eif_emitter
 {
   int fd;
@@ -173,6 +177,7 @@ struct eif_emitter
   uint64_t cur_size;
   uint32_t cur_crc;
   struct eif_measure *measure; /* optional */
+  struct eif_pipe *pipe;       /* created by the first write */
 };
 int eif_emitter_open (struct eif_emitter *e, const char *path, enclaver_error_t *err) ENCLAVER_INTERNAL;
 int eif_emitter_begin (struct eif_emitter *e, uint16_t type, enclaver_error_t *err) ENCLAVER_INTERNAL;

@@ -11,8 +11,8 @@ EIF_GOLDEN = golden/eif/kernel.bin golden/eif/cmdline.txt golden/eif/ramdisk0.cp
 EXTRA_DIST += $(EIF_GOLDEN) docs/eif.md
 
 EIF_TEST_LDADD = libenclaver.la libenclaver_util.la $(DEPS_LIBS)
-check_PROGRAMS += tests/eif/test-eif tests/eif/test-eif-hostile tests/eif/test-eif-stream
-TESTS += tests/eif/test-eif tests/eif/test-eif-hostile tests/eif/test-eif-stream tests/eif/cli.sh
+check_PROGRAMS += tests/eif/test-eif tests/eif/test-eif-hostile tests/eif/test-eif-stream tests/eif/test-eif-push
+TESTS += tests/eif/test-eif tests/eif/test-eif-hostile tests/eif/test-eif-stream tests/eif/test-eif-push tests/eif/cli.sh
 EXTRA_DIST += tests/eif/cli.sh
 tests_eif_test_eif_SOURCES = tests/eif/test-eif.c tests/eif/eif-test-util.h tests/tap.h
 tests_eif_test_eif_CFLAGS = $(AM_CFLAGS) $(DEPS_CFLAGS)
@@ -23,6 +23,9 @@ tests_eif_test_eif_hostile_LDADD = $(EIF_TEST_LDADD)
 tests_eif_test_eif_stream_SOURCES = tests/eif/test-eif-stream.c tests/tap.h
 tests_eif_test_eif_stream_CFLAGS = $(AM_CFLAGS) $(DEPS_CFLAGS)
 tests_eif_test_eif_stream_LDADD = $(EIF_TEST_LDADD)
+tests_eif_test_eif_push_SOURCES = tests/eif/test-eif-push.c tests/eif/eif-test-util.h tests/tap.h
+tests_eif_test_eif_push_CFLAGS = $(AM_CFLAGS) $(DEPS_CFLAGS)
+tests_eif_test_eif_push_LDADD = $(EIF_TEST_LDADD)
 
 # libFuzzer target for the reader: `make fuzz` (needs clang); not part of `make check`.
 #   ./tests/fuzz/fuzz_eif_reader -max_total_time=60 $(srcdir)/tests/fuzz/corpus

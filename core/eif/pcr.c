@@ -15,6 +15,9 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <zlib.h>
+#ifdef HAVE_ISAL
+#include <isa-l/crc.h>
+#endif
 
 #include "eif/eif-internal.h"
 
@@ -69,7 +72,11 @@ eif_crc32 (uint32_t crc, const void *data, size_t len)
   while (len > 0)
     {
       uInt n = len > 0x40000000u ? 0x40000000u : (uInt) len;
+#ifdef HAVE_ISAL
+      crc = crc32_gzip_refl (crc, p, n); /* same CRC (zlib's), folded with PCLMULQDQ */
+#else
       crc = (uint32_t) crc32 (crc, p, n);
+#endif
       p += n;
       len -= n;
     }

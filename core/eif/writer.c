@@ -13,6 +13,7 @@
 #include <libgen.h>
 #include <limits.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,10 +90,226 @@ eif_emitter_begin (struct eif_emitter *e, uint16_t type, enclaver_error_t *err)
   return 0;
 }
 
+/* ---- the pipeline behind eif_emitter_write */
+
+#define EIF_PIPE_SLOTS 8
+/* Start writeback every this many bytes, so that the final fsync has little left. */
+#define EIF_WRITEBACK_STEP (8u << 20)
+
+struct eif_slot
+{
+  uint8_t *buf;
+  size_t len;
+  uint64_t off; /* file offset */
+  struct eif_measure *m; /* NULL: not measured */
+  int mask;              /* PCRs this data feeds (bit i: m->pcr[i]) */
+};
+
+struct eif_pipe
+{
+  struct eif_emitter *e;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  pthread_t th[2];
+  int threads; /* 0: everything runs on the caller's thread */
+  int quit;
+  struct eif_slot slot[EIF_PIPE_SLOTS];
+  uint64_t submitted; /* slots handed to the workers */
+  size_t fill;        /* bytes in slot[submitted % EIF_PIPE_SLOTS], not yet handed over */
+  uint64_t done[2];   /* slots each worker has finished */
+  /* worker 0 */
+  uint32_t crc;
+  int hash_failed;
+  /* worker 1 */
+  int write_errno;
+  uint64_t synced_to;
+};
+
+/* Worker 0: PCR0 and the section CRC. */
+static void
+pipe_work0 (struct eif_pipe *p, const struct eif_slot *s)
+{
+  struct eif_measure *m = s->m;
+  p->crc = eif_crc32 (p->crc, s->buf, s->len);
+  if (m && (s->mask & 1) && enclaver_pcr_update (&m->pcr[0], s->buf, s->len, NULL) < 0)
+    p->hash_failed = 1;
+}
+
+/* Worker 1: the file write, the section's other PCR, and early writeback. */
+static void
+pipe_work1 (struct eif_pipe *p, const struct eif_slot *s)
+{
+  struct eif_measure *m = s->m;
+  if (p->write_errno == 0 && pwrite_all (p->e->fd, s->buf, s->len, s->off) < 0)
+    p->write_errno = errno ? errno : EIO;
+  for (int i = 1; i < 3; i++)
+    if (m && (s->mask & (1 << i)) && enclaver_pcr_update (&m->pcr[i], s->buf, s->len, NULL) < 0)
+      p->hash_failed = 1;
+  if (p->write_errno == 0 && s->off + s->len >= p->synced_to + EIF_WRITEBACK_STEP)
+    {
+      /* a hint: errors show up in the final fsync */
+      (void) sync_file_range (p->e->fd, (off_t) p->synced_to, (off_t) (s->off + s->len - p->synced_to),
+                              SYNC_FILE_RANGE_WRITE);
+      p->synced_to = s->off + s->len;
+    }
+}
+
+struct pipe_worker
+{
+  struct eif_pipe *p;
+  int id;
+};
+
+static void *
+pipe_worker_main (void *arg)
+{
+  struct eif_pipe *p = ((struct pipe_worker *) arg)->p;
+  int id = ((struct pipe_worker *) arg)->id;
+  free (arg);
+  pthread_mutex_lock (&p->mu);
+  for (;;)
+    {
+      while (p->done[id] == p->submitted && !p->quit)
+        pthread_cond_wait (&p->cv, &p->mu);
+      if (p->done[id] == p->submitted)
+        break;
+      const struct eif_slot *s = &p->slot[p->done[id] % EIF_PIPE_SLOTS];
+      pthread_mutex_unlock (&p->mu);
+      if (id == 0)
+        pipe_work0 (p, s);
+      else
+        pipe_work1 (p, s);
+      pthread_mutex_lock (&p->mu);
+      p->done[id]++;
+      pthread_cond_broadcast (&p->cv);
+    }
+  pthread_mutex_unlock (&p->mu);
+  return NULL;
+}
+
+static struct eif_pipe *
+pipe_new (struct eif_emitter *e)
+{
+  struct eif_pipe *p = xmalloc0 (sizeof *p);
+  p->e = e;
+  for (int i = 0; i < EIF_PIPE_SLOTS; i++)
+    p->slot[i].buf = xmalloc (EIF_IO_CHUNK);
+  pthread_mutex_init (&p->mu, NULL);
+  pthread_cond_init (&p->cv, NULL);
+  for (int i = 0; i < 2; i++)
+    {
+      struct pipe_worker *w = xmalloc (sizeof *w);
+      w->p = p;
+      w->id = i;
+      if (pthread_create (&p->th[i], NULL, pipe_worker_main, w) != 0)
+        {
+          free (w);
+          if (i == 1)
+            {
+              /* run serially: stop the first worker */
+              pthread_mutex_lock (&p->mu);
+              p->quit = 1;
+              pthread_cond_broadcast (&p->cv);
+              pthread_mutex_unlock (&p->mu);
+              pthread_join (p->th[0], NULL);
+              p->quit = 0;
+            }
+          return p;
+        }
+      p->threads = i + 1;
+    }
+  return p;
+}
+
+static void
+pipe_free (struct eif_pipe *p)
+{
+  if (p == NULL)
+    return;
+  if (p->threads == 2)
+    {
+      pthread_mutex_lock (&p->mu);
+      p->quit = 1;
+      pthread_cond_broadcast (&p->cv);
+      pthread_mutex_unlock (&p->mu);
+      pthread_join (p->th[0], NULL);
+      pthread_join (p->th[1], NULL);
+    }
+  pthread_cond_destroy (&p->cv);
+  pthread_mutex_destroy (&p->mu);
+  for (int i = 0; i < EIF_PIPE_SLOTS; i++)
+    free (p->slot[i].buf);
+  free (p);
+}
+
+/* The slot being filled (p->fill bytes in it so far): before its first byte, wait until
+ * both workers are done with its previous contents. */
+static struct eif_slot *
+pipe_fill_slot (struct eif_pipe *p)
+{
+  struct eif_slot *s = &p->slot[p->submitted % EIF_PIPE_SLOTS];
+  if (p->fill == 0 && p->threads == 2 && p->submitted >= EIF_PIPE_SLOTS)
+    {
+      uint64_t need = p->submitted - EIF_PIPE_SLOTS + 1;
+      pthread_mutex_lock (&p->mu);
+      while (p->done[0] < need || p->done[1] < need)
+        pthread_cond_wait (&p->cv, &p->mu);
+      pthread_mutex_unlock (&p->mu);
+    }
+  return s;
+}
+
+/* Hand the slot being filled to the workers (or process it here without them). */
+static void
+pipe_submit (struct eif_pipe *p)
+{
+  struct eif_slot *s = &p->slot[p->submitted % EIF_PIPE_SLOTS];
+  if (p->fill == 0)
+    return;
+  s->len = p->fill;
+  p->fill = 0;
+  if (p->threads < 2)
+    {
+      pipe_work0 (p, s);
+      pipe_work1 (p, s);
+      p->submitted++;
+      p->done[0] = p->done[1] = p->submitted;
+      return;
+    }
+  pthread_mutex_lock (&p->mu);
+  p->submitted++;
+  pthread_cond_broadcast (&p->cv);
+  pthread_mutex_unlock (&p->mu);
+}
+
+/* Wait until every byte written so far is in the file and hashed; report worker errors. */
+static int
+pipe_drain (struct eif_emitter *e, enclaver_error_t *err)
+{
+  struct eif_pipe *p = e->pipe;
+  int werr, hfail;
+  if (p == NULL)
+    return 0;
+  pipe_submit (p);
+  pthread_mutex_lock (&p->mu);
+  while (p->done[0] < p->submitted || p->done[1] < p->submitted)
+    pthread_cond_wait (&p->cv, &p->mu);
+  werr = p->write_errno;
+  hfail = p->hash_failed;
+  pthread_mutex_unlock (&p->mu);
+  if (werr)
+    return enclaver_make_errno (err, werr, "write %s", e->tmp_path);
+  if (hfail)
+    return enclaver_make_error (err, EIO, "SHA-384 update failed");
+  return 0;
+}
+
 int
 eif_emitter_write (struct eif_emitter *e, const void *data, size_t len, enclaver_error_t *err)
 {
   uint64_t at = e->cur_hdr_off + ENCLAVER_EIF_SECTION_HEADER_SIZE + e->cur_size;
+  const uint8_t *d = data;
+  struct eif_pipe *p;
 
   if (!e->in_section)
     return enclaver_make_error (err, EINVAL, "internal: write outside a section");
@@ -100,12 +317,29 @@ eif_emitter_write (struct eif_emitter *e, const void *data, size_t len, enclaver
     return 0;
   if (UINT64_MAX - at < len || at + len > (uint64_t) INT64_MAX)
     return enclaver_make_error (err, EFBIG, "%s: section too large", e->final_path);
-  if (pwrite_all (e->fd, data, len, at) < 0)
-    return enclaver_make_errno (err, errno, "write %s", e->tmp_path);
-  e->cur_crc = eif_crc32 (e->cur_crc, data, len);
-  e->cur_size += len;
-  if (e->measure && eif_measure_update (e->measure, data, len, err) < 0)
-    return -1;
+  if (e->pipe == NULL)
+    e->pipe = pipe_new (e);
+  p = e->pipe;
+  while (len > 0)
+    {
+      struct eif_slot *s = pipe_fill_slot (p);
+      size_t n;
+      if (p->fill == 0)
+        {
+          s->off = at;
+          s->m = e->measure;
+          s->mask = e->measure ? e->measure->cur_mask : 0;
+        }
+      n = EIF_IO_CHUNK - p->fill < len ? EIF_IO_CHUNK - p->fill : len;
+      memcpy (s->buf + p->fill, d, n);
+      p->fill += n;
+      d += n;
+      len -= n;
+      at += n;
+      e->cur_size += n;
+      if (p->fill == EIF_IO_CHUNK)
+        pipe_submit (p);
+    }
   return 0;
 }
 
@@ -117,6 +351,13 @@ eif_emitter_end (struct eif_emitter *e, enclaver_error_t *err)
 
   if (!e->in_section)
     return enclaver_make_error (err, EINVAL, "internal: no section to finish");
+  if (pipe_drain (e, err) < 0)
+    return -1;
+  if (e->pipe)
+    {
+      e->cur_crc = e->pipe->crc;
+      e->pipe->crc = 0;
+    }
   eif_put_be16 (hdr, e->types[e->n]);
   eif_put_be16 (hdr + 2, 0);
   eif_put_be64 (hdr + 4, e->cur_size);
@@ -142,6 +383,8 @@ eif_emitter_finish (struct eif_emitter *e, uint16_t version, uint16_t flags, uin
 
   if (e->in_section)
     return enclaver_make_error (err, EINVAL, "internal: section not finished");
+  pipe_free (e->pipe);
+  e->pipe = NULL;
   memset (h, 0, sizeof h);
   memcpy (h + EIF_OFF_MAGIC, ENCLAVER_EIF_MAGIC, 4);
   eif_put_be16 (h + EIF_OFF_VERSION, version);
@@ -182,6 +425,8 @@ eif_emitter_finish (struct eif_emitter *e, uint16_t version, uint16_t flags, uin
 void
 eif_emitter_abort (struct eif_emitter *e)
 {
+  pipe_free (e->pipe);
+  e->pipe = NULL;
   if (e->fd >= 0)
     close (e->fd);
   e->fd = -1;
@@ -539,6 +784,8 @@ struct enclaver_eif_writer_s
   int stage;
   int failed;
   int finished;
+  int open; /* a push-style section is open */
+  enum enclaver_eif_section_type open_type;
   enum enclaver_eif_arch arch;
   uint64_t mem, cpus;
   char *cert_pem, *key_pem;
@@ -726,6 +973,55 @@ fail:
 }
 
 int
+enclaver_eif_writer_begin_section (enclaver_eif_writer_t *w, enum enclaver_eif_section_type type,
+                                   enclaver_error_t *err)
+{
+  if (w->open)
+    return enclaver_make_error (err, EINVAL, "a %s section is still open",
+                                enclaver_eif_section_type_name (w->open_type));
+  if (check_order (w, type, err) < 0)
+    return -1;
+  if (eif_emitter_begin (&w->e, (uint16_t) type, err) < 0)
+    {
+      w->failed = 1;
+      return enclaver_error_wrap (err, "%s section", enclaver_eif_section_type_name (type));
+    }
+  w->open = 1;
+  w->open_type = type;
+  return 0;
+}
+
+int
+enclaver_eif_writer_write (enclaver_eif_writer_t *w, const void *data, size_t len, enclaver_error_t *err)
+{
+  if (!w->open)
+    return enclaver_make_error (err, EINVAL, "no section is open");
+  if (len && data == NULL)
+    return enclaver_make_error (err, EINVAL, "NULL data");
+  if (emit_checked (w, data, len, w->open_type, err) < 0)
+    {
+      w->failed = 1;
+      return enclaver_error_wrap (err, "%s section", enclaver_eif_section_type_name (w->open_type));
+    }
+  return 0;
+}
+
+int
+enclaver_eif_writer_end_section (enclaver_eif_writer_t *w, enclaver_error_t *err)
+{
+  if (!w->open)
+    return enclaver_make_error (err, EINVAL, "no section is open");
+  w->open = 0;
+  if (eif_emitter_end (&w->e, err) < 0)
+    {
+      w->failed = 1;
+      return enclaver_error_wrap (err, "%s section", enclaver_eif_section_type_name (w->open_type));
+    }
+  advance (w);
+  return 0;
+}
+
+int
 enclaver_eif_writer_add_buffer (enclaver_eif_writer_t *w, enum enclaver_eif_section_type type, const void *data,
                                 size_t len, enclaver_error_t *err)
 {
@@ -794,6 +1090,9 @@ enclaver_eif_writer_finish (enclaver_eif_writer_t *w, struct enclaver_eif_measur
     return enclaver_make_error (err, EINVAL, "EIF writer already finished");
   if (w->failed)
     return enclaver_make_error (err, EINVAL, "EIF writer: an earlier section failed");
+  if (w->open)
+    return enclaver_make_error (err, EINVAL, "EIF writer: the %s section is still open",
+                                enclaver_eif_section_type_name (w->open_type));
   if (w->stage != STAGE_MORE_RAMDISKS)
     return enclaver_make_error (err, EINVAL, "EIF incomplete: %s section is missing", stage_expect[w->stage]);
   if (eif_measure_final (&w->m, &meas, err) < 0)
@@ -948,10 +1247,10 @@ enclaver_eif_sign (const char *in, const char *out, const char *cert_path, const
     *m = check;
   ret = 0;
 out:
+  if (emitting) /* first: its workers may still be hashing into meas */
+    eif_emitter_abort (&e);
   if (measuring)
     eif_measure_cleanup (&meas);
-  if (emitting)
-    eif_emitter_abort (&e);
   enclaver_eif_info_clear (&info);
   return ret;
 }

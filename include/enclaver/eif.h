@@ -162,6 +162,13 @@ int enclaver_eif_writer_add_file (enclaver_eif_writer_t *w, enum enclaver_eif_se
                                   const char *path, enclaver_error_t *err);
 int enclaver_eif_writer_add_stream (enclaver_eif_writer_t *w, enum enclaver_eif_section_type type,
                                     enclaver_eif_read_fn fn, void *opaque, enclaver_error_t *err);
+/* Push-style section: begin, write any number of times (the data is copied, so the
+ * caller's buffer is free again on return), end.  No other section can be added while
+ * one is open.  Writing, CRC and hashing run on worker threads behind these calls. */
+int enclaver_eif_writer_begin_section (enclaver_eif_writer_t *w, enum enclaver_eif_section_type type,
+                                       enclaver_error_t *err);
+int enclaver_eif_writer_write (enclaver_eif_writer_t *w, const void *data, size_t len, enclaver_error_t *err);
+int enclaver_eif_writer_end_section (enclaver_eif_writer_t *w, enclaver_error_t *err);
 /* Shorthand: enclaver_eif_metadata_json() + add_buffer(METADATA). */
 int enclaver_eif_writer_add_metadata (enclaver_eif_writer_t *w, const struct enclaver_eif_metadata *md,
                                       enclaver_error_t *err);

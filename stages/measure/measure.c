@@ -1,16 +1,15 @@
 /* measure stage: stream the kernel, cmdline, metadata and the two ramdisks (made on
  * the fly as deterministic newc archives) into the EIF, computing PCR0/1/2 (and PCR8
- * when signing) in the same single pass.  The EIF goes to a temporary output that the
+ * when signing) in the same single pass (the EIF writer's threads hash and write while
+ * this thread assembles the cpio).  The EIF goes to a temporary output that the
  * pipeline renames into place only when every stage (and the `measured` hooks)
  * succeeded. */
 #include "config.h"
 
 #include <errno.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -116,35 +115,13 @@ out:
   return r;
 }
 
-/* ---- the customer ramdisk, produced by a thread into a socket the EIF writer reads */
-
-struct producer
-{
-  const enclaver_tree_t *tree;
-  const struct enclaver_ramdisks *rd;
-  int fd;
-  enclaver_error_t err;
-  int failed;
-};
+/* ---- the customer ramdisk, written straight into the EIF section (the writer copies
+ * each piece into its buffers and writes, CRCs and hashes them on its own threads) */
 
 static int
-sock_sink (void *ud, const void *p, size_t n, enclaver_error_t *err)
+eif_sink (void *ud, const void *p, size_t n, enclaver_error_t *err)
 {
-  struct producer *pr = ud;
-  const char *c = p;
-  while (n > 0)
-    {
-      ssize_t w = send (pr->fd, c, n, MSG_NOSIGNAL);
-      if (w < 0)
-        {
-          if (errno == EINTR)
-            continue;
-          return enclaver_make_errno (err, errno, "customer ramdisk stream");
-        }
-      c += w;
-      n -= (size_t) w;
-    }
-  return 0;
+  return enclaver_eif_writer_write (ud, p, n, err);
 }
 
 static char *
@@ -169,11 +146,10 @@ join_lines (char *const *v, size_t n, size_t *len)
   return s;
 }
 
-static void *
-produce (void *arg)
+static int
+customer_ramdisk (enclaver_eif_writer_t *ew, const enclaver_tree_t *tree, const struct enclaver_ramdisks *rd,
+                  enclaver_error_t *err)
 {
-  struct producer *pr = arg;
-  const struct enclaver_ramdisks *rd = pr->rd;
   struct enclaver_cpio_options o;
   enclaver_cpio_writer_t *w;
   size_t cmd_len, env_len;
@@ -184,41 +160,27 @@ produce (void *arg)
                                       .size = cmd_len };
   struct enclaver_cpio_entry eenv = { .name = "env", .type = ENCLAVER_NODE_REG, .mode = 0644, .mtime = t,
                                       .size = env_len };
+  int r = -1;
 
   enclaver_cpio_options_init (&o);
   o.mode = ENCLAVER_CPIO_DETERMINISTIC;
   o.source_date_epoch = rd->source_date_epoch;
-  w = enclaver_cpio_writer_new (&o, sock_sink, pr);
-  if (enclaver_cpio_add (w, &ecmd, cmd, &pr->err) < 0 || enclaver_cpio_add (w, &eenv, env, &pr->err) < 0
-      || enclaver_cpio_add_tree (w, pr->tree, "rootfs", ENCLAVER_CPIO_TREE_ROOT, &pr->err) < 0
-      || enclaver_cpio_finish (w, &pr->err) < 0)
-    pr->failed = 1;
+  w = enclaver_cpio_writer_new (&o, eif_sink, ew);
+  if (enclaver_eif_writer_begin_section (ew, ENCLAVER_EIF_SECTION_RAMDISK, err) < 0)
+    goto out;
+  if (enclaver_cpio_add (w, &ecmd, cmd, err) < 0 || enclaver_cpio_add (w, &eenv, env, err) < 0
+      || enclaver_cpio_add_tree (w, tree, "rootfs", ENCLAVER_CPIO_TREE_ROOT, err) < 0
+      || enclaver_cpio_finish (w, err) < 0)
+    {
+      enclaver_error_wrap (err, "customer ramdisk");
+      goto out;
+    }
+  r = enclaver_eif_writer_end_section (ew, err);
+out:
   enclaver_cpio_writer_free (w);
   free (cmd);
   free (env);
-  shutdown (pr->fd, SHUT_WR);
-  return NULL;
-}
-
-/* Fill the writer's whole buffer (until end of stream): large chunks keep the
- * hand-off to the EIF writer's second hashing thread cheap. */
-static ssize_t
-sock_read (void *opaque, void *buf, size_t len)
-{
-  int fd = *(int *) opaque;
-  size_t got = 0;
-  while (got < len)
-    {
-      ssize_t r = recv (fd, (char *) buf + got, len - got, MSG_WAITALL);
-      if (r < 0 && errno == EINTR)
-        continue;
-      if (r < 0)
-        return got ? (ssize_t) got : -1;
-      if (r == 0)
-        break;
-      got += (size_t) r;
-    }
-  return (ssize_t) got;
+  return r;
 }
 
 /* ---- metadata */
@@ -303,9 +265,7 @@ measure_run (enclaver_stage_t *st, enclaver_ctx_t *ctx, enclaver_error_t *err)
   struct enclaver_eif_metadata md;
   enclaver_eif_writer_t *w = NULL;
   struct buf boot = { 0 };
-  struct producer pr = { 0 };
-  pthread_t th;
-  int started = 0, sv[2] = { -1, -1 }, fd, ret = -1;
+  int fd, ret = -1;
   char *final = NULL, *btime = NULL, *dinfo = NULL;
   const char *tmp;
 
@@ -352,37 +312,8 @@ measure_run (enclaver_stage_t *st, enclaver_ctx_t *ctx, enclaver_error_t *err)
       || enclaver_eif_writer_add_buffer (w, ENCLAVER_EIF_SECTION_RAMDISK, boot.data, boot.len, err) < 0)
     goto out;
 
-  if (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
-    {
-      enclaver_make_errno (err, errno, "socketpair");
-      goto out;
-    }
-  pr.tree = tree;
-  pr.rd = rd;
-  pr.fd = sv[1];
-  if (pthread_create (&th, NULL, produce, &pr) != 0)
-    {
-      enclaver_make_error (err, EAGAIN, "cannot start the ramdisk writer thread");
-      goto out;
-    }
-  started = 1;
-  ret = enclaver_eif_writer_add_stream (w, ENCLAVER_EIF_SECTION_RAMDISK, sock_read, &sv[0], err);
-  /* Unblock the producer if the EIF writer gave up early. */
-  shutdown (sv[0], SHUT_RDWR);
-  pthread_join (th, NULL);
-  started = 0;
-  if (pr.failed)
-    {
-      enclaver_error_release (err);
-      *err = pr.err;
-      pr.err = NULL;
-      enclaver_error_wrap (err, "customer ramdisk");
-      ret = -1;
-      goto out;
-    }
-  if (ret < 0)
+  if (customer_ramdisk (w, tree, rd, err) < 0)
     goto out;
-  ret = -1;
 
   meas = calloc (1, sizeof *meas);
   if (meas == NULL)
@@ -399,16 +330,6 @@ measure_run (enclaver_stage_t *st, enclaver_ctx_t *ctx, enclaver_error_t *err)
   ret = enclaver_ctx_hook_fire (ctx, "measured", err);
 
 out:
-  if (started)
-    {
-      shutdown (sv[0], SHUT_RDWR);
-      pthread_join (th, NULL);
-    }
-  enclaver_error_release (&pr.err);
-  if (sv[0] >= 0)
-    close (sv[0]);
-  if (sv[1] >= 0)
-    close (sv[1]);
   enclaver_eif_writer_free (w);
   free (meas);
   free (boot.data);

@@ -21,6 +21,8 @@
 
 #include <enclaver/eif.h>
 
+#include "tests/tap.h"
+
 #define GOLDEN ABS_TOP_SRCDIR "/golden/eif/"
 #ifndef ARRAY_SIZE
 #define ARRAY_SIZE(a) (sizeof (a) / sizeof ((a)[0]))
@@ -33,6 +35,21 @@
 #define V2_PCR8 "977e3a9a03b181f4f84e4b52f508165154ab87f25ac75e1ea7fb9dff853c440b60e0af659782f523aeb27c8ff706e93c"
 #define EMPTY_PCR "21b9efbc184807662e966d34f390821309eeac6802309798826296bf3e8bec7c10edb30948c90ba67310f7b964fc500a"
 #define V1_CRC 0x87569f89u
+
+/* Compare a PCR with its hex form; print both on a mismatch. */
+__attribute__ ((unused)) static int
+pcr_is (const uint8_t pcr[ENCLAVER_PCR_SIZE], const char *hex)
+{
+  char h[ENCLAVER_PCR_HEX_SIZE];
+  enclaver_pcr_to_hex (pcr, h);
+  if (strcmp (h, hex) != 0)
+    {
+      tap_diag ("  got      %s", h);
+      tap_diag ("  expected %s", hex);
+      return 0;
+    }
+  return 1;
+}
 
 __attribute__ ((unused)) static uint8_t *
 slurp (const char *path, size_t *len)

@@ -18,20 +18,6 @@ tpath (const char *name)
 }
 
 static int
-pcr_is (const uint8_t pcr[ENCLAVER_PCR_SIZE], const char *hex)
-{
-  char h[ENCLAVER_PCR_HEX_SIZE];
-  enclaver_pcr_to_hex (pcr, h);
-  if (strcmp (h, hex) != 0)
-    {
-      tap_diag ("  got      %s", h);
-      tap_diag ("  expected %s", hex);
-      return 0;
-    }
-  return 1;
-}
-
-static int
 count_dir_entries (const char *dir)
 {
   DIR *d = opendir (dir);
