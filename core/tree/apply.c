@@ -1032,20 +1032,10 @@ gz_read (struct layer_io *io, unsigned char *out, size_t cap)
           g->phase = GZ_BODY;
           continue;
         }
-      if (g->st.avail_in == 0)
-        {
-          ssize_t n = gz_fill (io);
-          if (n < 0)
-            return -1;
-          if (n == 0)
-            {
-              snprintf (g->err, sizeof g->err,
-                        "truncated gzip input: the file (%llu bytes) ends inside member %llu, which starts at offset %llu",
-                        (unsigned long long) g->in_off, (unsigned long long) g->member,
-                        (unsigned long long) g->member_off);
-              return -1;
-            }
-        }
+      if (g->st.avail_in == 0 && gz_fill (io) < 0)
+        return -1;
+      /* at the end of the file ISA-L still gets called: it may hold decoded data or
+       * the trailer's bytes; only when it makes no progress is the member truncated */
       uint32_t in_before = g->st.avail_in;
       int state_before = (int) g->st.block_state;
       g->st.next_out = out + got;
@@ -1079,7 +1069,16 @@ gz_read (struct layer_io *io, unsigned char *out, size_t cap)
       /* never spin: ISA-L takes input or gives output on every call */
       if (produced == 0 && g->st.avail_in == in_before && (int) g->st.block_state == state_before)
         {
-          if (++idle > 8)
+          idle++;
+          if (g->st.avail_in == 0 && g->eof && idle >= 2)
+            {
+              snprintf (g->err, sizeof g->err,
+                        "truncated gzip input: the file (%llu bytes) ends inside member %llu, which starts at offset %llu",
+                        (unsigned long long) g->in_off, (unsigned long long) g->member,
+                        (unsigned long long) g->member_off);
+              return -1;
+            }
+          if (idle > 8)
             {
               snprintf (g->err, sizeof g->err, "gzip member %llu (offset %llu): the inflater makes no progress",
                         (unsigned long long) g->member, (unsigned long long) g->member_off);

@@ -557,6 +557,12 @@ test_bad (void)
   expect_fail ("second header cut inside its extra field", &blob, df, "truncated gzip input");
   free (blob.b);
   memset (&blob, 0, sizeof blob);
+  /* a complete header after the last member, and nothing after it */
+  lg_put (&blob, good.b, good.len);
+  lg_put (&blob, "\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03", 10);
+  expect_fail ("a header with no data after the last member", &blob, df, "truncated gzip input");
+  free (blob.b);
+  memset (&blob, 0, sizeof blob);
   /* the first header cut inside its name */
   {
     gz_header h;
@@ -728,6 +734,48 @@ test_stream_limit (void)
   free (zeros);
 }
 
+/* Where a member ends relative to the 64 KiB output buffers: the tar, then n bytes of
+ * text after its end, for many n, each in one member (nothing after its trailer, so
+ * the end of the file comes right after ISA-L has taken the last input). */
+static void
+test_stream_ends (void)
+{
+  struct lg tar = { 0 };
+  lg_file (&tar, "a", "x");
+  lg_end (&tar);
+  size_t max = 3 * 65536 + 4096;
+  unsigned char *s = malloc (tar.len + max);
+  memcpy (s, tar.b, tar.len);
+  rng_state = 777;
+  for (size_t i = 0; i < max; i++)
+    s[tar.len + i] = (unsigned char) "abcdefgh\n"[rng () % (rng () % 8 ? 3 : 9)];
+  int bad = 0, runs = 0;
+  for (size_t n = 65536 - 2 * 1024; n < max && bad < 5; n += 4999)
+    for (int level = 1; level <= 6; level += 5)
+      {
+        struct lg blob = { 0 };
+        gz_member (&blob, s, tar.len + n, level, NULL);
+        char want[80], digest[80];
+        sha256_hex (s, tar.len + n, want);
+        sha256_hex (blob.b, blob.len, digest);
+        char *path = write_blob (blob.b, blob.len, "end");
+        struct outcome a;
+        run (path, digest, want, NULL, 0, &a);
+        runs++;
+        if (a.rc != 0)
+          {
+            bad++;
+            tap_diag ("stream of %zu bytes, level %d: %s", tar.len + n, level, a.msg);
+          }
+        unlink (path);
+        free (path);
+        free (blob.b);
+      }
+  tap_ok (bad == 0, "%d streams ending at different points of the output buffers all apply", runs);
+  free (s);
+  free (tar.b);
+}
+
 /* The switch really switches: libarchive's messages never mention ISA-L. */
 static void
 test_switch (void)
@@ -772,6 +820,7 @@ main (void)
   test_gzip_cli ();
   test_edge_outcomes ();
   test_bad ();
+  test_stream_ends ();
   test_switch ();
   test_stream_limit ();
   free (TAR);
