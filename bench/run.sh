@@ -164,9 +164,9 @@ for img in "$@"; do
 	say "$img: openssl dgst -sha384"
 	read -r t_sha c_sha < <(timed "$img-sha384" "" "openssl dgst -sha384 '$cpio' >/dev/null") || true
 	say "$img: enclaver build, cold cache"
-	read -r t_cold c_cold < <(timed "$img-build-cold" "rm -rf '$w/cache'" "$build >/dev/null 2>>'$RES/$img.build.log'") || true
+	read -r t_cold c_cold < <(timed "$img-build-cold" "rm -rf '$w/cache' '$w/out.eif'" "$build >/dev/null 2>>'$RES/$img.build.log'") || true
 	say "$img: enclaver build, warm cache"
-	read -r t_warm c_warm < <(timed "$img-build-warm" "" "$build >/dev/null 2>>'$RES/$img.build.log'") || true
+	read -r t_warm c_warm < <(timed "$img-build-warm" "rm -f '$w/out.eif'" "$build >/dev/null 2>>'$RES/$img.build.log'") || true
 	say "$img: umoci unpack --rootless"
 	read -r t_umoci c_umoci < <(timed "$img-umoci" "rm -rf '$w/bundle'" "umoci unpack --rootless --image '$layout:latest' '$w/bundle' >/dev/null 2>>'$RES/$img.umoci.log'") || true
 	rm -rf "$w/bundle" "$w/cache" "$w/sections"
