@@ -92,7 +92,7 @@ eif_emitter_begin (struct eif_emitter *e, uint16_t type, enclaver_error_t *err)
 
 /* ---- the pipeline behind eif_emitter_write */
 
-#define EIF_PIPE_SLOTS 8
+#define EIF_PIPE_SLOTS 32
 /* Start writeback every this many bytes, so that the final fsync has little left. */
 #define EIF_WRITEBACK_STEP (8u << 20)
 
@@ -109,7 +109,10 @@ struct eif_pipe
 {
   struct eif_emitter *e;
   pthread_mutex_t mu;
-  pthread_cond_t cv;
+  pthread_cond_t work_cv; /* workers wait here for slots */
+  pthread_cond_t free_cv; /* the caller waits here for the workers */
+  int idle;               /* workers waiting on work_cv */
+  int caller_waiting;
   pthread_t th[2];
   int threads; /* 0: everything runs on the caller's thread */
   int quit;
@@ -170,7 +173,11 @@ pipe_worker_main (void *arg)
   for (;;)
     {
       while (p->done[id] == p->submitted && !p->quit)
-        pthread_cond_wait (&p->cv, &p->mu);
+        {
+          p->idle++;
+          pthread_cond_wait (&p->work_cv, &p->mu);
+          p->idle--;
+        }
       if (p->done[id] == p->submitted)
         break;
       const struct eif_slot *s = &p->slot[p->done[id] % EIF_PIPE_SLOTS];
@@ -181,7 +188,8 @@ pipe_worker_main (void *arg)
         pipe_work1 (p, s);
       pthread_mutex_lock (&p->mu);
       p->done[id]++;
-      pthread_cond_broadcast (&p->cv);
+      if (p->caller_waiting)
+        pthread_cond_signal (&p->free_cv);
     }
   pthread_mutex_unlock (&p->mu);
   return NULL;
@@ -195,7 +203,8 @@ pipe_new (struct eif_emitter *e)
   for (int i = 0; i < EIF_PIPE_SLOTS; i++)
     p->slot[i].buf = xmalloc (EIF_IO_CHUNK);
   pthread_mutex_init (&p->mu, NULL);
-  pthread_cond_init (&p->cv, NULL);
+  pthread_cond_init (&p->work_cv, NULL);
+  pthread_cond_init (&p->free_cv, NULL);
   for (int i = 0; i < 2; i++)
     {
       struct pipe_worker *w = xmalloc (sizeof *w);
@@ -209,7 +218,7 @@ pipe_new (struct eif_emitter *e)
               /* run serially: stop the first worker */
               pthread_mutex_lock (&p->mu);
               p->quit = 1;
-              pthread_cond_broadcast (&p->cv);
+              pthread_cond_broadcast (&p->work_cv);
               pthread_mutex_unlock (&p->mu);
               pthread_join (p->th[0], NULL);
               p->quit = 0;
@@ -230,12 +239,13 @@ pipe_free (struct eif_pipe *p)
     {
       pthread_mutex_lock (&p->mu);
       p->quit = 1;
-      pthread_cond_broadcast (&p->cv);
+      pthread_cond_broadcast (&p->work_cv);
       pthread_mutex_unlock (&p->mu);
       pthread_join (p->th[0], NULL);
       pthread_join (p->th[1], NULL);
     }
-  pthread_cond_destroy (&p->cv);
+  pthread_cond_destroy (&p->work_cv);
+  pthread_cond_destroy (&p->free_cv);
   pthread_mutex_destroy (&p->mu);
   for (int i = 0; i < EIF_PIPE_SLOTS; i++)
     free (p->slot[i].buf);
@@ -253,7 +263,11 @@ pipe_fill_slot (struct eif_pipe *p)
       uint64_t need = p->submitted - EIF_PIPE_SLOTS + 1;
       pthread_mutex_lock (&p->mu);
       while (p->done[0] < need || p->done[1] < need)
-        pthread_cond_wait (&p->cv, &p->mu);
+        {
+          p->caller_waiting = 1;
+          pthread_cond_wait (&p->free_cv, &p->mu);
+          p->caller_waiting = 0;
+        }
       pthread_mutex_unlock (&p->mu);
     }
   return s;
@@ -278,7 +292,8 @@ pipe_submit (struct eif_pipe *p)
     }
   pthread_mutex_lock (&p->mu);
   p->submitted++;
-  pthread_cond_broadcast (&p->cv);
+  if (p->idle)
+    pthread_cond_broadcast (&p->work_cv);
   pthread_mutex_unlock (&p->mu);
 }
 
@@ -293,7 +308,11 @@ pipe_drain (struct eif_emitter *e, enclaver_error_t *err)
   pipe_submit (p);
   pthread_mutex_lock (&p->mu);
   while (p->done[0] < p->submitted || p->done[1] < p->submitted)
-    pthread_cond_wait (&p->cv, &p->mu);
+    {
+      p->caller_waiting = 1;
+      pthread_cond_wait (&p->free_cv, &p->mu);
+      p->caller_waiting = 0;
+    }
   werr = p->write_errno;
   hfail = p->hash_failed;
   pthread_mutex_unlock (&p->mu);

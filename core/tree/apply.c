@@ -657,10 +657,15 @@ enclaver_tree_apply_archive (enclaver_tree_t *t, void *archive, const char *name
 
 /* ------------------------------------------------------------------ layer files */
 
-/* The two SHA-256 passes of a layer (the blob's digest and the DiffID) run on a helper
- * thread, overlapping decompression and tar parsing.  It takes one job at a time; every
- * buffer is double-buffered so a buffer being hashed is never refilled (a buffer handed
- * to libarchive stays valid until its next callback call, by libarchive's contract). */
+/* The two SHA-256 passes of a layer (the blob's digest and the DiffID) run on two helper
+ * threads, one each, overlapping decompression and tar parsing.  A helper takes one job
+ * at a time; every buffer is double-buffered so a buffer being hashed is never refilled
+ * (a buffer handed to libarchive stays valid until its next callback call, by
+ * libarchive's contract). */
+/* Read and inflate in pieces this large: large enough that handing each piece to a
+ * hashing thread costs little. */
+#define LAYER_IO_BUF (256u * 1024)
+
 struct layer_hasher
 {
   pthread_t th;
@@ -702,13 +707,14 @@ struct layer_io
 #ifdef HAVE_ISAL
   struct gz_reader *gz;
 #endif
-  unsigned char in[2][65536];
-  unsigned char out[2][65536];
+  unsigned char in[2][LAYER_IO_BUF];
+  unsigned char out[2][LAYER_IO_BUF];
   int in_i, out_i;
   uint64_t stream_bytes;
   uint64_t stream_limit;
   int over_limit;
-  struct layer_hasher h;
+  struct layer_hasher hb; /* blob digest */
+  struct layer_hasher hd; /* DiffID */
 };
 
 static void *
@@ -806,7 +812,7 @@ file_read_cb (struct archive *a, void *ud, const void **buf)
           return -1;
         }
       if (n > 0 && io->blob_md)
-        layer_hasher_post (&io->h, io->blob_md, b, (size_t) n);
+        layer_hasher_post (&io->hb, io->blob_md, b, (size_t) n);
       io->in_i ^= 1;
       *buf = b;
       return n;
@@ -881,7 +887,7 @@ gz_fill (struct layer_io *io)
           return 0;
         }
       if (io->blob_md)
-        layer_hasher_post (&io->h, io->blob_md, b, (size_t) n);
+        layer_hasher_post (&io->hb, io->blob_md, b, (size_t) n);
       io->in_i ^= 1;
       g->in_off += (uint64_t) n;
       g->st.next_in = b;
@@ -1154,7 +1160,7 @@ tar_read_cb (struct archive *a, void *ud, const void **buf)
       archive_set_error (a, EFBIG, "uncompressed stream exceeds the limit");
       return -1;
     }
-  layer_hasher_post (&io->h, io->diff_md, b, (size_t) n);
+  layer_hasher_post (&io->hd, io->diff_md, b, (size_t) n);
   io->out_i ^= 1;
   *buf = b;
   return n;
@@ -1229,7 +1235,8 @@ enclaver_tree_apply_layer_file (enclaver_tree_t *t, const char *path, const char
       if (io->blob_md == NULL || !EVP_DigestInit_ex (io->blob_md, EVP_sha256 (), NULL))
         xoom ();
     }
-  layer_hasher_start (&io->h);
+  layer_hasher_start (&io->hb);
+  layer_hasher_start (&io->hd);
   uint64_t budget_left = opts->max_bytes > t->applied_bytes ? opts->max_bytes - t->applied_bytes : 0;
   io->stream_limit = budget_left + (1ull << 30);
 
@@ -1266,7 +1273,7 @@ enclaver_tree_apply_layer_file (enclaver_tree_t *t, const char *path, const char
       goto out;
     }
   /* hash everything after the tar end marker too (here, on this thread) */
-  layer_hasher_wait (&io->h);
+  layer_hasher_wait (&io->hd);
   for (;;)
     {
       la_ssize_t n = stream_read (io, io->out[0], sizeof io->out[0]);
@@ -1285,10 +1292,10 @@ enclaver_tree_apply_layer_file (enclaver_tree_t *t, const char *path, const char
                                (unsigned long long) io->stream_limit);
           goto out;
         }
-      layer_hasher_wait (&io->h); /* the decompressor may have posted blob bytes */
       EVP_DigestUpdate (io->diff_md, io->out[0], (size_t) n);
     }
-  layer_hasher_wait (&io->h);
+  layer_hasher_wait (&io->hd);
+  layer_hasher_wait (&io->hb);
   char got[80];
   hex_digest (io->diff_md, got);
   if (diff_id_out)
@@ -1334,7 +1341,8 @@ out:
 #ifdef HAVE_ISAL
   free (io->gz);
 #endif
-  layer_hasher_stop (&io->h);
+  layer_hasher_stop (&io->hb);
+  layer_hasher_stop (&io->hd);
   EVP_MD_CTX_free (io->diff_md);
   if (io->blob_md)
     EVP_MD_CTX_free (io->blob_md);
