@@ -225,6 +225,7 @@ pipe_new (struct eif_emitter *e)
             }
           return p;
         }
+      pthread_setname_np (p->th[i], i == 0 ? "eif-pcr0-crc" : "eif-write-pcr");
       p->threads = i + 1;
     }
   return p;

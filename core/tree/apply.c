@@ -1237,6 +1237,10 @@ enclaver_tree_apply_layer_file (enclaver_tree_t *t, const char *path, const char
     }
   layer_hasher_start (&io->hb);
   layer_hasher_start (&io->hd);
+  if (io->hb.started)
+    pthread_setname_np (io->hb.th, "layer-digest");
+  if (io->hd.started)
+    pthread_setname_np (io->hd.th, "layer-diffid");
   uint64_t budget_left = opts->max_bytes > t->applied_bytes ? opts->max_bytes - t->applied_bytes : 0;
   io->stream_limit = budget_left + (1ull << 30);
 
