@@ -796,27 +796,39 @@ layer_hasher_stop (struct layer_hasher *h)
   h->started = 0;
 }
 
-static la_ssize_t
-file_read_cb (struct archive *a, void *ud, const void **buf)
+/* Read the next piece of the blob into the input buffer not handed out last, posting it
+ * to the blob digest.  Returns the count, 0 at the end, -1 with errno on failure. */
+static ssize_t
+read_input (struct layer_io *io, unsigned char **out)
 {
-  struct layer_io *io = ud;
   for (;;)
     {
       unsigned char *b = io->in[io->in_i];
       ssize_t n = read (io->fd, b, sizeof io->in[0]);
       if (n < 0 && errno == EINTR)
         continue;
-      if (n < 0)
-        {
-          archive_set_error (a, errno, "read error");
-          return -1;
-        }
-      if (n > 0 && io->blob_md)
+      if (n <= 0)
+        return n;
+      if (io->blob_md)
         layer_hasher_post (&io->hb, io->blob_md, b, (size_t) n);
       io->in_i ^= 1;
-      *buf = b;
+      *out = b;
       return n;
     }
+}
+
+static la_ssize_t
+file_read_cb (struct archive *a, void *ud, const void **buf)
+{
+  unsigned char *b = NULL;
+  ssize_t n = read_input (ud, &b);
+  if (n < 0)
+    {
+      archive_set_error (a, errno, "read error");
+      return -1;
+    }
+  *buf = b;
+  return n;
 }
 
 #ifdef HAVE_ISAL
@@ -867,33 +879,26 @@ static ssize_t
 gz_fill (struct layer_io *io)
 {
   struct gz_reader *g = io->gz;
+  unsigned char *b = NULL;
+  ssize_t n;
   if (g->eof)
     return 0;
-  for (;;)
+  n = read_input (io, &b);
+  if (n < 0)
     {
-      unsigned char *b = io->in[io->in_i];
-      ssize_t n = read (io->fd, b, sizeof io->in[0]);
-      if (n < 0 && errno == EINTR)
-        continue;
-      if (n < 0)
-        {
-          snprintf (g->err, sizeof g->err, "read error at offset %llu: %s", (unsigned long long) g->in_off,
-                    strerror (errno));
-          return -1;
-        }
-      if (n == 0)
-        {
-          g->eof = 1;
-          return 0;
-        }
-      if (io->blob_md)
-        layer_hasher_post (&io->hb, io->blob_md, b, (size_t) n);
-      io->in_i ^= 1;
-      g->in_off += (uint64_t) n;
-      g->st.next_in = b;
-      g->st.avail_in = (uint32_t) n;
-      return n;
+      snprintf (g->err, sizeof g->err, "read error at offset %llu: %s", (unsigned long long) g->in_off,
+                strerror (errno));
+      return -1;
     }
+  if (n == 0)
+    {
+      g->eof = 1;
+      return 0;
+    }
+  g->in_off += (uint64_t) n;
+  g->st.next_in = b;
+  g->st.avail_in = (uint32_t) n;
+  return n;
 }
 
 /* Take the header of the next member.  1: a member starts; 0: the gzip data ended

@@ -13,7 +13,6 @@
  *   and the file name, and nothing is left in the output directory. */
 #include "config.h"
 
-#include <dirent.h>
 #include <signal.h>
 #include <sys/resource.h>
 
@@ -31,21 +30,6 @@ tpath (const char *name)
   if (asprintf (&p, "%s/%s", dir, name) < 0)
     abort ();
   return p;
-}
-
-static int
-count_entries (const char *d)
-{
-  DIR *dd = opendir (d);
-  struct dirent *e;
-  int n = 0;
-  if (dd == NULL)
-    return -1;
-  while ((e = readdir (dd)))
-    if (strcmp (e->d_name, ".") && strcmp (e->d_name, ".."))
-      n++;
-  closedir (dd);
-  return n;
 }
 
 /* Push len bytes of data in pieces whose sizes cycle through `sizes`. */
@@ -81,33 +65,6 @@ push_file (enclaver_eif_writer_t *w, const char *path, const size_t *sizes, size
   return r;
 }
 
-static enclaver_eif_writer_t *
-start_vector (const char *out, enclaver_error_t *err)
-{
-  struct enclaver_eif_metadata md = {
-    .image_name = "vector1",
-    .image_version = "1.0",
-    .build_time = "2020-01-01T00:00:00+00:00",
-    .build_tool = "eif_build",
-    .build_tool_version = "0.3.1",
-    .operating_system = "OS",
-    .kernel_version = "kernel",
-  };
-  size_t cl_len = 0;
-  uint8_t *cl = slurp (GOLDEN "cmdline.txt", &cl_len);
-  enclaver_eif_writer_t *w = enclaver_eif_writer_new (out, err);
-  int ok = w && cl && enclaver_eif_writer_add_file (w, ENCLAVER_EIF_SECTION_KERNEL, GOLDEN "kernel.bin", err) == 0
-           && enclaver_eif_writer_add_buffer (w, ENCLAVER_EIF_SECTION_CMDLINE, cl, cl_len, err) == 0
-           && enclaver_eif_writer_add_metadata (w, &md, err) == 0;
-  free (cl);
-  if (!ok)
-    {
-      enclaver_eif_writer_free (w);
-      return NULL;
-    }
-  return w;
-}
-
 static void
 test_vector1_pushed (void)
 {
@@ -116,7 +73,7 @@ test_vector1_pushed (void)
   enclaver_error_t err = NULL;
   struct enclaver_eif_measurements m;
   char *out = tpath ("pushed.eif");
-  enclaver_eif_writer_t *w = start_vector (out, &err);
+  enclaver_eif_writer_t *w = start_vector1 (out, NULL, NULL, ENCLAVER_EIF_ARCH_X86_64, &err);
   uint8_t *a, *b;
   size_t a_len = 0, b_len = 0;
   int ok = w && push_file (w, GOLDEN "ramdisk0.cpio", one, 1, &err) == 0
@@ -157,7 +114,7 @@ test_big_push (void)
   enclaver_error_t err = NULL;
   struct enclaver_eif_measurements m;
   char *out = tpath ("big.eif");
-  enclaver_eif_writer_t *w = start_vector (out, &err);
+  enclaver_eif_writer_t *w = start_vector1 (out, NULL, NULL, ENCLAVER_EIF_ARCH_X86_64, &err);
   uint8_t *big = malloc (big_len), *k, *cl, *rd0, *file;
   size_t k_len = 0, cl_len = 0, rd0_len = 0, file_len = 0;
   uint8_t p0[48], p1[48], p2[48];
@@ -221,7 +178,7 @@ test_misuse (void)
 {
   enclaver_error_t err = NULL;
   char *out = tpath ("misuse.eif");
-  enclaver_eif_writer_t *w = start_vector (out, &err);
+  enclaver_eif_writer_t *w = start_vector1 (out, NULL, NULL, ENCLAVER_EIF_ARCH_X86_64, &err);
   struct enclaver_eif_measurements m;
   int r;
 
@@ -250,7 +207,7 @@ test_misuse (void)
   tap_ok (enclaver_eif_writer_finish (w, &m, &err) < 0 && err, "finish while a section is open is refused");
   enclaver_error_release (&err);
   enclaver_eif_writer_free (w);
-  tap_ok (access (out, F_OK) != 0 && count_entries (dir) == 2, "nothing new is left behind (only the earlier EIFs)");
+  tap_ok (access (out, F_OK) != 0 && count_dir_entries (dir) == 2, "nothing new is left behind (only the earlier EIFs)");
   free (out);
 }
 
@@ -266,7 +223,7 @@ test_write_error (void)
 
   if (data == NULL || mkdir (sub, 0755) < 0 || asprintf (&out, "%s/x.eif", sub) < 0)
     abort ();
-  w = start_vector (out, &err);
+  w = start_vector1 (out, NULL, NULL, ENCLAVER_EIF_ARCH_X86_64, &err);
   tap_ok (w != NULL, "writer for the write-error case started");
   if (w == NULL)
     return;
@@ -287,7 +244,7 @@ test_write_error (void)
   tap_ok (enclaver_eif_writer_finish (w, NULL, &err) < 0 && err, "finish after the failure is refused");
   enclaver_error_release (&err);
   enclaver_eif_writer_free (w);
-  TAP_INT_EQ (count_entries (sub), 0, "the temporary file is removed");
+  TAP_INT_EQ (count_dir_entries (sub), 0, "the temporary file is removed");
   rmdir (sub);
   free (sub);
   free (out);

@@ -17,21 +17,6 @@ tpath (const char *name)
   return p;
 }
 
-static int
-count_dir_entries (const char *dir)
-{
-  DIR *d = opendir (dir);
-  struct dirent *e;
-  int n = 0;
-  if (d == NULL)
-    return -1;
-  while ((e = readdir (d)))
-    if (strcmp (e->d_name, ".") && strcmp (e->d_name, ".."))
-      n++;
-  closedir (d);
-  return n;
-}
-
 static void
 test_pcr_api (void)
 {
