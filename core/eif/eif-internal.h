@@ -74,8 +74,9 @@ struct eif_measure
   enclaver_pcr_t pcr[3];
   int ramdisks;
   int cur_mask; /* bit i: current section feeds pcr[i] */
-  /* Every section feeds two PCRs (0 and 1, or 0 and 2): the second is hashed on a
-   * helper thread while the caller hashes PCR0 (lazily started; NULL = serial). */
+  /* Every section feeds two PCRs (0 and 1, or 0 and 2): in eif_measure_update (the
+   * reader) the second is hashed on a helper thread while the caller hashes PCR0
+   * (lazily started; NULL = serial).  The writer hashes on its own workers instead. */
   struct eif_hasher *hasher;
   int hasher_failed_to_start;
 };
