@@ -122,7 +122,7 @@ struct eif_pipe
   uint64_t done[2];   /* slots each worker has finished */
   /* worker 0 */
   uint32_t crc;
-  int hash_failed;
+  int hash_failed[2]; /* per worker: each writes only its own */
   /* worker 1 */
   int write_errno;
   uint64_t synced_to;
@@ -135,7 +135,7 @@ pipe_work0 (struct eif_pipe *p, const struct eif_slot *s)
   struct eif_measure *m = s->m;
   p->crc = eif_crc32 (p->crc, s->buf, s->len);
   if (m && (s->mask & 1) && enclaver_pcr_update (&m->pcr[0], s->buf, s->len, NULL) < 0)
-    p->hash_failed = 1;
+    p->hash_failed[0] = 1;
 }
 
 /* Worker 1: the file write, the section's other PCR, and early writeback. */
@@ -147,7 +147,7 @@ pipe_work1 (struct eif_pipe *p, const struct eif_slot *s)
     p->write_errno = errno ? errno : EIO;
   for (int i = 1; i < 3; i++)
     if (m && (s->mask & (1 << i)) && enclaver_pcr_update (&m->pcr[i], s->buf, s->len, NULL) < 0)
-      p->hash_failed = 1;
+      p->hash_failed[1] = 1;
   if (p->write_errno == 0 && s->off + s->len >= p->synced_to + EIF_WRITEBACK_STEP)
     {
       /* a hint: errors show up in the final fsync */
@@ -315,7 +315,7 @@ pipe_drain (struct eif_emitter *e, enclaver_error_t *err)
       p->caller_waiting = 0;
     }
   werr = p->write_errno;
-  hfail = p->hash_failed;
+  hfail = p->hash_failed[0] || p->hash_failed[1];
   pthread_mutex_unlock (&p->mu);
   if (werr)
     return enclaver_make_errno (err, werr, "write %s", e->tmp_path);
