@@ -176,7 +176,6 @@ struct eif_emitter
   int in_section;
   uint64_t cur_hdr_off;
   uint64_t cur_size;
-  uint32_t cur_crc;
   struct eif_measure *measure; /* optional */
   struct eif_pipe *pipe;       /* created by the first write */
 };

@@ -83,7 +83,6 @@ eif_emitter_begin (struct eif_emitter *e, uint16_t type, enclaver_error_t *err)
   e->in_section = 1;
   e->cur_hdr_off = e->off;
   e->cur_size = 0;
-  e->cur_crc = 0;
   if (e->measure)
     eif_measure_section (e->measure, type);
   e->types[e->n] = type;
@@ -114,7 +113,7 @@ struct eif_pipe
   int idle;               /* workers waiting on work_cv */
   int caller_waiting;
   pthread_t th[2];
-  int threads; /* 0: everything runs on the caller's thread */
+  int threaded; /* 0: everything runs on the caller's thread */
   int quit;
   struct eif_slot slot[EIF_PIPE_SLOTS];
   uint64_t submitted; /* slots handed to the workers */
@@ -195,39 +194,46 @@ pipe_worker_main (void *arg)
   return NULL;
 }
 
+static void
+pipe_stop_workers (struct eif_pipe *p, int n)
+{
+  pthread_mutex_lock (&p->mu);
+  p->quit = 1;
+  pthread_cond_broadcast (&p->work_cv);
+  pthread_mutex_unlock (&p->mu);
+  for (int i = 0; i < n; i++)
+    pthread_join (p->th[i], NULL);
+  p->quit = 0;
+}
+
+/* A pipe with both workers running, or (when a thread cannot be started) none: then
+ * pipe_submit does the work on the caller's thread. */
 static struct eif_pipe *
 pipe_new (struct eif_emitter *e)
 {
+  static const char *const names[2] = { "eif-pcr0-crc", "eif-write-pcr" };
   struct eif_pipe *p = xmalloc0 (sizeof *p);
+  int started = 0;
   p->e = e;
   for (int i = 0; i < EIF_PIPE_SLOTS; i++)
     p->slot[i].buf = xmalloc (EIF_IO_CHUNK);
   pthread_mutex_init (&p->mu, NULL);
   pthread_cond_init (&p->work_cv, NULL);
   pthread_cond_init (&p->free_cv, NULL);
-  for (int i = 0; i < 2; i++)
+  for (; started < 2; started++)
     {
       struct pipe_worker *w = xmalloc (sizeof *w);
       w->p = p;
-      w->id = i;
-      if (pthread_create (&p->th[i], NULL, pipe_worker_main, w) != 0)
+      w->id = started;
+      if (pthread_create (&p->th[started], NULL, pipe_worker_main, w) != 0)
         {
           free (w);
-          if (i == 1)
-            {
-              /* run serially: stop the first worker */
-              pthread_mutex_lock (&p->mu);
-              p->quit = 1;
-              pthread_cond_broadcast (&p->work_cv);
-              pthread_mutex_unlock (&p->mu);
-              pthread_join (p->th[0], NULL);
-              p->quit = 0;
-            }
+          pipe_stop_workers (p, started);
           return p;
         }
-      pthread_setname_np (p->th[i], i == 0 ? "eif-pcr0-crc" : "eif-write-pcr");
-      p->threads = i + 1;
+      pthread_setname_np (p->th[started], names[started]);
     }
+  p->threaded = 1;
   return p;
 }
 
@@ -236,15 +242,8 @@ pipe_free (struct eif_pipe *p)
 {
   if (p == NULL)
     return;
-  if (p->threads == 2)
-    {
-      pthread_mutex_lock (&p->mu);
-      p->quit = 1;
-      pthread_cond_broadcast (&p->work_cv);
-      pthread_mutex_unlock (&p->mu);
-      pthread_join (p->th[0], NULL);
-      pthread_join (p->th[1], NULL);
-    }
+  if (p->threaded)
+    pipe_stop_workers (p, 2);
   pthread_cond_destroy (&p->work_cv);
   pthread_cond_destroy (&p->free_cv);
   pthread_mutex_destroy (&p->mu);
@@ -259,7 +258,7 @@ static struct eif_slot *
 pipe_fill_slot (struct eif_pipe *p)
 {
   struct eif_slot *s = &p->slot[p->submitted % EIF_PIPE_SLOTS];
-  if (p->fill == 0 && p->threads == 2 && p->submitted >= EIF_PIPE_SLOTS)
+  if (p->fill == 0 && p->threaded && p->submitted >= EIF_PIPE_SLOTS)
     {
       uint64_t need = p->submitted - EIF_PIPE_SLOTS + 1;
       pthread_mutex_lock (&p->mu);
@@ -283,7 +282,7 @@ pipe_submit (struct eif_pipe *p)
     return;
   s->len = p->fill;
   p->fill = 0;
-  if (p->threads < 2)
+  if (!p->threaded)
     {
       pipe_work0 (p, s);
       pipe_work1 (p, s);
@@ -367,15 +366,15 @@ int
 eif_emitter_end (struct eif_emitter *e, enclaver_error_t *err)
 {
   uint8_t hdr[ENCLAVER_EIF_SECTION_HEADER_SIZE];
-  uint32_t crc;
+  uint32_t crc, data_crc = 0;
 
   if (!e->in_section)
     return enclaver_make_error (err, EINVAL, "internal: no section to finish");
   if (pipe_drain (e, err) < 0)
     return -1;
-  if (e->pipe)
+  if (e->pipe) /* the workers are idle: the section's CRC is final */
     {
-      e->cur_crc = e->pipe->crc;
+      data_crc = e->pipe->crc;
       e->pipe->crc = 0;
     }
   eif_put_be16 (hdr, e->types[e->n]);
@@ -383,7 +382,7 @@ eif_emitter_end (struct eif_emitter *e, enclaver_error_t *err)
   eif_put_be64 (hdr + 4, e->cur_size);
   if (pwrite_all (e->fd, hdr, sizeof hdr, e->cur_hdr_off) < 0)
     return enclaver_make_errno (err, errno, "write %s", e->tmp_path);
-  crc = eif_crc32_combine (eif_crc32 (0, hdr, sizeof hdr), e->cur_crc, e->cur_size);
+  crc = eif_crc32_combine (eif_crc32 (0, hdr, sizeof hdr), data_crc, e->cur_size);
   e->crc_sections = e->crc_len ? eif_crc32_combine (e->crc_sections, crc, sizeof hdr + e->cur_size) : crc;
   e->crc_len += sizeof hdr + e->cur_size;
   e->offsets[e->n] = e->cur_hdr_off;
@@ -916,98 +915,27 @@ struct source
   void *opaque;
 };
 
+/* A section failed after it was opened: the writer refuses everything from now on. */
 static int
-emit_checked (enclaver_eif_writer_t *w, const void *data, size_t len, int type, enclaver_error_t *err)
+section_failed (enclaver_eif_writer_t *w, enclaver_error_t *err)
 {
-  if (type == ENCLAVER_EIF_SECTION_CMDLINE && memchr (data, '\0', len) != NULL)
-    return enclaver_make_error (err, EINVAL, "the kernel command line must not contain NUL bytes");
-  return eif_emitter_write (&w->e, data, len, err);
-}
-
-static int
-add_section (enclaver_eif_writer_t *w, enum enclaver_eif_section_type type, const struct source *src,
-             enclaver_error_t *err)
-{
-  if (check_order (w, type, err) < 0)
-    return -1;
-  if (eif_emitter_begin (&w->e, (uint16_t) type, err) < 0)
-    goto fail;
-  if (src->data || src->len)
-    {
-      if (emit_checked (w, src->data, src->len, type, err) < 0)
-        goto fail;
-    }
-  else if (src->fd >= 0)
-    {
-      cleanup_free uint8_t *buf = xmalloc (EIF_IO_CHUNK);
-      for (;;)
-        {
-          ssize_t r = read (src->fd, buf, EIF_IO_CHUNK);
-          if (r < 0 && errno == EINTR)
-            continue;
-          if (r < 0)
-            {
-              enclaver_make_errno (err, errno, "read %s", src->name);
-              goto fail;
-            }
-          if (r == 0)
-            break;
-          if (emit_checked (w, buf, (size_t) r, type, err) < 0)
-            goto fail;
-        }
-    }
-  else if (src->fn)
-    {
-      cleanup_free uint8_t *buf = xmalloc (EIF_IO_CHUNK);
-      for (;;)
-        {
-          ssize_t r;
-          errno = 0;
-          r = src->fn (src->opaque, buf, EIF_IO_CHUNK);
-          if (r < 0 && errno == EINTR)
-            continue;
-          if (r < 0)
-            {
-              enclaver_make_errno (err, errno ? errno : EIO, "reading the %s section",
-                                   enclaver_eif_section_type_name (type));
-              goto fail;
-            }
-          if (r == 0)
-            break;
-          if ((size_t) r > EIF_IO_CHUNK)
-            {
-              enclaver_make_error (err, EINVAL, "read callback returned more than it was asked for");
-              goto fail;
-            }
-          if (emit_checked (w, buf, (size_t) r, type, err) < 0)
-            goto fail;
-        }
-    }
-  if (eif_emitter_end (&w->e, err) < 0)
-    goto fail;
-  advance (w);
-  return 0;
-fail:
   w->failed = 1;
-  return enclaver_error_wrap (err, "%s section", enclaver_eif_section_type_name (type));
+  return enclaver_error_wrap (err, "%s section", enclaver_eif_section_type_name (w->open_type));
 }
 
 int
 enclaver_eif_writer_begin_section (enclaver_eif_writer_t *w, enum enclaver_eif_section_type type,
                                    enclaver_error_t *err)
 {
+  if (check_order (w, type, err) < 0)
+    return -1;
   if (w->open)
     return enclaver_make_error (err, EINVAL, "a %s section is still open",
                                 enclaver_eif_section_type_name (w->open_type));
-  if (check_order (w, type, err) < 0)
-    return -1;
-  if (eif_emitter_begin (&w->e, (uint16_t) type, err) < 0)
-    {
-      w->failed = 1;
-      return enclaver_error_wrap (err, "%s section", enclaver_eif_section_type_name (type));
-    }
-  w->open = 1;
   w->open_type = type;
+  if (eif_emitter_begin (&w->e, (uint16_t) type, err) < 0)
+    return section_failed (w, err);
+  w->open = 1;
   return 0;
 }
 
@@ -1016,13 +944,17 @@ enclaver_eif_writer_write (enclaver_eif_writer_t *w, const void *data, size_t le
 {
   if (!w->open)
     return enclaver_make_error (err, EINVAL, "no section is open");
+  if (w->failed)
+    return enclaver_make_error (err, EINVAL, "EIF writer: an earlier section failed");
   if (len && data == NULL)
     return enclaver_make_error (err, EINVAL, "NULL data");
-  if (emit_checked (w, data, len, w->open_type, err) < 0)
+  if (w->open_type == ENCLAVER_EIF_SECTION_CMDLINE && len && memchr (data, '\0', len) != NULL)
     {
-      w->failed = 1;
-      return enclaver_error_wrap (err, "%s section", enclaver_eif_section_type_name (w->open_type));
+      enclaver_make_error (err, EINVAL, "the kernel command line must not contain NUL bytes");
+      return section_failed (w, err);
     }
+  if (eif_emitter_write (&w->e, data, len, err) < 0)
+    return section_failed (w, err);
   return 0;
 }
 
@@ -1033,12 +965,56 @@ enclaver_eif_writer_end_section (enclaver_eif_writer_t *w, enclaver_error_t *err
     return enclaver_make_error (err, EINVAL, "no section is open");
   w->open = 0;
   if (eif_emitter_end (&w->e, err) < 0)
-    {
-      w->failed = 1;
-      return enclaver_error_wrap (err, "%s section", enclaver_eif_section_type_name (w->open_type));
-    }
+    return section_failed (w, err);
   advance (w);
   return 0;
+}
+
+/* A whole section from a buffer, a file descriptor or a read callback. */
+static int
+add_section (enclaver_eif_writer_t *w, enum enclaver_eif_section_type type, const struct source *src,
+             enclaver_error_t *err)
+{
+  if (enclaver_eif_writer_begin_section (w, type, err) < 0)
+    return -1;
+  if (src->data || src->len)
+    {
+      if (enclaver_eif_writer_write (w, src->data, src->len, err) < 0)
+        return -1;
+    }
+  else if (src->fd >= 0 || src->fn)
+    {
+      cleanup_free uint8_t *buf = xmalloc (EIF_IO_CHUNK);
+      for (;;)
+        {
+          ssize_t r;
+          errno = 0;
+          r = src->fd >= 0 ? read (src->fd, buf, EIF_IO_CHUNK) : src->fn (src->opaque, buf, EIF_IO_CHUNK);
+          if (r < 0 && errno == EINTR)
+            continue;
+          if (r < 0 && src->fd >= 0)
+            {
+              enclaver_make_errno (err, errno, "read %s", src->name);
+              return section_failed (w, err);
+            }
+          if (r < 0)
+            {
+              enclaver_make_errno (err, errno ? errno : EIO, "reading the %s section",
+                                   enclaver_eif_section_type_name (type));
+              return section_failed (w, err);
+            }
+          if (r == 0)
+            break;
+          if ((size_t) r > EIF_IO_CHUNK)
+            {
+              enclaver_make_error (err, EINVAL, "read callback returned more than it was asked for");
+              return section_failed (w, err);
+            }
+          if (enclaver_eif_writer_write (w, buf, (size_t) r, err) < 0)
+            return -1;
+        }
+    }
+  return enclaver_eif_writer_end_section (w, err);
 }
 
 int
