@@ -77,20 +77,26 @@ read_blob (const char *path, struct buf *out, enclaver_error_t *err)
   return 0;
 }
 
+/* Both ramdisks are cpio archives written straight into their EIF section (the writer
+ * copies each piece into its buffers and writes, CRCs and hashes them on its own
+ * threads). */
+static int
+eif_sink (void *ud, const void *p, size_t n, enclaver_error_t *err)
+{
+  return enclaver_eif_writer_write (ud, p, n, err);
+}
+
 /* The bootstrap ramdisk: nitro-cli's bytes (dev/, init, nsm.ko in linuxkit mode). */
 static int
-bootstrap_cpio (const struct enclaver_ramdisks *rd, struct buf *out, enclaver_error_t *err)
+bootstrap_ramdisk (enclaver_eif_writer_t *ew, const struct enclaver_ramdisks *rd, enclaver_error_t *err)
 {
   struct buf init = { 0 }, nsm = { 0 };
   int r = -1;
-  if (read_blob (rd->init_path, &init, err) < 0)
+  if (read_blob (rd->init_path, &init, err) < 0 || (rd->nsm_path && read_blob (rd->nsm_path, &nsm, err) < 0)
+      || enclaver_eif_writer_begin_section (ew, ENCLAVER_EIF_SECTION_RAMDISK, err) < 0)
     goto out;
   if (rd->nsm_path)
-    {
-      if (read_blob (rd->nsm_path, &nsm, err) < 0)
-        goto out;
-      r = enclaver_cpio_write_bootstrap (init.data, init.len, nsm.data, nsm.len, buf_sink, out, err);
-    }
+    r = enclaver_cpio_write_bootstrap (init.data, init.len, nsm.data, nsm.len, eif_sink, ew, err);
   else
     {
       /* Same conventions without nsm.ko (kernels with the NSM driver built in). */
@@ -102,27 +108,22 @@ bootstrap_cpio (const struct enclaver_ramdisks *rd, struct buf *out, enclaver_er
                                         .mtime = ENCLAVER_LINUXKIT_MTIME, .size = init.len };
       enclaver_cpio_options_init (&o);
       o.mode = ENCLAVER_CPIO_LINUXKIT;
-      w = enclaver_cpio_writer_new (&o, buf_sink, out);
+      w = enclaver_cpio_writer_new (&o, eif_sink, ew);
       r = (enclaver_cpio_add (w, &dev, NULL, err) == 0 && enclaver_cpio_add (w, &in, init.len ? init.data : "", err) == 0
            && enclaver_cpio_finish (w, err) == 0)
             ? 0
             : -1;
       enclaver_cpio_writer_free (w);
     }
+  if (r == 0)
+    r = enclaver_eif_writer_end_section (ew, err);
 out:
   free (init.data);
   free (nsm.data);
   return r;
 }
 
-/* ---- the customer ramdisk, written straight into the EIF section (the writer copies
- * each piece into its buffers and writes, CRCs and hashes them on its own threads) */
-
-static int
-eif_sink (void *ud, const void *p, size_t n, enclaver_error_t *err)
-{
-  return enclaver_eif_writer_write (ud, p, n, err);
-}
+/* ---- the customer ramdisk */
 
 static char *
 join_lines (char *const *v, size_t n, size_t *len)
@@ -264,7 +265,6 @@ measure_run (enclaver_stage_t *st, enclaver_ctx_t *ctx, enclaver_error_t *err)
   struct enclaver_eif_measurements *meas = NULL;
   struct enclaver_eif_metadata md;
   enclaver_eif_writer_t *w = NULL;
-  struct buf boot = { 0 };
   int fd, ret = -1;
   char *final = NULL, *btime = NULL, *dinfo = NULL;
   const char *tmp;
@@ -281,9 +281,6 @@ measure_run (enclaver_stage_t *st, enclaver_ctx_t *ctx, enclaver_error_t *err)
     goto out;
   close (fd);
   if (enclaver_ctx_set_param (ctx, "eif-path", final, err) < 0 || enclaver_ctx_set_param (ctx, "eif-tmp", tmp, err) < 0)
-    goto out;
-
-  if (bootstrap_cpio (rd, &boot, err) < 0)
     goto out;
 
   w = enclaver_eif_writer_new (tmp, err);
@@ -308,8 +305,7 @@ measure_run (enclaver_stage_t *st, enclaver_ctx_t *ctx, enclaver_error_t *err)
 
   if (enclaver_eif_writer_add_file (w, ENCLAVER_EIF_SECTION_KERNEL, k->path, err) < 0
       || enclaver_eif_writer_add_buffer (w, ENCLAVER_EIF_SECTION_CMDLINE, cmdline, strlen (cmdline), err) < 0
-      || enclaver_eif_writer_add_metadata (w, &md, err) < 0
-      || enclaver_eif_writer_add_buffer (w, ENCLAVER_EIF_SECTION_RAMDISK, boot.data, boot.len, err) < 0)
+      || enclaver_eif_writer_add_metadata (w, &md, err) < 0 || bootstrap_ramdisk (w, rd, err) < 0)
     goto out;
 
   if (customer_ramdisk (w, tree, rd, err) < 0)
@@ -332,7 +328,6 @@ measure_run (enclaver_stage_t *st, enclaver_ctx_t *ctx, enclaver_error_t *err)
 out:
   enclaver_eif_writer_free (w);
   free (meas);
-  free (boot.data);
   free (final);
   free (btime);
   free (dinfo);
