@@ -657,15 +657,15 @@ enclaver_tree_apply_archive (enclaver_tree_t *t, void *archive, const char *name
 
 /* ------------------------------------------------------------------ layer files */
 
+/* Read and inflate in pieces this large: large enough that handing each piece to a
+ * hashing thread costs little. */
+#define LAYER_IO_BUF (256u * 1024)
+
 /* The two SHA-256 passes of a layer (the blob's digest and the DiffID) run on two helper
  * threads, one each, overlapping decompression and tar parsing.  A helper takes one job
  * at a time; every buffer is double-buffered so a buffer being hashed is never refilled
  * (a buffer handed to libarchive stays valid until its next callback call, by
  * libarchive's contract). */
-/* Read and inflate in pieces this large: large enough that handing each piece to a
- * hashing thread costs little. */
-#define LAYER_IO_BUF (256u * 1024)
-
 struct layer_hasher
 {
   pthread_t th;
@@ -862,6 +862,14 @@ enum
   GZH_END,
 };
 
+/* The first 4 bytes of a member as libarchive's gzip filter accepts them: magic, method
+ * 8 (deflate), no reserved flag bit. */
+static int
+gz_magic_ok (const unsigned char *h)
+{
+  return h[0] == 0x1f && h[1] == 0x8b && h[2] == 8 && (h[3] & 0xe0) == 0;
+}
+
 static int
 gz_next_step (unsigned flags, int step)
 {
@@ -977,7 +985,7 @@ gz_header (struct layer_io *io)
         {
           if (need == 10)
             {
-              if (fixed[0] != 0x1f || fixed[1] != 0x8b || fixed[2] != 8 || (fixed[3] & 0xe0) != 0)
+              if (!gz_magic_ok (fixed))
                 {
                   if (g->member > 1)
                     return 0;
@@ -1122,7 +1130,7 @@ gz_wanted (int fd)
   do
     n = pread (fd, h, sizeof h, 0);
   while (n < 0 && errno == EINTR);
-  return n == (ssize_t) sizeof h && h[0] == 0x1f && h[1] == 0x8b && h[2] == 8 && (h[3] & 0xe0) == 0;
+  return n == (ssize_t) sizeof h && gz_magic_ok (h);
 }
 #endif
 
@@ -1137,6 +1145,14 @@ stream_read (struct layer_io *io, void *buf, size_t cap)
   return archive_read_data (io->raw, buf, cap);
 }
 
+/* libarchive's message about the decompressor, or `fallback` when it has none. */
+static const char *
+raw_error (struct layer_io *io, const char *fallback)
+{
+  const char *m = archive_error_string (io->raw);
+  return m ? m : fallback;
+}
+
 static const char *
 stream_error (struct layer_io *io)
 {
@@ -1144,7 +1160,7 @@ stream_error (struct layer_io *io)
   if (io->gz)
     return io->gz->err[0] ? io->gz->err : "gzip error";
 #endif
-  return archive_error_string (io->raw) ? archive_error_string (io->raw) : "error";
+  return raw_error (io, "error");
 }
 
 static la_ssize_t
@@ -1185,13 +1201,12 @@ open_raw (struct layer_io *io, const char *name, const char *path, enclaver_erro
     return enclaver_make_error (err, ENOTSUP, "layer %s: this libarchive lacks built-in gzip/zstd support", name);
   archive_read_support_format_raw (io->raw);
   if (archive_read_open (io->raw, io, NULL, file_read_cb, NULL) != ARCHIVE_OK)
-    return enclaver_make_error (err, EINVAL, "layer %s: %s: %s", name, path,
-                                archive_error_string (io->raw) ? archive_error_string (io->raw) : "cannot open");
+    return enclaver_make_error (err, EINVAL, "layer %s: %s: %s", name, path, raw_error (io, "cannot open"));
   struct archive_entry *re;
   int r = archive_read_next_header (io->raw, &re);
   if (r != ARCHIVE_OK)
     return enclaver_make_error (err, EINVAL, "layer %s: %s: not a tar, tar+gzip or tar+zstd blob (%s)", name, path,
-                                archive_error_string (io->raw) ? archive_error_string (io->raw) : "empty");
+                                raw_error (io, "empty"));
   int fc = archive_filter_code (io->raw, 0);
   if (fc != ARCHIVE_FILTER_NONE && fc != ARCHIVE_FILTER_GZIP && fc != ARCHIVE_FILTER_ZSTD)
     return enclaver_make_error (err, EINVAL, "layer %s: unsupported compression %s", name,
@@ -1318,20 +1333,16 @@ enclaver_tree_apply_layer_file (enclaver_tree_t *t, const char *path, const char
   if (digest)
     {
       /* bytes the decompressor did not need (after the compressed stream) count too */
-      for (;;)
+      unsigned char *rest;
+      ssize_t n;
+      while ((n = read_input (io, &rest)) > 0)
+        ;
+      if (n < 0)
         {
-          ssize_t n = read (io->fd, io->in[0], sizeof io->in[0]);
-          if (n < 0 && errno == EINTR)
-            continue;
-          if (n < 0)
-            {
-              enclaver_make_errno (err, errno, "layer %s: read %s", name, path);
-              goto out;
-            }
-          if (n == 0)
-            break;
-          EVP_DigestUpdate (io->blob_md, io->in[0], (size_t) n);
+          enclaver_make_errno (err, errno, "layer %s: read %s", name, path);
+          goto out;
         }
+      layer_hasher_wait (&io->hb);
       char blob[80];
       hex_digest (io->blob_md, blob);
       if (strcmp (blob, digest) != 0)
