@@ -13,6 +13,8 @@
 #include <unistd.h>
 #include <openssl/evp.h>
 
+#include <enclaver/tree.h>
+
 struct lg
 {
   unsigned char *b;
@@ -240,6 +242,21 @@ lg_sparse_tar (const char *path, const char *name, long long size, long long off
   archive_write_close (a);
   archive_write_free (a);
   return path;
+}
+
+/* Feed the content of a regular file of the tree to md; -1 with *err on a read error. */
+static __attribute__ ((unused)) int
+lg_hash_node (const enclaver_tree_t *t, const enclaver_tree_node_t *n, EVP_MD_CTX *md, enclaver_error_t *err)
+{
+  unsigned char buf[65536];
+  uint64_t off = 0;
+  ssize_t r;
+  while ((r = enclaver_tree_node_read (t, n, off, buf, sizeof buf, err)) > 0)
+    {
+      EVP_DigestUpdate (md, buf, (size_t) r);
+      off += (uint64_t) r;
+    }
+  return r < 0 ? -1 : 0;
 }
 
 static __attribute__ ((unused)) void

@@ -102,18 +102,7 @@ fp_cb (const enclaver_tree_t *t, const enclaver_tree_node_t *n, const char *path
   EVP_DigestUpdate (md, path, len);
   EVP_DigestUpdate (md, line, (size_t) k);
   if (st->type == ENCLAVER_NODE_REG)
-    {
-      unsigned char buf[65536];
-      uint64_t off = 0;
-      ssize_t r;
-      while ((r = enclaver_tree_node_read (t, n, off, buf, sizeof buf, err)) > 0)
-        {
-          EVP_DigestUpdate (md, buf, (size_t) r);
-          off += (uint64_t) r;
-        }
-      if (r < 0)
-        return -1;
-    }
+    return lg_hash_node (t, n, md, err);
   return 0;
 }
 

@@ -113,14 +113,7 @@ tree_cb (const enclaver_tree_t *t, const enclaver_tree_node_t *n, const char *pa
     {
       EVP_MD_CTX *md = EVP_MD_CTX_new ();
       EVP_DigestInit_ex (md, EVP_sha256 (), NULL);
-      unsigned char buf[65536];
-      uint64_t off = 0;
-      ssize_t k;
-      while ((k = enclaver_tree_node_read (t, n, off, buf, sizeof buf, err)) > 0)
-        {
-          EVP_DigestUpdate (md, buf, (size_t) k);
-          off += (uint64_t) k;
-        }
+      lg_hash_node (t, n, md, err);
       unsigned char d[32];
       EVP_DigestFinal_ex (md, d, NULL);
       EVP_MD_CTX_free (md);
