@@ -164,6 +164,26 @@ enclaver_write_all (int fd, const void *buf, size_t len)
 }
 
 int
+enclaver_pwrite_all (int fd, const void *buf, size_t len, uint64_t off)
+{
+  const char *p = buf;
+  while (len > 0)
+    {
+      ssize_t w = pwrite (fd, p, len, (off_t) off);
+      if (w < 0)
+        {
+          if (errno == EINTR)
+            continue;
+          return -1;
+        }
+      p += w;
+      len -= (size_t) w;
+      off += (uint64_t) w;
+    }
+  return 0;
+}
+
+int
 enclaver_write_file_atomic (const char *path, const void *buf, size_t len, int mode,
                             enclaver_error_t *err)
 {

@@ -48,6 +48,8 @@ int enclaver_read_stream (FILE *f, const char *name, size_t max_size, char **out
                           enclaver_error_t *err) ENCLAVER_INTERNAL;
 /* Write all of buf to fd, retrying on EINTR/short writes. */
 int enclaver_write_all (int fd, const void *buf, size_t len) ENCLAVER_INTERNAL;
+/* The same at file offset off (pwrite); -1 with errno on failure. */
+int enclaver_pwrite_all (int fd, const void *buf, size_t len, uint64_t off) ENCLAVER_INTERNAL;
 /* Write data to path atomically (temporary name in the same directory, fsync, rename). */
 int enclaver_write_file_atomic (const char *path, const void *buf, size_t len, int mode,
                                 enclaver_error_t *err) ENCLAVER_INTERNAL;

@@ -26,26 +26,6 @@
 /* ------------------------------------------------------------------------- */
 /* emitter */
 
-static int
-pwrite_all (int fd, const void *buf, size_t len, uint64_t off)
-{
-  const uint8_t *p = buf;
-  while (len > 0)
-    {
-      ssize_t w = pwrite (fd, p, len, (off_t) off);
-      if (w < 0)
-        {
-          if (errno == EINTR)
-            continue;
-          return -1;
-        }
-      p += w;
-      len -= (size_t) w;
-      off += (uint64_t) w;
-    }
-  return 0;
-}
-
 int
 eif_emitter_open (struct eif_emitter *e, const char *path, enclaver_error_t *err)
 {
@@ -142,7 +122,7 @@ static void
 pipe_work1 (struct eif_pipe *p, const struct eif_slot *s)
 {
   struct eif_measure *m = s->m;
-  if (p->write_errno == 0 && pwrite_all (p->e->fd, s->buf, s->len, s->off) < 0)
+  if (p->write_errno == 0 && enclaver_pwrite_all (p->e->fd, s->buf, s->len, s->off) < 0)
     p->write_errno = errno ? errno : EIO;
   for (int i = 1; i < 3; i++)
     if (m && (s->mask & (1 << i)) && enclaver_pcr_update (&m->pcr[i], s->buf, s->len, NULL) < 0)
@@ -380,7 +360,7 @@ eif_emitter_end (struct eif_emitter *e, enclaver_error_t *err)
   eif_put_be16 (hdr, e->types[e->n]);
   eif_put_be16 (hdr + 2, 0);
   eif_put_be64 (hdr + 4, e->cur_size);
-  if (pwrite_all (e->fd, hdr, sizeof hdr, e->cur_hdr_off) < 0)
+  if (enclaver_pwrite_all (e->fd, hdr, sizeof hdr, e->cur_hdr_off) < 0)
     return enclaver_make_errno (err, errno, "write %s", e->tmp_path);
   crc = eif_crc32_combine (eif_crc32 (0, hdr, sizeof hdr), data_crc, e->cur_size);
   e->crc_sections = e->crc_len ? eif_crc32_combine (e->crc_sections, crc, sizeof hdr + e->cur_size) : crc;
@@ -420,7 +400,7 @@ eif_emitter_finish (struct eif_emitter *e, uint16_t version, uint16_t flags, uin
   if (e->crc_len)
     crc = eif_crc32_combine (crc, e->crc_sections, e->crc_len);
   eif_put_be32 (h + EIF_OFF_CRC, crc);
-  if (pwrite_all (e->fd, h, sizeof h, 0) < 0)
+  if (enclaver_pwrite_all (e->fd, h, sizeof h, 0) < 0)
     return enclaver_make_errno (err, errno, "write %s", e->tmp_path);
   if (ftruncate (e->fd, (off_t) e->off) < 0)
     return enclaver_make_errno (err, errno, "truncate %s", e->tmp_path);

@@ -35,18 +35,8 @@ spool_open (enclaver_error_t *err)
 int
 tree_spool_flush (enclaver_tree_t *t, enclaver_error_t *err)
 {
-  size_t done = 0;
-  while (done < t->wbuf_len)
-    {
-      ssize_t n = pwrite (t->spool_fd, t->wbuf + done, t->wbuf_len - done, (off_t) (t->spool_size + done));
-      if (n < 0)
-        {
-          if (errno == EINTR)
-            continue;
-          return enclaver_make_errno (err, errno, "writing the content spill file");
-        }
-      done += (size_t) n;
-    }
+  if (enclaver_pwrite_all (t->spool_fd, t->wbuf, t->wbuf_len, t->spool_size) < 0)
+    return enclaver_make_errno (err, errno, "writing the content spill file");
   t->spool_size += t->wbuf_len;
   t->wbuf_len = 0;
   return 0;
