@@ -6,6 +6,7 @@ libenclaver_util_la_CFLAGS = $(AM_CFLAGS) $(DEPS_CFLAGS)
 lib_LTLIBRARIES += libenclaver.la
 libenclaver_la_SOURCES = \
 	core/error.c core/log.c core/context.c core/stage.c core/loader.c core/pipeline.c core/build.c \
+	core/digest-worker.c core/digest-worker.h \
 	core/internal.h
 libenclaver_la_CFLAGS = $(AM_CFLAGS) $(DEPS_CFLAGS) -pthread
 libenclaver_la_LIBADD = libenclaver_util.la $(DEPS_LIBS)

@@ -68,7 +68,7 @@ uint32_t eif_crc32 (uint32_t crc, const void *data, size_t len) ENCLAVER_INTERNA
 /* ---- PCR0/1/2 accumulation, shared by writer, reader and signer ----
  * kernel and cmdline feed PCR0+PCR1; the first ramdisk PCR0+PCR1; later ramdisks
  * PCR0+PCR2; metadata, signature and anything else feed nothing. */
-struct eif_hasher;
+struct digest_worker;
 struct eif_measure
 {
   enclaver_pcr_t pcr[3];
@@ -76,9 +76,8 @@ struct eif_measure
   int cur_mask; /* bit i: current section feeds pcr[i] */
   /* Every section feeds two PCRs (0 and 1, or 0 and 2): in eif_measure_update (the
    * reader) the second is hashed on a helper thread while the caller hashes PCR0
-   * (lazily started; NULL = serial).  The writer hashes on its own workers instead. */
-  struct eif_hasher *hasher;
-  int hasher_failed_to_start;
+   * (a digest worker, started on first use).  The writer hashes on its own workers. */
+  struct digest_worker *hasher;
 };
 int eif_measure_init (struct eif_measure *m, enclaver_error_t *err) ENCLAVER_INTERNAL;
 void eif_measure_section (struct eif_measure *m, unsigned type) ENCLAVER_INTERNAL;

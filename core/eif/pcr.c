@@ -2,8 +2,6 @@
  * and small EIF naming helpers. */
 #include "config.h"
 
-#include <pthread.h>
-
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -19,6 +17,7 @@
 #include <isa-l/crc.h>
 #endif
 
+#include "digest-worker.h"
 #include "eif/eif-internal.h"
 
 const char *
@@ -335,73 +334,6 @@ eif_measure_section (struct eif_measure *m, unsigned type)
     }
 }
 
-/* The helper thread: hashes one buffer into one PCR per posted job. */
-struct eif_hasher
-{
-  pthread_t th;
-  pthread_mutex_t mu;
-  pthread_cond_t cv;
-  enclaver_pcr_t *pcr;
-  const void *data;
-  size_t len;
-  int pending, quit, failed;
-};
-
-static void *
-hasher_main (void *arg)
-{
-  struct eif_hasher *h = arg;
-  pthread_mutex_lock (&h->mu);
-  for (;;)
-    {
-      int ok;
-      while (!h->pending && !h->quit)
-        pthread_cond_wait (&h->cv, &h->mu);
-      if (!h->pending)
-        break;
-      pthread_mutex_unlock (&h->mu);
-      ok = EVP_DigestUpdate (h->pcr->md, h->data, h->len) == 1;
-      pthread_mutex_lock (&h->mu);
-      if (!ok)
-        h->failed = 1;
-      h->pending = 0;
-      pthread_cond_broadcast (&h->cv);
-    }
-  pthread_mutex_unlock (&h->mu);
-  return NULL;
-}
-
-static struct eif_hasher *
-hasher_start (void)
-{
-  struct eif_hasher *h = xmalloc0 (sizeof *h);
-  pthread_mutex_init (&h->mu, NULL);
-  pthread_cond_init (&h->cv, NULL);
-  if (pthread_create (&h->th, NULL, hasher_main, h) != 0)
-    {
-      pthread_cond_destroy (&h->cv);
-      pthread_mutex_destroy (&h->mu);
-      free (h);
-      return NULL;
-    }
-  return h;
-}
-
-static void
-hasher_stop (struct eif_hasher *h)
-{
-  if (h == NULL)
-    return;
-  pthread_mutex_lock (&h->mu);
-  h->quit = 1;
-  pthread_cond_broadcast (&h->cv);
-  pthread_mutex_unlock (&h->mu);
-  pthread_join (h->th, NULL);
-  pthread_cond_destroy (&h->cv);
-  pthread_mutex_destroy (&h->mu);
-  free (h);
-}
-
 /* Below this, a job is not worth a thread hand-off. */
 #define EIF_PARALLEL_MIN (32u * 1024)
 
@@ -412,34 +344,21 @@ eif_measure_update (struct eif_measure *m, const void *data, size_t len, enclave
 
   if ((m->cur_mask & 1) && second > 0 && len >= EIF_PARALLEL_MIN && m->pcr[0].md && m->pcr[second].md)
     {
-      if (m->hasher == NULL && !m->hasher_failed_to_start)
+      int r;
+      if (m->hasher == NULL)
         {
-          m->hasher = hasher_start ();
-          m->hasher_failed_to_start = m->hasher == NULL;
+          m->hasher = xmalloc (sizeof *m->hasher);
+          digest_worker_start (m->hasher, "eif-read-pcr");
         }
-      if (m->hasher)
+      digest_worker_post (m->hasher, m->pcr[second].md, data, len);
+      r = enclaver_pcr_update (&m->pcr[0], data, len, err);
+      if (digest_worker_wait (m->hasher) < 0)
         {
-          struct eif_hasher *h = m->hasher;
-          int r, failed;
-          pthread_mutex_lock (&h->mu);
-          h->pcr = &m->pcr[second];
-          h->data = data;
-          h->len = len;
-          h->pending = 1;
-          pthread_cond_broadcast (&h->cv);
-          pthread_mutex_unlock (&h->mu);
-          r = enclaver_pcr_update (&m->pcr[0], data, len, err);
-          pthread_mutex_lock (&h->mu);
-          while (h->pending)
-            pthread_cond_wait (&h->cv, &h->mu);
-          failed = h->failed;
-          pthread_mutex_unlock (&h->mu);
-          if (r < 0)
-            return -1;
-          if (failed)
-            return enclaver_make_error (err, EIO, "SHA-384 update failed (PCR%d)", second);
-          return 0;
+          if (r == 0)
+            enclaver_make_error (err, EIO, "SHA-384 update failed (PCR%d)", second);
+          return -1;
         }
+      return r;
     }
   for (int i = 0; i < 3; i++)
     if ((m->cur_mask & (1 << i)) && enclaver_pcr_update (&m->pcr[i], data, len, err) < 0)
@@ -463,8 +382,12 @@ eif_measure_final (struct eif_measure *m, struct enclaver_eif_measurements *out,
 void
 eif_measure_cleanup (struct eif_measure *m)
 {
-  hasher_stop (m->hasher);
-  m->hasher = NULL;
+  if (m->hasher)
+    {
+      digest_worker_stop (m->hasher);
+      free (m->hasher);
+      m->hasher = NULL;
+    }
   for (int i = 0; i < 3; i++)
     enclaver_pcr_cleanup (&m->pcr[i]);
 }

@@ -6,7 +6,6 @@
  * rules (whiteouts, opaque directories, symlinks in parents, hardlinks, limits). */
 #include "config.h"
 
-#include <pthread.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -22,6 +21,7 @@
 
 #include <enclaver/log.h>
 #include <enclaver/tree.h>
+#include "digest-worker.h"
 #include "tree-internal.h"
 
 enum
@@ -661,21 +661,10 @@ enclaver_tree_apply_archive (enclaver_tree_t *t, void *archive, const char *name
  * hashing thread costs little. */
 #define LAYER_IO_BUF (256u * 1024)
 
-/* The two SHA-256 passes of a layer (the blob's digest and the DiffID) run on two helper
- * threads, one each, overlapping decompression and tar parsing.  A helper takes one job
- * at a time; every buffer is double-buffered so a buffer being hashed is never refilled
- * (a buffer handed to libarchive stays valid until its next callback call, by
- * libarchive's contract). */
-struct layer_hasher
-{
-  pthread_t th;
-  pthread_mutex_t mu;
-  pthread_cond_t cv;
-  EVP_MD_CTX *md;
-  const void *p;
-  size_t n;
-  int pending, quit, started;
-};
+/* The two SHA-256 passes of a layer (the blob's digest and the DiffID) run on two
+ * digest workers, one each, overlapping decompression and tar parsing.  Every buffer is
+ * double-buffered so a buffer being hashed is never refilled (a buffer handed to
+ * libarchive stays valid until its next callback call, by libarchive's contract). */
 
 #ifdef HAVE_ISAL
 /* gzip blobs inflated by ISA-L instead of libarchive's gzip filter (zlib). */
@@ -713,88 +702,9 @@ struct layer_io
   uint64_t stream_bytes;
   uint64_t stream_limit;
   int over_limit;
-  struct layer_hasher hb; /* blob digest */
-  struct layer_hasher hd; /* DiffID */
+  struct digest_worker hb; /* blob digest */
+  struct digest_worker hd; /* DiffID */
 };
-
-static void *
-layer_hasher_main (void *arg)
-{
-  struct layer_hasher *h = arg;
-  pthread_mutex_lock (&h->mu);
-  for (;;)
-    {
-      while (!h->pending && !h->quit)
-        pthread_cond_wait (&h->cv, &h->mu);
-      if (!h->pending)
-        break;
-      pthread_mutex_unlock (&h->mu);
-      EVP_DigestUpdate (h->md, h->p, h->n);
-      pthread_mutex_lock (&h->mu);
-      h->pending = 0;
-      pthread_cond_broadcast (&h->cv);
-    }
-  pthread_mutex_unlock (&h->mu);
-  return NULL;
-}
-
-static void
-layer_hasher_start (struct layer_hasher *h)
-{
-  pthread_mutex_init (&h->mu, NULL);
-  pthread_cond_init (&h->cv, NULL);
-  h->started = pthread_create (&h->th, NULL, layer_hasher_main, h) == 0;
-}
-
-/* Wait until the helper is idle. */
-static void
-layer_hasher_wait (struct layer_hasher *h)
-{
-  if (!h->started)
-    return;
-  pthread_mutex_lock (&h->mu);
-  while (h->pending)
-    pthread_cond_wait (&h->cv, &h->mu);
-  pthread_mutex_unlock (&h->mu);
-}
-
-/* Hash p[0..n) into md, on the helper when it runs (p must stay untouched until the
- * next post or wait), else right here. */
-static void
-layer_hasher_post (struct layer_hasher *h, EVP_MD_CTX *md, const void *p, size_t n)
-{
-  if (!h->started)
-    {
-      EVP_DigestUpdate (md, p, n);
-      return;
-    }
-  pthread_mutex_lock (&h->mu);
-  while (h->pending)
-    pthread_cond_wait (&h->cv, &h->mu);
-  h->md = md;
-  h->p = p;
-  h->n = n;
-  h->pending = 1;
-  pthread_cond_broadcast (&h->cv);
-  pthread_mutex_unlock (&h->mu);
-}
-
-static void
-layer_hasher_stop (struct layer_hasher *h)
-{
-  if (!h->started)
-    return;
-  pthread_mutex_lock (&h->mu);
-  while (h->pending)
-    pthread_cond_wait (&h->cv, &h->mu);
-  h->quit = 1;
-  pthread_cond_broadcast (&h->cv);
-  pthread_mutex_unlock (&h->mu);
-  pthread_join (h->th, NULL);
-  pthread_cond_destroy (&h->cv);
-  pthread_mutex_destroy (&h->mu);
-  h->started = 0;
-}
 
 /* Read the next piece of the blob into the input buffer not handed out last, posting it
  * to the blob digest.  Returns the count, 0 at the end, -1 with errno on failure. */
@@ -810,7 +720,7 @@ read_input (struct layer_io *io, unsigned char **out)
       if (n <= 0)
         return n;
       if (io->blob_md)
-        layer_hasher_post (&io->hb, io->blob_md, b, (size_t) n);
+        digest_worker_post (&io->hb, io->blob_md, b, (size_t) n);
       io->in_i ^= 1;
       *out = b;
       return n;
@@ -1181,7 +1091,7 @@ tar_read_cb (struct archive *a, void *ud, const void **buf)
       archive_set_error (a, EFBIG, "uncompressed stream exceeds the limit");
       return -1;
     }
-  layer_hasher_post (&io->hd, io->diff_md, b, (size_t) n);
+  digest_worker_post (&io->hd, io->diff_md, b, (size_t) n);
   io->out_i ^= 1;
   *buf = b;
   return n;
@@ -1255,12 +1165,8 @@ enclaver_tree_apply_layer_file (enclaver_tree_t *t, const char *path, const char
       if (io->blob_md == NULL || !EVP_DigestInit_ex (io->blob_md, EVP_sha256 (), NULL))
         xoom ();
     }
-  layer_hasher_start (&io->hb);
-  layer_hasher_start (&io->hd);
-  if (io->hb.started)
-    pthread_setname_np (io->hb.th, "layer-digest");
-  if (io->hd.started)
-    pthread_setname_np (io->hd.th, "layer-diffid");
+  digest_worker_start (&io->hb, "layer-digest");
+  digest_worker_start (&io->hd, "layer-diffid");
   uint64_t budget_left = opts->max_bytes > t->applied_bytes ? opts->max_bytes - t->applied_bytes : 0;
   io->stream_limit = budget_left + (1ull << 30);
 
@@ -1297,7 +1203,7 @@ enclaver_tree_apply_layer_file (enclaver_tree_t *t, const char *path, const char
       goto out;
     }
   /* hash everything after the tar end marker too (here, on this thread) */
-  layer_hasher_wait (&io->hd);
+  digest_worker_wait (&io->hd);
   for (;;)
     {
       la_ssize_t n = stream_read (io, io->out[0], sizeof io->out[0]);
@@ -1318,8 +1224,11 @@ enclaver_tree_apply_layer_file (enclaver_tree_t *t, const char *path, const char
         }
       EVP_DigestUpdate (io->diff_md, io->out[0], (size_t) n);
     }
-  layer_hasher_wait (&io->hd);
-  layer_hasher_wait (&io->hb);
+  if (digest_worker_wait (&io->hd) < 0 || digest_worker_wait (&io->hb) < 0)
+    {
+      enclaver_make_error (err, EIO, "layer %s: SHA-256 update failed", name);
+      goto out;
+    }
   char got[80];
   hex_digest (io->diff_md, got);
   if (diff_id_out)
@@ -1342,7 +1251,11 @@ enclaver_tree_apply_layer_file (enclaver_tree_t *t, const char *path, const char
           enclaver_make_errno (err, errno, "layer %s: read %s", name, path);
           goto out;
         }
-      layer_hasher_wait (&io->hb);
+      if (digest_worker_wait (&io->hb) < 0)
+        {
+          enclaver_make_error (err, EIO, "layer %s: SHA-256 update failed", name);
+          goto out;
+        }
       char blob[80];
       hex_digest (io->blob_md, blob);
       if (strcmp (blob, digest) != 0)
@@ -1361,8 +1274,8 @@ out:
 #ifdef HAVE_ISAL
   free (io->gz);
 #endif
-  layer_hasher_stop (&io->hb);
-  layer_hasher_stop (&io->hd);
+  digest_worker_stop (&io->hb);
+  digest_worker_stop (&io->hd);
   EVP_MD_CTX_free (io->diff_md);
   if (io->blob_md)
     EVP_MD_CTX_free (io->blob_md);
