@@ -156,6 +156,17 @@ rt_write_all (int fd, const void *buf, size_t len)
   return 0;
 }
 
+size_t
+rt_vsay (char *buf, size_t cap, const char *prog, const char *fmt, va_list ap)
+{
+  int n = snprintf (buf, cap, "%s: ", prog);
+  vsnprintf (buf + n, cap - (size_t) n - 1, fmt, ap);
+  n = (int) strlen (buf);
+  buf[n++] = '\n';
+  rt_write_all (2, buf, (size_t) n);
+  return (size_t) n;
+}
+
 /* Regular file with some execute bit, accessible for execution by us. */
 static int
 is_executable (const char *p, int *why)

@@ -33,6 +33,11 @@ const char *rt_env_get (char *const *env, const char *name);
 /* write(2) all bytes, retrying on EINTR and short writes.  0 or -1 (errno). */
 int rt_write_all (int fd, const void *buf, size_t len);
 
+/* Format "PROG: message\n" into buf (cap >= 64 bytes; the message is cut to fit), write
+ * it to stderr, and return its length (the line stays in buf for other destinations). */
+size_t rt_vsay (char *buf, size_t cap, const char *prog, const char *fmt, va_list ap)
+  __attribute__ ((format (printf, 4, 0)));
+
 /* Find an executable for argv[0] the way execvp does, on the given PATH value
  * (NULL or empty: the default "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin").
  * A name containing '/' is returned as is if it exists.  Returns a malloc'd path or NULL

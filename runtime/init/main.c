@@ -30,15 +30,10 @@ static void __attribute__ ((format (printf, 1, 2)))
 say (const char *fmt, ...)
 {
   char buf[1024];
-  int n;
   va_list ap;
-  n = snprintf (buf, sizeof buf, PROG ": ");
   va_start (ap, fmt);
-  vsnprintf (buf + n, sizeof buf - (size_t) n - 1, fmt, ap);
+  rt_vsay (buf, sizeof buf, PROG, fmt, ap);
   va_end (ap);
-  n = (int) strlen (buf);
-  buf[n++] = '\n';
-  rt_write_all (2, buf, (size_t) n);
 }
 
 static void __attribute__ ((noreturn))

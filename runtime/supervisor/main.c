@@ -67,16 +67,11 @@ static void __attribute__ ((format (printf, 2, 3)))
 sv_info (struct sv *s, const char *fmt, ...)
 {
   char buf[2048];
-  int n;
   va_list ap;
   (void) s;
-  n = snprintf (buf, sizeof buf, PROG ": ");
   va_start (ap, fmt);
-  vsnprintf (buf + n, sizeof buf - (size_t) n - 1, fmt, ap);
+  rt_vsay (buf, sizeof buf, PROG, fmt, ap);
   va_end (ap);
-  n = (int) strlen (buf);
-  buf[n++] = '\n';
-  rt_write_all (2, buf, (size_t) n);
 }
 
 /* A warning or error: console and log stream (like odyn, whose own output is part of
@@ -85,19 +80,15 @@ static void __attribute__ ((format (printf, 2, 3)))
 sv_warn (struct sv *s, const char *fmt, ...)
 {
   char buf[2048];
-  int n;
+  size_t n;
   va_list ap;
-  n = snprintf (buf, sizeof buf, PROG ": ");
   va_start (ap, fmt);
-  vsnprintf (buf + n, sizeof buf - (size_t) n - 1, fmt, ap);
+  n = rt_vsay (buf, sizeof buf, PROG, fmt, ap);
   va_end (ap);
-  n = (int) strlen (buf);
-  buf[n++] = '\n';
-  rt_write_all (2, buf, (size_t) n);
   if (s->ring.data)
     {
-      sv_ring_append (&s->ring, buf, (size_t) n);
-      sv_server_broadcast (&s->log, buf, (size_t) n);
+      sv_ring_append (&s->ring, buf, n);
+      sv_server_broadcast (&s->log, buf, n);
     }
 }
 
