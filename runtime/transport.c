@@ -118,20 +118,19 @@ make_sockaddr (const struct enclaver_transport_addr *a, struct sockaddr_storage 
   return 0;
 }
 
-int
-enclaver_transport_listen (const char *spec, char *err, size_t errlen)
+/* Parse spec into *a and *ss and open a stream socket of its family: the fd, or -1
+ * with err and errno set. */
+static int
+spec_socket (const char *spec, struct enclaver_transport_addr *a, struct sockaddr_storage *ss, socklen_t *len,
+             char *err, size_t errlen)
 {
-  struct enclaver_transport_addr a;
-  struct sockaddr_storage ss;
-  socklen_t len;
   int family, fd, e;
-
-  if (enclaver_transport_parse (spec, &a, err, errlen) < 0)
+  if (enclaver_transport_parse (spec, a, err, errlen) < 0)
     {
       errno = EINVAL;
       return -1;
     }
-  make_sockaddr (&a, &ss, &len, &family);
+  make_sockaddr (a, ss, len, &family);
   fd = socket (family, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0)
     {
@@ -140,6 +139,20 @@ enclaver_transport_listen (const char *spec, char *err, size_t errlen)
       errno = e;
       return -1;
     }
+  return fd;
+}
+
+int
+enclaver_transport_listen (const char *spec, char *err, size_t errlen)
+{
+  struct enclaver_transport_addr a;
+  struct sockaddr_storage ss;
+  socklen_t len;
+  int fd, e;
+
+  fd = spec_socket (spec, &a, &ss, &len, err, errlen);
+  if (fd < 0)
+    return -1;
   if (a.kind == ENCLAVER_TRANSPORT_UNIX)
     {
       struct stat st;
@@ -164,22 +177,11 @@ enclaver_transport_connect (const char *spec, char *err, size_t errlen)
   struct enclaver_transport_addr a;
   struct sockaddr_storage ss;
   socklen_t len;
-  int family, fd, e, r;
+  int fd, e, r;
 
-  if (enclaver_transport_parse (spec, &a, err, errlen) < 0)
-    {
-      errno = EINVAL;
-      return -1;
-    }
-  make_sockaddr (&a, &ss, &len, &family);
-  fd = socket (family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  fd = spec_socket (spec, &a, &ss, &len, err, errlen);
   if (fd < 0)
-    {
-      e = errno;
-      rt_err (err, errlen, "socket for %s: %s", spec, strerror (e));
-      errno = e;
-      return -1;
-    }
+    return -1;
   do
     r = connect (fd, (struct sockaddr *) &ss, len);
   while (r < 0 && errno == EINTR);
