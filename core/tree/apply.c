@@ -382,6 +382,21 @@ apply_whiteouts (struct apply *ap, enclaver_error_t *err)
   return 0;
 }
 
+/* Normalise `path` (the entry's name, or a link target in it) with the layer's rules;
+ * an error names the layer and the entry `raw`, with `what` before the reason. */
+static int
+entry_path (struct apply *ap, const char *raw, const char *path, const char *what, char **out,
+            enclaver_error_t *err)
+{
+  enclaver_error_t e2 = NULL;
+  if (tree_split_path (path, ap->o->lenient, out, &e2) == 0)
+    return 0;
+  cleanup_free char *m = xstrdup (e2->msg);
+  int st = e2->status;
+  enclaver_error_release (&e2);
+  FAIL (st, "%s%s", what, m);
+}
+
 static int
 apply_entry (struct apply *ap, struct archive_entry *e, enclaver_error_t *err)
 {
@@ -401,16 +416,8 @@ apply_entry (struct apply *ap, struct archive_entry *e, enclaver_error_t *err)
     FAIL (ENAMETOOLONG, "name of %zu bytes is longer than %d bytes", rl, ENCLAVER_TREE_PATH_MAX + 1);
 
   cleanup_free char *clean = NULL;
-  {
-    enclaver_error_t e2 = NULL;
-    if (tree_split_path (raw, ap->o->lenient, &clean, &e2) < 0)
-      {
-        cleanup_free char *m = xstrdup (e2->msg);
-        int st = e2->status;
-        enclaver_error_release (&e2);
-        FAIL (st, "%s", m);
-      }
-  }
+  if (entry_path (ap, raw, raw, "", &clean, err) < 0)
+    return -1;
   if (strncmp (clean, ".wh.", 4) == 0 || strstr (clean, "/.wh.") != NULL)
     {
       const char *base = strrchr (clean, '/');
@@ -479,16 +486,8 @@ apply_entry (struct apply *ap, struct archive_entry *e, enclaver_error_t *err)
       if (archive_entry_size_is_set (e) && archive_entry_size (e) > 0)
         FAIL (EINVAL, "hardlink entry carries %lld bytes of data", (long long) archive_entry_size (e));
       cleanup_free char *target = NULL;
-      {
-        enclaver_error_t e2 = NULL;
-        if (tree_split_path (hl, ap->o->lenient, &target, &e2) < 0)
-          {
-            cleanup_free char *m = xstrdup (e2->msg);
-            int st = e2->status;
-            enclaver_error_release (&e2);
-            FAIL (st, "hardlink target: %s", m);
-          }
-      }
+      if (entry_path (ap, raw, hl, "hardlink target: ", &target, err) < 0)
+        return -1;
       if (*target == '\0')
         FAIL (EINVAL, "hardlink to the root directory");
       unsigned hops = 0;
