@@ -148,6 +148,22 @@ lg_symlink (struct lg *g, const char *name, const char *target)
   lg_hdr (g, name, '2', 0777, 0, 0, 0, 1000, target, 0, 0);
 }
 
+/* Symlinks l0 -> l1 -> ... -> l<hops-1> -> d, the directory d/, and a file l0/x reached
+ * through all of them. */
+static __attribute__ ((unused)) void
+lg_symlink_chain (struct lg *g, int hops)
+{
+  char name[16], target[16];
+  for (int i = 0; i < hops; i++)
+    {
+      snprintf (name, sizeof name, "l%d", i);
+      snprintf (target, sizeof target, i == hops - 1 ? "d" : "l%d", i + 1);
+      lg_symlink (g, name, target);
+    }
+  lg_dir (g, "d/", 0755);
+  lg_file (g, "l0/x", "deep");
+}
+
 static __attribute__ ((unused)) void
 lg_hardlink (struct lg *g, const char *name, const char *target)
 {
