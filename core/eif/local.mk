@@ -28,7 +28,7 @@ tests_eif_test_eif_push_CFLAGS = $(AM_CFLAGS) $(DEPS_CFLAGS)
 tests_eif_test_eif_push_LDADD = $(EIF_TEST_LDADD)
 
 # libFuzzer target for the reader: `make fuzz` (needs clang); not part of `make check`.
-#   ./tests/fuzz/fuzz_eif_reader -max_total_time=60 $(srcdir)/tests/fuzz/corpus
+#   ./tests/fuzz/fuzz_eif_reader -max_total_time=60 corpus   (seeds: see docs/eif.md)
 FUZZ_CC = clang
 FUZZ_FLAGS = -g -O1 -fsanitize=fuzzer,address,undefined -fno-omit-frame-pointer
 EXTRA_DIST += tests/fuzz/fuzz_eif_reader.c
