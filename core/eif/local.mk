@@ -1,8 +1,7 @@
-# EIF library (writer, reader, PCRs, signing) and the EIF commands.
+# EIF library (writer, reader, PCRs, signing).
 EIF_LIB_SOURCES = core/eif/pcr.c core/eif/cbor.c core/eif/sign.c core/eif/writer.c \
 	core/eif/reader.c core/eif/eif-internal.h
 libenclaver_la_SOURCES += $(EIF_LIB_SOURCES)
-enclaver_SOURCES += core/eif/cmd_eif.c
 
 # Golden data (reference vectors produced by AWS's eif_build; see docs/eif.md).
 EIF_GOLDEN = golden/eif/kernel.bin golden/eif/cmdline.txt golden/eif/ramdisk0.cpio \

@@ -1,6 +1,5 @@
-# enclaver.yaml: parser/validator (libenclaver), `enclaver manifest`, and its tests.
+# enclaver.yaml: parser/validator (libenclaver), and its tests.
 libenclaver_la_SOURCES += core/manifest/manifest.c
-enclaver_SOURCES += core/manifest/cmd_manifest.c
 
 check_PROGRAMS += tests/manifest/test-manifest
 tests_manifest_test_manifest_SOURCES = tests/manifest/test-manifest.c tests/tap.h

@@ -1,9 +1,8 @@
-# OCI sources, registry client, blob cache, `enclaver image`, and the fetch stage.
+# OCI sources, registry client, blob cache, and the fetch stage.
 libenclaver_la_SOURCES += core/oci/oci.h core/oci/digest.c core/oci/ref.c core/oci/platform.c \
 	core/oci/doc.c core/oci/cache.c core/oci/archive.c core/oci/layer.c core/oci/auth.c \
 	core/oci/registry.c core/oci/image.c
 enclaverinclude_HEADERS += include/enclaver/image.h
-enclaver_SOURCES += core/oci/cmd_image.c
 
 pkglib_LTLIBRARIES += stages/fetch.la
 stages_fetch_la_SOURCES = stages/fetch/fetch.c

@@ -5,7 +5,7 @@
 #include <stdio.h>
 
 #include <enclaver/log.h>
-#include "commands.h"
+#include "cli/commands.h"
 #include "util.h"
 
 static char **plugin_dirs;

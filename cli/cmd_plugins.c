@@ -5,7 +5,7 @@
 #include <jansson.h>
 
 #include <enclaver/loader.h>
-#include "commands.h"
+#include "cli/commands.h"
 #include "util.h"
 
 static const char plugins_help[] =

@@ -7,7 +7,7 @@
 
 #include <enclaver/log.h>
 #include <enclaver/stage.h>
-#include "commands.h"
+#include "cli/commands.h"
 
 static const char usage_text[] =
   "Usage: enclaver [GLOBAL OPTIONS] COMMAND [ARGS...]\n"

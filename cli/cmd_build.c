@@ -8,7 +8,7 @@
 #include <enclaver/log.h>
 #include <enclaver/lua.h>
 #include <enclaver/pipeline.h>
-#include "commands.h"
+#include "cli/commands.h"
 #include "util.h"
 
 static const char build_help[] =

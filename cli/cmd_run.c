@@ -19,7 +19,7 @@
 #include <enclaver/eif.h>
 #include <enclaver/image.h>
 #include <enclaver/log.h>
-#include "commands.h"
+#include "cli/commands.h"
 #include "util.h"
 
 /* Enclaver's exit codes (ENCLAVER.md §8). */

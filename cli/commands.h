@@ -46,7 +46,7 @@ int cmd_run (int argc, char **argv);
 int cmd_manifest (int argc, char **argv);
 int cmd_plugins (int argc, char **argv);
 int cmd_image (int argc, char **argv);
-/* core/eif/cmd_eif.c */
+/* cli/cmd_eif.c, cmd_describe.c, cmd_verify.c, cmd_sign.c, cmd_pcr.c */
 int cmd_describe (int argc, char **argv);
 int cmd_verify (int argc, char **argv);
 int cmd_sign (int argc, char **argv);

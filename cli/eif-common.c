@@ -1,0 +1,119 @@
+/* enclaver CLI: helpers shared by the EIF commands (describe, verify, sign, pcr,
+ * eif build): JSON printing of measurements and the common option handling. */
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include <enclaver/eif.h>
+#include <enclaver/log.h>
+#include "cli/commands.h"
+#include "cli/eif-common.h"
+#include "util.h"
+
+void
+print_json (json_t *j)
+{
+  char *s = json_dumps (j, JSON_INDENT (2) | JSON_PRESERVE_ORDER);
+  if (s == NULL)
+    xoom ();
+  fputs (s, stdout);
+  fputc ('\n', stdout);
+  fflush (stdout);
+  free (s);
+}
+
+json_t *
+pcr_json (const uint8_t pcr[ENCLAVER_PCR_SIZE])
+{
+  char hex[ENCLAVER_PCR_HEX_SIZE];
+  enclaver_pcr_to_hex (pcr, hex);
+  return json_string (hex);
+}
+
+/* {"HashAlgorithm":..., "PCR0":..., "PCR1":..., "PCR2":..., ["PCR8":...]} */
+json_t *
+measurements_json (const struct enclaver_eif_measurements *m)
+{
+  json_t *o = json_object ();
+  json_object_set_new (o, "HashAlgorithm", json_string (ENCLAVER_PCR_HASH_ALGORITHM));
+  json_object_set_new (o, "PCR0", pcr_json (m->pcr0));
+  json_object_set_new (o, "PCR1", pcr_json (m->pcr1));
+  json_object_set_new (o, "PCR2", pcr_json (m->pcr2));
+  if (m->has_pcr8)
+    json_object_set_new (o, "PCR8", pcr_json (m->pcr8));
+  return o;
+}
+
+void
+print_measurements (const struct enclaver_eif_measurements *m)
+{
+  json_t *o = json_object ();
+  json_object_set_new (o, "Measurements", measurements_json (m));
+  print_json (o);
+  json_decref (o);
+}
+
+/* Handle -h and the common options; returns -1 if not one of them, else the value
+ * to return from the command (or 0 to continue). */
+int
+common_opt (const char *cmd, int c, const char *help)
+{
+  int r;
+  if (c == 'h')
+    {
+      fputs (help, stdout);
+      return EXIT_OK + 1000;
+    }
+  r = cli_common_option (c, optarg);
+  if (r == 1)
+    return 0;
+  if (r < 0)
+    return EXIT_USAGE + 1000;
+  if (c == '?')
+    return cli_usage_error (cmd, "invalid option") + 1000;
+  return -1;
+}
+
+
+char *
+now_rfc3339 (void)
+{
+  const char *sde = getenv ("SOURCE_DATE_EPOCH");
+  time_t t = time (NULL);
+  struct tm tm;
+  char buf[64];
+
+  if (sde && *sde)
+    {
+      char *end;
+      long long v;
+      errno = 0;
+      v = strtoll (sde, &end, 10);
+      if (errno == 0 && *end == '\0' && v >= 0)
+        t = (time_t) v;
+      else
+        enclaver_log_warning ("ignoring invalid SOURCE_DATE_EPOCH '%s'", sde);
+    }
+  gmtime_r (&t, &tm);
+  strftime (buf, sizeof buf, "%Y-%m-%dT%H:%M:%S+00:00", &tm);
+  return xstrdup (buf);
+}
+
+int
+one_file_arg (const char *cmd, int argc, char **argv, const char **file)
+{
+  if (optind >= argc)
+    return cli_usage_error (cmd, "missing the EIF file argument");
+  if (optind + 1 < argc)
+    return cli_usage_error (cmd, "unexpected argument '%s'", argv[optind + 1]);
+  *file = argv[optind];
+  return 0;
+}
+
