@@ -4,7 +4,7 @@ libenclaver_la_SOURCES += core/oci/oci.h core/oci/digest.c core/oci/ref.c core/o
 	core/oci/registry.c core/oci/image.c
 enclaverinclude_HEADERS += include/enclaver/image.h
 
-pkglib_LTLIBRARIES += stages/fetch.la
+ENCLAVER_STAGES += stages/fetch.la
 stages_fetch_la_SOURCES = stages/fetch/fetch.c
 stages_fetch_la_CFLAGS = $(AM_CFLAGS) $(DEPS_CFLAGS)
 stages_fetch_la_LDFLAGS = $(AM_LDFLAGS) $(STAGE_MODULE_FLAGS)

@@ -32,7 +32,7 @@ tests_tree_test_inflate_CFLAGS = $(AM_CFLAGS) $(DEPS_CFLAGS)
 tests_tree_test_inflate_LDADD = $(TREE_TEST_LIBS)
 
 # the flatten stage
-pkglib_LTLIBRARIES += stages/flatten.la
+ENCLAVER_STAGES += stages/flatten.la
 stages_flatten_la_SOURCES = stages/flatten/flatten.c
 stages_flatten_la_CFLAGS = $(AM_CFLAGS) $(DEPS_CFLAGS)
 stages_flatten_la_LDFLAGS = $(AM_LDFLAGS) $(STAGE_MODULE_FLAGS)
