@@ -29,7 +29,7 @@ static const char build_help[] =
   "      --offline              never use the network (the cache must have everything)\n"
   "      --cache-dir DIR        blob cache (default $XDG_CACHE_HOME/enclaver)\n"
   "      --jobs N               parallel blob downloads (default 4)\n"
-  "      --insecure-registry H  allow plain HTTP / unverified TLS for registry H (repeatable)\n"
+  CLI_HELP_REGISTRY_OPTIONS
   "      --ca-cert FILE         extra CA bundle for registry TLS\n"
   "      --kernel-dir DIR       kernel blobs directory (nitro-cli layout)\n"
   "      --lenient              turn harmless image oddities into warnings\n"
@@ -119,7 +119,7 @@ cmd_build (int argc, char **argv)
   const char *const *dirs;
   int c, rc = EXIT_FAIL;
 
-  while ((c = getopt_long (argc, argv, "f:ho:" CLI_COMMON_SHORTOPTS, longopts, NULL)) != -1)
+  while ((c = cli_getopt (argc, argv, "f:ho:" CLI_COMMON_SHORTOPTS, longopts)) != -1)
     {
       int r = cli_common_option (c, optarg);
       const char *key = NULL, *val = optarg;
@@ -216,7 +216,7 @@ cmd_build (int argc, char **argv)
             break;
           }
         case 'h':
-          fputs (build_help, stdout);
+          cli_help (stdout, build_help);
           rc = EXIT_OK;
           goto out;
         default:

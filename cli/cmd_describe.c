@@ -159,7 +159,7 @@ cmd_describe (int argc, char **argv)
   json_t *j;
 
   optind = 0;
-  while ((c = getopt_long (argc, argv, "h" CLI_COMMON_SHORTOPTS, longopts, NULL)) != -1)
+  while ((c = cli_getopt (argc, argv, "h" CLI_COMMON_SHORTOPTS, longopts)) != -1)
     {
       int r = common_opt (cmd, c, describe_help);
       if (r >= 1000)

@@ -124,7 +124,7 @@ cmd_eif_build (int argc, char **argv)
 
   ramdisks = xreallocarray (NULL, (size_t) argc + 1, sizeof *ramdisks);
   optind = 0;
-  while ((c = getopt_long (argc, argv, "h" CLI_COMMON_SHORTOPTS, longopts, NULL)) != -1)
+  while ((c = cli_getopt (argc, argv, "h" CLI_COMMON_SHORTOPTS, longopts)) != -1)
     {
       int r = common_opt (cmd, c, eif_build_help);
       if (r >= 1000)
@@ -299,19 +299,24 @@ cmd_eif (int argc, char **argv)
 
   if (argc < 2)
     {
-      fputs (eif_help, stderr);
+      cli_help (stderr, eif_help);
       return EXIT_USAGE;
     }
   if (strcmp (argv[1], "--help") == 0 || strcmp (argv[1], "-h") == 0 || strcmp (argv[1], "help") == 0)
     {
-      fputs (eif_help, stdout);
+      cli_help (stdout, eif_help);
       return EXIT_OK;
     }
   for (size_t i = 0; i < ARRAY_SIZE (sub); i++)
     {
       size_t d;
       if (strcmp (argv[1], sub[i].name) == 0)
-        return sub[i].fn (argc - 1, argv + 1);
+        {
+          static char name[32];
+          snprintf (name, sizeof name, "eif %s", sub[i].name);
+          cli_command_name = name;
+          return sub[i].fn (argc - 1, argv + 1);
+        }
       d = enclaver_edit_distance (argv[1], sub[i].name);
       if (d < best_d)
         best_d = d, best = sub[i].name;

@@ -38,8 +38,7 @@ static const char image_help[] =
   "      --pull                 ignore cached blobs: download and verify everything again\n"
   "      --offline              never use the network; digest-pinned references and tags\n"
   "                             resolved before are served from the cache\n"
-  "      --insecure-registry H  allow plain HTTP for registry H[:PORT] (repeatable; loopback\n"
-  "                             registries are allowed by default)\n"
+  CLI_HELP_REGISTRY_OPTIONS
   "      --ca-cert FILE         CA bundle for registry TLS (default: SSL_CERT_FILE or system)\n"
   "      --json                 (pull) print the full JSON document instead of the digest\n"
   "      --no-progress          no progress output on stderr\n" CLI_COMMON_HELP
@@ -89,7 +88,7 @@ cmd_image (int argc, char **argv)
 
   enclaver_image_options_init (&o);
   o.insecure_registries = insecure;
-  while ((c = getopt_long (argc, argv, "h" CLI_COMMON_SHORTOPTS, longopts, NULL)) != -1)
+  while ((c = cli_getopt (argc, argv, "h" CLI_COMMON_SHORTOPTS, longopts)) != -1)
     {
       int r = cli_common_option (c, optarg);
       if (r < 0)
@@ -138,7 +137,7 @@ cmd_image (int argc, char **argv)
           o.progress = 0;
           break;
         case 'h':
-          fputs (image_help, stdout);
+          cli_help (stdout, image_help);
           rc = EXIT_OK;
           goto out;
         default:

@@ -95,7 +95,7 @@ cmd_manifest (int argc, char **argv)
 
   optind = 1;
   opterr = 0;
-  while ((c = getopt_long (argc, argv, "+:f:h" CLI_COMMON_SHORTOPTS, longopts, NULL)) != -1)
+  while ((c = cli_getopt (argc, argv, "+:f:h" CLI_COMMON_SHORTOPTS, longopts)) != -1)
     {
       switch (c)
         {
@@ -108,7 +108,7 @@ cmd_manifest (int argc, char **argv)
             return cli_usage_error ("manifest", "--from needs an image reference");
           break;
         case 'h':
-          fputs (manifest_help, stdout);
+          cli_help (stdout, manifest_help);
           return EXIT_OK;
         case '?':
           if (optopt)

@@ -21,15 +21,15 @@ static const char pcr_help[] =
   "       enclaver pcr --signing-certificate CERT\n"
   "\n"
   "Print a PCR value as JSON, like nitro-cli pcr:\n"
-  "  --input FILE               {\"PCR\": SHA384(0^48 || SHA384(file bytes))}\n"
-  "  --signing-certificate CERT {\"PCR8\": ...} computed over the DER encoding of the\n"
-  "                             first certificate in the PEM file: the PCR8 that an\n"
-  "                             EIF signed with CERT gets\n"
+  "      --input FILE                {\"PCR\": SHA384(0^48 || SHA384(file bytes))}\n"
+  "      --signing-certificate CERT  {\"PCR8\": ...} computed over the DER encoding of the\n"
+  "                                  first certificate in the PEM file: the PCR8 that an\n"
+  "                                  EIF signed with CERT gets\n"
   "\n"
   "Exactly one of the two is required.  Values are 96 lowercase hex digits.\n"
   "\n"
   "Options:\n"
-  "  -h, --help                 show this help\n" CLI_COMMON_HELP
+  "  -h, --help                      show this help\n" CLI_COMMON_HELP
   "\n"
   "Exit status: 0 ok; 1 unreadable file or certificate; 2 usage.\n";
 
@@ -50,7 +50,7 @@ cmd_pcr (int argc, char **argv)
   int c;
 
   optind = 0;
-  while ((c = getopt_long (argc, argv, "h" CLI_COMMON_SHORTOPTS, longopts, NULL)) != -1)
+  while ((c = cli_getopt (argc, argv, "h" CLI_COMMON_SHORTOPTS, longopts)) != -1)
     {
       int r = common_opt (cmd, c, pcr_help);
       if (r >= 1000)

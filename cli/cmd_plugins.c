@@ -51,7 +51,7 @@ cmd_plugins (int argc, char **argv)
   const char *const *dirs;
   size_t i;
 
-  while ((c = getopt_long (argc, argv, "h" CLI_COMMON_SHORTOPTS, longopts, NULL)) != -1)
+  while ((c = cli_getopt (argc, argv, "h" CLI_COMMON_SHORTOPTS, longopts)) != -1)
     {
       int r = cli_common_option (c, optarg);
       if (r < 0)
@@ -67,7 +67,7 @@ cmd_plugins (int argc, char **argv)
           search_path = 1;
           break;
         case 'h':
-          fputs (plugins_help, stdout);
+          cli_help (stdout, plugins_help);
           return EXIT_OK;
         default:
           return cli_usage_error ("plugins", "unknown option");

@@ -215,7 +215,7 @@ cmd_run (int argc, char **argv)
   char line[4096];
 
   memset (&info, 0, sizeof info);
-  while ((c = getopt_long (argc, argv, "hm:" CLI_COMMON_SHORTOPTS, longopts, NULL)) != -1)
+  while ((c = cli_getopt (argc, argv, "hm:" CLI_COMMON_SHORTOPTS, longopts)) != -1)
     {
       int r = cli_common_option (c, optarg);
       char *end;
@@ -250,7 +250,7 @@ cmd_run (int argc, char **argv)
           console = 1;
           break;
         case 'h':
-          fputs (run_help, stdout);
+          cli_help (stdout, run_help);
           return EXIT_OK;
         default:
           return cli_usage_error ("run", "invalid option");

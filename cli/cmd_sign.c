@@ -57,7 +57,7 @@ cmd_sign (int argc, char **argv)
   int c, rc;
 
   optind = 0;
-  while ((c = getopt_long (argc, argv, "ho:" CLI_COMMON_SHORTOPTS, longopts, NULL)) != -1)
+  while ((c = cli_getopt (argc, argv, "ho:" CLI_COMMON_SHORTOPTS, longopts)) != -1)
     {
       int r = common_opt (cmd, c, sign_help);
       if (r >= 1000)

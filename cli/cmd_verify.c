@@ -123,7 +123,7 @@ cmd_verify (int argc, char **argv)
 
   memset (&ex, 0, sizeof ex);
   optind = 0;
-  while ((c = getopt_long (argc, argv, "h" CLI_COMMON_SHORTOPTS, longopts, NULL)) != -1)
+  while ((c = cli_getopt (argc, argv, "h" CLI_COMMON_SHORTOPTS, longopts)) != -1)
     {
       int r = common_opt (cmd, c, verify_help);
       if (r >= 1000)

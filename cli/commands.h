@@ -4,6 +4,7 @@
 #define ENCLAVER_CLI_COMMANDS_H
 
 #include <getopt.h>
+#include <stdio.h>
 #include <enclaver/error.h>
 
 /* Exit codes (documented in README.md and `enclaver --help`). */
@@ -25,11 +26,30 @@ enum
   { "quiet", no_argument, NULL, 'q' },                             \
   { "log-format", required_argument, NULL, CLI_OPT_LOG_FORMAT },   \
   { "plugin-dir", required_argument, NULL, CLI_OPT_PLUGIN_DIR }
-#define CLI_COMMON_HELP                                                       \
-  "  -v, --verbose          more output (repeat for debug/trace)\n"          \
-  "  -q, --quiet            only errors\n"                                    \
-  "      --log-format FMT   'text' (default) or 'json' log lines on stderr\n" \
-  "      --plugin-dir DIR   search DIR for stage plugins first (repeatable)\n"
+/* In a help text, stands for the common options' lines; cli_help() prints them aligned
+ * with the text's own option descriptions. */
+#define CLI_COMMON_HELP "\001common\n"
+
+/* Help lines shared by the commands that talk to registries (build, image, run). */
+#define CLI_HELP_REGISTRY_OPTIONS                                                              \
+  "      --insecure-registry H  allow plain HTTP for registry H[:PORT] (repeatable; loopback\n" \
+  "                             registries are allowed by default).  TLS, when used, is\n"     \
+  "                             always verified\n"
+
+/* The command being run, for messages ("build", "eif build"); set by main and by
+ * commands with subcommands. */
+extern const char *cli_command_name;
+
+/* getopt_long() with the tool's error reporting: an unknown option (with a "did you
+ * mean" when one is close), an ambiguous one or a missing value is reported once, as
+ * "enclaver CMD: ...", and the process exits 2.  Never returns '?' or ':'. */
+int cli_getopt (int argc, char **argv, const char *shortopts, const struct option *longopts);
+/* Print a help text to f, expanding CLI_COMMON_HELP in the column of the text's own
+ * option descriptions. */
+void cli_help (FILE *f, const char *text);
+/* The closest of names[0..n-1] to word when it is close enough to be a likely typo,
+ * else NULL. */
+const char *cli_suggest (const char *word, const char *const *names, size_t n);
 
 /* Handle a common option; returns 1 if c was one, 0 if not, -1 on a bad value
  * (already reported). */

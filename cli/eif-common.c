@@ -68,7 +68,7 @@ common_opt (const char *cmd, int c, const char *help)
   int r;
   if (c == 'h')
     {
-      fputs (help, stdout);
+      cli_help (stdout, help);
       return EXIT_OK + 1000;
     }
   r = cli_common_option (c, optarg);

@@ -8,6 +8,7 @@
 #include <enclaver/log.h>
 #include <enclaver/stage.h>
 #include "cli/commands.h"
+#include "util.h"
 
 static const char usage_text[] =
   "Usage: enclaver [GLOBAL OPTIONS] COMMAND [ARGS...]\n"
@@ -41,6 +42,13 @@ static const char usage_text[] =
   "  ENCLAVER_FROM          overrides sources.app of the manifest (build, manifest)\n"
   "  SOURCE_DATE_EPOCH      timestamp used for reproducible outputs\n";
 
+/* One version line for `enclaver version` and `enclaver --version`. */
+static void
+print_version (void)
+{
+  printf ("enclaver %s (stage ABI %d.%d)\n", PACKAGE_VERSION, ENCLAVER_STAGE_ABI_MAJOR, ENCLAVER_STAGE_ABI_MINOR);
+}
+
 static int
 cmd_version (int argc, char **argv)
 {
@@ -52,7 +60,7 @@ cmd_version (int argc, char **argv)
   };
   int c, json = 0;
   optind = 1;
-  while ((c = getopt_long (argc, argv, "h" CLI_COMMON_SHORTOPTS, longopts, NULL)) != -1)
+  while ((c = cli_getopt (argc, argv, "h" CLI_COMMON_SHORTOPTS, longopts)) != -1)
     {
       int r = cli_common_option (c, optarg);
       if (r < 0)
@@ -63,7 +71,10 @@ cmd_version (int argc, char **argv)
         json = 1;
       else if (c == 'h')
         {
-          printf ("Usage: enclaver version [--json]\n\nPrint the enclaver version and stage ABI version.\n");
+          cli_help (stdout, "Usage: enclaver version [--json]\n\nPrint the enclaver version and stage ABI version.\n\n"
+                            "Options:\n"
+                            "      --json             {\"version\": ..., \"stage_abi\": ...}\n"
+                            "  -h, --help             this help\n" CLI_COMMON_HELP);
           return EXIT_OK;
         }
       else
@@ -75,7 +86,7 @@ cmd_version (int argc, char **argv)
     printf ("{\"version\":\"%s\",\"stage_abi\":\"%d.%d\"}\n", PACKAGE_VERSION, ENCLAVER_STAGE_ABI_MAJOR,
             ENCLAVER_STAGE_ABI_MINOR);
   else
-    printf ("enclaver %s (stage ABI %d.%d)\n", PACKAGE_VERSION, ENCLAVER_STAGE_ABI_MAJOR, ENCLAVER_STAGE_ABI_MINOR);
+    print_version ();
   return EXIT_OK;
 }
 
@@ -104,12 +115,12 @@ main (int argc, char **argv)
       int c = 0;
       if (strcmp (a, "-h") == 0 || strcmp (a, "--help") == 0)
         {
-          fputs (usage_text, stdout);
+          cli_help (stdout, usage_text);
           return EXIT_OK;
         }
       if (strcmp (a, "--version") == 0)
         {
-          printf ("enclaver %s\n", PACKAGE_VERSION);
+          print_version ();
           return EXIT_OK;
         }
       if (strcmp (a, "-v") == 0 || strcmp (a, "--verbose") == 0)
@@ -138,7 +149,13 @@ main (int argc, char **argv)
         }
       else
         {
-          fprintf (stderr, "enclaver: unknown option '%s'\nTry 'enclaver --help'.\n", a);
+          static const char *const globals[] = { "--verbose", "--quiet", "--log-format", "--plugin-dir", "--help",
+                                                 "--version" };
+          const char *hint = strncmp (a, "--", 2) == 0 ? cli_suggest (a, globals, ARRAY_SIZE (globals)) : NULL;
+          if (hint)
+            fprintf (stderr, "enclaver: unknown option '%s'; did you mean '%s'?\nTry 'enclaver --help'.\n", a, hint);
+          else
+            fprintf (stderr, "enclaver: unknown option '%s'\nTry 'enclaver --help'.\n", a);
           return EXIT_USAGE;
         }
       if (cli_common_option (c, val) < 0)
@@ -146,20 +163,32 @@ main (int argc, char **argv)
     }
   if (i >= argc)
     {
-      fputs (usage_text, stderr);
+      cli_help (stderr, usage_text);
       return EXIT_USAGE;
     }
-  for (size_t k = 0; k < sizeof commands / sizeof commands[0]; k++)
+  for (size_t k = 0; k < ARRAY_SIZE (commands); k++)
     if (strcmp (argv[i], commands[k].name) == 0)
       {
         optind = 1;
+        cli_command_name = commands[k].name;
         return commands[k].fn (argc - i, argv + i);
       }
   if (strcmp (argv[i], "help") == 0)
     {
-      fputs (usage_text, stdout);
+      cli_help (stdout, usage_text);
       return EXIT_OK;
     }
-  fprintf (stderr, "enclaver: unknown command '%s'\nTry 'enclaver --help'.\n", argv[i]);
+  {
+    const char *names[ARRAY_SIZE (commands) + 1];
+    const char *hint;
+    for (size_t k = 0; k < ARRAY_SIZE (commands); k++)
+      names[k] = commands[k].name;
+    names[ARRAY_SIZE (commands)] = "help";
+    hint = cli_suggest (argv[i], names, ARRAY_SIZE (names));
+    if (hint)
+      fprintf (stderr, "enclaver: unknown command '%s'; did you mean '%s'?\nTry 'enclaver --help'.\n", argv[i], hint);
+    else
+      fprintf (stderr, "enclaver: unknown command '%s'\nTry 'enclaver --help'.\n", argv[i]);
+  }
   return EXIT_USAGE;
 }
