@@ -19,6 +19,7 @@
 #include <enclaver/eif.h>
 #include <enclaver/image.h>
 #include <enclaver/log.h>
+#include <enclaver/manifest.h>
 #include "cli/commands.h"
 #include "util.h"
 
@@ -31,7 +32,7 @@ enum
 };
 
 static const char run_help[] =
-  "Usage: enclaver run --qemu [OPTIONS] EIF_OR_IMAGE\n"
+  "Usage: enclaver run --qemu [OPTIONS] [EIF_OR_IMAGE]\n"
   "\n"
   "Launch an enclave.  Running on Nitro hardware (/dev/nitro_enclaves) is not available\n"
   "in this version; --qemu boots the enclave's kernel and ramdisks under QEMU instead, to\n"
@@ -40,15 +41,27 @@ static const char run_help[] =
   "have, since it is part of what PCR0/PCR1 measure only when written into the EIF).\n"
   "\n"
   "EIF_OR_IMAGE is an .eif file, or a wrapper image made by `enclaver build`:\n"
-  "oci:DIR, oci-archive:FILE, docker-archive:FILE, or an OCI layout directory.\n"
+  "oci:DIR, oci-archive:FILE, docker-archive:FILE, an OCI layout directory, or a\n"
+  "registry reference.  A wrapper image's enclave/enclaver.yaml gives the defaults.\n"
+  "Without it, the manifest (-f, default ./enclaver.yaml) names the image: its build\n"
+  "output (output.image.destination, else <manifest dir>/<name>-image[.tar]) when that\n"
+  "exists, else its `target`.\n"
   "\n"
   "Options:\n"
   "      --qemu               boot under QEMU (required for now)\n"
-  "  -m, --memory-mb MB       guest memory (default 512)\n"
-  "      --cpu-count N        guest CPUs (default 1)\n"
+  "  -f, --file FILE          the manifest naming the image (not with EIF_OR_IMAGE)\n"
+  "      --eif-path FILE      the EIF to run (nitro-cli's spelling of EIF_OR_IMAGE)\n"
+  "  -m, --memory-mb MB       guest memory (default: the manifest's defaults.memory_mb,\n"
+  "                           else 4096); --memory MB is nitro-cli's spelling\n"
+  "      --cpu-count N        guest CPUs (default: defaults.cpu_count, else 2)\n"
   "      --timeout SECONDS    stop the enclave after this long (exit 108)\n"
   "      --qemu-binary PATH   QEMU to run (default qemu-system-x86_64 / -aarch64)\n"
-  "      --console            show the kernel's boot messages too\n" CLI_COMMON_HELP
+  "      --console            show the kernel's boot messages too (escape sequences\n"
+  "                           such as the firmware's clear-screen are removed);\n"
+  "                           --attach-console is nitro-cli's spelling\n"
+  "  -d, --debug-mode         accepted for nitro-cli and Enclaver scripts: under QEMU\n"
+  "                           the console is always readable, so it implies --console\n"
+  CLI_COMMON_HELP
   "  -h, --help               this help\n"
   "\n"
   "Exit codes (as Enclaver's): the app's exit code; 107 the app was killed by a signal;\n"
@@ -62,6 +75,7 @@ enum
   OPT_TIMEOUT,
   OPT_QEMU_BIN,
   OPT_CONSOLE,
+  OPT_EIF_PATH,
 };
 
 static char tmpdir[256];
@@ -69,7 +83,7 @@ static char tmpdir[256];
 static void
 cleanup_tmpdir (void)
 {
-  static const char *const names[] = { "kernel", "initrd", "application.eif" };
+  static const char *const names[] = { "kernel", "initrd", "application.eif", "enclaver.yaml" };
   size_t i;
   if (tmpdir[0] == '\0')
     return;
@@ -101,9 +115,32 @@ copy_range (int fd, uint64_t offset, uint64_t len, int out, const char *what, en
   return 0;
 }
 
-/* Extract enclave/application.eif from the wrapper image's layers (top layer first). */
+/* Extract one layer entry into tmpdir/NAME. */
+static int
+extract_entry (struct archive *a, const char *src, const char *entry, const char *name, char **out,
+               enclaver_error_t *err)
+{
+  cleanup_free char *path = xasprintf ("%s/%s", tmpdir, name);
+  int fd = open (path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0)
+    return enclaver_make_errno (err, errno, "create %s", path);
+  if (archive_read_data_into_fd (a, fd) != ARCHIVE_OK)
+    {
+      close (fd);
+      return enclaver_make_error (err, EIO, "%s: %s: %s", src, entry, archive_error_string (a));
+    }
+  if (close (fd) < 0)
+    return enclaver_make_errno (err, errno, "write %s", path);
+  *out = path;
+  path = NULL;
+  return 0;
+}
+
+/* Extract enclave/application.eif and enclave/enclaver.yaml from the wrapper image's
+ * layers (top layer first: an upper layer's file wins).  *manifest is NULL when the
+ * image has none. */
 static char *
-eif_from_image (const char *source, enclaver_error_t *err)
+eif_from_image (const char *source, char **manifest, enclaver_error_t *err)
 {
   struct enclaver_image_options o;
   struct enclaver_image *img;
@@ -112,6 +149,7 @@ eif_from_image (const char *source, enclaver_error_t *err)
   struct stat st;
   size_t i;
 
+  *manifest = NULL;
   if (stat (source, &st) == 0 && S_ISDIR (st.st_mode))
     src = xasprintf ("oci:%s", source);
   else
@@ -121,7 +159,7 @@ eif_from_image (const char *source, enclaver_error_t *err)
   img = enclaver_image_fetch (src, &o, err);
   if (img == NULL)
     return NULL;
-  for (i = img->n_layers; i > 0 && out == NULL; i--)
+  for (i = img->n_layers; i > 0 && (out == NULL || *manifest == NULL); i--)
     {
       enclaver_layer_stream_t *ls = enclaver_layer_open (img, i - 1, err);
       struct archive *a;
@@ -132,21 +170,19 @@ eif_from_image (const char *source, enclaver_error_t *err)
       while (a && archive_read_next_header (a, &e) == ARCHIVE_OK)
         {
           const char *name = archive_entry_pathname (e);
-          if (name && (strcmp (name, "enclave/application.eif") == 0 || strcmp (name, "./enclave/application.eif") == 0))
+          if (name && strncmp (name, "./", 2) == 0)
+            name += 2;
+          if (name == NULL || archive_entry_filetype (e) != AE_IFREG)
+            continue;
+          if (out == NULL && strcmp (name, "enclave/application.eif") == 0)
             {
-              cleanup_free char *path = xasprintf ("%s/application.eif", tmpdir);
-              int fd = open (path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-              if (fd < 0)
-                {
-                  enclaver_make_errno (err, errno, "create %s", path);
-                  break;
-                }
-              if (archive_read_data_into_fd (a, fd) != ARCHIVE_OK)
-                enclaver_make_error (err, EIO, "%s: enclave/application.eif: %s", src, archive_error_string (a));
-              else
-                out = xstrdup (path);
-              close (fd);
-              break;
+              if (extract_entry (a, src, name, "application.eif", &out, err) < 0)
+                break;
+            }
+          else if (*manifest == NULL && strcmp (name, "enclave/enclaver.yaml") == 0)
+            {
+              if (extract_entry (a, src, name, "enclaver.yaml", manifest, err) < 0)
+                break;
             }
         }
       if (a)
@@ -158,7 +194,82 @@ eif_from_image (const char *source, enclaver_error_t *err)
   if (out == NULL && (err == NULL || *err == NULL))
     enclaver_make_error (err, ENOENT, "%s has no enclave/application.eif: not an enclaver wrapper image", src);
   enclaver_image_free (img);
+  if (out == NULL)
+    {
+      free (*manifest);
+      *manifest = NULL;
+    }
   return out;
+}
+
+/* Remove terminal escape sequences (CSI "ESC [ ... final", OSC "ESC ] ... BEL/ST", and
+ * two-byte "ESC x" such as the firmware's reset "ESC c") from a console line in place,
+ * so --console does not clear or recolour the user's terminal. */
+static void
+strip_escapes (char *l)
+{
+  char *w = l;
+  for (const char *r = l; *r;)
+    {
+      if (*r != '\033')
+        {
+          *w++ = *r++;
+          continue;
+        }
+      r++;
+      if (*r == '[')
+        {
+          r++;
+          while (*r && !(*r >= 0x40 && *r <= 0x7e))
+            r++;
+          if (*r)
+            r++;
+        }
+      else if (*r == ']')
+        {
+          while (*r && *r != '\a' && !(r[0] == '\033' && r[1] == '\\'))
+            r++;
+          if (*r == '\a')
+            r++;
+          else if (*r)
+            r += 2;
+        }
+      else if (*r)
+        r++;
+    }
+  *w = '\0';
+}
+
+/* The build output of manifest m, when it exists: the wrapper image, else the EIF. */
+static char *
+local_build_output (const struct enclaver_manifest *m)
+{
+  const char *fmt = m->output_image_format ? m->output_image_format : "oci";
+  cleanup_free char *img = NULL, *eif = NULL;
+  struct stat st;
+
+  if (m->output_image_dest)
+    img = m->output_image_dest[0] == '/' ? xstrdup (m->output_image_dest)
+                                         : xasprintf ("%s/%s", m->dir, m->output_image_dest);
+  else
+    img = xasprintf ("%s/%s-image%s", m->dir, m->name, strcmp (fmt, "docker-archive") == 0 ? ".tar" : "");
+  if (strcmp (fmt, "registry") != 0 && stat (img, &st) == 0)
+    {
+      if (S_ISDIR (st.st_mode))
+        return xasprintf ("oci:%s", img);
+      return xasprintf ("%s:%s", fmt, img);
+    }
+  if (m->output_eif)
+    eif = m->output_eif[0] == '/' ? xstrdup (m->output_eif) : xasprintf ("%s/%s", m->dir, m->output_eif);
+  else
+    eif = xasprintf ("%s/%s.eif", m->dir, m->name);
+  if (stat (eif, &st) == 0 && S_ISREG (st.st_mode))
+    {
+      char *r = eif;
+      eif = NULL;
+      return r;
+    }
+  return NULL;
 }
 
 /* Lines of the firmware and kernel log, hidden unless --console. */
@@ -193,19 +304,26 @@ cmd_run (int argc, char **argv)
 {
   static const struct option longopts[] = {
     { "qemu", no_argument, NULL, OPT_QEMU },
+    { "file", required_argument, NULL, 'f' },
+    { "eif-path", required_argument, NULL, OPT_EIF_PATH },
     { "memory-mb", required_argument, NULL, 'm' },
+    { "memory", required_argument, NULL, 'm' },
     { "cpu-count", required_argument, NULL, OPT_CPUS },
     { "timeout", required_argument, NULL, OPT_TIMEOUT },
     { "qemu-binary", required_argument, NULL, OPT_QEMU_BIN },
     { "console", no_argument, NULL, OPT_CONSOLE },
+    { "attach-console", no_argument, NULL, OPT_CONSOLE },
+    { "debug-mode", no_argument, NULL, 'd' },
     { "help", no_argument, NULL, 'h' },
     CLI_COMMON_LONGOPTS,
     { NULL, 0, NULL, 0 },
   };
   int c, qemu = 0, console = 0, rc = EXIT_ENCLAVE_FATAL;
-  long mem = 512, cpus = 1, timeout = 0;
-  const char *qemu_bin = NULL, *input;
-  cleanup_free char *eif = NULL, *kpath = NULL, *ipath = NULL, *append = NULL;
+  long mem = 0, cpus = 0, timeout = 0;
+  const char *qemu_bin = NULL, *input = NULL, *manifest_file = NULL, *eif_path = NULL;
+  cleanup_free char *eif = NULL, *kpath = NULL, *ipath = NULL, *append = NULL, *image_manifest = NULL;
+  cleanup_free char *from_manifest = NULL;
+  struct enclaver_manifest *m = NULL;
   struct enclaver_eif_info info;
   enclaver_error_t err = NULL;
   int fd = -1, kfd = -1, ifd = -1, pipefd[2] = { -1, -1 }, reported = 0;
@@ -215,7 +333,7 @@ cmd_run (int argc, char **argv)
   char line[4096];
 
   memset (&info, 0, sizeof info);
-  while ((c = cli_getopt (argc, argv, "hm:" CLI_COMMON_SHORTOPTS, longopts)) != -1)
+  while ((c = cli_getopt (argc, argv, "df:hm:" CLI_COMMON_SHORTOPTS, longopts)) != -1)
     {
       int r = cli_common_option (c, optarg);
       char *end;
@@ -227,6 +345,12 @@ cmd_run (int argc, char **argv)
         {
         case OPT_QEMU:
           qemu = 1;
+          break;
+        case 'f':
+          manifest_file = optarg;
+          break;
+        case OPT_EIF_PATH:
+          eif_path = optarg;
           break;
         case 'm':
           mem = strtol (optarg, &end, 10);
@@ -247,6 +371,7 @@ cmd_run (int argc, char **argv)
           qemu_bin = optarg;
           break;
         case OPT_CONSOLE:
+        case 'd':
           console = 1;
           break;
         case 'h':
@@ -262,14 +387,52 @@ cmd_run (int argc, char **argv)
                        "enclaver; use --qemu to boot the enclave under QEMU\n");
       return EXIT_USAGE;
     }
-  if (optind + 1 != argc)
+  if (optind + 1 < argc)
     return cli_usage_error ("run", "expected one EIF or image, got %d arguments", argc - optind);
-  input = argv[optind];
+  if (optind < argc)
+    input = argv[optind];
+  if (eif_path && input)
+    return cli_usage_error ("run", "--eif-path and an image argument both name what to run; give one");
+  if (eif_path)
+    input = eif_path;
+  if (input && manifest_file)
+    return cli_usage_error ("run", "-f names the image through the manifest; do not give an image too");
+
+  if (input == NULL)
+    {
+      /* As Enclaver: the manifest's image (its local build output, else `target`). */
+      const char *mf = manifest_file ? manifest_file : "enclaver.yaml";
+      m = enclaver_manifest_load_ex (mf, ENCLAVER_MANIFEST_NO_APP_REQUIRED, &err);
+      if (m == NULL)
+        {
+          if (manifest_file == NULL && access (mf, F_OK) != 0)
+            {
+              enclaver_error_release (&err);
+              return cli_usage_error ("run", "no EIF or image given, and no enclaver.yaml here to name one");
+            }
+          return cli_fail (&err);
+        }
+      from_manifest = local_build_output (m);
+      if (from_manifest)
+        enclaver_log_info ("running %s, the build output of %s", from_manifest, mf);
+      else if (m->target && *m->target)
+        {
+          from_manifest = xstrdup (m->target);
+          enclaver_log_info ("running %s, the target of %s", from_manifest, mf);
+        }
+      else
+        {
+          enclaver_manifest_free (m);
+          return cli_usage_error ("run", "%s names no target image and has no build output; give an image", mf);
+        }
+      input = from_manifest;
+    }
 
   snprintf (tmpdir, sizeof tmpdir, "%s/enclaver-run-XXXXXX", getenv ("TMPDIR") ? getenv ("TMPDIR") : "/tmp");
   if (mkdtemp (tmpdir) == NULL)
     {
       tmpdir[0] = '\0';
+      enclaver_manifest_free (m);
       enclaver_make_errno (&err, errno, "create a temporary directory");
       return cli_fail (&err);
     }
@@ -283,10 +446,30 @@ cmd_run (int argc, char **argv)
                  && memcmp (magic, ENCLAVER_EIF_MAGIC, 4) == 0;
     if (probe >= 0)
       close (probe);
-    eif = is_eif ? xstrdup (input) : eif_from_image (input, &err);
+    eif = is_eif ? xstrdup (input) : eif_from_image (input, &image_manifest, &err);
     if (eif == NULL)
-      return cli_fail (&err);
+      {
+        enclaver_manifest_free (m);
+        return cli_fail (&err);
+      }
   }
+  if (image_manifest)
+    {
+      /* The wrapper image's own manifest gives the defaults of the enclave it carries. */
+      enclaver_manifest_free (m);
+      m = enclaver_manifest_load_ex (image_manifest, ENCLAVER_MANIFEST_NO_APP_REQUIRED, &err);
+      if (m == NULL)
+        {
+          enclaver_error_wrap (&err, "%s: enclave/enclaver.yaml", input);
+          return cli_fail (&err);
+        }
+    }
+  if (mem == 0)
+    mem = m ? (long) m->memory_mb : 4096;
+  if (cpus == 0)
+    cpus = m ? (long) m->cpu_count : 2;
+  enclaver_manifest_free (m);
+  m = NULL;
 
   fd = open (eif, O_RDONLY | O_CLOEXEC);
   if (fd < 0)
@@ -294,7 +477,8 @@ cmd_run (int argc, char **argv)
       enclaver_make_errno (&err, errno, "open %s", eif);
       return cli_fail (&err);
     }
-  if (enclaver_eif_read_fd (fd, eif, ENCLAVER_EIF_READ_NO_SIGNATURE_CHECK, &info, &err) < 0
+  /* A signed EIF's signature is checked here, as describe and verify do. */
+  if (enclaver_eif_read_fd (fd, eif, 0, &info, &err) < 0
       || enclaver_eif_check (&info, &err) < 0)
     {
       close (fd);
@@ -337,7 +521,8 @@ cmd_run (int argc, char **argv)
 
   if (qemu_bin == NULL)
     qemu_bin = (info.flags & 1) ? "qemu-system-aarch64" : "qemu-system-x86_64";
-  enclaver_log_info ("booting %s under QEMU (emulation: no attestation, no isolation)", eif);
+  enclaver_log_info ("booting %s under QEMU with %ld MiB and %ld CPU%s (emulation: no attestation, no isolation)",
+                     eif, mem, cpus, cpus == 1 ? "" : "s");
 
   if (pipe2 (pipefd, O_CLOEXEC) < 0)
     {
@@ -352,10 +537,10 @@ cmd_run (int argc, char **argv)
     }
   if (pid == 0)
     {
-      char m[32], n[32];
+      char ms[32], n[32];
       const char *args[32];
       int k = 0;
-      snprintf (m, sizeof m, "%ld", mem);
+      snprintf (ms, sizeof ms, "%ld", mem);
       snprintf (n, sizeof n, "%ld", cpus);
       dup2 (pipefd[1], 1);
       dup2 (pipefd[1], 2);
@@ -367,7 +552,7 @@ cmd_run (int argc, char **argv)
       args[k++] = "-serial";
       args[k++] = "stdio";
       args[k++] = "-m";
-      args[k++] = m;
+      args[k++] = ms;
       args[k++] = "-smp";
       args[k++] = n;
       if (info.flags & 1)
@@ -423,6 +608,7 @@ cmd_run (int argc, char **argv)
         }
       if (console || !firmware_or_kernel_line (line))
         {
+          strip_escapes (line);
           fputs (line, stdout);
           fflush (stdout);
         }
