@@ -72,5 +72,8 @@ int cmd_verify (int argc, char **argv);
 int cmd_sign (int argc, char **argv);
 int cmd_pcr (int argc, char **argv);
 int cmd_eif (int argc, char **argv);
+/* cli/cmd_nitro.c: nitro-cli's spellings */
+int cmd_describe_eif (int argc, char **argv);
+int cmd_build_enclave (int argc, char **argv);
 
 #endif

@@ -28,6 +28,9 @@ static const char usage_text[] =
   "  plugins    list the stage plugins found, with ABI versions and options\n"
   "  version    print the version\n"
   "\n"
+  "nitro-cli's spellings are accepted too: `describe-eif --eif-path FILE` and\n"
+  "`build-enclave --docker-uri IMAGE --output-file FILE` (see their --help).\n"
+  "\n"
   "Global options (also accepted after the command):\n" CLI_COMMON_HELP
   "  -h, --help             this help; 'enclaver COMMAND --help' for a command\n"
   "      --version          print the version\n"
@@ -99,6 +102,8 @@ static const struct
   { "verify", cmd_verify },     { "sign", cmd_sign },     { "pcr", cmd_pcr },
   { "eif", cmd_eif },           { "image", cmd_image },   { "manifest", cmd_manifest },
   { "plugins", cmd_plugins },   { "version", cmd_version },
+  /* nitro-cli's spellings (not listed in the usage; see `describe-eif --help`) */
+  { "describe-eif", cmd_describe_eif }, { "build-enclave", cmd_build_enclave },
 };
 
 int

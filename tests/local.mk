@@ -58,8 +58,8 @@ CORE_TEST_CC = $(AM_CFLAGS) $(DEPS_CFLAGS)
 check_PROGRAMS += tests/core/test-error tests/core/test-context tests/core/test-loader \
 	tests/core/test-pipeline
 TESTS += tests/core/test-error tests/core/test-context tests/core/test-loader \
-	tests/core/test-pipeline tests/cli/cli.sh tests/cli/usage.sh tests/cli/install.sh
-EXTRA_DIST += tests/tap.h tests/lib.sh tests/cli/cli.sh tests/cli/usage.sh tests/cli/install.sh
+	tests/core/test-pipeline tests/cli/cli.sh tests/cli/usage.sh tests/cli/nitro.sh tests/cli/install.sh
+EXTRA_DIST += tests/tap.h tests/lib.sh tests/cli/cli.sh tests/cli/usage.sh tests/cli/nitro.sh tests/cli/install.sh
 
 tests_core_test_error_SOURCES = tests/core/test-error.c
 tests_core_test_error_CFLAGS = $(CORE_TEST_CC)
