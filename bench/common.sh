@@ -22,6 +22,22 @@ bench_init() {
 	export DATA IMG_DIR WORK_DIR OUT_DIR
 }
 
+# find_enclaver: set ENCLAVER to the binary to measure: $ENCLAVER when set, else the
+# build tree of this checkout (_build/enclaver, as the README builds it).  Nothing else
+# is searched: a benchmark must say which binary it measured.
+find_enclaver() {
+	local top
+	top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
+	if [ -z "${ENCLAVER:-}" ]; then
+		[ -x "$top/_build/enclaver" ] ||
+			die "no enclaver to measure: build it in $top/_build (see README.md, 'Building by hand') or set ENCLAVER=/path/to/enclaver"
+		ENCLAVER=$top/_build/enclaver
+	fi
+	[ -x "$ENCLAVER" ] || die "ENCLAVER=$ENCLAVER is not an executable"
+	"$ENCLAVER" --version >/dev/null 2>&1 || die "$ENCLAVER does not run"
+	export ENCLAVER
+}
+
 say() { printf 'bench %(%H:%M:%S)T: %s\n' -1 "$*" >&2; }
 die() { say "error: $*"; exit 1; }
 

@@ -16,12 +16,7 @@ bench_init "${1:-}"
 img=${2:-debian-minbase}
 need_pkgs python3
 image_ready "$img" || "$here/corpus.sh" "$DATA" "$img"
-if [ -z "${ENCLAVER:-}" ]; then
-	for c in "$top/_build/enclaver" /tmp/b-lead/enclaver /tmp/b-bench/enclaver; do
-		[ -x "$c" ] && { ENCLAVER=$c; break; }
-	done
-fi
-[ -n "${ENCLAVER:-}" ] || die "set ENCLAVER (or run bench/run.sh once, which builds one)"
+find_enclaver
 KERNEL_DIR=${KERNEL_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/enclaver/kernel/default}
 RES=$OUT_DIR/profile-$img-$(date -u +%Y%m%dT%H%M%SZ)
 w=$WORK_DIR/profile-$img

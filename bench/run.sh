@@ -9,10 +9,9 @@
 #            images are built first by bench/corpus.sh.
 # IMAGE      debian-minbase, many-small, big-files (default: all three).
 # Environment:
-#   ENCLAVER       the enclaver binary (default: /work/main/_build/enclaver, else
-#                  /tmp/b-lead/enclaver, else an out-of-tree build made in
-#                  /tmp/b-bench); a build-tree binary finds its builtin init itself,
-#                  otherwise set ENCLAVER_LIBEXEC_DIR.
+#   ENCLAVER       the enclaver binary (default: this checkout's build tree,
+#                  _build/enclaver; nothing else is searched); a build-tree binary
+#                  finds its builtin init itself, otherwise set ENCLAVER_LIBEXEC_DIR.
 #   KERNEL_DIR     kernel directory (default ~/.cache/enclaver/kernel/default, as laid
 #                  out by scripts/fetch-kernel.sh, which is run when it is missing)
 #   BENCH_RUNS     timed runs per command (default 5); the medians are reported
@@ -36,19 +35,7 @@ HYPERFINE=$(command -v hyperfine || true)
 [ -x /usr/bin/time ] || die "/usr/bin/time is required (package time)"
 
 # ---- the enclaver binary
-if [ -z "${ENCLAVER:-}" ]; then
-	for c in "$top/_build/enclaver" /tmp/b-lead/enclaver /tmp/b-bench/enclaver; do
-		[ -x "$c" ] && { ENCLAVER=$c; break; }
-	done
-fi
-if [ -z "${ENCLAVER:-}" ]; then
-	say "no enclaver build found; building one in /tmp/b-bench"
-	[ -x "$top/configure" ] || die "$top/configure is missing (the source tree is not bootstrapped)"
-	mkdir -p /tmp/b-bench
-	(cd /tmp/b-bench && "$top/configure" -q && make -j"$(nproc)" >/dev/null) || die "build failed"
-	ENCLAVER=/tmp/b-bench/enclaver
-fi
-"$ENCLAVER" --version >/dev/null 2>&1 || "$ENCLAVER" --help >/dev/null 2>&1 || die "$ENCLAVER does not run"
+find_enclaver
 
 # ---- the kernel
 KERNEL_DIR=${KERNEL_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/enclaver/kernel/default}
