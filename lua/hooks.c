@@ -310,3 +310,22 @@ enclaver_lua_pipeline_append (enclaver_pipeline_t *p, const char *script, const 
   kv[1].value = text;
   return enclaver_pipeline_append (p, &lua_stage_desc, kv, 2, err);
 }
+
+static int
+lua_stage_factory (enclaver_pipeline_t *p, const struct enclaver_pipeline_entry *e, void *userdata,
+                   enclaver_error_t *err)
+{
+  (void) userdata;
+  return enclaver_lua_pipeline_append (p, e->path, e->options, e->n_options, err);
+}
+
+static const struct enclaver_hook_ops lua_hook_ops = {
+  .name = "lua",
+  .stage_factory = lua_stage_factory,
+};
+
+const struct enclaver_hook_ops *
+enclaver_lua_hook_ops (void)
+{
+  return &lua_hook_ops;
+}
