@@ -17,7 +17,7 @@
 # cli/ or runtime/, and on getopt in core/.
 #
 # By hand: top_srcdir=SRC top_builddir=BUILD sh tests/layout/cycles.sh
-# (CYCLES_VERBOSE=1 also prints which node each public header joined).
+# (CYCLES_VERBOSE=1 also prints which node each public header joined, and every arrow).
 . "$top_srcdir/tests/lib.sh"
 
 T=$TEST_TMP
@@ -267,6 +267,12 @@ END {
         }
     }
 
+  if (verbose)
+    for (k in E)
+      {
+        split (k, ab, SUBSEP)
+        printf "# arrow %s -> %s: %s\n", ab[1], ab[2], why_list[k]
+      }
   t = failed = 0
   if (nfiles > 0 && n_obj > 0 && n_edges > 0)
     printf "ok %d - %d files, %d objects, %d arrows between files\n", ++t, nfiles, n_obj, n_edges
