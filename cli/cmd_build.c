@@ -261,6 +261,7 @@ cmd_build (int argc, char **argv)
     enclaver_loader_add_dir (loader, *dirs);
   enclaver_loader_add_default_dirs (loader);
   pipeline = enclaver_pipeline_new (loader);
+  enclaver_pipeline_set_hooks (pipeline, enclaver_lua_hook_ops (), NULL);
   if (eif_only && m->n_pipeline == 0)
     {
       /* The default stack without emit-image. */

@@ -3,7 +3,6 @@
 
 #include <errno.h>
 
-#include <enclaver/lua.h>
 #include <enclaver/pipeline.h>
 #include "internal.h"
 
@@ -16,6 +15,8 @@ struct enclaver_pipeline
   enclaver_loader_t *loader;
   struct enclaver_stage **stages;
   size_t n_stages;
+  const struct enclaver_hook_ops *hooks; /* borrowed; NULL: no binding */
+  void *hooks_data;
 };
 
 enclaver_pipeline_t *
@@ -24,6 +25,13 @@ enclaver_pipeline_new (enclaver_loader_t *loader)
   enclaver_pipeline_t *p = xmalloc0 (sizeof *p);
   p->loader = loader;
   return p;
+}
+
+void
+enclaver_pipeline_set_hooks (enclaver_pipeline_t *p, const struct enclaver_hook_ops *ops, void *userdata)
+{
+  p->hooks = ops;
+  p->hooks_data = userdata;
 }
 
 static void
@@ -172,7 +180,11 @@ enclaver_pipeline_from_manifest (enclaver_pipeline_t *p, const struct enclaver_m
             r = enclaver_pipeline_append (p, d, e->options, e->n_options, err);
           break;
         case ENCLAVER_PIPELINE_LUA:
-          r = enclaver_lua_pipeline_append (p, e->path, e->options, e->n_options, err);
+          if (p->hooks && p->hooks->stage_factory)
+            r = p->hooks->stage_factory (p, e, p->hooks_data, err);
+          else
+            r = enclaver_make_error (err, ENOTSUP, "Lua stage %s: no Lua binding is registered in this program",
+                                     e->path ? e->path : "");
           break;
         default:
           r = enclaver_make_error (err, EINVAL, "unknown pipeline entry kind %d", e->kind);

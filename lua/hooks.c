@@ -8,6 +8,16 @@
 
 #include "lua-internal.h"
 
+/* Every state gets the classes (called protected, inside the new state). */
+static int
+open_classes (lua_State *L)
+{
+  lclass_ctx_open (L);
+  lclass_image_open (L);
+  lclass_rootfs_open (L);
+  return 0;
+}
+
 /* ------------------------------------------------------------------ hooks */
 
 struct hook_sub
@@ -76,7 +86,7 @@ attach_one (enclaver_ctx_t *ctx, const char *path, const char *base_dir, const c
             enclaver_error_t *err)
 {
   cleanup_free char *display = display_name (path, base_dir);
-  struct lscript *s = lscript_new (path, display, err);
+  struct lscript *s = lscript_new (path, display, open_classes, err);
   size_t i;
 
   if (s == NULL)
@@ -181,7 +191,7 @@ lua_stage_init (enclaver_stage_t *st, enclaver_error_t *err)
       return enclaver_make_error (err, EINVAL, "Lua stage %s: options must be a JSON object", c->script);
     }
   json_decref (j);
-  s = lscript_new (c->script, c->script, err);
+  s = lscript_new (c->script, c->script, open_classes, err);
   if (s == NULL)
     return -1;
   s->is_stage = 1;
@@ -309,4 +319,23 @@ enclaver_lua_pipeline_append (enclaver_pipeline_t *p, const char *script, const 
   kv[1].key = (char *) "options";
   kv[1].value = text;
   return enclaver_pipeline_append (p, &lua_stage_desc, kv, 2, err);
+}
+
+static int
+lua_stage_factory (enclaver_pipeline_t *p, const struct enclaver_pipeline_entry *e, void *userdata,
+                   enclaver_error_t *err)
+{
+  (void) userdata;
+  return enclaver_lua_pipeline_append (p, e->path, e->options, e->n_options, err);
+}
+
+static const struct enclaver_hook_ops lua_hook_ops = {
+  .name = "lua",
+  .stage_factory = lua_stage_factory,
+};
+
+const struct enclaver_hook_ops *
+enclaver_lua_hook_ops (void)
+{
+  return &lua_hook_ops;
 }

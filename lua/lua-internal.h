@@ -1,4 +1,12 @@
-/* enclaver Lua binding: shared between the sandbox, the classes and the hook runner. */
+/* enclaver Lua binding: shared between the sandbox, the classes and the hook runner.
+ *
+ * The files build on each other in one direction (tests/layout/cycles.sh):
+ *   json.c       Lua values <-> JSON, read-only proxies     (uses nothing below)
+ *   sandbox.c    states, limits, calls, the enclaver module  (uses json.c)
+ *   classes.c    what every class shares                     (uses nothing below)
+ *   class-ctx.c, class-image.c, class-rootfs.c: one class family each
+ *                                                           (use classes.c, sandbox.c, json.c)
+ *   hooks.c      hook scripts, the Lua stage, the hook table (uses all of them) */
 #ifndef ENCLAVER_LUA_INTERNAL_H
 #define ENCLAVER_LUA_INTERNAL_H
 
@@ -12,6 +20,12 @@
 #include "util.h"
 
 #define LSCRIPT_MANIFEST_TYPE "enclaver.manifest"
+
+/* Metatable names of the classes (class-*.c). */
+#define LCLASS_CTX "enclaver.ctx"
+#define LCLASS_IMAGE "enclaver.image"
+#define LCLASS_CONFIG "enclaver.image_config"
+#define LCLASS_ROOTFS "enclaver.rootfs"
 
 enum lscript_kill
 {
@@ -50,8 +64,22 @@ struct lscript
   size_t n_events;
 };
 
+/* json.c */
+/* Push a malloc'd buffer as a Lua string and free it, even when pushing raises. */
+void lscript_push_owned (lua_State *L, char *buf, size_t len) ENCLAVER_INTERNAL;
+/* Push json (jansson json_t *) as Lua values (read-only proxies when ro); the
+ * reference is consumed, even when pushing raises. */
+void lscript_push_json (lua_State *L, void *json, int ro) ENCLAVER_INTERNAL;
+/* Parse a JSON text and push it as Lua values (read-only proxies when ro). */
+void lscript_push_json_text (lua_State *L, const char *text, size_t len, int ro) ENCLAVER_INTERNAL;
+/* Push the enclaver.json table: encode, decode, null. */
+void ljson_open (lua_State *L) ENCLAVER_INTERNAL;
+
 /* sandbox.c */
-struct lscript *lscript_new (const char *path, const char *display, enclaver_error_t *err) ENCLAVER_INTERNAL;
+/* A new sandboxed state; open_more (may be NULL) is called in it, protected, to add
+ * what the layers above provide (hooks.c passes the classes). */
+struct lscript *lscript_new (const char *path, const char *display, lua_CFunction open_more,
+                             enclaver_error_t *err) ENCLAVER_INTERNAL;
 void lscript_unref (struct lscript *s) ENCLAVER_INTERNAL;
 struct lscript *lscript_get (lua_State *L) ENCLAVER_INTERNAL;
 /* Read and compile the script (text only); leaves the chunk on the stack. */
@@ -62,26 +90,31 @@ int lscript_limits_from_ctx (struct lscript *s, enclaver_ctx_t *ctx, enclaver_er
  * ctx current.  nres results are left on the stack on success. */
 int lscript_call (struct lscript *s, enclaver_ctx_t *ctx, const char *event, int nargs, int nres, const char *what,
                   enclaver_error_t *err) ENCLAVER_INTERNAL;
-/* Push a malloc'd buffer as a Lua string and free it, even when pushing raises. */
-void lscript_push_owned (lua_State *L, char *buf, size_t len) ENCLAVER_INTERNAL;
 /* Raise a Lua error with the message of *err (released first). */
 int lscript_raise (lua_State *L, enclaver_error_t *err) __attribute__ ((noreturn)) ENCLAVER_INTERNAL;
 /* The current context or a Lua error when none. */
 enclaver_ctx_t *lscript_ctx (lua_State *L, const char *what) ENCLAVER_INTERNAL;
 /* The directory read_file resolves against (borrowed; may use the context). */
 const char *lscript_base_dir (struct lscript *s) ENCLAVER_INTERNAL;
-/* Push json (jansson json_t *) as Lua values (read-only proxies when ro); the
- * reference is consumed, even when pushing raises. */
-void lscript_push_json (lua_State *L, void *json, int ro) ENCLAVER_INTERNAL;
-/* Parse a JSON text and push it as Lua values (read-only proxies when ro). */
-void lscript_push_json_text (lua_State *L, const char *text, size_t len, int ro) ENCLAVER_INTERNAL;
 
 /* classes.c */
-void lclasses_register (lua_State *L) ENCLAVER_INTERNAL;
-/* Push the ctx object of the script. */
-void lclasses_push_ctx (lua_State *L) ENCLAVER_INTERNAL;
 /* Check that the first argument is either self of tname (method call) or absent
  * (dot call); returns the index of the first real argument. */
 int lclasses_self (lua_State *L, const char *tname) ENCLAVER_INTERNAL;
+/* Push the (cached) token object of class tname. */
+void lclasses_push_token (lua_State *L, const char *tname) ENCLAVER_INTERNAL;
+/* Push the ctx object of the script. */
+void lclasses_push_ctx (lua_State *L) ENCLAVER_INTERNAL;
+int lclasses_str_has_nul (const char *s, size_t len) ENCLAVER_INTERNAL;
+/* Argument idx as a path string (no NUL inside) or a Lua error naming what. */
+const char *lclasses_check_path (lua_State *L, int idx, const char *what) ENCLAVER_INTERNAL;
+/* Register the locked metatable of a class; newindex NULL = read-only, named label. */
+void lclasses_new_class (lua_State *L, const char *tname, lua_CFunction index, lua_CFunction newindex,
+                         const char *label) ENCLAVER_INTERNAL;
+
+/* class-ctx.c, class-image.c, class-rootfs.c: register the family's metatables. */
+void lclass_ctx_open (lua_State *L) ENCLAVER_INTERNAL;
+void lclass_image_open (lua_State *L) ENCLAVER_INTERNAL;
+void lclass_rootfs_open (lua_State *L) ENCLAVER_INTERNAL;
 
 #endif

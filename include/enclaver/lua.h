@@ -67,6 +67,11 @@ const struct enclaver_stage_desc *enclaver_lua_stage_desc (void);
 int enclaver_lua_pipeline_append (enclaver_pipeline_t *p, const char *script, const struct enclaver_kv *opts,
                                   size_t n_opts, enclaver_error_t *err);
 
+/* The Lua binding's table for enclaver_pipeline_set_hooks(): its stage factory turns
+ * a manifest entry "- lua: PATH" into a Lua stage (enclaver_lua_pipeline_append()).
+ * Register it on every pipeline whose manifest may name Lua stages. */
+const struct enclaver_hook_ops *enclaver_lua_hook_ops (void);
+
 #ifdef __cplusplus
 }
 #endif

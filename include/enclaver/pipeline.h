@@ -21,11 +21,31 @@ extern "C" {
 
 typedef struct enclaver_pipeline enclaver_pipeline_t;
 
+/* The pipeline's extension points, filled in by a binding that lives outside the
+ * core (the Lua binding of lua/: enclaver_lua_hook_ops() in <enclaver/lua.h>), so
+ * that the core calls it without depending on it.  Events reach a binding through
+ * the context's hooks (enclaver_ctx_hook_add(), fired by enclaver_pipeline_run());
+ * this table carries the rest:
+ *   stage_factory  builds the stage of a manifest pipeline entry the core cannot
+ *                  load itself (kind ENCLAVER_PIPELINE_LUA, "- lua: PATH"), usually
+ *                  by calling enclaver_pipeline_append() with its own descriptor.
+ * Whoever starts a build registers the table on its pipeline before
+ * enclaver_pipeline_from_manifest(); without one a "- lua:" entry is an error. */
+struct enclaver_hook_ops
+{
+  const char *name; /* the binding, for messages: "lua" */
+  int (*stage_factory) (enclaver_pipeline_t *p, const struct enclaver_pipeline_entry *e, void *userdata,
+                        enclaver_error_t *err);
+};
+
 /* The default stack: fetch, flatten, inject, measure, emit-eif, emit-image. */
 extern const char *const enclaver_default_stages[];
 
 enclaver_pipeline_t *enclaver_pipeline_new (enclaver_loader_t *loader);
 void enclaver_pipeline_free (enclaver_pipeline_t *p);
+/* Register the binding's table (NULL: none).  ops and userdata are borrowed: they
+ * must outlive the pipeline. */
+void enclaver_pipeline_set_hooks (enclaver_pipeline_t *p, const struct enclaver_hook_ops *ops, void *userdata);
 
 /* Append a loaded stage with its options (validated and parsed now). */
 int enclaver_pipeline_append (enclaver_pipeline_t *p, const struct enclaver_stage_desc *desc,

@@ -36,6 +36,20 @@ hook_veto (enclaver_ctx_t *ctx, const char *event, void *ud, enclaver_error_t *e
   return enclaver_make_error (err, EPERM, "vetoed %s", event);
 }
 
+/* A binding's stage factory: records the entry, then appends rec-a in its place. */
+static char factory_seen[256];
+
+static int
+factory_rec (enclaver_pipeline_t *p, const struct enclaver_pipeline_entry *e, void *userdata,
+             enclaver_error_t *err)
+{
+  snprintf (factory_seen, sizeof factory_seen, "%s:%s=%s:%s", e->path, e->n_options ? e->options[0].key : "",
+            e->n_options ? e->options[0].value : "", (const char *) userdata);
+  return enclaver_pipeline_append_name (p, "rec-a", NULL, 0, err);
+}
+
+static const struct enclaver_hook_ops rec_hook_ops = { "rec", factory_rec };
+
 static const char *const all_events[] = { "before:*", "after:*", "done", "error", NULL };
 
 /* Build a pipeline of rec-* stages; opts[i] is "key=value,key=value" for stage i (or NULL). */
@@ -299,6 +313,24 @@ main (void)
     TAP_CONTAINS (err ? err->msg : NULL, "enclaver.yaml:4: pipeline[1]: plugin /nonexistent/plugin.so",
                   "error names the manifest line and the entry");
     enclaver_error_release (&err);
+    enclaver_pipeline_free (p);
+
+    /* "- lua:" entries go to the registered binding, and only to it. */
+    p = enclaver_pipeline_new (l);
+    e[1].kind = ENCLAVER_PIPELINE_LUA;
+    e[1].path = "/m/stage.lua";
+    TAP_INT_EQ (enclaver_pipeline_from_manifest (p, &m, &err), -1, "Lua entry without a binding refused");
+    TAP_STR_EQ (err ? err->msg : NULL,
+                "enclaver.yaml:4: pipeline[1]: Lua stage /m/stage.lua: no Lua binding is registered in this program",
+                "error names the entry and the missing binding");
+    enclaver_error_release (&err);
+    enclaver_pipeline_free (p);
+    p = enclaver_pipeline_new (l);
+    enclaver_pipeline_set_hooks (p, &rec_hook_ops, (void *) "ud");
+    TAP_INT_EQ (enclaver_pipeline_from_manifest (p, &m, &err), 0, "Lua entry built by the binding's factory");
+    TAP_STR_EQ (factory_seen, "/m/stage.lua:count=11:ud", "factory gets the entry's path, options and userdata");
+    TAP_INT_EQ (enclaver_pipeline_count (p), 2, "factory's stage appended");
+    TAP_STR_EQ (enclaver_pipeline_stage_name (p, 1), "rec-a", "in the entry's place");
     enclaver_pipeline_free (p);
 
     p = enclaver_pipeline_new (l);

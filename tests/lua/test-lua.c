@@ -932,6 +932,7 @@ test_manifest_pipeline (void)
   snprintf (mpath, sizeof mpath, "%s/enclaver.yaml", dir);
   snprintf (out, sizeof out, "%s/out", dir);
   mkdir (out, 0755);
+  enclaver_pipeline_set_hooks (p, enclaver_lua_hook_ops (), NULL);
   capture_begin ();
   m = enclaver_manifest_load (mpath, &err);
   if (m && enclaver_pipeline_from_manifest (p, m, &err) == 0)
