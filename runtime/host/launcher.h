@@ -1,0 +1,121 @@
+/* enclaver host launcher: one launcher, several enclave backends.
+ *
+ * `enclaver run` (cli/cmd_run.c), `enclaver ps`/`stop`, and the release image's static
+ * `enclaver-run` are thin front ends over this library (runtime/host/, libenclaver-host).
+ * The launcher resolves nothing itself: the front end hands it an EIF file and the
+ * settings (from flags, the manifest's defaults, Enclaver's defaults), and it
+ *
+ *   1. runs the pre-flight checks of the backend (nothing is started when one fails);
+ *   2. starts the host halves that must exist before the enclave (egress listener);
+ *   3. starts the enclave through its backend (Nitro device, QEMU, the tests' fake);
+ *   4. runs one event loop (runtime/host/evloop.c) with the status and log stream
+ *      clients (bounded retries and backoff), the ingress listeners, the console in
+ *      debug mode, signals and timers;
+ *   5. maps the app's end to an exit code (ENCLAVER.md §8) and stops the enclave:
+ *      on SIGTERM/SIGINT it sends the supervisor the stop request (see
+ *      docs/runtime.md, "Stop request"), waits up to the grace time for the final
+ *      status, then terminates; a second signal terminates at once (exit 109).
+ *
+ * Addresses: every socket goes through runtime/transport.h.  The backend says where the
+ * host reaches an enclave port (vsock:CID:PORT on Nitro, tcp:127.0.0.1:HOSTPORT under
+ * QEMU's user-mode NIC, unix:PATH in the tests) and where the host listens for the
+ * enclave's connections (vsock:any:PORT / tcp:127.0.0.1:PORT / unix:PATH). */
+#ifndef ENCLAVER_HOST_LAUNCHER_H
+#define ENCLAVER_HOST_LAUNCHER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <enclaver/error.h>
+
+/* Enclaver's exit codes (ENCLAVER.md §8). */
+enum
+{
+  HOST_EXIT_APP_SIGNALED = 107,
+  HOST_EXIT_ENCLAVE_FATAL = 108,
+  HOST_EXIT_INTERRUPTED = 109,
+};
+
+/* Enclaver's vsock ports (ENCLAVER.md §9); the manifest's vsock_ports overrides them. */
+#define HOST_PORT_STATUS 17000u
+#define HOST_PORT_LOG 17001u
+#define HOST_PORT_EGRESS 17002u
+
+struct host_ingress
+{
+  uint32_t listen_port; /* the enclave's port; the host listens on the same TCP port */
+};
+
+struct host_run_config
+{
+  const char *name;      /* --name, else the manifest's name, else the EIF's base name */
+  const char *eif_path;
+  uint64_t eif_size;
+  const char *arch;      /* "x86_64" or "aarch64" (the EIF header's flag) */
+  const char *pcr0;      /* hex, for events and state files (may be NULL) */
+  const char *image_digest; /* the wrapper image's digest, when run from one (may be NULL) */
+
+  uint64_t memory_mib;
+  uint32_t cpu_count;
+  const uint32_t *cpu_ids;
+  size_t n_cpu_ids;
+  uint64_t enclave_cid; /* 0 = auto */
+  int debug_mode;       /* forward the console */
+
+  uint32_t status_port, log_port, egress_port;
+  int has_egress;       /* start the egress host half before the enclave */
+  const struct host_ingress *ingress;
+  size_t n_ingress;
+
+  int json_events;      /* -o json: one JSON line per lifecycle event on stdout */
+  int stop_grace_ms;    /* after the stop request, before terminating (default 10 s) */
+  int timeout_s;        /* stop the enclave after this long (0 = never) */
+  const char *run_dir;  /* state files for ps/stop (default /run/enclaver, else
+                           $XDG_RUNTIME_DIR/enclaver) */
+};
+
+struct host_enclave
+{
+  char id[64];   /* "i-...-enc..." on Nitro (nitro-cli's form), "qemu-PID" under QEMU */
+  uint64_t cid;
+  pid_t pid;     /* the process that holds the enclave (the launcher, or QEMU) */
+  void *backend_state;
+};
+
+/* An enclave backend.  Each call gets the backend itself (b->self for its state). */
+struct host_backend
+{
+  const char *name; /* "nitro", "qemu", "fake" */
+  void *self;
+  /* Checks that touch nothing: device present and accessible, hugepages, CPU and
+   * memory rules.  The message says what to change. */
+  int (*check) (struct host_backend *b, const struct host_run_config *c, enclaver_error_t *err);
+  /* Start the enclave and wait for its heartbeat; fills e. */
+  int (*start) (struct host_backend *b, const struct host_run_config *c, struct host_enclave *e,
+                enclaver_error_t *err);
+  /* The transport address at which the host reaches the enclave's port. */
+  int (*enclave_addr) (struct host_backend *b, const struct host_enclave *e, uint32_t port, char *out,
+                       size_t outlen);
+  /* The transport address the host listens on for the enclave's connections to port. */
+  int (*host_addr) (struct host_backend *b, const struct host_enclave *e, uint32_t port, char *out,
+                    size_t outlen);
+  /* A descriptor the loop watches (the console, QEMU's exit), or -1; and its handler,
+   * which returns 1 when the enclave has ended by itself. */
+  int (*event_fd) (struct host_backend *b, const struct host_enclave *e);
+  int (*on_event) (struct host_backend *b, struct host_enclave *e);
+  /* End the enclave at once (idempotent). */
+  void (*terminate) (struct host_backend *b, struct host_enclave *e);
+  void (*destroy) (struct host_backend *b);
+};
+
+/* Run an enclave to its end; returns the exit code (the app's, or 107/108/109), or -1
+ * with err set when it could not be started (the front end exits 1). */
+int host_run (struct host_backend *b, const struct host_run_config *c, enclaver_error_t *err);
+
+/* The exit code for one status line of the supervisor ({"status":"exited","code":N},
+ * "signaled" with a number or a "SIGxxx" string, "fatal"); -1 for "running" or a line
+ * that is not a final state. */
+int host_status_exit_code (const char *line, size_t len);
+
+#endif

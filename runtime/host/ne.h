@@ -1,0 +1,154 @@
+/* enclaver host launcher: the Nitro Enclaves device backend.
+ *
+ * Everything that touches /dev/nitro_enclaves goes through struct ne_dev, a narrow seam
+ * of open/ioctl/mmap/munmap/close, so the same launch code runs on Nitro hardware
+ * (ne_dev_real) and in the tests against a fake device that enforces the driver's rules
+ * (tests/runtime/fake-ne.c).  The launch follows EIF.md §7 step by step; each step is
+ * one function, and every NE_ERR_* code the driver returns becomes a sentence.
+ *
+ * Ownership: ne_launch() fills a struct ne_enclave that owns the enclave fd and the
+ * donated hugepage regions; ne_enclave_close() ends the enclave (closing the enclave fd
+ * terminates it) and unmaps the regions.  If the launcher process dies, the kernel closes
+ * the fd and the enclave ends with it. */
+#ifndef ENCLAVER_HOST_NE_H
+#define ENCLAVER_HOST_NE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <enclaver/error.h>
+
+/* The uapi of drivers/virt/nitro_enclaves (include/uapi/linux/nitro_enclaves.h), as
+ * numbers, so the tool builds on hosts whose kernel headers lack it. */
+#define NE_DEVICE_PATH "/dev/nitro_enclaves"
+#define NE_CREATE_VM 0x8008AE20UL              /* _IOR(0xAE, 0x20, __u64): out slot_uid; returns the enclave fd */
+#define NE_ADD_VCPU 0xC004AE21UL               /* _IOWR(0xAE, 0x21, __u32): cpu id in/out, 0 = pick */
+#define NE_GET_IMAGE_LOAD_INFO 0xC010AE22UL    /* _IOWR(0xAE, 0x22, struct ne_image_load_info) */
+#define NE_SET_USER_MEMORY_REGION 0x4018AE23UL /* _IOW(0xAE, 0x23, struct ne_user_memory_region) */
+#define NE_START_ENCLAVE 0xC010AE24UL          /* _IOWR(0xAE, 0x24, struct ne_enclave_start_info) */
+
+#define NE_EIF_IMAGE 0x01
+#define NE_ENCLAVE_PRODUCTION_MODE 0x00
+#define NE_ENCLAVE_DEBUG_MODE 0x01
+#define NE_MIN_ENCLAVE_MEM_MIB 64
+#define NE_EIF_LOAD_OFFSET (8ull << 20) /* what the driver returns */
+
+struct ne_image_load_info
+{
+  uint64_t flags;         /* in: NE_EIF_IMAGE */
+  uint64_t memory_offset; /* out */
+};
+
+struct ne_user_memory_region
+{
+  uint64_t flags; /* 0 */
+  uint64_t memory_size;
+  uint64_t userspace_addr;
+};
+
+struct ne_enclave_start_info
+{
+  uint64_t flags;       /* NE_ENCLAVE_*_MODE */
+  uint64_t enclave_cid; /* in (0 = auto) / out */
+};
+
+/* NE_ERR_* (256..275): the driver's own error codes, returned as errno values. */
+enum
+{
+  NE_ERR_VCPU_ALREADY_USED = 256,
+  NE_ERR_VCPU_NOT_IN_CPU_POOL = 257,
+  NE_ERR_VCPU_INVALID_CPU_CORE = 258,
+  NE_ERR_INVALID_MEM_REGION_SIZE = 259,
+  NE_ERR_INVALID_MEM_REGION_ADDR = 260,
+  NE_ERR_UNALIGNED_MEM_REGION_ADDR = 261,
+  NE_ERR_MEM_REGION_ALREADY_USED = 262,
+  NE_ERR_MEM_NOT_HUGE_PAGE = 263,
+  NE_ERR_MEM_DIFFERENT_NUMA_NODE = 264,
+  NE_ERR_MEM_MAX_REGIONS = 265,
+  NE_ERR_NO_MEM_REGIONS_ADDED = 266,
+  NE_ERR_NO_VCPUS_ADDED = 267,
+  NE_ERR_ENCLAVE_MEM_MIN_SIZE = 268,
+  NE_ERR_FULL_CORES_NOT_USED = 269,
+  NE_ERR_NOT_IN_INIT_STATE = 270,
+  NE_ERR_INVALID_VCPU = 271,
+  NE_ERR_NO_CPUS_AVAIL_IN_POOL = 272,
+  NE_ERR_INVALID_PAGE_SIZE = 273,
+  NE_ERR_INVALID_FLAG_VALUE = 274,
+  NE_ERR_INVALID_ENCLAVE_CID = 275,
+};
+
+/* The device seam.  ud is passed back to every call.  Each returns what the syscall
+ * returns (-1 with errno set on failure; ioctl may set errno to an NE_ERR_* code). */
+struct ne_dev
+{
+  void *ud;
+  int (*open) (void *ud, const char *path, int flags);
+  int (*ioctl) (void *ud, int fd, unsigned long request, void *arg);
+  void *(*mmap) (void *ud, size_t len, int prot, int flags); /* anonymous hugepage mappings */
+  int (*munmap) (void *ud, void *addr, size_t len);
+  int (*close) (void *ud, int fd);
+  /* Free hugepages of a size (bytes), for the pre-flight check; -1 if unknown. */
+  long (*free_hugepages) (void *ud, uint64_t page_size);
+};
+
+/* The real device: open(2), ioctl(2), mmap(MAP_HUGETLB), sysfs hugepage counts. */
+extern const struct ne_dev ne_dev_real;
+
+/* The sentence for an NE_ERR_* code (or NULL for other values), as `nitro-cli explain`
+ * gives one: what went wrong and what to change. */
+const char *ne_strerror (int code);
+
+struct ne_region
+{
+  void *addr;
+  uint64_t size;
+};
+
+struct ne_launch_params
+{
+  const char *eif_path;
+  uint64_t eif_size;
+  uint64_t memory_mib;
+  uint32_t cpu_count;      /* used when n_cpu_ids == 0 */
+  const uint32_t *cpu_ids; /* explicit CPUs (--cpu-ids) */
+  size_t n_cpu_ids;
+  uint64_t enclave_cid; /* 0 = let the driver choose */
+  int debug_mode;
+  /* The heartbeat listener's transport address: "vsock:3:9000" on Nitro; the tests use
+   * "unix:PATH".  Bound before NE_START_ENCLAVE. */
+  const char *heartbeat_addr;
+  int heartbeat_timeout_ms; /* 0 = nitro-cli's formula from the EIF and memory sizes */
+};
+
+struct ne_enclave
+{
+  const struct ne_dev *dev;
+  int dev_fd, enclave_fd;
+  uint64_t slot_uid;
+  uint64_t cid;
+  struct ne_region *regions;
+  size_t n_regions;
+  uint32_t *cpus; /* the CPU ids the driver gave */
+  size_t n_cpus;
+};
+
+/* Checks that need no device: memory >= 64 MiB and >= 4 x the EIF size; on x86_64 an even
+ * CPU count >= 2.  The message says what to change. */
+int ne_check_params (const struct ne_launch_params *p, const char *arch, enclaver_error_t *err);
+
+/* The whole sequence of EIF.md §7: pre-flight (device present and accessible, enough free
+ * hugepages), NE_CREATE_VM, regions largest-first and trimmed, NE_GET_IMAGE_LOAD_INFO, the
+ * EIF copied from the file straight into the regions at the load offset,
+ * NE_SET_USER_MEMORY_REGION per region, NE_ADD_VCPU, the heartbeat listener,
+ * NE_START_ENCLAVE, the heartbeat.  On failure everything done so far is undone. */
+int ne_launch (const struct ne_dev *dev, const struct ne_launch_params *p, struct ne_enclave *out,
+               enclaver_error_t *err);
+
+/* The nitro-cli heartbeat timeout: 90 s x ceil(EIF size / 6 GiB) + 90 s x ceil(memory / 100 GiB). */
+int ne_heartbeat_timeout_ms (uint64_t eif_size, uint64_t memory_mib);
+
+/* End the enclave and release its regions (idempotent). */
+void ne_enclave_close (struct ne_enclave *e);
+
+#endif
