@@ -26,7 +26,7 @@ expect_in "run says so" "$ERR" "not available yet"
 
 run_cmd "$ENCLAVER" version
 expect_rc "version" 0
-expect_in "version prints the ABI" "$OUT" "stage ABI 1.0"
+expect_in "version prints the ABI" "$OUT" "stage ABI 1.1"
 run_cmd "$ENCLAVER" version --json
 expect_in "version --json" "$OUT" '"stage_abi":"1.0"'
 run_cmd "$ENCLAVER" --version
