@@ -254,7 +254,7 @@ enclaver_build_elf_arch (const char *path, int *arch, char desc[64], enclaver_er
   if (n < 0)
     return enclaver_make_errno (err, errno, "read %s", path);
   if (n < (ssize_t) sizeof h || memcmp (h, "\177ELF", 4) != 0)
-    return enclaver_make_error (err, ENOEXEC, "%s is not an ELF file", path);
+    return enclaver_make_error (err, ENOEXEC, "%s is not an ELF file (it does not start with \\177ELF)", path);
   mach = h[5] == 2 ? ((unsigned) h[18] << 8) | h[19] : h[18] | ((unsigned) h[19] << 8);
   snprintf (desc, 64, "%s%s", machine_name (mach, mb), h[4] == 2 ? "" : " (32-bit)");
   *arch = -1;
@@ -271,9 +271,9 @@ enclaver_build_check_elf (const char *path, int arch, const char *what, enclaver
   char desc[64];
   int a;
   if (enclaver_build_elf_arch (path, &a, desc, err) < 0)
-    return enclaver_error_wrap (err, "%s", what);
+    return enclaver_error_wrap (err, "%s for %s", what, arch_name (arch));
   if (a != arch)
-    return enclaver_make_error (err, ENOEXEC, "%s %s is a %s binary, but the EIF is for %s", what, path, desc,
+    return enclaver_make_error (err, ENOEXEC, "%s %s is built for %s, but the EIF is for %s", what, path, desc,
                                 arch_name (arch));
   return 0;
 }
@@ -389,7 +389,14 @@ enclaver_build_fetch_kernel_hint (void)
 {
   cleanup_free char *self = enclaver_self_dir ();
   if (self && enclaver_in_build_tree (self))
-    return xasprintf ("%s/scripts/fetch-kernel.sh", ABS_TOP_SRCDIR);
+    {
+      char *p = xasprintf ("%s/scripts/fetch-kernel.sh", ABS_TOP_SRCDIR);
+      char *r = realpath (p, NULL); /* ABS_TOP_SRCDIR may be "<builddir>/.." */
+      if (r == NULL)
+        return p;
+      free (p);
+      return r;
+    }
   return xstrdup ("enclaver-fetch-kernel");
 }
 

@@ -150,21 +150,18 @@ check_program (const char *path, int arch, const char *arch_why, const char *wha
   char desc[64];
   int a;
   if (enclaver_build_elf_arch (path, &a, desc, err) < 0)
-    return enclaver_error_wrap (err, "%s", what);
+    return enclaver_error_wrap (err, "%s for %s", what, an);
   if (a == arch)
     return 0;
   if (own)
     return enclaver_make_error (err, ENOEXEC,
-                                "the EIF is for %s (%s) but %s %s is a %s binary: this enclaver's runtime is "
-                                "built for %s, and an EIF whose init is for another architecture cannot boot.  "
-                                "Cross-architecture builds need runtime binaries for %s, which this enclaver "
-                                "does not have: build on an %s host, or give %s binaries with kernel.init (or an "
-                                "init in the kernel directory) and the inject option supervisor: PATH (or "
-                                "supervisor: none)",
-                                an, arch_why, what, path, desc,
-                                enclaver_eif_arch_name ((enum enclaver_eif_arch) enclaver_build_host_arch ()), an,
-                                an, an);
-  return enclaver_make_error (err, ENOEXEC, "%s %s is a %s binary, but the EIF is for %s (%s)", what, path, desc, an,
+                                "the EIF is for %s (%s) but %s %s is built for %s, the architecture this "
+                                "enclaver was built for: the enclave could not run it.  Cross-architecture "
+                                "builds need enclaver's runtime binaries for %s, which this enclaver does not "
+                                "have: build on an %s host, or give %s binaries with kernel.init (or an init in "
+                                "the kernel directory) and the inject option supervisor: PATH (or supervisor: none)",
+                                an, arch_why, what, path, desc, an, an, an);
+  return enclaver_make_error (err, ENOEXEC, "%s %s is built for %s, but the EIF is for %s (%s)", what, path, desc, an,
                               arch_why);
 }
 
