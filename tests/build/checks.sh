@@ -61,8 +61,8 @@ early "wrapper image in an unwritable directory" "the wrapper image /proc/self/w
   -f imgdest.yaml
 sed 's|^kernel:|output:\n  image:\n    format: docker-archive\n    destination: afile/w.tar\nkernel:|' enclaver.yaml >imgfile.yaml
 early "wrapper archive below a file" "the wrapper image $W/afile/w.tar: $W/afile is not a directory" -f imgfile.yaml
-[ -z "$(ls -A /proc/self 2>/dev/null | grep enclaver)" ] && [ "$(ls -A | grep -c enclaver-)" -eq 0 ] \
-  && ok "failed checks leave no temporary or probe file" || not_ok "files left: $(ls -A)"
+[ "$(ls -A . adir | grep -c enclaver-)" -eq 0 ] && ok "failed checks leave no temporary or probe file" \
+  || not_ok "files left: $(ls -A . adir)"
 
 # The kernel: a --kernel-dir without one, and no kernel anywhere (the default kernel's
 # directory is missing), name the paths and the ways to get one.
