@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include <enclaver/build.h>
 #include <enclaver/log.h>
 #include <enclaver/lua.h>
 #include <enclaver/pipeline.h>
@@ -41,9 +42,10 @@ static const char build_help[] =
   "                             manifest lua.instructions)\n"
   "      --output-dir DIR       where outputs go when the manifest does not name them:\n"
   "                             <name>.eif, <name>-image[.tar] and Lua's write_output()\n"
-  "                             (default: the manifest's directory)\n"
+  "                             (default: the manifest's directory; created if missing)\n"
   "  -o, --output FORMAT        'pcrs' (default): {\"Measurements\":{...}} as nitro-cli\n"
-  "                             prints it; 'json': also Sources and Eif {Path,Sha256,Size}\n"
+  "                             prints it; 'json': also Sources, BuildTime, Eif {Path,\n"
+  "                             Sha256,Size} and Image {Path,Format,Tag,Digest}\n"
   "      --set-param KEY=VALUE  set a build parameter for custom stages (repeatable)\n" CLI_COMMON_HELP
   "  -h, --help                 this help\n"
   "\n"
@@ -284,6 +286,10 @@ cmd_build (int argc, char **argv)
   if (enclaver_lua_attach_hooks (ctx, mp, (const char *const *) hooks, &err) < 0)
     goto fail;
 
+  /* Create --output-dir now (like mkdir -p), so that a bad one fails before any work;
+   * each stage's check() then tests its own outputs and inputs. */
+  if (enclaver_build_prepare (ctx, &err) < 0)
+    goto fail;
   if (enclaver_pipeline_run (pipeline, ctx, &err) < 0)
     goto fail;
   if (enclaver_ctx_get_param (ctx, "artifact:eif"))

@@ -240,6 +240,23 @@ enclaver_pipeline_run (enclaver_pipeline_t *p, enclaver_ctx_t *ctx, enclaver_err
       n_init++;
     }
 
+  /* Every stage's check before any work: a bad output path fails the build at once. */
+  for (i = 0; ret == 0 && i < p->n_stages; i++)
+    {
+      struct enclaver_stage *s = p->stages[i];
+      if (ENCLAVER_STAGE_DESC_HAS_CHECK (s->desc) && s->desc->check)
+        {
+          enclaver_stage_log (s, ENCLAVER_LOG_DEBUG, "check");
+          if (s->desc->check (s, ctx, err) < 0)
+            {
+              if (*err == NULL)
+                enclaver_make_error (err, EIO, "check failed without a message");
+              enclaver_error_wrap (err, "stage %s", s->desc->name);
+              ret = -1;
+            }
+        }
+    }
+
   for (i = 0; ret == 0 && i < p->n_stages; i++)
     {
       struct enclaver_stage *s = p->stages[i];

@@ -77,6 +77,9 @@ tests_core_test_pipeline_LDADD = $(CORE_TEST_LIBS)
 # enclaver build end to end (issue 5).
 TESTS += tests/build/build.sh
 EXTRA_DIST += tests/build/build.sh tests/build/mkoci.py tests/build/eifcheck.py
+# Checks before the first stage, architectures of injected programs, provenance (issue 12).
+TESTS += tests/build/checks.sh tests/build/provenance.sh
+EXTRA_DIST += tests/build/checks.sh tests/build/provenance.sh
 
 # QEMU boot of the quick-start example (issue 6).
 TESTS += tests/boot/boot.sh

@@ -73,6 +73,48 @@ char *enclaver_manifest_bytes (const struct enclaver_manifest *m, size_t *len, e
  * the environment's SOURCE_DATE_EPOCH, else -1.  Errors on a malformed variable. */
 int enclaver_build_source_date_epoch (const enclaver_ctx_t *ctx, int64_t *out, enclaver_error_t *err);
 
+struct enclaver_image;
+
+/* The EIF's architecture (enum enclaver_eif_arch) for this build: kernel.arch in the
+ * manifest (refused when the image is of another architecture), else the image's
+ * architecture, else (img NULL: before fetch) the 'platform' parameter's, else the host's.
+ * *why names the source, for messages. */
+int enclaver_build_arch (const enclaver_ctx_t *ctx, const struct enclaver_image *img, int *arch, const char **why,
+                         enclaver_error_t *err);
+/* The architecture this enclaver (and its runtime binaries) was built for. */
+int enclaver_build_host_arch (void);
+/* Read PATH's ELF header: *arch is the enum enclaver_eif_arch it runs on (-1: neither),
+ * desc its machine in words.  Fails when PATH cannot be read or is not ELF. */
+int enclaver_build_elf_arch (const char *path, int *arch, char desc[64], enclaver_error_t *err);
+/* Fail unless PATH is a 64-bit little-endian ELF file for ARCH; WHAT ("the init") starts
+ * the message. */
+int enclaver_build_check_elf (const char *path, int arch, const char *what, enclaver_error_t *err);
+
+/* Where outputs go when the manifest does not name them: the 'output-dir' parameter, else
+ * the manifest's directory. */
+const char *enclaver_build_output_dir (const enclaver_ctx_t *ctx);
+/* Check, before any work, that PATH can be written: its directory exists and takes new
+ * files, and PATH is not a directory (a file output) or a non-directory (IS_DIR).
+ * WHAT ("the EIF") starts the message. */
+int enclaver_build_check_output (const char *path, int is_dir, const char *what, enclaver_error_t *err);
+/* Before the pipeline runs: create the 'output-dir' parameter's directory like
+ * `mkdir -p` and check that it takes new files. */
+int enclaver_build_prepare (enclaver_ctx_t *ctx, enclaver_error_t *err);
+/* How to lay out the default kernel: the build tree's scripts/fetch-kernel.sh when
+ * running uninstalled, else the installed enclaver-fetch-kernel.  malloc'd. */
+char *enclaver_build_fetch_kernel_hint (void);
+
+/* The build time, one for every output (EIF metadata BuildTime, the wrapper image's
+ * created, the times of files enclaver adds): SOURCE_DATE_EPOCH (manifest, then
+ * environment) when set, else the app image's created time, else 0. */
+int enclaver_build_time (const enclaver_ctx_t *ctx, const struct enclaver_image *img, int64_t *epoch,
+                         enclaver_error_t *err);
+/* EPOCH as RFC 3339 UTC, "2024-01-01T00:00:00Z".  malloc'd. */
+char *enclaver_build_time_string (int64_t epoch);
+/* The app image's name as every output records it: registry references as they are,
+ * local sources (oci:DIR, ...) without their host directory.  malloc'd. */
+char *enclaver_build_source_name (const struct enclaver_image *img);
+
 #ifdef __cplusplus
 }
 #endif

@@ -11,8 +11,10 @@
  *
  * Lifecycle for each pipeline entry: options are parsed by the core into a zeroed
  * config block of `config_size` bytes (see struct enclaver_stage_option), then
- * init() (optional), run() (optional), and fini() (optional) for every stage whose
- * init succeeded, whatever happened after.  Every callback may be NULL.
+ * init() (optional), check() (optional, ABI 1.1: every stage's check runs before the
+ * first run, so that a bad output path or a missing input fails the build before any
+ * work), run() (optional), and fini() (optional) for every stage whose init succeeded,
+ * whatever happened after.  Every callback may be NULL.
  *
  * Ownership: anything a stage stores in the build context with enclaver_ctx_set()
  * belongs to the context from then on and is released with the free function given.
@@ -31,7 +33,7 @@ extern "C" {
 #endif
 
 #define ENCLAVER_STAGE_ABI_MAJOR 1
-#define ENCLAVER_STAGE_ABI_MINOR 0
+#define ENCLAVER_STAGE_ABI_MINOR 1
 #define ENCLAVER_STAGE_SYMBOL "enclaver_stage_descriptor"
 
 typedef struct enclaver_stage enclaver_stage_t; /* one configured pipeline entry */
@@ -70,7 +72,16 @@ struct enclaver_stage_desc
   int (*init) (enclaver_stage_t *stage, enclaver_error_t *err);
   int (*run) (enclaver_stage_t *stage, enclaver_ctx_t *ctx, enclaver_error_t *err);
   void (*fini) (enclaver_stage_t *stage);
+  /* ABI 1.1 (read only when struct_size covers it): called for every stage after all
+   * init()s and before the first run(), with the context as the command set it up (no
+   * stage has run yet).  Check what can be checked now (output directories, input
+   * files) and fail with the path at fault. */
+  int (*check) (enclaver_stage_t *stage, enclaver_ctx_t *ctx, enclaver_error_t *err);
 };
+
+/* Whether a descriptor has the check() member (stages built against ABI 1.0 do not). */
+#define ENCLAVER_STAGE_DESC_HAS_CHECK(d) \
+  ((d)->struct_size >= offsetof (struct enclaver_stage_desc, check) + sizeof (void (*) (void)))
 
 #define ENCLAVER_STAGE_DESC_MIN_SIZE \
   ((uint32_t) (offsetof (struct enclaver_stage_desc, fini) + sizeof (void (*) (void))))

@@ -127,9 +127,21 @@ emit_run (enclaver_stage_t *st, enclaver_ctx_t *ctx, enclaver_error_t *err)
           json_decref (res);
           return -1;
         }
+      char *name = img ? enclaver_build_source_name (img) : NULL;
+      int64_t t;
+      char *bt;
+      if (enclaver_build_time (ctx, img, &t, err) < 0)
+        {
+          free (name);
+          json_decref (res);
+          return -1;
+        }
+      bt = enclaver_build_time_string (t);
       json_object_set_new (res, "Sources",
-                           json_pack ("{s:{s:s?, s:s?}}", "App", "Name", img ? img->name : NULL, "Digest",
-                                      img ? img->digest : NULL));
+                           json_pack ("{s:{s:s?, s:s?}}", "App", "Name", name, "Digest", img ? img->digest : NULL));
+      json_object_set_new (res, "BuildTime", json_string (bt));
+      free (name);
+      free (bt);
       json_object_set_new (res, "Eif", json_pack ("{s:s, s:s, s:I}", "Path", final, "Sha256", sha, "Size",
                                                   (json_int_t) size));
     }

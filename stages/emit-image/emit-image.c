@@ -6,7 +6,7 @@
  *   oci             an OCI image layout directory
  *   docker-archive  one tar that `docker load` accepts and that is also an OCI layout
  *                   (index.json + oci-layout + manifest.json, as Docker >= 25 saves)
- * Every byte is deterministic: fixed mtimes (SOURCE_DATE_EPOCH or 0), uid/gid 0,
+ * Every byte is deterministic: times are the build time (enclaver_build_time), uid/gid 0,
  * sorted entries, uncompressed layer. */
 #include "config.h"
 
@@ -260,17 +260,6 @@ scratch_remove (const char *dir)
   free (p);
 }
 
-static char *
-iso_time (int64_t t)
-{
-  char b[64];
-  time_t tt = (time_t) (t < 0 ? 0 : t);
-  struct tm tm;
-  gmtime_r (&tt, &tm);
-  strftime (b, sizeof b, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return strdup (b);
-}
-
 static int
 write_file (const char *path, const void *data, size_t len, enclaver_error_t *err)
 {
@@ -295,6 +284,97 @@ write_file (const char *path, const void *data, size_t len, enclaver_error_t *er
   return close (fd) < 0 ? enclaver_make_errno (err, errno, "close %s", path) : 0;
 }
 
+/* The format and destination of the wrapper image (stage options, else the manifest's
+ * output.image, else an OCI layout <--output-dir or manifest dir>/<name>-image). */
+static int
+image_dest (struct emit_image_config *c, const struct enclaver_manifest *m, enclaver_ctx_t *ctx,
+            const char **format, char **dest, enclaver_error_t *err)
+{
+  const char *dest_in = c->destination ? c->destination : m->output_image_dest;
+  const char *workdir = enclaver_build_output_dir (ctx);
+  size_t n;
+
+  *format = c->format ? c->format : m->output_image_format ? m->output_image_format : "oci";
+  if (strcmp (*format, "registry") == 0)
+    return enclaver_make_error (err, ENOTSUP,
+                                "output.image.format: registry: pushing the wrapper image is not supported yet; "
+                                "write an oci or docker-archive image and push it with skopeo");
+  if (strcmp (*format, "oci") != 0 && strcmp (*format, "docker-archive") != 0)
+    return enclaver_make_error (err, EINVAL, "image format '%s' is not oci or docker-archive", *format);
+  if (dest_in && dest_in[0] == '/')
+    {
+      *dest = strdup (dest_in);
+      return 0;
+    }
+  n = strlen (workdir) + (dest_in ? strlen (dest_in) : strlen (m->name) + 16) + 8;
+  *dest = malloc (n);
+  if (*dest == NULL)
+    abort ();
+  if (dest_in)
+    snprintf (*dest, n, "%s/%s", workdir, dest_in);
+  else
+    snprintf (*dest, n, "%s/%s-image%s", workdir, m->name, strcmp (*format, "oci") == 0 ? "" : ".tar");
+  return 0;
+}
+
+/* The host launcher runs on the parent instance, which has the EIF's architecture. */
+static int
+check_launcher (const char *launcher, int arch, enclaver_error_t *err)
+{
+  if (access (launcher, R_OK) != 0)
+    return enclaver_make_errno (err, errno, "launcher %s", launcher);
+  return enclaver_build_check_elf (launcher, arch, "the launcher", err);
+}
+
+/* Before any stage runs: the wrapper image's destination can be written, and the
+ * launcher is a program for the EIF's architecture. */
+static int
+emit_image_check (enclaver_stage_t *st, enclaver_ctx_t *ctx, enclaver_error_t *err)
+{
+  struct emit_image_config *c = enclaver_stage_get_config (st);
+  const struct enclaver_manifest *m = enclaver_ctx_get (ctx, ENCLAVER_SLOT_MANIFEST, "enclaver.manifest");
+  const char *format, *why;
+  char *dest = NULL;
+  int r, arch;
+
+  if (m == NULL)
+    return 0;
+  r = image_dest (c, m, ctx, &format, &dest, err);
+  if (r == 0)
+    r = enclaver_build_check_output (dest, strcmp (format, "oci") == 0, "the wrapper image", err);
+  if (r == 0 && c->launcher)
+    r = enclaver_build_arch (ctx, NULL, &arch, &why, err) < 0 ? -1 : check_launcher (c->launcher, arch, err);
+  free (dest);
+  return r;
+}
+
+/* Add Image {Path, Format, Tag, Digest} to the JSON `enclaver build -o json` prints. */
+static int
+add_result (enclaver_ctx_t *ctx, const char *dest, const char *format, const char *tag, const char *digest,
+            enclaver_error_t *err)
+{
+  const char *fmt = enclaver_ctx_get_param (ctx, "output-format");
+  const char *res = enclaver_ctx_get_param (ctx, "result-json");
+  json_t *j;
+  char *s;
+  int r;
+  if (fmt == NULL || strcmp (fmt, "json") != 0)
+    return 0;
+  j = res ? json_loads (res, 0, NULL) : json_object ();
+  if (j == NULL || !json_is_object (j))
+    {
+      json_decref (j);
+      return enclaver_make_error (err, EINVAL, "the build's result JSON is not an object");
+    }
+  json_object_set_new (j, "Image", json_pack ("{s:s, s:s, s:s, s:s}", "Path", dest, "Format", format, "Tag", tag,
+                                              "Digest", digest));
+  s = json_dumps (j, JSON_INDENT (2) | JSON_PRESERVE_ORDER);
+  json_decref (j);
+  r = enclaver_ctx_set_param (ctx, "result-json", s, err);
+  free (s);
+  return r;
+}
+
 static int
 emit_image_run (enclaver_stage_t *st, enclaver_ctx_t *ctx, enclaver_error_t *err)
 {
@@ -305,49 +385,28 @@ emit_image_run (enclaver_stage_t *st, enclaver_ctx_t *ctx, enclaver_error_t *err
   const struct enclaver_kernel *k = enclaver_ctx_get (ctx, ENCLAVER_SLOT_KERNEL, ENCLAVER_KERNEL_TYPE);
   const struct enclaver_image *img = enclaver_ctx_get (ctx, ENCLAVER_SLOT_IMAGE, ENCLAVER_IMAGE_TYPE);
   const char *eif_tmp = enclaver_ctx_get_param (ctx, "eif-tmp");
-  const char *format, *dest_in, *launcher = c->launcher, *workdir;
-  char *dest = NULL, *mbytes = NULL, *created = NULL, *layer_path = NULL, *ref_name = NULL;
+  const char *format, *launcher = c->launcher;
+  char *dest = NULL, *mbytes = NULL, *created = NULL, *layer_path = NULL, *ref_name = NULL, *src_name = NULL;
   char hex[ENCLAVER_PCR_HEX_SIZE], *tarpath = NULL;
   size_t mlen = 0;
   struct blob layer = { 0 }, config = { 0 }, manifest = { 0 };
   json_t *cfg = NULL, *man = NULL, *annotations = NULL, *index = NULL, *dman = NULL;
-  int64_t sde;
+  int64_t btime;
   int ret = -1;
 
   if (m == NULL || meas == NULL || eif_tmp == NULL)
     return enclaver_make_error (err, EINVAL, "no measured EIF in the build context (run measure and emit-eif first)");
-  format = c->format ? c->format : m->output_image_format ? m->output_image_format : "oci";
-  dest_in = c->destination ? c->destination : m->output_image_dest;
-  if (strcmp (format, "registry") == 0)
-    return enclaver_make_error (err, ENOTSUP,
-                                "output.image.format: registry: pushing the wrapper image is not supported yet; "
-                                "write an oci or docker-archive image and push it with skopeo");
-  if (strcmp (format, "oci") != 0 && strcmp (format, "docker-archive") != 0)
-    return enclaver_make_error (err, EINVAL, "image format '%s' is not oci or docker-archive", format);
-  if (launcher && access (launcher, R_OK) != 0)
-    return enclaver_make_errno (err, errno, "launcher %s", launcher);
-  if (enclaver_build_source_date_epoch (ctx, &sde, err) < 0)
+  if (image_dest (c, m, ctx, &format, &dest, err) < 0)
     return -1;
-  workdir = enclaver_ctx_get_param (ctx, "output-dir");
-  if (workdir == NULL || *workdir == '\0')
-    workdir = m->dir ? m->dir : ".";
-  if (dest_in)
-    dest = dest_in[0] == '/' ? strdup (dest_in) : NULL;
-  if (dest == NULL)
-    {
-      size_t n = strlen (workdir) + (dest_in ? strlen (dest_in) : strlen (m->name) + 16) + 8;
-      dest = malloc (n);
-      if (dest == NULL)
-        abort ();
-      if (dest_in)
-        snprintf (dest, n, "%s/%s", workdir, dest_in);
-      else
-        snprintf (dest, n, "%s/%s-image%s", workdir, m->name, strcmp (format, "oci") == 0 ? "" : ".tar");
-    }
+  if (launcher && check_launcher (launcher, k ? k->arch : enclaver_build_host_arch (), err) < 0)
+    goto out;
+  if (enclaver_build_time (ctx, img, &btime, err) < 0)
+    goto out;
   mbytes = enclaver_manifest_bytes (m, &mlen, err);
   if (mbytes == NULL)
     goto out;
-  created = iso_time (sde);
+  created = enclaver_build_time_string (btime);
+  src_name = img ? enclaver_build_source_name (img) : NULL;
 
   /* Build the blobs in a temporary directory (the oci format's own output). */
   {
@@ -380,7 +439,7 @@ emit_image_run (enclaver_stage_t *st, enclaver_ctx_t *ctx, enclaver_error_t *err
     layer_path = malloc (n + 16);
     snprintf (layer_path, n + 16, "%s/layer.tmp", blobs);
     free (blobs);
-    if (write_layer (layer_path, eif_tmp, mbytes, mlen, launcher, sde < 0 ? 0 : sde, &layer, err) < 0)
+    if (write_layer (layer_path, eif_tmp, mbytes, mlen, launcher, btime < 0 ? 0 : btime, &layer, err) < 0)
       goto out;
 
     cfg = json_pack ("{s:s, s:s, s:s, s:{}, s:{s:s, s:[s]}}", "architecture",
@@ -402,6 +461,8 @@ emit_image_run (enclaver_stage_t *st, enclaver_ctx_t *ctx, enclaver_error_t *err
       }
     if (img && img->digest)
       json_object_set_new (annotations, "dev.enclaver.source.digest", json_string (img->digest));
+    if (src_name && *src_name)
+      json_object_set_new (annotations, "dev.enclaver.source.name", json_string (src_name));
     json_object_set_new (annotations, "org.opencontainers.image.created", json_string (created));
     json_object_set (json_object_get (cfg, "config"), "Labels", annotations);
     blob_of_json (&config, cfg);
@@ -495,19 +556,19 @@ emit_image_run (enclaver_stage_t *st, enclaver_ctx_t *ctx, enclaver_error_t *err
                   e[i] = e[j];
                   e[j] = t;
                 }
-          if (tar_open (&a, &s, err) == 0 && tar_add (a, "blobs/", 1, 0755, sde < 0 ? 0 : sde, 0, NULL, NULL, err) == 0
-              && tar_add (a, "blobs/sha256/", 1, 0755, sde < 0 ? 0 : sde, 0, NULL, NULL, err) == 0)
+          if (tar_open (&a, &s, err) == 0 && tar_add (a, "blobs/", 1, 0755, btime < 0 ? 0 : btime, 0, NULL, NULL, err) == 0
+              && tar_add (a, "blobs/sha256/", 1, 0755, btime < 0 ? 0 : btime, 0, NULL, NULL, err) == 0)
             {
               ret = 0;
               for (i = 0; i < 3 && ret == 0; i++)
-                ret = tar_add (a, e[i].name, 0, 0644, sde < 0 ? 0 : sde, e[i].b->size, e[i].b->data,
+                ret = tar_add (a, e[i].name, 0, 0644, btime < 0 ? 0 : btime, e[i].b->size, e[i].b->data,
                                e[i].b->data ? NULL : e[i].b->path, err);
               if (ret == 0)
-                ret = tar_add (a, "index.json", 0, 0644, sde < 0 ? 0 : sde, strlen (ij), ij, NULL, err);
+                ret = tar_add (a, "index.json", 0, 0644, btime < 0 ? 0 : btime, strlen (ij), ij, NULL, err);
               if (ret == 0)
-                ret = tar_add (a, "manifest.json", 0, 0644, sde < 0 ? 0 : sde, strlen (mj), mj, NULL, err);
+                ret = tar_add (a, "manifest.json", 0, 0644, btime < 0 ? 0 : btime, strlen (mj), mj, NULL, err);
               if (ret == 0)
-                ret = tar_add (a, "oci-layout", 0, 0644, sde < 0 ? 0 : sde, 30, "{\"imageLayoutVersion\":\"1.0.0\"}",
+                ret = tar_add (a, "oci-layout", 0, 0644, btime < 0 ? 0 : btime, 30, "{\"imageLayoutVersion\":\"1.0.0\"}",
                                NULL, err);
               if (ret == 0)
                 ret = tar_close (a, err);
@@ -526,7 +587,8 @@ emit_image_run (enclaver_stage_t *st, enclaver_ctx_t *ctx, enclaver_error_t *err
         ret = -1;
       }
   }
-  if (enclaver_ctx_add_artifact (ctx, "image", dest, err) < 0)
+  if (enclaver_ctx_add_artifact (ctx, "image", dest, err) < 0
+      || add_result (ctx, dest, format, m->target, manifest.digest, err) < 0)
     goto out;
   enclaver_stage_log_info (st, "wrapper image (%s) %s: %s", format, dest, manifest.digest);
   ret = 0;
@@ -547,10 +609,12 @@ out:
   free (created);
   free (layer_path);
   free (ref_name);
+  free (src_name);
   free (tarpath);
   return ret;
 }
 
 ENCLAVER_STAGE_DEFINE (.name = "emit-image",
                        .description = "package the EIF and manifest as the wrapper OCI image (layout or docker-archive)",
-                       .options = options, .config_size = sizeof (struct emit_image_config), .run = emit_image_run);
+                       .options = options, .config_size = sizeof (struct emit_image_config), .run = emit_image_run,
+                       .check = emit_image_check);

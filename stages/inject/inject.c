@@ -115,33 +115,54 @@ bzimage_version (const char *path)
   return r;
 }
 
+/* The architecture a kernel image is positively built for: the x86 boot protocol's
+ * "HdrS" at 0x202, or the arm64 Image header's magic "ARM\x64" at 56; -1 when neither
+ * (then nothing is claimed about it). */
 static int
-arch_of (const struct enclaver_manifest *m, const struct enclaver_image *img, enum enclaver_eif_arch *out,
-         enclaver_error_t *err)
+kernel_arch (const char *path)
 {
-  const char *a = m && m->kernel_arch ? m->kernel_arch : NULL;
-  if (a == NULL && img && img->architecture)
+  unsigned char hdr[0x206];
+  int fd = open (path, O_RDONLY | O_CLOEXEC), r = -1;
+  if (fd < 0)
+    return -1;
+  if (pread (fd, hdr, sizeof hdr, 0) == (ssize_t) sizeof hdr)
     {
-      if (strcmp (img->architecture, "amd64") == 0)
-        a = "x86_64";
-      else if (strcmp (img->architecture, "arm64") == 0)
-        a = "aarch64";
-      else
-        return enclaver_make_error (err, EINVAL,
-                                    "image architecture '%s' cannot run in a Nitro Enclave (amd64 or arm64 only)",
-                                    img->architecture);
+      if (memcmp (hdr + 0x202, "HdrS", 4) == 0)
+        r = ENCLAVER_EIF_ARCH_X86_64;
+      else if (memcmp (hdr + 56, "ARM\x64", 4) == 0)
+        r = ENCLAVER_EIF_ARCH_AARCH64;
     }
-  if (a == NULL)
-    {
-#if defined(__aarch64__)
-      a = "aarch64";
-#else
-      a = "x86_64";
-#endif
-    }
-  return enclaver_eif_arch_parse (a, out) < 0
-           ? enclaver_make_error (err, EINVAL, "unknown kernel architecture '%s'", a)
-           : 0;
+  else if (pread (fd, hdr, 64, 0) == 64 && memcmp (hdr + 56, "ARM\x64", 4) == 0)
+    r = ENCLAVER_EIF_ARCH_AARCH64;
+  close (fd);
+  return r;
+}
+
+/* Refuse an injected program that is not an ELF file for the EIF's architecture.  OWN:
+ * the file is one of this enclaver's runtime binaries (builtin init, supervisor), for
+ * which the way out is to build on a host of the image's architecture or to give
+ * binaries built for it. */
+static int
+check_program (const char *path, int arch, const char *arch_why, const char *what, int own,
+               enclaver_error_t *err)
+{
+  const char *an = enclaver_eif_arch_name ((enum enclaver_eif_arch) arch);
+  char desc[64];
+  int a;
+  if (enclaver_build_elf_arch (path, &a, desc, err) < 0)
+    return enclaver_error_wrap (err, "%s for %s", what, an);
+  if (a == arch)
+    return 0;
+  if (own)
+    return enclaver_make_error (err, ENOEXEC,
+                                "the EIF is for %s (%s) but %s %s is built for %s, the architecture this "
+                                "enclaver was built for: the enclave could not run it.  Cross-architecture "
+                                "builds need enclaver's runtime binaries for %s, which this enclaver does not "
+                                "have: build on an %s host, or give %s binaries with kernel.init (or an init in "
+                                "the kernel directory) and the inject option supervisor: PATH (or supervisor: none)",
+                                an, arch_why, what, path, desc, an, an, an);
+  return enclaver_make_error (err, ENOEXEC, "%s %s is built for %s, but the EIF is for %s (%s)", what, path, desc, an,
+                              arch_why);
 }
 
 static int
@@ -172,16 +193,24 @@ default_kernel_dir (char **alloc)
 /* Kernel, init and nsm.ko: explicit manifest files win over the directory, file by file. */
 static int
 choose_files (enclaver_stage_t *st, const struct enclaver_manifest *m, const char *dir, const char *why,
-              const char *kname, struct enclaver_kernel *k, struct enclaver_ramdisks *rd, enclaver_error_t *err)
+              const char *kname, int quiet, int *init_builtin, struct enclaver_kernel *k,
+              struct enclaver_ramdisks *rd, enclaver_error_t *err)
 {
   const char *init = m ? m->kernel_init : NULL;
   k->path = m && m->kernel_image ? strdup (m->kernel_image) : path_join (dir, kname);
   k->blobs_dir = strdup (dir);
   if (!is_file (k->path))
-    return enclaver_make_error (err, ENOENT,
-                                "kernel image %s not found (looked there because of %s; give --kernel-dir, "
-                                "kernel.blobs or kernel.kernel in the manifest, or set NITRO_CLI_BLOBS)",
-                                k->path, why);
+    {
+      char *hint = enclaver_build_fetch_kernel_hint ();
+      enclaver_make_error (err, ENOENT,
+                           "kernel image %s not found (looked there because of %s).  Use AWS's Nitro kernel "
+                           "blobs (nitro-cli installs them in %s; or give --kernel-dir DIR, kernel.blobs or "
+                           "kernel.kernel in the manifest, or set NITRO_CLI_BLOBS), or, to try enclaves under "
+                           "QEMU, lay out Debian's cloud kernel for this host with %s",
+                           k->path, why, ENCLAVER_DEFAULT_BLOBS_DIR, hint);
+      free (hint);
+      return -1;
+    }
   if (init && strcmp (init, "builtin") != 0 && strcmp (init, "blobs") != 0)
     rd->init_path = strdup (init);
   else if (init == NULL || strcmp (init, "blobs") == 0)
@@ -198,7 +227,9 @@ choose_files (enclaver_stage_t *st, const struct enclaver_manifest *m, const cha
       rd->init_path = enclaver_find_program ("enclaver-init", err);
       if (rd->init_path == NULL)
         return enclaver_error_wrap (err, "the builtin init (kernel.init: builtin)");
-      enclaver_stage_log_info (st, "using the builtin init %s", rd->init_path);
+      *init_builtin = 1;
+      if (!quiet)
+        enclaver_stage_log_info (st, "using the builtin init %s", rd->init_path);
     }
   if (!is_file (rd->init_path))
     return enclaver_make_error (err, ENOENT, "init %s not found (looked there because of %s)", rd->init_path, why);
@@ -207,7 +238,8 @@ choose_files (enclaver_stage_t *st, const struct enclaver_manifest *m, const cha
     {
       if (m && m->kernel_nsm)
         return enclaver_make_error (err, ENOENT, "kernel.nsm %s not found", rd->nsm_path);
-      enclaver_stage_log_debug (st, "no nsm.ko in %s: the bootstrap ramdisk will not carry one", dir);
+      if (!quiet)
+        enclaver_stage_log_debug (st, "no nsm.ko in %s: the bootstrap ramdisk will not carry one", dir);
       free (rd->nsm_path);
       rd->nsm_path = NULL;
     }
@@ -217,8 +249,8 @@ choose_files (enclaver_stage_t *st, const struct enclaver_manifest *m, const cha
 /* Pick the kernel, cmdline, init and nsm.ko. */
 static int
 choose_blobs (enclaver_stage_t *st, enclaver_ctx_t *ctx, const struct enclaver_manifest *m,
-              enum enclaver_eif_arch arch, struct enclaver_kernel *k, char **cmdline,
-              struct enclaver_ramdisks *rd, enclaver_error_t *err)
+              enum enclaver_eif_arch arch, int quiet, int *init_builtin, struct enclaver_kernel *k,
+              char **cmdline, struct enclaver_ramdisks *rd, enclaver_error_t *err)
 {
   struct inject_config *c = enclaver_stage_get_config (st);
   const char *kname = arch == ENCLAVER_EIF_ARCH_AARCH64 ? "Image" : "bzImage";
@@ -240,10 +272,10 @@ choose_blobs (enclaver_stage_t *st, enclaver_ctx_t *ctx, const struct enclaver_m
   else
     {
       dir = default_kernel_dir (&dflt);
-      why = "the default kernel (scripts/fetch-kernel.sh lays it out; production enclaves use Nitro's blobs)";
+      why = "the default kernel: no --kernel-dir, kernel.blobs, NITRO_CLI_BLOBS or nitro-cli blobs";
     }
 
-  r = choose_files (st, m, dir, why, kname, k, rd, err);
+  r = choose_files (st, m, dir, why, kname, quiet, init_builtin, k, rd, err);
   free (dflt);
   if (r < 0)
     return -1;
@@ -265,7 +297,8 @@ choose_blobs (enclaver_stage_t *st, enclaver_ctx_t *ctx, const struct enclaver_m
     }
   if (arch == ENCLAVER_EIF_ARCH_X86_64)
     k->version = bzimage_version (k->path);
-  enclaver_stage_log_info (st, "kernel %s (%s), init %s, nsm.ko %s", k->path, k->version ? k->version : "version unknown",
+  if (!quiet)
+    enclaver_stage_log_info (st, "kernel %s (%s), init %s, nsm.ko %s", k->path, k->version ? k->version : "version unknown",
                            rd->init_path, rd->nsm_path ? rd->nsm_path : "(none)");
   return 0;
 }
@@ -405,6 +438,79 @@ out:
   return r;
 }
 
+/* Everything inject takes from outside the image, chosen and checked against the EIF's
+ * architecture: kernel, cmdline, init, nsm.ko and the supervisor (*sv, NULL for none).
+ * Run twice: by check() before the first stage (ARCH predicted from kernel.arch,
+ * --platform or the host; fetch refuses an image of another platform) and by run(). */
+static int
+select_inputs (enclaver_stage_t *st, enclaver_ctx_t *ctx, const struct enclaver_manifest *m, int arch,
+               const char *arch_why, int quiet, struct enclaver_kernel *k, char **cmdline,
+               struct enclaver_ramdisks *rd, char **sv, enclaver_error_t *err)
+{
+  struct inject_config *c = enclaver_stage_get_config (st);
+  const char *mode = c->supervisor ? c->supervisor : "auto";
+  const char *an = enclaver_eif_arch_name ((enum enclaver_eif_arch) arch);
+  int init_builtin = 0, ka;
+
+  *sv = NULL;
+  if (choose_blobs (st, ctx, m, (enum enclaver_eif_arch) arch, quiet, &init_builtin, k, cmdline, rd, err) < 0)
+    return -1;
+  ka = kernel_arch (k->path);
+  if (ka >= 0 && ka != arch)
+    return enclaver_make_error (err, ENOEXEC, "kernel %s is an %s kernel (%s), but the EIF is for %s (%s)", k->path,
+                                enclaver_eif_arch_name ((enum enclaver_eif_arch) ka),
+                                ka == ENCLAVER_EIF_ARCH_X86_64 ? "bzImage" : "arm64 Image", an, arch_why);
+  if (check_program (rd->init_path, arch, arch_why, init_builtin ? "the builtin init" : "the init", init_builtin,
+                     err) < 0)
+    return -1;
+  if (rd->nsm_path && check_program (rd->nsm_path, arch, arch_why, "the kernel module nsm.ko", 0, err) < 0)
+    return -1;
+  if (strcmp (mode, "auto") == 0)
+    {
+      enclaver_error_t e = NULL;
+      *sv = enclaver_find_program ("enclaver-supervisor", &e);
+      if (*sv == NULL)
+        {
+          if (!quiet)
+            enclaver_stage_log_warning (st, "%s; the enclave runs the image's command directly, as nitro-cli does",
+                                        e->msg);
+          enclaver_error_release (&e);
+          return 0;
+        }
+      return check_program (*sv, arch, arch_why, "the supervisor", 1, err);
+    }
+  if (strcmp (mode, "none") == 0)
+    return 0;
+  *sv = strdup (mode);
+  if (!is_file (*sv))
+    return enclaver_make_error (err, ENOENT, "inject option supervisor: %s not found", *sv);
+  return check_program (*sv, arch, arch_why, "the supervisor (inject option supervisor)", 0, err);
+}
+
+/* Before any stage runs: the kernel, init and supervisor this build will take exist and
+ * are for the EIF's architecture. */
+static int
+inject_check (enclaver_stage_t *st, enclaver_ctx_t *ctx, enclaver_error_t *err)
+{
+  const struct enclaver_manifest *m = enclaver_ctx_get (ctx, ENCLAVER_SLOT_MANIFEST, "enclaver.manifest");
+  struct enclaver_kernel *k = calloc (1, sizeof *k);
+  struct enclaver_ramdisks *rd = calloc (1, sizeof *rd);
+  char *cmdline = NULL, *sv = NULL;
+  const char *why;
+  int arch, r;
+
+  if (k == NULL || rd == NULL)
+    abort ();
+  r = enclaver_build_arch (ctx, NULL, &arch, &why, err);
+  if (r == 0)
+    r = select_inputs (st, ctx, m, arch, why, 1, k, &cmdline, rd, &sv, err);
+  enclaver_kernel_free (k);
+  enclaver_ramdisks_free (rd);
+  free (cmdline);
+  free (sv);
+  return r;
+}
+
 static int
 inject_run (enclaver_stage_t *st, enclaver_ctx_t *ctx, enclaver_error_t *err)
 {
@@ -413,9 +519,10 @@ inject_run (enclaver_stage_t *st, enclaver_ctx_t *ctx, enclaver_error_t *err)
   enclaver_tree_t *tree = enclaver_ctx_get (ctx, ENCLAVER_SLOT_ROOTFS, ENCLAVER_TREE_TYPE);
   struct enclaver_kernel *k = calloc (1, sizeof *k);
   struct enclaver_ramdisks *rd = calloc (1, sizeof *rd);
-  enum enclaver_eif_arch arch;
-  char *cmdline = NULL;
-  int64_t sde;
+  char *cmdline = NULL, *sv = NULL;
+  const char *arch_why;
+  int arch;
+  int64_t sde, btime;
 
   if (k == NULL || rd == NULL)
     abort ();
@@ -429,10 +536,11 @@ inject_run (enclaver_stage_t *st, enclaver_ctx_t *ctx, enclaver_error_t *err)
       enclaver_make_error (err, EINVAL, "no image in the build context (run the fetch stage before inject)");
       goto fail;
     }
-  if (enclaver_build_source_date_epoch (ctx, &sde, err) < 0)
+  if (enclaver_build_source_date_epoch (ctx, &sde, err) < 0 || enclaver_build_time (ctx, img, &btime, err) < 0)
     goto fail;
   rd->source_date_epoch = sde;
-  if (arch_of (m, img, &arch, err) < 0 || choose_blobs (st, ctx, m, arch, k, &cmdline, rd, err) < 0)
+  if (enclaver_build_arch (ctx, img, &arch, &arch_why, err) < 0
+      || select_inputs (st, ctx, m, arch, arch_why, 0, k, &cmdline, rd, &sv, err) < 0)
     goto fail;
   k->arch = arch;
 
@@ -455,33 +563,13 @@ inject_run (enclaver_stage_t *st, enclaver_ctx_t *ctx, enclaver_error_t *err)
     }
   if (copy_argv (&rd->env, &rd->n_env, img->env, img->n_env, "image config Env", err) < 0)
     goto fail;
-  if (ensure_dirs (st, tree, sde >= 0 ? sde : 0, err) < 0)
+  /* What enclaver adds carries the build time (clamped to SOURCE_DATE_EPOCH like the rest). */
+  if (ensure_dirs (st, tree, btime, err) < 0)
     goto fail;
-  {
-    struct inject_config *c = enclaver_stage_get_config (st);
-    const char *mode = c->supervisor ? c->supervisor : "auto";
-    char *sv = NULL;
-    if (strcmp (mode, "auto") == 0)
-      {
-        enclaver_error_t e = NULL;
-        sv = enclaver_find_program ("enclaver-supervisor", &e);
-        if (sv == NULL)
-          {
-            enclaver_stage_log_warning (st, "%s; the enclave runs the image's command directly, as nitro-cli does",
-                                        e->msg);
-            enclaver_error_release (&e);
-          }
-      }
-    else if (strcmp (mode, "none") != 0)
-      sv = strdup (mode);
-    if (sv)
-      {
-        int r = install_supervisor (st, sv, tree, m, img, rd, sde >= 0 ? sde : 0, err);
-        free (sv);
-        if (r < 0)
-          goto fail;
-      }
-  }
+  if (sv && install_supervisor (st, sv, tree, m, img, rd, btime, err) < 0)
+    goto fail;
+  free (sv);
+  sv = NULL;
 
   if (enclaver_ctx_set (ctx, ENCLAVER_SLOT_KERNEL, ENCLAVER_KERNEL_TYPE, k, enclaver_kernel_free, err) < 0)
     {
@@ -503,9 +591,11 @@ fail:
   enclaver_kernel_free (k);
   enclaver_ramdisks_free (rd);
   free (cmdline);
+  free (sv);
   return -1;
 }
 
 ENCLAVER_STAGE_DEFINE (.name = "inject",
                        .description = "choose kernel, cmdline and init; lay out the bootstrap and customer ramdisks",
-                       .options = inject_options, .config_size = sizeof (struct inject_config), .run = inject_run);
+                       .options = inject_options, .config_size = sizeof (struct inject_config), .run = inject_run,
+                       .check = inject_check);

@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -187,47 +186,10 @@ out:
 /* ---- metadata */
 
 static char *
-build_time (const struct enclaver_image *img, int64_t sde)
-{
-  char out[64];
-  if (sde >= 0)
-    {
-      time_t t = (time_t) sde;
-      struct tm tm;
-      gmtime_r (&t, &tm);
-      strftime (out, sizeof out, "%Y-%m-%dT%H:%M:%S+00:00", &tm);
-      return strdup (out);
-    }
-  if (img && img->created)
-    return strdup (img->created);
-  return strdup ("1970-01-01T00:00:00+00:00");
-}
-
-/* The image name as recorded in the EIF: registry references as they are; local
- * sources (oci:DIR, ...) without their host directory, so that the EIF does not depend
- * on where the build ran. */
-static char *
-portable_name (const struct enclaver_image *img)
-{
-  const char *n = img->name ? img->name : "";
-  const char *colon = strchr (n, ':'), *slash = strrchr (n, '/');
-  size_t len;
-  char *r;
-  if (img->transport == ENCLAVER_TRANSPORT_REGISTRY || colon == NULL || slash == NULL || slash < colon)
-    return strdup (n);
-  len = (size_t) (colon - n) + 1 + strlen (slash + 1) + 1;
-  r = malloc (len);
-  if (r == NULL)
-    abort ();
-  snprintf (r, len, "%.*s:%s", (int) (colon - n), n, slash + 1);
-  return r;
-}
-
-static char *
 docker_info (const struct enclaver_image *img)
 {
   json_t *o = json_object ();
-  char *s, *name = portable_name (img);
+  char *s, *name = enclaver_build_source_name (img);
   json_object_set_new (o, "Name", json_string (name));
   free (name);
   json_object_set_new (o, "Digest", json_string (img->digest ? img->digest : ""));
@@ -248,9 +210,20 @@ eif_path (enclaver_ctx_t *ctx, const struct enclaver_manifest *m)
     return strdup (p);
   if (m && m->output_eif)
     return strdup (m->output_eif);
-  p = enclaver_ctx_get_param (ctx, "output-dir");
-  snprintf (buf, sizeof buf, "%s/%s.eif", p && *p ? p : m && m->dir ? m->dir : ".", m && m->name ? m->name : "enclave");
+  snprintf (buf, sizeof buf, "%s/%s.eif", enclaver_build_output_dir (ctx), m && m->name ? m->name : "enclave");
   return strdup (buf);
+}
+
+/* Before any stage runs: the EIF's directory takes files. */
+static int
+measure_check (enclaver_stage_t *st, enclaver_ctx_t *ctx, enclaver_error_t *err)
+{
+  const struct enclaver_manifest *m = enclaver_ctx_get (ctx, ENCLAVER_SLOT_MANIFEST, "enclaver.manifest");
+  char *final = eif_path (ctx, m);
+  int r = enclaver_build_check_output (final, 0, "the EIF", err);
+  (void) st;
+  free (final);
+  return r;
 }
 
 static int
@@ -291,7 +264,12 @@ measure_run (enclaver_stage_t *st, enclaver_ctx_t *ctx, enclaver_error_t *err)
       && enclaver_eif_writer_set_signer (w, m->signature_certificate, m->signature_key, err) < 0)
     goto out;
 
-  btime = build_time (img, rd->source_date_epoch);
+  {
+    int64_t t;
+    if (enclaver_build_time (ctx, img, &t, err) < 0)
+      goto out;
+    btime = enclaver_build_time_string (t);
+  }
   dinfo = docker_info (img);
   memset (&md, 0, sizeof md);
   md.image_name = m && m->name ? m->name : img->name;
@@ -336,4 +314,4 @@ out:
 
 ENCLAVER_STAGE_DEFINE (.name = "measure",
                        .description = "write the ramdisks as deterministic cpio into the EIF and compute PCR0/1/2/8",
-                       .run = measure_run);
+                       .run = measure_run, .check = measure_check);

@@ -26,9 +26,9 @@ expect_in "run says so" "$ERR" "not available yet"
 
 run_cmd "$ENCLAVER" version
 expect_rc "version" 0
-expect_in "version prints the ABI" "$OUT" "stage ABI 1.0"
+expect_in "version prints the ABI" "$OUT" "stage ABI 1.1"
 run_cmd "$ENCLAVER" version --json
-expect_in "version --json" "$OUT" '"stage_abi":"1.0"'
+expect_in "version --json" "$OUT" '"stage_abi":"1.1"'
 run_cmd "$ENCLAVER" --version
 expect_in "--version" "$OUT" "enclaver "
 
@@ -44,7 +44,7 @@ order=$(printf '%s\n' "$OUT" | sed -n 1,3p | tr '\n' ' ')
 run_cmd "$ENCLAVER" plugins --json --plugin-dir "$PLUGDIR"
 expect_rc "plugins --json" 0
 expect_in "plugins --json names a stage" "$OUT" '"name": "rec-a"'
-expect_in "plugins --json has the ABI" "$OUT" '"abi": "1.0"'
+expect_in "plugins --json has the ABI" "$OUT" '"abi": "1.1"'
 expect_in "plugins --json has options" "$OUT" '"name": "fail_run"'
 expect_in "plugins --json has option types" "$OUT" '"type": "size"'
 expect_in "broken plugins reported" "$ERR" "bad-major.so: built for stage ABI 2.0"

@@ -38,6 +38,14 @@ if [ "$nstages" -gt 0 ]; then
 else
   ok "no built-in stages built yet # SKIP"
 fi
+# The default kernel's fetch script is installed, and an installed enclaver points at it
+# (not at the source tree's scripts/) when no kernel is found, before fetching anything.
+[ -x "$root/bin/enclaver-fetch-kernel" ] && ok "enclaver-fetch-kernel installed" || not_ok "enclaver-fetch-kernel installed"
+printf 'version: v1\nname: k\ntarget: k:1\nsources:\n  app: 127.0.0.1:9/never/fetched:1\n' >"$TEST_TMP/k.yaml"
+run_cmd env -u ENCLAVER_PLUGIN_PATH -u NITRO_CLI_BLOBS ENCLAVER_DEFAULT_KERNEL="$TEST_TMP/no-kernel" \
+  "$root/bin/enclaver" build -f "$TEST_TMP/k.yaml" --offline --cache-dir "$TEST_TMP/c" --eif-only "$TEST_TMP/k.eif"
+expect_in "installed: the missing-kernel message names enclaver-fetch-kernel" "$ERR" "with enclaver-fetch-kernel"
+case $ERR in *scripts/fetch-kernel.sh*) not_ok "installed: no build-tree script in the message";; *) ok "installed: no build-tree script in the message";; esac
 # The library exports only the enclaver_* API.
 lib=$(ls "$root"/lib/libenclaver.so.* | head -1)
 others=$(nm -D --defined-only "$lib" | awk '{print $3}' | grep -v '^enclaver_' | grep -v '^_' | grep -v '^LIBENCLAVER' | tr '\n' ' ')

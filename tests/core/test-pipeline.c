@@ -121,6 +121,64 @@ static const struct enclaver_stage_desc req_desc = {
   .config_size = sizeof (struct req_config), .run = req_run,
 };
 
+/* check() (ABI 1.1): every stage's check runs before the first run; a 1.0-sized
+ * descriptor's check member is never read. */
+static char chk_trace[256];
+static int chk_fail;
+static int
+chk_check (enclaver_stage_t *st, enclaver_ctx_t *ctx, enclaver_error_t *err)
+{
+  (void) ctx;
+  strcat (chk_trace, "check:");
+  strcat (chk_trace, enclaver_stage_name (st));
+  strcat (chk_trace, ";");
+  if (chk_fail && strcmp (enclaver_stage_name (st), "chk-b") == 0)
+    return enclaver_make_error (err, ENOENT, "asked to fail in check");
+  return 0;
+}
+static int
+chk_run (enclaver_stage_t *st, enclaver_ctx_t *ctx, enclaver_error_t *err)
+{
+  (void) ctx;
+  (void) err;
+  strcat (chk_trace, "run:");
+  strcat (chk_trace, enclaver_stage_name (st));
+  strcat (chk_trace, ";");
+  return 0;
+}
+static const struct enclaver_stage_desc chk_a = {
+  .abi_major = ENCLAVER_STAGE_ABI_MAJOR, .abi_minor = ENCLAVER_STAGE_ABI_MINOR,
+  .struct_size = sizeof (struct enclaver_stage_desc), .name = "chk-a", .run = chk_run, .check = chk_check,
+};
+static const struct enclaver_stage_desc chk_b = {
+  .abi_major = ENCLAVER_STAGE_ABI_MAJOR, .abi_minor = ENCLAVER_STAGE_ABI_MINOR,
+  .struct_size = sizeof (struct enclaver_stage_desc), .name = "chk-b", .run = chk_run, .check = chk_check,
+};
+/* As a stage built against ABI 1.0 declares itself: check lies beyond struct_size. */
+static const struct enclaver_stage_desc chk_old = {
+  .abi_major = ENCLAVER_STAGE_ABI_MAJOR, .abi_minor = 0, .struct_size = ENCLAVER_STAGE_DESC_MIN_SIZE,
+  .name = "chk-old", .run = chk_run, .check = chk_check,
+};
+
+static int
+run_chk (enclaver_error_t *err)
+{
+  enclaver_pipeline_t *p = enclaver_pipeline_new (NULL);
+  enclaver_ctx_t *ctx = enclaver_ctx_new ();
+  int r;
+  chk_trace[0] = '\0';
+  r = enclaver_pipeline_append (p, &chk_a, NULL, 0, err);
+  if (r == 0)
+    r = enclaver_pipeline_append (p, &chk_old, NULL, 0, err);
+  if (r == 0)
+    r = enclaver_pipeline_append (p, &chk_b, NULL, 0, err);
+  if (r == 0)
+    r = enclaver_pipeline_run (p, ctx, err);
+  enclaver_pipeline_free (p);
+  enclaver_ctx_free (ctx);
+  return r;
+}
+
 static int
 count_entries (const char *dir)
 {
@@ -277,6 +335,17 @@ main (void)
     }
     enclaver_pipeline_free (p);
   }
+
+  /* 6b. check() before any run; a 1.0 descriptor's is not called. */
+  chk_fail = 0;
+  TAP_INT_EQ (run_chk (&err), 0, "pipeline with check() stages runs");
+  TAP_STR_EQ (chk_trace, "check:chk-a;check:chk-b;run:chk-a;run:chk-old;run:chk-b;",
+              "every check before the first run; none for a 1.0-sized descriptor");
+  chk_fail = 1;
+  TAP_INT_EQ (run_chk (&err), -1, "a failing check fails the run");
+  TAP_STR_EQ (err ? err->msg : NULL, "stage chk-b: asked to fail in check", "check error names the stage");
+  TAP_STR_EQ (chk_trace, "check:chk-a;check:chk-b;", "no stage runs after a failed check");
+  enclaver_error_release (&err);
 
   /* 7. Pipelines from a manifest. */
   {
