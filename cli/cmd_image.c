@@ -102,8 +102,17 @@ cmd_image (int argc, char **argv)
       switch (c)
         {
         case OPT_PLATFORM:
-          o.platform = optarg;
-          break;
+          {
+            struct enclaver_platform pl;
+            if (enclaver_platform_parse (optarg, &pl, &err) < 0)
+              {
+                rc = cli_usage_error ("image", "--platform: %s", err->msg);
+                enclaver_error_release (&err);
+                goto out;
+              }
+            o.platform = optarg;
+            break;
+          }
         case OPT_CACHE_DIR:
           o.cache_dir = optarg;
           break;

@@ -109,13 +109,10 @@ eif_from_image (const char *source, enclaver_error_t *err)
   struct enclaver_image *img;
   cleanup_free char *src = NULL;
   char *out = NULL;
-  struct stat st;
   size_t i;
 
-  if (stat (source, &st) == 0 && S_ISDIR (st.st_mode))
-    src = xasprintf ("oci:%s", source);
-  else
-    src = xstrdup (source);
+  /* A directory is told apart by enclaver_image_fetch (oci layout or skopeo dir:). */
+  src = xstrdup (source);
   enclaver_image_options_init (&o);
   o.progress = 0;
   img = enclaver_image_fetch (src, &o, err);
@@ -276,14 +273,13 @@ cmd_run (int argc, char **argv)
   atexit (cleanup_tmpdir);
 
   {
-    char magic[4] = { 0 };
-    int probe = open (input, O_RDONLY | O_CLOEXEC);
-    struct stat st;
-    int is_eif = probe >= 0 && fstat (probe, &st) == 0 && S_ISREG (st.st_mode) && read (probe, magic, 4) == 4
-                 && memcmp (magic, ENCLAVER_EIF_MAGIC, 4) == 0;
-    if (probe >= 0)
-      close (probe);
-    eif = is_eif ? xstrdup (input) : eif_from_image (input, &err);
+    /* The library's rule: an existing path is read by its bytes (EIF or image), a missing
+     * path-like name is "no such file", anything else a registry reference. */
+    struct enclaver_image_ref *ref = enclaver_image_source_resolve (input, &err);
+    if (ref == NULL)
+      return cli_fail (&err);
+    eif = ref->transport == ENCLAVER_TRANSPORT_EIF ? xstrdup (ref->file) : eif_from_image (input, &err);
+    enclaver_image_ref_free (ref);
     if (eif == NULL)
       return cli_fail (&err);
   }

@@ -113,7 +113,9 @@ struct enclaver_platform
 };
 
 /* Parse "os/arch[/variant]" or "arch" (os = linux), normalising aliases
- * (x86_64 -> amd64, aarch64 -> arm64, arm64/v8 -> arm64, ...). */
+ * (x86_64 -> amd64, aarch64 -> arm64, arm64/v8 -> arm64, ...).  An os or architecture
+ * that is not a GOOS/GOARCH value is an error: "foo" is not linux/foo.  Commands check
+ * --platform with it while reading their options, so a bad value is a usage error. */
 int enclaver_platform_parse (const char *s, struct enclaver_platform *out, enclaver_error_t *err);
 /* The host's platform (linux + uname machine, normalised). */
 void enclaver_platform_host (struct enclaver_platform *out);
