@@ -378,12 +378,6 @@ enclaver_image_ref_string (const struct enclaver_image_ref *ref)
     }
 }
 
-char *
-enclaver_image_ref_join (const char *repo, const char *ref)
-{
-  int is_digest = ref && strncmp (ref, "sha256:", 7) == 0;
-  return xasprintf ("%s%s%s", repo, ref ? (is_digest ? "@" : ":") : "", ref ? ref : "");
-}
 
 /* ------------------------------------------------------------------ paths versus references */
 

@@ -87,8 +87,6 @@ void enclaver_image_ref_free (struct enclaver_image_ref *ref);
 /* Canonical text: "docker.io/library/nginx:1.27", "ghcr.io/org/app@sha256:...",
  * "oci:DIR:REF", "docker-daemon:app:1.0", ... (malloc'd).  A digest always follows '@'. */
 char *enclaver_image_ref_string (const struct enclaver_image_ref *ref);
-/* "REPO:TAG" or "REPO@DIGEST" (ref is a tag or a "sha256:..." digest), malloc'd. */
-char *enclaver_image_ref_join (const char *repo, const char *ref);
 
 /* The one rule for an image source a user gave (--from, `image` commands, `run`, sources.app):
  *  - a transport prefix (docker://, oci:, oci-archive:, docker-archive:, docker-daemon:, dir:)
