@@ -21,6 +21,7 @@ struct fetch
   const char *src;           /* local transports: the file or directory read */
   const char *where;         /* ... as named in messages */
   char *dir_root;            /* dir: the digest of manifest.json */
+  const char *select;        /* archives and layouts: the :REF to pick (NULL = the only one) */
   struct oci_archive ar;
   int have_ar;
   struct oci_registry *reg;
@@ -294,7 +295,7 @@ name_matches (const char *want, const char *have)
 static int
 select_in_layout (struct fetch *f, const struct oci_index *ix, const char *what, enclaver_error_t *err)
 {
-  const char *want = f->ref->image;
+  const char *want = f->select;
   if (want && want[0] == '@')
     {
       long n = strtol (want + 1, NULL, 10);
@@ -364,7 +365,7 @@ legacy_root (struct fetch *f, struct oci_desc *root, enclaver_error_t *err)
       enclaver_make_error (err, EINVAL, "%s: must be a non-empty array", what);
       goto out;
     }
-  const char *want = f->ref->image;
+  const char *want = f->select;
   size_t n = json_array_size (j);
   if (want && want[0] == '@')
     {
@@ -733,6 +734,7 @@ enclaver_image_fetch (const char *source, const struct enclaver_image_options *o
   f->label = enclaver_image_ref_string (f->ref);
   f->kind = f->ref->transport;
   f->src = f->where = f->ref->file;
+  f->select = f->kind == ENCLAVER_TRANSPORT_DOCKER_DAEMON ? NULL : f->ref->image; /* an export holds one image */
   if (opts->platform)
     {
       if (enclaver_platform_parse (opts->platform, &f->want, err) < 0)
