@@ -401,6 +401,12 @@ looks_like_path (const char *s)
   return 0;
 }
 
+int
+enclaver_image_source_is_path (const char *source)
+{
+  return source && looks_like_path (source);
+}
+
 static char *
 not_an_image (const char *source, const char *path, const char *why, enclaver_error_t *err)
 {

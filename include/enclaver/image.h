@@ -100,6 +100,9 @@ char *enclaver_image_ref_string (const struct enclaver_image_ref *ref);
  *  - anything else is a registry reference.
  * No network access.  ref->file of a local source keeps the whole path (':' included). */
 struct enclaver_image_ref *enclaver_image_source_resolve (const char *source, enclaver_error_t *err);
+/* 1 when source, without a transport prefix, looks like a path by the rule above (./x, ../x,
+ * /x, ~/x, *.eif, *.tar, ...), without looking at the filesystem; 0 otherwise. */
+int enclaver_image_source_is_path (const char *source);
 
 /* ---------------------------------------------------------------- platforms */
 

@@ -108,5 +108,16 @@ P0b=$(pcr0 "$OUT")
 # The manifest is copied into the EIF: compare with the same manifest and --from oci:
 run_cmd $BUILD -f bypath.yaml --from "oci:$L:docker" --eif-only y.eif
 expect_eq "sources.app by path: the same PCR0 as oci:DIR:REF" "$P0b" "$(pcr0 "$OUT")"
+# A bare path in sources.app is relative to the manifest, like oci:./DIR: build from elsewhere.
+sed "s|app: oci:./layout-docker|app: app-image|" enclaver.yaml > bare.yaml
+cd "$TEST_TMP" || exit 1
+run_cmd $BUILD -f "$W/bypath.yaml" --eif-only "$W/z.eif"
+expect_rc "sources.app ./app-image from another directory" 0
+expect_eq "... the same PCR0" "$(pcr0 "$OUT")" "$P0b"
+run_cmd $BUILD -f "$W/bare.yaml" --eif-only "$W/z.eif"
+expect_rc "sources.app app-image (a file next to the manifest) from another directory" 0
+sed "s|app: oci:./layout-docker|app: dir:./skodir|" "$W/enclaver.yaml" > "$W/dir.yaml"
+run_cmd $BUILD -f "$W/dir.yaml" --eif-only "$W/z.eif"
+expect_rc "sources.app dir:./skodir from another directory" 0
 
 done_testing
