@@ -407,7 +407,7 @@ enclaver_image_source_is_path (const char *source)
   return source && looks_like_path (source);
 }
 
-static char *
+static void
 not_an_image (const char *source, const char *path, const char *why, enclaver_error_t *err)
 {
   enclaver_error_t e = NULL;
@@ -416,7 +416,6 @@ not_an_image (const char *source, const char *path, const char *why, enclaver_er
   enclaver_make_error (err, EINVAL, "%s is not an EIF, OCI archive, docker archive or OCI layout (%s)%s%s", path, why,
                        r ? "; for the registry image of that name, write docker://" : "", r ? source : "");
   enclaver_image_ref_free (r);
-  return NULL;
 }
 
 /* Member name without leading "./" segments. */
