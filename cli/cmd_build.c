@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 #include <enclaver/build.h>
+#include <enclaver/image.h>
 #include <enclaver/log.h>
 #include <enclaver/lua.h>
 #include <enclaver/pipeline.h>
@@ -164,8 +165,17 @@ cmd_build (int argc, char **argv)
           key = "output-format";
           break;
         case OPT_PLATFORM:
-          key = "platform";
-          break;
+          {
+            struct enclaver_platform pl;
+            if (enclaver_platform_parse (optarg, &pl, &err) < 0)
+              {
+                rc = cli_usage_error ("build", "--platform: %s", err->msg);
+                enclaver_error_release (&err);
+                goto out;
+              }
+            key = "platform";
+            break;
+          }
         case OPT_PULL:
           key = "pull", val = "true";
           break;

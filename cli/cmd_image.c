@@ -29,6 +29,11 @@ static const char image_help[] =
   "  oci-archive:FILE[:REF]      a tar of an OCI layout\n"
   "  docker-archive:FILE[:REF]   a `docker save` tarball (legacy or Docker >= 25);\n"
   "                   REF is one of its RepoTags or @N\n"
+  "  docker-daemon:NAME[:TAG]    an image in the Docker Engine at $DOCKER_HOST or\n"
+  "                   /var/run/docker.sock (dockerd, podman system service)\n"
+  "  dir:DIR          a directory written by `skopeo copy ... dir:DIR`\n"
+  "  PATH             an existing file or directory, read by its bytes; ./x, /x, ~/x,\n"
+  "                   *.tar, *.tar.gz, *.eif that do not exist are \"no such file\"\n"
   "\n"
   "Options:\n"
   "      --platform OS/ARCH[/V] the platform to pick from an index (default: the host's);\n"
@@ -101,8 +106,17 @@ cmd_image (int argc, char **argv)
       switch (c)
         {
         case OPT_PLATFORM:
-          o.platform = optarg;
-          break;
+          {
+            struct enclaver_platform pl;
+            if (enclaver_platform_parse (optarg, &pl, &err) < 0)
+              {
+                rc = cli_usage_error ("image", "--platform: %s", err->msg);
+                enclaver_error_release (&err);
+                goto out;
+              }
+            o.platform = optarg;
+            break;
+          }
         case OPT_CACHE_DIR:
           o.cache_dir = optarg;
           break;

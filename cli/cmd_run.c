@@ -40,9 +40,11 @@ static const char run_help[] =
   "the kernel command line gets enclaver.heartbeat=off (which a real enclave must never\n"
   "have, since it is part of what PCR0/PCR1 measure only when written into the EIF).\n"
   "\n"
-  "EIF_OR_IMAGE is an .eif file, or a wrapper image made by `enclaver build`:\n"
-  "oci:DIR, oci-archive:FILE, docker-archive:FILE, an OCI layout directory, or a\n"
-  "registry reference.  A wrapper image's enclave/enclaver.yaml gives the defaults.\n"
+  "EIF_OR_IMAGE is an .eif file, or a wrapper image made by `enclaver build` in any form\n"
+  "`enclaver image` reads (a file or directory, told apart by its bytes; oci:DIR,\n"
+  "oci-archive:FILE, docker-archive:FILE, dir:DIR, docker-daemon:NAME, or a registry\n"
+  "reference).  A path that does not exist is an error at once, never a registry lookup.\n"
+  "A wrapper image's enclave/enclaver.yaml gives the defaults.\n"
   "Without it, the manifest (-f, default ./enclaver.yaml) names the image: its build\n"
   "output (output.image.destination, else <manifest dir>/<name>-image[.tar]) when that\n"
   "exists, else its `target`.\n"
@@ -146,14 +148,11 @@ eif_from_image (const char *source, char **manifest, enclaver_error_t *err)
   struct enclaver_image *img;
   cleanup_free char *src = NULL;
   char *out = NULL;
-  struct stat st;
   size_t i;
 
   *manifest = NULL;
-  if (stat (source, &st) == 0 && S_ISDIR (st.st_mode))
-    src = xasprintf ("oci:%s", source);
-  else
-    src = xstrdup (source);
+  /* A directory is told apart by enclaver_image_fetch (oci layout or skopeo dir:). */
+  src = xstrdup (source);
   enclaver_image_options_init (&o);
   o.progress = 0;
   img = enclaver_image_fetch (src, &o, err);
@@ -439,14 +438,17 @@ cmd_run (int argc, char **argv)
   atexit (cleanup_tmpdir);
 
   {
-    char magic[4] = { 0 };
-    int probe = open (input, O_RDONLY | O_CLOEXEC);
-    struct stat st;
-    int is_eif = probe >= 0 && fstat (probe, &st) == 0 && S_ISREG (st.st_mode) && read (probe, magic, 4) == 4
-                 && memcmp (magic, ENCLAVER_EIF_MAGIC, 4) == 0;
-    if (probe >= 0)
-      close (probe);
-    eif = is_eif ? xstrdup (input) : eif_from_image (input, &image_manifest, &err);
+    /* The library's rule: an existing path is read by its bytes (EIF or image), a missing
+     * path-like name is "no such file", anything else a registry reference. */
+    struct enclaver_image_ref *ref = enclaver_image_source_resolve (input, &err);
+    if (ref == NULL)
+      {
+        enclaver_manifest_free (m);
+        return cli_fail (&err);
+      }
+    eif = ref->transport == ENCLAVER_TRANSPORT_EIF ? xstrdup (ref->file)
+                                                   : eif_from_image (input, &image_manifest, &err);
+    enclaver_image_ref_free (ref);
     if (eif == NULL)
       {
         enclaver_manifest_free (m);

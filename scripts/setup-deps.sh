@@ -6,7 +6,8 @@ set -eu
 PKGS="build-essential autoconf automake libtool pkg-config make gcc clang
 libarchive-dev libssl-dev libcurl4-openssl-dev liblua5.4-dev lua5.4 libjansson-dev
 libyaml-dev zlib1g-dev libzstd-dev libisal-dev
-docker-registry curl ca-certificates openssl jq xz-utils zstd cpio git python3 umoci"
+docker-registry curl ca-certificates openssl jq xz-utils zstd cpio git python3 umoci
+podman skopeo"
 
 # QEMU boots the built EIFs in the test suite (x86_64 hosts).
 case $(dpkg --print-architecture 2>/dev/null) in

@@ -22,10 +22,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <jansson.h>
 #include <yaml.h>
 
+#include <enclaver/image.h>
 #include <enclaver/manifest.h>
 #include "util.h"
 
@@ -1011,7 +1013,7 @@ get_path (struct pctx *c, const struct ynode *n, const char *path, char **out)
 static char *
 resolve_ref (const char *dir, const char *ref, enclaver_error_t *err)
 {
-  static const char *const transports[] = { "oci:", "oci-archive:", "docker-archive:" };
+  static const char *const transports[] = { "oci:", "oci-archive:", "docker-archive:", "dir:" };
   const char *p;
   size_t i;
 
@@ -1049,6 +1051,15 @@ resolve_ref (const char *dir, const char *ref, enclaver_error_t *err)
           abs = enclaver_path_join_abs (dir, dpath);
           return xasprintf ("%s%s%s", transports[i], abs, colon ? colon : "");
         }
+    }
+  /* A bare path (the image path rule, enclaver_image_source_resolve) is relative to the
+   * manifest too: one that looks like a path, or a file that exists next to the manifest. */
+  if (dir && strncmp (ref, "~/", 2) != 0 && strstr (ref, "://") == NULL && strncmp (ref, "docker-daemon:", 14) != 0)
+    {
+      cleanup_free char *abs = enclaver_path_join_abs (dir, ref);
+      struct stat st;
+      if (enclaver_image_source_is_path (ref) || stat (abs, &st) == 0)
+        return xstrdup (abs);
     }
   return xstrdup (ref);
 }

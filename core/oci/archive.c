@@ -109,6 +109,13 @@ keep_in_memory (const char *name, int64_t size)
 int
 oci_archive_load (const char *file, struct oci_cache *c, struct oci_archive *out, enclaver_error_t *err)
 {
+  return oci_archive_load_as (file, file, c, out, err);
+}
+
+int
+oci_archive_load_as (const char *path, const char *file, struct oci_cache *c, struct oci_archive *out,
+                     enclaver_error_t *err)
+{
   struct archive *ar = archive_read_new ();
   struct archive_entry *e;
   size_t cap = 0;
@@ -122,7 +129,7 @@ oci_archive_load (const char *file, struct oci_cache *c, struct oci_archive *out
   archive_read_support_filter_gzip (ar);
   archive_read_support_filter_zstd (ar);
   archive_read_support_filter_none (ar);
-  if (archive_read_open_filename (ar, file, 65536) != ARCHIVE_OK)
+  if (archive_read_open_filename (ar, path, 65536) != ARCHIVE_OK)
     {
       int en = archive_errno (ar);
       enclaver_make_error (err, en > 0 ? en : EINVAL, "%s: %s", file, archive_error_string (ar));

@@ -17,6 +17,11 @@ struct fetch
   struct enclaver_platform want;
   int want_explicit;
   char *label;               /* the source as shown in messages */
+  int kind;                  /* how it is read: the transport, docker-daemon: read as docker-archive: */
+  const char *src;           /* local transports: the file or directory read */
+  const char *where;         /* ... as named in messages */
+  char *dir_root;            /* dir: the digest of manifest.json */
+  const char *select;        /* archives and layouts: the :REF to pick (NULL = the only one) */
   struct oci_archive ar;
   int have_ar;
   struct oci_registry *reg;
@@ -94,18 +99,21 @@ enclaver_image_free_void (void *img)
 
 /* ------------------------------------------------------------------ blobs */
 
+static char *local_blob_path (const struct fetch *f, const char *digest, int is_manifest);
+
 static int
-copy_file_blob (struct fetch *f, const char *dir, const char *digest, int64_t size, const char *what,
+copy_file_blob (struct fetch *f, const char *digest, int64_t size, int is_manifest, const char *what,
                 enclaver_error_t *err)
 {
-  cleanup_free char *p = xasprintf ("%s/blobs/sha256/%s", dir, digest + 7);
+  cleanup_free char *p = local_blob_path (f, digest, is_manifest);
   cleanup_close int fd = open (p, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
   struct stat st;
   char buf[65536];
   if (fd < 0)
     {
       if (errno == ENOENT)
-        return enclaver_make_error (err, ENOENT, "%s: blob %s is missing from the layout %s", what, digest, dir);
+        return enclaver_make_error (err, ENOENT, "%s: blob %s is missing from %s %s", what, digest,
+                                    f->kind == ENCLAVER_TRANSPORT_DIR ? "the directory" : "the layout", f->where);
       return enclaver_make_errno (err, errno, "%s: open %s", what, p);
     }
   if (fstat (fd, &st) < 0 || !S_ISREG (st.st_mode))
@@ -142,17 +150,18 @@ ensure_blob (struct fetch *f, const char *digest, int64_t size, int is_manifest,
     *declared = NULL;
   if (oci_digest_check (digest, what, err) < 0)
     return -1;
-  int fresh = f->o->pull && !f->o->offline && f->ref->transport != ENCLAVER_TRANSPORT_OCI_ARCHIVE
-              && f->ref->transport != ENCLAVER_TRANSPORT_DOCKER_ARCHIVE;
+  int fresh = f->o->pull && !f->o->offline && f->kind != ENCLAVER_TRANSPORT_OCI_ARCHIVE
+              && f->kind != ENCLAVER_TRANSPORT_DOCKER_ARCHIVE;
   if (!fresh && oci_cache_has (&f->cache, digest, size))
     return 0;
-  switch (f->ref->transport)
+  switch (f->kind)
     {
     case ENCLAVER_TRANSPORT_OCI:
-      return copy_file_blob (f, f->ref->file, digest, size, what, err);
+    case ENCLAVER_TRANSPORT_DIR:
+      return copy_file_blob (f, digest, size, is_manifest, what, err);
     case ENCLAVER_TRANSPORT_OCI_ARCHIVE:
     case ENCLAVER_TRANSPORT_DOCKER_ARCHIVE:
-      return enclaver_make_error (err, ENOENT, "%s: blob %s is not in the archive %s", what, digest, f->ref->file);
+      return enclaver_make_error (err, ENOENT, "%s: blob %s is not in the archive %s", what, digest, f->where);
     default:
       break;
     }
@@ -188,17 +197,25 @@ ensure_blob (struct fetch *f, const char *digest, int64_t size, int is_manifest,
   return oci_sink_commit (&s, digest, size, NULL, err);
 }
 
-/* Layers read in place from an oci: layout (enclaver_image_options.layers_in_place). */
+/* Layers read in place from an oci: layout or a dir: (enclaver_image_options.layers_in_place). */
 static int
 in_place (const struct fetch *f)
 {
-  return f->o->layers_in_place && f->ref->transport == ENCLAVER_TRANSPORT_OCI;
+  return f->o->layers_in_place && (f->kind == ENCLAVER_TRANSPORT_OCI || f->kind == ENCLAVER_TRANSPORT_DIR);
+}
+
+static char *
+local_blob_path (const struct fetch *f, const char *digest, int is_manifest)
+{
+  if (f->kind == ENCLAVER_TRANSPORT_DIR)
+    return oci_dir_blob_path (f->src, digest, is_manifest, f->dir_root);
+  return xasprintf ("%s/blobs/sha256/%s", f->src, digest + 7);
 }
 
 static char *
 layout_blob_path (const struct fetch *f, const char *digest)
 {
-  return xasprintf ("%s/blobs/sha256/%s", f->ref->file, digest + 7);
+  return local_blob_path (f, digest, 0);
 }
 
 /* The blob must be a regular file of the declared size; its digest is checked by
@@ -278,7 +295,7 @@ name_matches (const char *want, const char *have)
 static int
 select_in_layout (struct fetch *f, const struct oci_index *ix, const char *what, enclaver_error_t *err)
 {
-  const char *want = f->ref->image;
+  const char *want = f->select;
   if (want && want[0] == '@')
     {
       long n = strtol (want + 1, NULL, 10);
@@ -291,7 +308,7 @@ select_in_layout (struct fetch *f, const struct oci_index *ix, const char *what,
       for (size_t i = 0; i < ix->n; i++)
         if (name_matches (want, ix->m[i].ref_name) || name_matches (want, ix->m[i].image_name))
           return (int) i;
-      if (f->ref->transport == ENCLAVER_TRANSPORT_DOCKER_ARCHIVE)
+      if (f->kind == ENCLAVER_TRANSPORT_DOCKER_ARCHIVE)
         return -3; /* try manifest.json RepoTags */
     }
   else
@@ -336,11 +353,11 @@ legacy_root (struct fetch *f, struct oci_desc *root, enclaver_error_t *err)
   const struct oci_member *mj = oci_archive_find (&f->ar, "manifest.json");
   json_t *j = NULL, *entry = NULL, *out = NULL;
   int rc = -1;
-  cleanup_free char *what = xasprintf ("%s: manifest.json", f->ref->file);
+  cleanup_free char *what = xasprintf ("%s: manifest.json", f->where);
   cleanup_free char *body = NULL;
   if (mj == NULL || mj->data == NULL)
     return enclaver_make_error (err, EINVAL, "%s: not a docker save archive (no manifest.json, no usable index.json)",
-                                f->ref->file);
+                                f->where);
   if ((j = oci_json_load (mj->data, mj->data_len, what, err)) == NULL)
     return -1;
   if (!json_is_array (j) || json_array_size (j) == 0)
@@ -348,7 +365,7 @@ legacy_root (struct fetch *f, struct oci_desc *root, enclaver_error_t *err)
       enclaver_make_error (err, EINVAL, "%s: must be a non-empty array", what);
       goto out;
     }
-  const char *want = f->ref->image;
+  const char *want = f->select;
   size_t n = json_array_size (j);
   if (want && want[0] == '@')
     {
@@ -466,21 +483,21 @@ layout_root (struct fetch *f, struct oci_desc *root, struct oci_index *whole_ind
 {
   cleanup_free char *hdr = NULL, *idx = NULL;
   size_t hdr_len = 0, idx_len = 0;
-  cleanup_free char *what = xasprintf ("%s: index.json", f->ref->file);
-  int is_dir = f->ref->transport == ENCLAVER_TRANSPORT_OCI;
+  cleanup_free char *what = xasprintf ("%s: index.json", f->where);
+  int is_dir = f->kind == ENCLAVER_TRANSPORT_OCI;
   memset (whole_index, 0, sizeof *whole_index);
   if (is_dir)
     {
-      cleanup_free char *p1 = xasprintf ("%s/oci-layout", f->ref->file), *p2 = xasprintf ("%s/index.json", f->ref->file);
+      cleanup_free char *p1 = xasprintf ("%s/oci-layout", f->src), *p2 = xasprintf ("%s/index.json", f->src);
       struct stat st;
-      if (stat (f->ref->file, &st) < 0)
-        return enclaver_make_errno (err, errno, "oci layout %s", f->ref->file);
+      if (stat (f->src, &st) < 0)
+        return enclaver_make_errno (err, errno, "oci layout %s", f->where);
       if (!S_ISDIR (st.st_mode))
-        return enclaver_make_error (err, ENOTDIR, "oci layout %s: not a directory", f->ref->file);
+        return enclaver_make_error (err, ENOTDIR, "oci layout %s: not a directory", f->where);
       if (enclaver_read_file (p1, OCI_MAX_DOC, &hdr, &hdr_len, err) < 0)
-        return enclaver_error_wrap (err, "oci layout %s: not an OCI image layout", f->ref->file);
+        return enclaver_error_wrap (err, "oci layout %s: not an OCI image layout", f->where);
       if (enclaver_read_file (p2, OCI_MAX_DOC, &idx, &idx_len, err) < 0)
-        return enclaver_error_wrap (err, "oci layout %s", f->ref->file);
+        return enclaver_error_wrap (err, "oci layout %s", f->where);
     }
   else
     {
@@ -488,17 +505,17 @@ layout_root (struct fetch *f, struct oci_desc *root, struct oci_index *whole_ind
       const struct oci_member *i = oci_archive_find (&f->ar, "index.json");
       if (h == NULL || i == NULL || h->data == NULL || i->data == NULL)
         {
-          if (f->ref->transport == ENCLAVER_TRANSPORT_DOCKER_ARCHIVE)
+          if (f->kind == ENCLAVER_TRANSPORT_DOCKER_ARCHIVE)
             return legacy_root (f, root, err);
           return enclaver_make_error (err, EINVAL, "%s: not an OCI archive (no oci-layout or index.json member)",
-                                      f->ref->file);
+                                      f->where);
         }
       hdr = xstrndup (h->data, h->data_len);
       hdr_len = h->data_len;
       idx = xstrndup (i->data, i->data_len);
       idx_len = i->data_len;
     }
-  cleanup_free char *hw = xasprintf ("%s: oci-layout", f->ref->file);
+  cleanup_free char *hw = xasprintf ("%s: oci-layout", f->where);
   if (check_layout_header (hdr, hdr_len, hw, err) < 0)
     return -1;
   json_t *j = oci_json_load (idx, idx_len, what, err);
@@ -515,7 +532,7 @@ layout_root (struct fetch *f, struct oci_desc *root, struct oci_index *whole_ind
     }
   json_decref (j);
   int sel = select_in_layout (f, &ix, what, err);
-  if (sel == -3 && f->ref->transport == ENCLAVER_TRANSPORT_DOCKER_ARCHIVE)
+  if (sel == -3 && f->kind == ENCLAVER_TRANSPORT_DOCKER_ARCHIVE)
     {
       oci_index_free (&ix);
       return legacy_root (f, root, err);
@@ -706,9 +723,18 @@ enclaver_image_fetch (const char *source, const struct enclaver_image_options *o
   memset (f, 0, sizeof *f);
   pthread_mutex_init (&f->lock, NULL);
   f->o = opts;
-  if ((f->ref = enclaver_image_ref_parse (source, err)) == NULL)
+  if ((f->ref = enclaver_image_source_resolve (source, err)) == NULL)
     goto out;
+  if (f->ref->transport == ENCLAVER_TRANSPORT_EIF)
+    {
+      enclaver_make_error (err, EINVAL, "%s is an EIF, not a container image (give the image it was built from)",
+                           f->ref->file);
+      goto out;
+    }
   f->label = enclaver_image_ref_string (f->ref);
+  f->kind = f->ref->transport;
+  f->src = f->where = f->ref->file;
+  f->select = f->kind == ENCLAVER_TRANSPORT_DOCKER_DAEMON ? NULL : f->ref->image; /* an export holds one image */
   if (opts->platform)
     {
       if (enclaver_platform_parse (opts->platform, &f->want, err) < 0)
@@ -726,14 +752,39 @@ enclaver_image_fetch (const char *source, const struct enclaver_image_options *o
       if (layout_root (f, &root, &whole, err) < 0)
         goto out;
       break;
+    case ENCLAVER_TRANSPORT_DIR:
+      if (oci_dir_root (f->src, &f->cache, &root, err) < 0)
+        goto out;
+      f->dir_root = xstrdup (root.digest);
+      break;
     case ENCLAVER_TRANSPORT_OCI_ARCHIVE:
     case ENCLAVER_TRANSPORT_DOCKER_ARCHIVE:
-      if (oci_archive_load (f->ref->file, &f->cache, &f->ar, err) < 0)
+      if (oci_archive_load (f->src, &f->cache, &f->ar, err) < 0)
         goto out;
       f->have_ar = 1;
       if (layout_root (f, &root, &whole, err) < 0)
         goto out;
       break;
+    case ENCLAVER_TRANSPORT_DOCKER_DAEMON:
+      {
+        /* The export is a docker save tarball: from here on it is read as one. */
+        struct oci_sink sink;
+        cleanup_free char *what = xasprintf ("%s: export", f->label);
+        if (oci_sink_open (&sink, &f->cache, -1, what, err) < 0)
+          goto out;
+        int r = oci_daemon_export (f->ref->image, f->label, &sink, err);
+        if (r == 0)
+          r = oci_archive_load_as (sink.tmp_path, f->label, &f->cache, &f->ar, err);
+        oci_sink_abort (&sink);
+        if (r < 0)
+          goto out;
+        f->have_ar = 1;
+        f->kind = ENCLAVER_TRANSPORT_DOCKER_ARCHIVE;
+        f->where = f->label;
+        if (layout_root (f, &root, &whole, err) < 0)
+          goto out;
+        break;
+      }
     default:
       {
         struct oci_registry_options ro = { opts->insecure_registries, opts->ca_cert, opts->progress };
@@ -899,6 +950,7 @@ out:
   oci_cache_close (&f->cache);
   enclaver_image_ref_free (f->ref);
   free (f->label);
+  free (f->dir_root);
   pthread_mutex_destroy (&f->lock);
   return img;
 }
@@ -924,10 +976,11 @@ char *
 enclaver_image_to_json (const struct enclaver_image *img, enclaver_error_t *err)
 {
   json_t *o = json_object ();
-  static const char *const transports[] = { "", "docker", "oci", "oci-archive", "docker-archive" };
+  static const char *const transports[] = { "", "docker", "oci", "oci-archive", "docker-archive", "docker-daemon",
+                                            "dir" };
   json_object_set_new (o, "Name", json_string (img->name));
   json_object_set_new (o, "Transport",
-                       json_string (img->transport >= 1 && img->transport <= 4 ? transports[img->transport] : "?"));
+                       json_string (img->transport >= 1 && img->transport <= 6 ? transports[img->transport] : "?"));
   json_object_set_new (o, "Digest", json_string (img->digest));
   json_object_set_new (o, "MediaType", json_string (img->media_type));
   json_object_set_new (o, "Size", json_integer ((json_int_t) img->manifest_size));

@@ -173,6 +173,20 @@ struct oci_archive
  * digest; blobs/sha256/<hex> members are checked against their name), JSON members
  * named in keep[] are also kept in memory. */
 int oci_archive_load (const char *file, struct oci_cache *c, struct oci_archive *out, enclaver_error_t *err) ENCLAVER_INTERNAL;
+/* The same, naming the archive `display` in messages (a docker-daemon: export read from a
+ * cache temporary). */
+int oci_archive_load_as (const char *file, const char *display, struct oci_cache *c, struct oci_archive *out,
+                         enclaver_error_t *err) ENCLAVER_INTERNAL;
+
+/* ---- dir: (dir.c) */
+/* Check DIR/version, store DIR/manifest.json in the cache and describe it in *root. */
+int oci_dir_root (const char *dir, struct oci_cache *c, struct oci_desc *root, enclaver_error_t *err) ENCLAVER_INTERNAL;
+/* DIR/<hex>, DIR/<hex>.manifest.json, or DIR/manifest.json for the root manifest (malloc'd). */
+char *oci_dir_blob_path (const char *dir, const char *digest, int is_manifest, const char *root_digest) ENCLAVER_INTERNAL;
+
+/* ---- docker-daemon: (docker-daemon.c) */
+/* Stream GET /images/{name}/get into sink (uncommitted); label names the source in messages. */
+int oci_daemon_export (const char *name, const char *label, struct oci_sink *sink, enclaver_error_t *err) ENCLAVER_INTERNAL;
 void oci_archive_free (struct oci_archive *a) ENCLAVER_INTERNAL;
 /* Find a member, following one symlink level; NULL when absent. */
 const struct oci_member *oci_archive_find (const struct oci_archive *a, const char *name) ENCLAVER_INTERNAL;

@@ -55,6 +55,23 @@ field_ok (const char *s, size_t n)
   return 1;
 }
 
+/* The GOOS and GOARCH values images use (after normalise()). */
+static const char *const known_os[] = { "aix", "android", "darwin", "dragonfly", "freebsd", "hurd", "illumos",
+                                        "ios", "js", "linux", "netbsd", "openbsd", "plan9", "solaris", "wasip1",
+                                        "windows", "zos", NULL };
+static const char *const known_arch[] = { "386", "amd64", "arm", "arm64", "loong64", "mips", "mipsle", "mips64",
+                                          "mips64le", "ppc", "ppc64", "ppc64le", "riscv", "riscv64", "s390",
+                                          "s390x", "sparc", "sparc64", "wasm", NULL };
+
+static int
+known (const char *v, const char *const *list)
+{
+  for (; *list; list++)
+    if (strcmp (v, *list) == 0)
+      return 1;
+  return 0;
+}
+
 int
 enclaver_platform_parse (const char *s, struct enclaver_platform *out, enclaver_error_t *err)
 {
@@ -92,6 +109,16 @@ enclaver_platform_parse (const char *s, struct enclaver_platform *out, enclaver_
         copy_lower (out->variant, sizeof out->variant, parts[2], lens[2]);
     }
   normalise (out);
+  if (!known (out->os, known_os) || !known (out->architecture, known_arch))
+    {
+      enclaver_make_error (err, EINVAL,
+                           "invalid platform '%s': unknown %s '%s' (expected os/arch[/variant] such as linux/amd64, "
+                           "linux/arm64 or linux/arm/v7)",
+                           s, known (out->os, known_os) ? "architecture" : "operating system",
+                           known (out->os, known_os) ? out->architecture : out->os);
+      memset (out, 0, sizeof *out);
+      return -1;
+    }
   return 0;
 }
 

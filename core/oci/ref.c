@@ -1,8 +1,13 @@
 /* enclaver: image source strings — transports and the registry reference grammar
  * (distribution/reference, OCI.md §2.1). */
 #include "config.h"
+#include <archive.h>
+#include <archive_entry.h>
 #include <ctype.h>
+#include <fcntl.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <enclaver/eif.h>
 #include "oci/oci.h"
 
 #define MAX_PATH_LEN 255
@@ -234,6 +239,29 @@ parse_docker (const char *src, struct enclaver_image_ref *ref, enclaver_error_t 
   return 0;
 }
 
+/* docker-daemon:NAME[:TAG], NAME@DIGEST or sha256:ID (an image ID as `docker images` shows it). */
+static int
+parse_daemon (const char *source, const char *rest, struct enclaver_image_ref *ref, enclaver_error_t *err)
+{
+  if (*rest == '\0')
+    return enclaver_make_error (err, EINVAL, "invalid image source '%s': missing image name", source);
+  if (strncmp (rest, "sha256:", 7) == 0)
+    {
+      if (!oci_digest_valid (rest))
+        return enclaver_make_error (err, EINVAL, "invalid image source '%s': an image ID is sha256: and 64 hex digits",
+                                    source);
+      ref->image = xstrdup (rest);
+      return 0;
+    }
+  if (parse_docker (rest, ref, err) < 0)
+    return -1;
+  /* What the Engine is asked for: the name as given, with the tag made explicit. */
+  const char *slash = strrchr (rest, '/'), *colon = strrchr (rest, ':');
+  int has_tag = colon && (slash == NULL || colon > slash);
+  ref->image = ref->digest || has_tag ? xstrdup (rest) : xasprintf ("%s:latest", rest);
+  return 0;
+}
+
 struct enclaver_image_ref *
 enclaver_image_ref_parse (const char *source, enclaver_error_t *err)
 {
@@ -247,6 +275,8 @@ enclaver_image_ref_parse (const char *source, enclaver_error_t *err)
     { "oci:", ENCLAVER_TRANSPORT_OCI },
     { "oci-archive:", ENCLAVER_TRANSPORT_OCI_ARCHIVE },
     { "docker-archive:", ENCLAVER_TRANSPORT_DOCKER_ARCHIVE },
+    { "docker-daemon:", ENCLAVER_TRANSPORT_DOCKER_DAEMON },
+    { "dir:", ENCLAVER_TRANSPORT_DIR },
   };
   if (source == NULL || *source == '\0')
     {
@@ -272,6 +302,23 @@ enclaver_image_ref_parse (const char *source, enclaver_error_t *err)
         }
       if (parse_docker (rest, ref, err) < 0)
         goto fail;
+      return ref;
+    }
+  if (ref->transport == ENCLAVER_TRANSPORT_DOCKER_DAEMON)
+    {
+      if (parse_daemon (source, rest, ref, err) < 0)
+        goto fail;
+      return ref;
+    }
+  if (ref->transport == ENCLAVER_TRANSPORT_DIR)
+    {
+      /* A skopeo directory holds one image: the whole rest is the path. */
+      if (*rest == '\0')
+        {
+          enclaver_make_error (err, EINVAL, "invalid image source '%s': missing path", source);
+          goto fail;
+        }
+      ref->file = xstrdup (rest);
       return ref;
     }
   const char *colon = strchr (rest, ':');
@@ -320,7 +367,238 @@ enclaver_image_ref_string (const struct enclaver_image_ref *ref)
                                                                            : "docker-archive";
         return xasprintf ("%s:%s%s%s", t, ref->file, ref->image ? ":" : "", ref->image ? ref->image : "");
       }
+    case ENCLAVER_TRANSPORT_DOCKER_DAEMON:
+      return xasprintf ("docker-daemon:%s", ref->image);
+    case ENCLAVER_TRANSPORT_DIR:
+      return xasprintf ("dir:%s", ref->file);
+    case ENCLAVER_TRANSPORT_EIF:
+      return xstrdup (ref->file);
     default:
       return xstrdup ("?");
     }
+}
+
+
+/* ------------------------------------------------------------------ paths versus references */
+
+static int
+ends_with (const char *s, const char *suffix)
+{
+  size_t n = strlen (s), m = strlen (suffix);
+  return n > m && strcmp (s + n - m, suffix) == 0;
+}
+
+static int
+looks_like_path (const char *s)
+{
+  static const char *const suffixes[] = { ".eif", ".tar", ".tar.gz", ".tgz", ".tar.zst" };
+  if (s[0] == '/' || strncmp (s, "./", 2) == 0 || strncmp (s, "../", 3) == 0 || strncmp (s, "~/", 2) == 0
+      || strcmp (s, ".") == 0 || strcmp (s, "..") == 0)
+    return 1;
+  for (size_t i = 0; i < ARRAY_SIZE (suffixes); i++)
+    if (ends_with (s, suffixes[i]))
+      return 1;
+  return 0;
+}
+
+int
+enclaver_image_source_is_path (const char *source)
+{
+  return source && looks_like_path (source);
+}
+
+static void
+not_an_image (const char *source, const char *path, const char *why, enclaver_error_t *err)
+{
+  enclaver_error_t e = NULL;
+  struct enclaver_image_ref *r = looks_like_path (source) ? NULL : enclaver_image_ref_parse (source, &e);
+  enclaver_error_release (&e);
+  enclaver_make_error (err, EINVAL, "%s is not an EIF, OCI archive, docker archive or OCI layout (%s)%s%s", path, why,
+                       r ? "; for the registry image of that name, write docker://" : "", r ? source : "");
+  enclaver_image_ref_free (r);
+}
+
+/* Member name without leading "./" segments. */
+static const char *
+member_base (const char *name)
+{
+  while (name && strncmp (name, "./", 2) == 0)
+    name += 2;
+  return name;
+}
+
+/* Tell a docker archive from an OCI archive by its members.  Returns the transport, 0 when
+ * it is a tar of neither (why is set), -1 when it is not a tar. */
+static int
+sniff_tar (const char *path, const char **why, char **detail)
+{
+  struct archive *ar = archive_read_new ();
+  struct archive_entry *e;
+  int docker = 0, layout = 0, n = 0, r;
+  if (ar == NULL)
+    xoom ();
+  archive_read_support_format_tar (ar);
+  archive_read_support_filter_gzip (ar);
+  archive_read_support_filter_zstd (ar);
+  archive_read_support_filter_none (ar);
+  if (archive_read_open_filename (ar, path, 65536) != ARCHIVE_OK)
+    {
+      *detail = xstrdup (archive_error_string (ar) ? archive_error_string (ar) : "cannot open");
+      archive_read_free (ar);
+      return -1;
+    }
+  /* manifest.json decides for docker save (Docker >= 25 writes oci-layout too); an OCI
+   * archive is only known at the end. */
+  while (!docker && (r = archive_read_next_header (ar, &e)) == ARCHIVE_OK)
+    {
+      const char *name = member_base (archive_entry_pathname (e));
+      n++;
+      if (name && strcmp (name, "manifest.json") == 0)
+        docker = 1;
+      else if (name && strcmp (name, "oci-layout") == 0)
+        layout = 1;
+    }
+  if (!docker && r != ARCHIVE_EOF && n == 0)
+    {
+      *detail = xstrdup (archive_error_string (ar) ? archive_error_string (ar) : "not a tar");
+      archive_read_free (ar);
+      return -1;
+    }
+  archive_read_free (ar);
+  if (docker)
+    return ENCLAVER_TRANSPORT_DOCKER_ARCHIVE;
+  if (layout)
+    return ENCLAVER_TRANSPORT_OCI_ARCHIVE;
+  *why = n == 0 ? "an empty tar" : "a tar without manifest.json or oci-layout";
+  return 0;
+}
+
+/* 1 when DIR/name is a regular file. */
+static int
+has_file (const char *dir, const char *name)
+{
+  cleanup_free char *p = xasprintf ("%s/%s", dir, name);
+  struct stat st;
+  return stat (p, &st) == 0 && S_ISREG (st.st_mode);
+}
+
+/* What an existing path holds.  Returns the transport or -1 (err set). */
+static int
+sniff_path (const char *source, const char *path, const struct stat *st, enclaver_error_t *err)
+{
+  if (S_ISDIR (st->st_mode))
+    {
+      if (has_file (path, "oci-layout"))
+        return ENCLAVER_TRANSPORT_OCI;
+      if (has_file (path, "version") && has_file (path, "manifest.json"))
+        return ENCLAVER_TRANSPORT_DIR;
+      not_an_image (source, path, "a directory without oci-layout, nor a skopeo dir: with version and manifest.json",
+                    err);
+      return -1;
+    }
+  if (!S_ISREG (st->st_mode))
+    {
+      not_an_image (source, path, "not a regular file or a directory", err);
+      return -1;
+    }
+  cleanup_close int fd = open (path, O_RDONLY | O_CLOEXEC);
+  unsigned char magic[4];
+  if (fd < 0)
+    {
+      enclaver_make_errno (err, errno, "%s", path);
+      return -1;
+    }
+  ssize_t got = read (fd, magic, sizeof magic);
+  if (got < 0)
+    {
+      enclaver_make_errno (err, errno, "read %s", path);
+      return -1;
+    }
+  if (got == 4 && memcmp (magic, ENCLAVER_EIF_MAGIC, 4) == 0)
+    return ENCLAVER_TRANSPORT_EIF;
+  if (got == 0)
+    {
+      not_an_image (source, path, "an empty file", err);
+      return -1;
+    }
+  const char *why = NULL;
+  cleanup_free char *detail = NULL;
+  int t = sniff_tar (path, &why, &detail);
+  if (t > 0)
+    return t;
+  if (t < 0)
+    {
+      cleanup_free char *w = xasprintf ("not a tar: %s", detail);
+      not_an_image (source, path, w, err);
+    }
+  else
+    not_an_image (source, path, why, err);
+  return -1;
+}
+
+static void
+no_such_path (const char *path, int e, enclaver_error_t *err)
+{
+  if (e == ENOENT)
+    enclaver_make_error (err, ENOENT, "%s: no such file or directory", path);
+  else
+    enclaver_make_errno (err, e, "%s", path);
+}
+
+struct enclaver_image_ref *
+enclaver_image_source_resolve (const char *source, enclaver_error_t *err)
+{
+  struct stat st;
+  if (source == NULL || *source == '\0')
+    {
+      enclaver_make_error (err, EINVAL, "empty image source");
+      return NULL;
+    }
+  struct enclaver_image_ref *ref = NULL;
+  /* A transport prefix is taken as written. */
+  if (strncmp (source, "docker://", 9) == 0 || strncmp (source, "oci:", 4) == 0
+      || strncmp (source, "oci-archive:", 12) == 0 || strncmp (source, "docker-archive:", 15) == 0
+      || strncmp (source, "docker-daemon:", 14) == 0 || strncmp (source, "dir:", 4) == 0)
+    {
+      if ((ref = enclaver_image_ref_parse (source, err)) == NULL)
+        return NULL;
+      if (ref->file && stat (ref->file, &st) < 0)
+        {
+          no_such_path (ref->file, errno, err);
+          enclaver_image_ref_free (ref);
+          return NULL;
+        }
+      return ref;
+    }
+  cleanup_free char *path = NULL;
+  if (strncmp (source, "~/", 2) == 0)
+    {
+      const char *home = getenv ("HOME");
+      if (home == NULL || *home == '\0')
+        {
+          enclaver_make_error (err, EINVAL, "%s: $HOME is not set", source);
+          return NULL;
+        }
+      path = xasprintf ("%s%s", home, source + 1);
+    }
+  else
+    path = xstrdup (source);
+  if (stat (path, &st) == 0)
+    {
+      int t = sniff_path (source, path, &st, err);
+      if (t < 0)
+        return NULL;
+      ref = xmalloc0 (sizeof *ref);
+      ref->transport = t;
+      ref->file = path;
+      path = NULL;
+      return ref;
+    }
+  int e = errno;
+  if (looks_like_path (source))
+    {
+      no_such_path (path, e, err);
+      return NULL;
+    }
+  return enclaver_image_ref_parse (source, err);
 }

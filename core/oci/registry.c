@@ -848,7 +848,7 @@ oci_registry_get_manifest (struct oci_registry *r, const char *repo, const char 
   struct xfer x = { 0 };
   cleanup_free char *path = xasprintf ("/v2/%s/manifests/%s", repo, ref);
   cleanup_free char *scope = xasprintf ("repository:%s:pull", repo);
-  cleanup_free char *what = xasprintf ("manifest %s:%s", repo, ref);
+  cleanup_free char *what = xasprintf ("manifest %s%s%s", repo, strncmp (ref, "sha256:", 7) == 0 ? "@" : ":", ref);
   x.what = what;
   x.mem_max = OCI_MAX_DOC;
   x.expect_size = -1;

@@ -7,6 +7,12 @@
  *   OCI archive            oci-archive:FILE[:REF]
  *   docker save tarball    docker-archive:FILE[:REF]  (legacy and Docker >= 25 layouts;
  *                          REF = a RepoTags entry or @N)
+ *   Docker Engine image    docker-daemon:NAME[:TAG|@DIGEST] or docker-daemon:sha256:ID, exported
+ *                          through the Engine API on $DOCKER_HOST (unix:// or tcp://) or
+ *                          /var/run/docker.sock
+ *   skopeo directory       dir:DIR                    (manifest.json, version, blobs by hex)
+ *   a path                 ./x, ../x, /x, ~/x, *.eif, *.tar, *.tar.gz or any existing file or
+ *                          directory: read by its bytes (enclaver_image_source_resolve)
  * The manifest, the config and (unless only_metadata) every layer blob end up in the
  * content-addressed cache (blobs/sha256/<hex>), each verified against its digest and
  * size before it is renamed into place.
@@ -52,6 +58,9 @@ enum enclaver_transport
   ENCLAVER_TRANSPORT_OCI = 2,            /* oci:DIR[:REF] */
   ENCLAVER_TRANSPORT_OCI_ARCHIVE = 3,    /* oci-archive:FILE[:REF] */
   ENCLAVER_TRANSPORT_DOCKER_ARCHIVE = 4, /* docker-archive:FILE[:REF] */
+  ENCLAVER_TRANSPORT_DOCKER_DAEMON = 5,  /* docker-daemon:NAME[:TAG] (Docker Engine API) */
+  ENCLAVER_TRANSPORT_DIR = 6,            /* dir:DIR as skopeo writes it */
+  ENCLAVER_TRANSPORT_EIF = 7,            /* an EIF file (only from enclaver_image_source_resolve) */
 };
 
 struct enclaver_image_ref
@@ -63,9 +72,10 @@ struct enclaver_image_ref
   char *tag;      /* NULL when only a digest was given ("latest" when neither) */
   char *digest;   /* "sha256:<64 hex>" or NULL */
   char *api_host; /* where the API lives: "registry-1.docker.io" for docker.io, else domain */
-  /* oci / oci-archive / docker-archive: */
+  /* oci / oci-archive / docker-archive / dir / eif: */
   char *file;     /* DIR or FILE as given */
-  char *image;    /* REF after the path (NULL = the only image); "@N" selects by index */
+  char *image;    /* REF after the path (NULL = the only image); "@N" selects by index;
+                   * docker-daemon: the NAME[:TAG] or sha256:ID given to the Engine */
 };
 
 /* Parse a source string.  Registry references follow the distribution/reference
@@ -74,8 +84,25 @@ struct enclaver_image_ref
  * the struct for display). */
 struct enclaver_image_ref *enclaver_image_ref_parse (const char *source, enclaver_error_t *err);
 void enclaver_image_ref_free (struct enclaver_image_ref *ref);
-/* Canonical text: "docker.io/library/nginx:1.27", "oci:DIR:REF", ... (malloc'd). */
+/* Canonical text: "docker.io/library/nginx:1.27", "ghcr.io/org/app@sha256:...",
+ * "oci:DIR:REF", "docker-daemon:app:1.0", ... (malloc'd).  A digest always follows '@'. */
 char *enclaver_image_ref_string (const struct enclaver_image_ref *ref);
+
+/* The one rule for an image source a user gave (--from, `image` commands, `run`, sources.app):
+ *  - a transport prefix (docker://, oci:, oci-archive:, docker-archive:, docker-daemon:, dir:)
+ *    is taken as written (a local transport's path must exist);
+ *  - an existing file or directory is read by its bytes, not its name: an EIF (transport
+ *    ENCLAVER_TRANSPORT_EIF), an OCI archive or docker archive (plain, gzip or zstd tar), an
+ *    OCI layout directory or a skopeo dir:; anything else is "X is not an EIF, OCI archive,
+ *    docker archive or OCI layout";
+ *  - a name that looks like a path (./x, ../x, /x, ~/x, *.eif, *.tar, *.tar.gz, *.tgz,
+ *    *.tar.zst) and does not exist is "X: no such file or directory" (status ENOENT);
+ *  - anything else is a registry reference.
+ * No network access.  ref->file of a local source keeps the whole path (':' included). */
+struct enclaver_image_ref *enclaver_image_source_resolve (const char *source, enclaver_error_t *err);
+/* 1 when source, without a transport prefix, looks like a path by the rule above (./x, ../x,
+ * /x, ~/x, *.eif, *.tar, ...), without looking at the filesystem; 0 otherwise. */
+int enclaver_image_source_is_path (const char *source);
 
 /* ---------------------------------------------------------------- platforms */
 
@@ -87,7 +114,9 @@ struct enclaver_platform
 };
 
 /* Parse "os/arch[/variant]" or "arch" (os = linux), normalising aliases
- * (x86_64 -> amd64, aarch64 -> arm64, arm64/v8 -> arm64, ...). */
+ * (x86_64 -> amd64, aarch64 -> arm64, arm64/v8 -> arm64, ...).  An os or architecture
+ * that is not a GOOS/GOARCH value is an error: "foo" is not linux/foo.  Commands check
+ * --platform with it while reading their options, so a bad value is a usage error. */
 int enclaver_platform_parse (const char *s, struct enclaver_platform *out, enclaver_error_t *err);
 /* The host's platform (linux + uname machine, normalised). */
 void enclaver_platform_host (struct enclaver_platform *out);

@@ -66,6 +66,15 @@ test_refs (void)
   ref_ok ("oci:/some/dir:tag", "oci:/some/dir:tag", NULL);
   ref_ok ("oci-archive:x.tar:@2", "oci-archive:x.tar:@2", NULL);
   ref_ok ("docker-archive:x.tar:busybox:latest", "docker-archive:x.tar:busybox:latest", NULL);
+  /* docker-daemon: asks the Engine for NAME with the tag made explicit; dir: is one path. */
+  ref_ok ("docker-daemon:app", "docker-daemon:app:latest", NULL);
+  ref_ok ("docker-daemon:localhost:5000/org/app", "docker-daemon:localhost:5000/org/app:latest", NULL);
+  ref_ok ("docker-daemon:ghcr.io/org/app:v1", "docker-daemon:ghcr.io/org/app:v1", NULL);
+  snprintf (buf, sizeof buf, "docker-daemon:%s", d);
+  ref_ok (buf, buf, NULL);
+  snprintf (buf, sizeof buf, "docker-daemon:app@%s", d);
+  ref_ok (buf, buf, NULL);
+  ref_ok ("dir:/some/dir:with:colons", "dir:/some/dir:with:colons", NULL);
 
   ref_bad ("", "empty");
   ref_bad ("Nginx", "lowercase");
@@ -82,6 +91,10 @@ test_refs (void)
   ref_bad ("docker:nginx", "docker://");
   ref_bad ("oci:", "missing path");
   ref_bad ("oci:x:@", "@N");
+  ref_bad ("docker-daemon:", "missing image name");
+  ref_bad ("docker-daemon:App", "lowercase");
+  ref_bad ("docker-daemon:sha256:abc", "image ID is sha256:");
+  ref_bad ("dir:", "missing path");
   ref_bad ("bad_host.io:99999999/x", "registry host");
   memset (buf, 'a', 256);
   buf[256] = 0;
