@@ -1,7 +1,11 @@
 # libenclaver: the core shared library.  Only enclaver_* is exported (libenclaver.sym).
+# libenclaver_util.la: the core's hidden helpers (core/util.c) together with the libc-only
+# helpers of common/ (libenclaver_common.la, shared with the runtime); linked into
+# libenclaver and into every program that calls the hidden helpers.
 noinst_LTLIBRARIES += libenclaver_util.la
 libenclaver_util_la_SOURCES = core/util.c core/util.h
-libenclaver_util_la_CFLAGS = $(AM_CFLAGS) $(DEPS_CFLAGS)
+libenclaver_util_la_CFLAGS = $(AM_CFLAGS)
+libenclaver_util_la_LIBADD = libenclaver_common.la
 
 lib_LTLIBRARIES += libenclaver.la
 libenclaver_la_SOURCES = \

@@ -75,15 +75,17 @@ warn (struct apply *ap, const char *fmt, ...)
   if (vasprintf (&m, fmt, va) < 0)
     xoom ();
   va_end (va);
-  enclaver_log (ENCLAVER_LOG_WARNING, ap->o->log_source, "layer %s: %s", ap->layer, m);
+  struct enclaver_field f = ENCLAVER_FIELD_STR ("layer", ap->layer);
+  enclaver_log_fields (ENCLAVER_LOG_WARNING, ap->o->log_source, &f, 1, "layer %s: %s", ap->layer, m);
 }
 
 #define FAIL(status, ...)                                                                          \
   do                                                                                               \
     {                                                                                              \
       cleanup_free char *m_ = xasprintf (__VA_ARGS__);                                             \
-      return enclaver_make_error (err, (status), "layer %s: entry '%.300s%s': %s", ap->layer, raw, \
-                                  strlen (raw) > 300 ? "..." : "", m_);                            \
+      enclaver_make_error (err, (status), "layer %s: entry '%.300s%s': %s", ap->layer, raw,        \
+                           strlen (raw) > 300 ? "..." : "", m_);                                   \
+      return enclaver_error_set_field (err, "file", raw);                                          \
     }                                                                                              \
   while (0)
 
@@ -224,6 +226,7 @@ place_inner (struct apply *ap, const char *raw, const char *clean, struct tree_i
           free (ino->target);
           free (ino);
         }
+      enclaver_error_set_field (err, "file", raw);
       return enclaver_error_wrap (err, "layer %s: entry '%.300s'", ap->layer, raw);
     }
   if (t->crossed)
@@ -313,6 +316,7 @@ place_inner (struct apply *ap, const char *raw, const char *clean, struct tree_i
           free (ino->target);
           free (ino);
         }
+      enclaver_error_set_field (err, "file", raw);
       return enclaver_error_wrap (err, "layer %s: entry '%.300s'", ap->layer, raw);
     }
   n->explicit_layer = ap->L;
@@ -651,6 +655,8 @@ enclaver_tree_apply_archive (enclaver_tree_t *t, void *archive, const char *name
   t->layer = 0;
   t->max_depth = saved_depth;
   t->replace_nondir_parents = 0;
+  if (ret < 0)
+    enclaver_error_set_field (err, "layer", ap.layer);
   return ret;
 }
 
@@ -1266,6 +1272,11 @@ enclaver_tree_apply_layer_file (enclaver_tree_t *t, const char *path, const char
   t->stream_bytes += io->stream_bytes;
   ret = 0;
 out:
+  if (ret < 0)
+    {
+      enclaver_error_set_field (err, "layer", name);
+      enclaver_error_set_field (err, "digest", digest);
+    }
   if (tar)
     archive_read_free (tar);
   if (io->raw)
