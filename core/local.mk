@@ -37,3 +37,5 @@ tests_core_test_common_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
 tests_core_test_common_LDADD = libenclaver_common.la $(JANSSON_LIBS)
 TESTS += tests/core/log-json.sh
 EXTRA_DIST += tests/core/log-json.sh
+TESTS += tests/core/common-link.sh
+EXTRA_DIST += tests/core/common-link.sh
