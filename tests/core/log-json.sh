@@ -10,6 +10,9 @@ G="$top_srcdir/golden/eif"
 W="$TEST_TMP/w"
 mkdir -p "$W/blobs" "$W/l1/etc"
 cd "$W" || exit 1
+# A cache of this test's own: a blob cached by an earlier run would hide a corruption.
+XDG_CACHE_HOME="$W/cache"
+export XDG_CACHE_HOME
 
 # recs EXPR: evaluate a python expression over R, the list of records of $ERR (fails
 # when any stderr line is not a JSON object).
@@ -97,6 +100,31 @@ check_recs "layer json: layer and digest fields are the layer's digest" \
 check_recs "layer json: file is the entry at fault" \
   'any(r["level"] == "error" and r.get("file") == "etc/version" for r in R)'
 check_recs "layer json: only one error record" 'len([r for r in R if r["level"] == "error"]) == 1'
+
+# A corrupted layer blob (flatten) and a corrupted config blob (fetch): the records name
+# the blob's digest.
+$MKOCI img2 --layer l1 --cmd '["/bin/true"]' >/dev/null
+blob_of () { python3 -c '
+import json, sys
+idx = json.load(open("img2/index.json")); m = idx["manifests"][0]["digest"].split(":")[1]
+man = json.load(open("img2/blobs/sha256/" + m))
+print(man["layers"][0]["digest"] if sys.argv[1] == "layer" else man["config"]["digest"])' "$1"; }
+flip () { python3 -c '
+import sys
+p = sys.argv[1]; b = bytearray(open(p, "rb").read()); b[len(b) // 2] ^= 0xff; open(p, "wb").write(b)' "img2/blobs/sha256/${1#sha256:}"; }
+sed 's|oci:./img|oci:./img2|' enclaver.yaml >img2.yaml
+L=$(blob_of layer) C=$(blob_of config)
+flip "$C"
+run_cmd "$ENCLAVER" --log-format json build -f img2.yaml --eif-only out.eif
+expect_rc "build of a corrupted config fails (json)" 1
+check_recs "corrupted config: stage fetch, the expected digest as a field" \
+  'any(r["level"] == "error" and r.get("stage") == "fetch" and r.get("digest") == "'"$C"'" and "digest mismatch" in r["msg"] for r in R)'
+flip "$C"
+flip "$L"
+run_cmd "$ENCLAVER" --log-format json build -f img2.yaml --eif-only out.eif
+expect_rc "build of a corrupted layer fails (json)" 1
+check_recs "corrupted layer: stage flatten, layer and digest fields" \
+  'any(r["level"] == "error" and r.get("stage") == "flatten" and r.get("layer") == "'"$L"'" and r.get("digest") == "'"$L"'" for r in R)'
 
 # 3. A broken EIF: cut after the header.
 head -c 600 "$G/vector1.eif" >cut.eif
