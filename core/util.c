@@ -153,7 +153,7 @@ enclaver_relocated_dir (const char *configured)
     return NULL;
   /* Walk up from the exe dir as many levels as bindir is below prefix. */
   up = xstrdup (self);
-  for (p = BINDIR + pl; *p; p++)
+  for (p = &BINDIR[pl]; *p; p++)
     if (*p == '/' && p[1] != '\0' && p[1] != '/')
       {
         char *slash = strrchr (up, '/');
