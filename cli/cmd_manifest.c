@@ -59,19 +59,11 @@ enum
   OPT_FROM = 0x2001,
 };
 
-/* One log record per problem (the library joins them with newlines), so both the text
- * and the JSON log formats give one line per error. */
+/* One log line per problem, in both the text and the JSON log formats. */
 static int
 fail_each (enclaver_error_t *err)
 {
-  const char *p = (*err)->msg;
-  while (p && *p)
-    {
-      const char *nl = strchr (p, '\n');
-      int len = nl ? (int) (nl - p) : (int) strlen (p);
-      enclaver_log (ENCLAVER_LOG_ERROR, NULL, "%.*s", len, p);
-      p = nl ? nl + 1 : NULL;
-    }
+  enclaver_log_err (ENCLAVER_LOG_ERROR, NULL, *err, ENCLAVER_LOG_EACH);
   enclaver_error_release (err);
   return EXIT_FAIL;
 }

@@ -71,7 +71,7 @@ cli_fail (enclaver_error_t *err)
 {
   if (err && *err)
     {
-      enclaver_log (ENCLAVER_LOG_ERROR, NULL, "%s", (*err)->msg);
+      enclaver_log_err (ENCLAVER_LOG_ERROR, NULL, *err, 0);
       enclaver_error_release (err);
     }
   return EXIT_FAIL;

@@ -1,16 +1,31 @@
-/* enclaver: logging to stderr, as text or JSON lines. */
+/* enclaver: logging to stderr, as text or JSON lines (docs/logging.md).
+ *
+ * One direction: this file prints error objects (core/error.c) and formats its lines
+ * with common/logline.c; nothing it calls makes an error or logs. */
 #include "config.h"
 
+#include <pthread.h>
 #include <stdarg.h>
-#include <jansson.h>
+#include <stdio.h>
+#include <string.h>
 
 #include <enclaver/log.h>
-#include "util.h"
+#include "common/logline.h"
+#include "common/xalloc.h"
+
+#define PROG "enclaver"
+#define MAX_FIELDS 32
 
 static int log_level = ENCLAVER_LOG_INFO;
 static int log_format = ENCLAVER_LOG_TEXT;
 
-static const char *const level_names[] = { "error", "warning", "info", "debug", "trace" };
+/* The running stage; the lock also keeps the lines of concurrent threads whole. */
+static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+static char *run_stage;
+static int run_stage_index = -1;
+
+/* Members a field may not be called (they are the record's own). */
+static const char *const reserved[] = { "time", "level", "stage", "stage_index", "component", "msg" };
 
 void
 enclaver_log_set_level (int level)
@@ -35,6 +50,12 @@ enclaver_log_set_format (int format)
 }
 
 int
+enclaver_log_get_format (void)
+{
+  return log_format;
+}
+
+int
 enclaver_log_parse_format (const char *s)
 {
   if (strcmp (s, "text") == 0)
@@ -45,45 +66,172 @@ enclaver_log_parse_format (const char *s)
 }
 
 void
-enclaver_vlog (int level, const char *source, const char *fmt, va_list ap)
+enclaver_log_set_stage (const char *name, int index)
 {
-  cleanup_free char *msg = NULL;
+  char *copy = xstrdup (name);
+  pthread_mutex_lock (&log_lock);
+  free (run_stage);
+  run_stage = copy;
+  run_stage_index = name ? index : -1;
+  pthread_mutex_unlock (&log_lock);
+}
 
-  if (level > log_level)
-    return;
-  if (vasprintf (&msg, fmt, ap) < 0)
-    xoom ();
-  if (level < 0)
-    level = 0;
-  if (level > ENCLAVER_LOG_TRACE)
-    level = ENCLAVER_LOG_TRACE;
+static int
+is_reserved (const char *key)
+{
+  size_t i;
+  for (i = 0; i < ARRAY_SIZE (reserved); i++)
+    if (strcmp (key, reserved[i]) == 0)
+      return 1;
+  return 0;
+}
 
-  if (log_format == ENCLAVER_LOG_JSON)
+/* "stage:NAME[:INDEX]" -> NAME (len) and INDEX; 0 if source does not name a stage. */
+static int
+parse_stage_source (const char *source, size_t *name_len, long *index)
+{
+  const char *name, *colon;
+  char *end;
+
+  if (source == NULL || strncmp (source, "stage:", 6) != 0 || source[6] == '\0')
+    return 0;
+  name = source + 6;
+  colon = strrchr (name, ':');
+  *index = -1;
+  *name_len = strlen (name);
+  if (colon && colon[1] >= '0' && colon[1] <= '9')
     {
-      json_t *o = json_object ();
-      cleanup_free char *line = NULL;
-      json_object_set_new (o, "level", json_string (level_names[level]));
-      if (source)
-        json_object_set_new (o, "source", json_string (source));
-      json_object_set_new (o, "msg", json_stringn (msg, strlen (msg)));
-      line = json_dumps (o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII);
-      json_decref (o);
-      if (line)
-        fprintf (stderr, "%s\n", line);
+      long v = strtol (colon + 1, &end, 10);
+      if (*end == '\0')
+        {
+          *index = v;
+          *name_len = (size_t) (colon - name);
+        }
+    }
+  return 1;
+}
+
+/* Append the JSON record of one message to sb (the lock is held).  The stage is the
+ * one the source names, else the one running, else the one a field names (an error
+ * that failed a stage and is printed once the pipeline has stopped). */
+static void
+json_record (struct strbuf *sb, int level, const char *source, const char *msg, size_t msglen,
+             const struct enclaver_field *const *fields, size_t nfields)
+{
+  struct jsonl j;
+  size_t name_len, i, k;
+  long index;
+  int named = parse_stage_source (source, &name_len, &index);
+
+  logline_json_begin (&j, sb, level);
+  if (named)
+    {
+      jsonl_strn (&j, "stage", source + 6, name_len);
+      if (index >= 0)
+        jsonl_int (&j, "stage_index", index);
+    }
+  else if (run_stage)
+    {
+      jsonl_str (&j, "stage", run_stage);
+      if (run_stage_index >= 0)
+        jsonl_int (&j, "stage_index", run_stage_index);
     }
   else
     {
-      const char *tag = "";
-      if (level == ENCLAVER_LOG_ERROR)
-        tag = "error: ";
-      else if (level == ENCLAVER_LOG_WARNING)
-        tag = "warning: ";
-      if (source)
-        fprintf (stderr, "enclaver: [%s] %s%s\n", source, tag, msg);
-      else
-        fprintf (stderr, "enclaver: %s%s\n", tag, msg);
+      for (i = 0; i < nfields; i++)
+        if (fields[i]->key && fields[i]->type == ENCLAVER_FIELD_STRING
+            && strcmp (fields[i]->key, "stage") == 0)
+          {
+            jsonl_str (&j, "stage", fields[i]->str);
+            for (k = 0; k < nfields; k++)
+              if (fields[k]->key && fields[k]->type == ENCLAVER_FIELD_INT
+                  && strcmp (fields[k]->key, "stage_index") == 0)
+                {
+                  jsonl_int (&j, "stage_index", fields[k]->num);
+                  break;
+                }
+            break;
+          }
     }
+  if (!named)
+    jsonl_str (&j, "component", source);
+  jsonl_strn (&j, "msg", msg, msglen);
+  for (i = 0; i < nfields; i++)
+    {
+      const struct enclaver_field *f = fields[i];
+      int dup = 0;
+      if (f->key == NULL || is_reserved (f->key))
+        continue;
+      for (k = 0; k < i; k++)
+        dup |= fields[k]->key && strcmp (fields[k]->key, f->key) == 0;
+      if (dup)
+        continue;
+      if (f->type == ENCLAVER_FIELD_INT)
+        jsonl_int (&j, f->key, f->num);
+      else
+        jsonl_str (&j, f->key, f->str);
+    }
+  jsonl_end (&j);
+}
+
+static void
+emit (struct strbuf *sb)
+{
+  fwrite (sb->data, 1, sb->len, stderr);
   fflush (stderr);
+}
+
+/* One record (JSON) or one entry (text). */
+static void
+log_one (int level, const char *source, const char *msg, size_t msglen,
+         const struct enclaver_field *const *fields, size_t nfields)
+{
+  struct strbuf sb;
+
+  strbuf_init (&sb);
+  pthread_mutex_lock (&log_lock);
+  if (log_format == ENCLAVER_LOG_JSON)
+    json_record (&sb, level, source, msg, msglen, fields, nfields);
+  else
+    logline_text (&sb, PROG, source, level, msg, msglen);
+  emit (&sb);
+  pthread_mutex_unlock (&log_lock);
+  strbuf_free (&sb);
+}
+
+void
+enclaver_vlog_fields (int level, const char *source, const struct enclaver_field *fields,
+                      size_t nfields, const char *fmt, va_list ap)
+{
+  const struct enclaver_field *ptrs[MAX_FIELDS];
+  char *msg;
+  size_t i;
+
+  if (level > log_level)
+    return;
+  msg = xvasprintf (fmt, ap);
+  if (nfields > MAX_FIELDS)
+    nfields = MAX_FIELDS;
+  for (i = 0; i < nfields; i++)
+    ptrs[i] = &fields[i];
+  log_one (level, source, msg, strlen (msg), ptrs, nfields);
+  free (msg);
+}
+
+void
+enclaver_log_fields (int level, const char *source, const struct enclaver_field *fields,
+                     size_t nfields, const char *fmt, ...)
+{
+  va_list ap;
+  va_start (ap, fmt);
+  enclaver_vlog_fields (level, source, fields, nfields, fmt, ap);
+  va_end (ap);
+}
+
+void
+enclaver_vlog (int level, const char *source, const char *fmt, va_list ap)
+{
+  enclaver_vlog_fields (level, source, NULL, 0, fmt, ap);
 }
 
 void
@@ -91,6 +239,39 @@ enclaver_log (int level, const char *source, const char *fmt, ...)
 {
   va_list ap;
   va_start (ap, fmt);
-  enclaver_vlog (level, source, fmt, ap);
+  enclaver_vlog_fields (level, source, NULL, 0, fmt, ap);
   va_end (ap);
+}
+
+void
+enclaver_log_err (int level, const char *source, const struct enclaver_error_s *err, unsigned flags)
+{
+  size_t i, n;
+  const char *d;
+
+  if (err == NULL || level > log_level)
+    return;
+  n = enclaver_error_count (err);
+  if (log_format == ENCLAVER_LOG_TEXT && !(flags & ENCLAVER_LOG_EACH))
+    log_one (level, source, err->msg, strlen (err->msg), NULL, 0);
+  else
+    for (i = 0; i < n; i++)
+      {
+        const struct enclaver_field *fields[MAX_FIELDS];
+        size_t nf = enclaver_error_fields (err, i, fields, MAX_FIELDS);
+        char *msg = enclaver_error_problem_msg (err, i);
+        log_one (level, source, msg, strlen (msg), fields, nf);
+        free (msg);
+      }
+  for (i = 0; (d = enclaver_error_dropped (err, i)) != NULL; i++)
+    enclaver_log (ENCLAVER_LOG_DEBUG, source, "second error while one was pending: %s", d);
+}
+
+void
+enclaver_error_warn_and_release (enclaver_error_t *err, const char *source)
+{
+  if (err == NULL || *err == NULL)
+    return;
+  enclaver_log_err (ENCLAVER_LOG_WARNING, source, *err, 0);
+  enclaver_error_release (err);
 }

@@ -270,12 +270,18 @@ enclaver_pipeline_run (enclaver_pipeline_t *p, enclaver_ctx_t *ctx, enclaver_err
         }
       if (s->desc->run)
         {
+          int r;
           enclaver_stage_log (s, ENCLAVER_LOG_DEBUG, "run");
-          if (s->desc->run (s, ctx, err) < 0)
+          enclaver_log_set_stage (s->desc->name, (int) s->index);
+          r = s->desc->run (s, ctx, err);
+          enclaver_log_set_stage (NULL, -1);
+          if (r < 0)
             {
               if (*err == NULL)
                 enclaver_make_error (err, EIO, "failed without a message");
               enclaver_error_wrap (err, "stage %s", s->desc->name);
+              enclaver_error_set_field (err, "stage", s->desc->name);
+              enclaver_error_set_field_int (err, "stage_index", (long long) s->index);
               ret = -1;
               break;
             }

@@ -1,4 +1,5 @@
-/* enclaver: internal helpers (allocation, files, paths). */
+/* enclaver: internal helpers of the core that report through enclaver_error_t (whole
+ * files, atomic writes) and locate the installation.  The libc-only ones are in common/. */
 #include "config.h"
 
 #include <errno.h>
@@ -9,80 +10,6 @@
 #include <sys/stat.h>
 
 #include "util.h"
-
-void
-xoom (void)
-{
-  static const char msg[] = "enclaver: out of memory\n";
-  ssize_t r = write (2, msg, sizeof msg - 1);
-  (void) r;
-  abort ();
-}
-
-void *
-xmalloc (size_t n)
-{
-  void *p = malloc (n ? n : 1);
-  if (UNLIKELY (p == NULL))
-    xoom ();
-  return p;
-}
-
-void *
-xmalloc0 (size_t n)
-{
-  void *p = calloc (1, n ? n : 1);
-  if (UNLIKELY (p == NULL))
-    xoom ();
-  return p;
-}
-
-void *
-xrealloc (void *p, size_t n)
-{
-  p = realloc (p, n ? n : 1);
-  if (UNLIKELY (p == NULL))
-    xoom ();
-  return p;
-}
-
-void *
-xreallocarray (void *p, size_t nmemb, size_t size)
-{
-  if (size && nmemb > SIZE_MAX / size)
-    xoom ();
-  return xrealloc (p, nmemb * size);
-}
-
-char *
-xstrdup (const char *s)
-{
-  char *r = s ? strdup (s) : NULL;
-  if (UNLIKELY (s && r == NULL))
-    xoom ();
-  return r;
-}
-
-char *
-xstrndup (const char *s, size_t n)
-{
-  char *r = strndup (s, n);
-  if (UNLIKELY (r == NULL))
-    xoom ();
-  return r;
-}
-
-char *
-xasprintf (const char *fmt, ...)
-{
-  char *r;
-  va_list ap;
-  va_start (ap, fmt);
-  if (vasprintf (&r, fmt, ap) < 0)
-    xoom ();
-  va_end (ap);
-  return r;
-}
 
 void
 enclaver_strv_free (char **v, size_t n)
@@ -145,45 +72,6 @@ enclaver_read_file (const char *path, size_t max_size, char **out, size_t *len, 
 }
 
 int
-enclaver_write_all (int fd, const void *buf, size_t len)
-{
-  const char *p = buf;
-  while (len > 0)
-    {
-      ssize_t w = write (fd, p, len);
-      if (w < 0)
-        {
-          if (errno == EINTR)
-            continue;
-          return -1;
-        }
-      p += w;
-      len -= (size_t) w;
-    }
-  return 0;
-}
-
-int
-enclaver_pwrite_all (int fd, const void *buf, size_t len, uint64_t off)
-{
-  const char *p = buf;
-  while (len > 0)
-    {
-      ssize_t w = pwrite (fd, p, len, (off_t) off);
-      if (w < 0)
-        {
-          if (errno == EINTR)
-            continue;
-          return -1;
-        }
-      p += w;
-      len -= (size_t) w;
-      off += (uint64_t) w;
-    }
-  return 0;
-}
-
-int
 enclaver_write_file_atomic (const char *path, const void *buf, size_t len, int mode,
                             enclaver_error_t *err)
 {
@@ -234,73 +122,6 @@ enclaver_edit_distance (const char *a, const char *b)
   return row[lb];
 }
 
-/* Lexically normalise an absolute path: collapse "//", "." and "..". */
-static char *
-normalise_abs (const char *p)
-{
-  size_t n = strlen (p);
-  char *out = xmalloc (n + 2);
-  size_t o = 0;
-
-  while (*p)
-    {
-      const char *e;
-      size_t l;
-      while (*p == '/')
-        p++;
-      if (!*p)
-        break;
-      e = strchrnul (p, '/');
-      l = (size_t) (e - p);
-      if (l == 1 && p[0] == '.')
-        ;
-      else if (l == 2 && p[0] == '.' && p[1] == '.')
-        {
-          while (o > 0 && out[o - 1] != '/')
-            o--;
-          if (o > 0)
-            o--;
-        }
-      else
-        {
-          out[o++] = '/';
-          memcpy (out + o, p, l);
-          o += l;
-        }
-      p = e;
-    }
-  if (o == 0)
-    out[o++] = '/';
-  out[o] = '\0';
-  return out;
-}
-
-char *
-enclaver_path_join_abs (const char *dir, const char *p)
-{
-  cleanup_free char *cwd = NULL;
-  cleanup_free char *joined = NULL;
-
-  if (p[0] == '/')
-    return normalise_abs (p);
-  if (dir == NULL)
-    {
-      cwd = getcwd (NULL, 0);
-      if (cwd == NULL)
-        cwd = xstrdup ("/");
-      dir = cwd;
-    }
-  joined = xasprintf ("%s/%s", dir, p);
-  if (joined[0] != '/')
-    {
-      cleanup_free char *c = getcwd (NULL, 0);
-      char *j2 = xasprintf ("%s/%s", c ? c : "", joined);
-      free (joined);
-      joined = j2;
-    }
-  return normalise_abs (joined);
-}
-
 char *
 enclaver_self_dir (void)
 {
@@ -332,7 +153,7 @@ enclaver_relocated_dir (const char *configured)
     return NULL;
   /* Walk up from the exe dir as many levels as bindir is below prefix. */
   up = xstrdup (self);
-  for (p = BINDIR + pl; *p; p++)
+  for (p = &BINDIR[pl]; *p; p++)
     if (*p == '/' && p[1] != '\0' && p[1] != '/')
       {
         char *slash = strrchr (up, '/');

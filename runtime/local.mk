@@ -11,8 +11,13 @@ endif
 
 RUNTIME_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/runtime
 # The binaries end up inside EIFs, whose PCRs hash their bytes: keep build directories out
-# of them (debug info), so the same toolchain gives the same bytes from any checkout.
-RUNTIME_PREFIX_MAP = -ffile-prefix-map=$(abs_top_srcdir)=. -ffile-prefix-map=$(abs_top_builddir)=.
+# of them (debug info), so the same toolchain gives the same bytes from any checkout
+# (REPRO_PREFIX_MAP, common/local.mk; the common/ helpers are built with it too).
+RUNTIME_PREFIX_MAP = $(REPRO_PREFIX_MAP)
+# What the runtime shares with the core (allocation, safe I/O, JSON lines, the log line
+# format) is the libc-only helper library of common/, linked in statically; nothing of
+# libenclaver (libarchive, curl, Lua, ...) is.
+RUNTIME_LIBS = libenclaver_common.la
 RUNTIME_COMMON = runtime/rtutil.c runtime/rtutil.h runtime/transport.c runtime/transport.h
 RUNTIME_SV_SOURCES = $(RUNTIME_COMMON) runtime/nsm.c runtime/nsm.h \
 	runtime/supervisor/svconfig.c runtime/supervisor/svconfig.h \
@@ -27,12 +32,13 @@ runtime_enclaver_supervisor_SOURCES = $(RUNTIME_SV_SOURCES) runtime/supervisor/m
 runtime_enclaver_supervisor_CPPFLAGS = $(RUNTIME_CPPFLAGS)
 runtime_enclaver_supervisor_CFLAGS = $(AM_CFLAGS) $(RUNTIME_PREFIX_MAP) $(JANSSON_CFLAGS)
 runtime_enclaver_supervisor_LDFLAGS = $(AM_LDFLAGS) $(RUNTIME_STATIC)
-runtime_enclaver_supervisor_LDADD = $(JANSSON_LIBS)
+runtime_enclaver_supervisor_LDADD = $(RUNTIME_LIBS) $(JANSSON_LIBS)
 
 runtime_enclaver_init_SOURCES = $(RUNTIME_INIT_SOURCES) runtime/init/main.c
 runtime_enclaver_init_CPPFLAGS = $(RUNTIME_CPPFLAGS)
 runtime_enclaver_init_CFLAGS = $(AM_CFLAGS) $(RUNTIME_PREFIX_MAP)
 runtime_enclaver_init_LDFLAGS = $(AM_LDFLAGS) $(RUNTIME_STATIC)
+runtime_enclaver_init_LDADD = $(RUNTIME_LIBS)
 
 # Tests: units of the runtime, the init pieces that run outside PID 1, and the real
 # supervisor binary driven over Unix sockets.
@@ -46,13 +52,15 @@ tests_runtime_test_runtime_units_SOURCES = tests/runtime/test-runtime-units.c te
 	$(RUNTIME_SV_SOURCES)
 tests_runtime_test_runtime_units_CPPFLAGS = $(RUNTIME_TEST_CPPFLAGS)
 tests_runtime_test_runtime_units_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
-tests_runtime_test_runtime_units_LDADD = $(JANSSON_LIBS)
+tests_runtime_test_runtime_units_LDADD = $(RUNTIME_LIBS) $(JANSSON_LIBS)
 
 tests_runtime_test_init_SOURCES = tests/runtime/test-init.c tests/tap.h $(RUNTIME_INIT_SOURCES)
 tests_runtime_test_init_CPPFLAGS = $(RUNTIME_TEST_CPPFLAGS)
 tests_runtime_test_init_CFLAGS = $(AM_CFLAGS)
+tests_runtime_test_init_LDADD = $(RUNTIME_LIBS)
 
 tests_runtime_test_supervisor_SOURCES = tests/runtime/test-supervisor.c tests/tap.h \
 	$(RUNTIME_COMMON)
 tests_runtime_test_supervisor_CPPFLAGS = $(RUNTIME_TEST_CPPFLAGS)
 tests_runtime_test_supervisor_CFLAGS = $(AM_CFLAGS)
+tests_runtime_test_supervisor_LDADD = $(RUNTIME_LIBS)

@@ -125,7 +125,7 @@ enclaver_nsm_parse_get_random (const uint8_t *resp, size_t len, const uint8_t **
 long
 enclaver_nsm_get_random (int fd, uint8_t *out, size_t cap, char *err, size_t errlen)
 {
-  uint8_t *resp = rt_xmalloc (ENCLAVER_NSM_RESPONSE_MAX);
+  uint8_t *resp = xmalloc (ENCLAVER_NSM_RESPONSE_MAX);
   uint8_t req[sizeof enclaver_nsm_get_random_request];
   struct rt_nsm_raw m;
   const uint8_t *data;
@@ -190,7 +190,7 @@ enclaver_nsm_seed_rng (const char *device, char *err, size_t errlen)
   memcpy (pool.data, buf, (size_t) n);
   if (ioctl (rfd, RNDADDENTROPY, &pool) != 0)
     {
-      if (rt_write_all (rfd, buf, (size_t) n) < 0)
+      if (enclaver_write_all (rfd, buf, (size_t) n) < 0)
         r = rt_err (err, errlen, "write /dev/random: %s", strerror (errno));
     }
   close (rfd);

@@ -10,71 +10,6 @@
 
 #include "rtutil.h"
 
-static void __attribute__ ((noreturn))
-rt_oom (void)
-{
-  static const char msg[] = "enclaver runtime: out of memory\n";
-  ssize_t r = write (2, msg, sizeof msg - 1);
-  (void) r;
-  abort ();
-}
-
-void *
-rt_xmalloc (size_t n)
-{
-  void *p = malloc (n ? n : 1);
-  if (p == NULL)
-    rt_oom ();
-  return p;
-}
-
-void *
-rt_xcalloc (size_t nmemb, size_t size)
-{
-  void *p = calloc (nmemb ? nmemb : 1, size ? size : 1);
-  if (p == NULL)
-    rt_oom ();
-  return p;
-}
-
-void *
-rt_xrealloc (void *p, size_t nmemb, size_t size)
-{
-  size_t total = nmemb * size;
-  if (size && nmemb > SIZE_MAX / size)
-    rt_oom ();
-  p = realloc (p, total ? total : 1);
-  if (p == NULL)
-    rt_oom ();
-  return p;
-}
-
-char *
-rt_xstrdup (const char *s)
-{
-  char *r;
-  if (s == NULL)
-    return NULL;
-  r = strdup (s);
-  if (r == NULL)
-    rt_oom ();
-  return r;
-}
-
-char *
-rt_xasprintf (const char *fmt, ...)
-{
-  va_list ap;
-  char *r;
-  int n;
-  va_start (ap, fmt);
-  n = vasprintf (&r, fmt, ap);
-  va_end (ap);
-  if (n < 0)
-    rt_oom ();
-  return r;
-}
-
 int
 rt_err (char *err, size_t errlen, const char *fmt, ...)
 {
@@ -111,9 +46,9 @@ char **
 rt_strv_dup (char *const *v)
 {
   size_t n = rt_strv_len (v), i;
-  char **r = rt_xcalloc (n + 1, sizeof *r);
+  char **r = xcalloc (n + 1, sizeof *r);
   for (i = 0; i < n; i++)
-    r[i] = rt_xstrdup (v[i]);
+    r[i] = xstrdup (v[i]);
   return r;
 }
 
@@ -121,8 +56,8 @@ char **
 rt_strv_push (char **v, const char *s)
 {
   size_t n = rt_strv_len (v);
-  v = rt_xrealloc (v, n + 2, sizeof *v);
-  v[n] = rt_xstrdup (s);
+  v = xreallocarray (v, n + 2, sizeof *v);
+  v[n] = xstrdup (s);
   v[n + 1] = NULL;
   return v;
 }
@@ -137,34 +72,14 @@ rt_env_get (char *const *env, const char *name)
   return NULL;
 }
 
-int
-rt_write_all (int fd, const void *buf, size_t len)
-{
-  const char *p = buf;
-  while (len > 0)
-    {
-      ssize_t w = write (fd, p, len);
-      if (w < 0)
-        {
-          if (errno == EINTR)
-            continue;
-          return -1;
-        }
-      p += w;
-      len -= (size_t) w;
-    }
-  return 0;
-}
-
 size_t
 rt_vsay (char *buf, size_t cap, const char *prog, const char *fmt, va_list ap)
 {
-  int n = snprintf (buf, cap, "%s: ", prog);
-  vsnprintf (buf + n, cap - (size_t) n - 1, fmt, ap);
-  n = (int) strlen (buf);
-  buf[n++] = '\n';
-  rt_write_all (2, buf, (size_t) n);
-  return (size_t) n;
+  struct strbuf sb;
+  strbuf_init_fixed (&sb, buf, cap);
+  logline_vtext (&sb, prog, NULL, LOGLINE_INFO, fmt, ap);
+  enclaver_write_all (2, sb.data, sb.len);
+  return sb.len;
 }
 
 /* Regular file with some execute bit, accessible for execution by us. */
@@ -205,7 +120,7 @@ rt_find_program (const char *name, const char *path, char *err, size_t errlen)
   if (strchr (name, '/'))
     {
       if (is_executable (name, &why))
-        return rt_xstrdup (name);
+        return xstrdup (name);
       errno = why;
       rt_err (err, errlen, "%s: %s", name, strerror (why));
       return NULL;
@@ -220,9 +135,9 @@ rt_find_program (const char *name, const char *path, char *err, size_t errlen)
       char *cand;
       /* An empty element means the current directory (POSIX execvp). */
       if (dl == 0)
-        cand = rt_xasprintf ("./%s", name);
+        cand = xasprintf ("./%s", name);
       else
-        cand = rt_xasprintf ("%.*s/%s", (int) dl, p, name);
+        cand = xasprintf ("%.*s/%s", (int) dl, p, name);
       if (is_executable (cand, &why))
         return cand;
       if (why == EACCES)

@@ -1,6 +1,8 @@
-/* enclaver runtime: small helpers shared by the in-enclave programs (supervisor, init).
+/* enclaver runtime: small helpers of the in-enclave programs (supervisor, init).
  * These programs are linked statically and do not use libenclaver; errors are reported
- * as text in a caller-provided buffer (char *err, size_t errlen) and -1/NULL returns. */
+ * as text in a caller-provided buffer (char *err, size_t errlen) and -1/NULL returns.
+ * What they share with the core (allocation, safe I/O, JSON lines, the log line
+ * format) comes from common/, included here. */
 #ifndef ENCLAVER_RTUTIL_H
 #define ENCLAVER_RTUTIL_H
 
@@ -9,14 +11,12 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define RT_ARRAY_SIZE(a) (sizeof (a) / sizeof ((a)[0]))
+#include "common/fdio.h"
+#include "common/jsonl.h"
+#include "common/logline.h"
+#include "common/xalloc.h"
 
-/* Aborting allocators (OOM is not an error path). */
-void *rt_xmalloc (size_t n);
-void *rt_xcalloc (size_t nmemb, size_t size);
-void *rt_xrealloc (void *p, size_t nmemb, size_t size);
-char *rt_xstrdup (const char *s);
-char *rt_xasprintf (const char *fmt, ...) __attribute__ ((format (printf, 1, 2)));
+#define RT_ARRAY_SIZE(a) (sizeof (a) / sizeof ((a)[0]))
 
 /* snprintf into err (may be NULL); always returns -1 so callers can `return rt_err (...)`. */
 int rt_err (char *err, size_t errlen, const char *fmt, ...) __attribute__ ((format (printf, 3, 4)));
@@ -30,11 +30,9 @@ char **rt_strv_push (char **v, const char *s);
 /* Value of NAME in a KEY=VALUE vector, or NULL. */
 const char *rt_env_get (char *const *env, const char *name);
 
-/* write(2) all bytes, retrying on EINTR and short writes.  0 or -1 (errno). */
-int rt_write_all (int fd, const void *buf, size_t len);
-
-/* Format "PROG: message\n" into buf (cap >= 64 bytes; the message is cut to fit), write
- * it to stderr, and return its length (the line stays in buf for other destinations). */
+/* Format "PROG: message\n" into buf (cap >= 64 bytes; the message is cut to fit; the
+ * line format of common/logline.c), write it to stderr, and return its length (the line
+ * stays in buf for other destinations).  Never allocates. */
 size_t rt_vsay (char *buf, size_t cap, const char *prog, const char *fmt, va_list ap)
   __attribute__ ((format (printf, 4, 0)));
 

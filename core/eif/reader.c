@@ -55,7 +55,23 @@ src_read (struct source *s, uint64_t off, void *out, size_t len, enclaver_error_
   return 0;
 }
 
-#define FAIL(...) (enclaver_make_error (err, EINVAL, __VA_ARGS__))
+/* Every message here reads "FILE: offset N: what": the JSON log gets N as a field. */
+static int ENCLAVER_PRINTF (2, 3)
+fail (enclaver_error_t *err, const char *fmt, ...)
+{
+  const char *o;
+  int fresh = err && *err == NULL;
+  va_list ap;
+
+  va_start (ap, fmt);
+  enclaver_make_verror (err, EINVAL, fmt, ap);
+  va_end (ap);
+  if (fresh && (o = strstr ((*err)->msg, ": offset ")) != NULL && o[9] >= '0' && o[9] <= '9')
+    enclaver_error_set_field_int (err, "offset", strtoll (o + 9, NULL, 10));
+  return -1;
+}
+
+#define FAIL(...) (fail (err, __VA_ARGS__))
 #define ULL(x) ((unsigned long long) (x))
 
 static int
@@ -375,7 +391,9 @@ enclaver_eif_read_fd (int fd, const char *name, unsigned flags, struct enclaver_
   if (!S_ISREG (st.st_mode))
     return enclaver_make_error (err, EINVAL, "%s: not a regular file", s.name);
   s.size = (uint64_t) st.st_size;
-  return read_source (&s, flags, info, err);
+  if (read_source (&s, flags, info, err) < 0)
+    return enclaver_error_set_field (err, "file", s.name);
+  return 0;
 }
 
 int
@@ -385,7 +403,10 @@ enclaver_eif_read (const char *path, unsigned flags, struct enclaver_eif_info *i
 
   memset (info, 0, sizeof *info);
   if (fd < 0)
-    return enclaver_make_errno (err, errno, "open %s", path);
+    {
+      enclaver_make_errno (err, errno, "open %s", path);
+      return enclaver_error_set_field (err, "file", path);
+    }
   return enclaver_eif_read_fd (fd, path, flags, info, err);
 }
 

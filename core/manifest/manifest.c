@@ -107,8 +107,7 @@ struct pctx
   const char *name; /* file name for messages */
   const char *dir;
   unsigned flags;
-  char *msgs;
-  size_t msgs_len;
+  enclaver_error_t errs; /* one problem per message, with file/line/column/key fields */
   size_t nerr;
   struct pos *pos; /* where each key path was written (for validate's messages) */
   size_t npos, cappos;
@@ -154,17 +153,6 @@ quote (const char *s)
   return out;
 }
 
-static void
-msgs_append (struct pctx *c, const char *s)
-{
-  size_t l = strlen (s);
-  c->msgs = xrealloc (c->msgs, c->msgs_len + l + 2);
-  memcpy (c->msgs + c->msgs_len, s, l);
-  c->msgs_len += l;
-  c->msgs[c->msgs_len++] = '\n';
-  c->msgs[c->msgs_len] = '\0';
-}
-
 static void ENCLAVER_PRINTF (5, 0)
 verr_at (struct pctx *c, unsigned line, unsigned col, const char *path, const char *fmt, va_list ap)
 {
@@ -185,7 +173,13 @@ verr_at (struct pctx *c, unsigned line, unsigned col, const char *path, const ch
     full = xasprintf ("%s: %s: %s", where, path, msg);
   else
     full = xasprintf ("%s: %s", where, msg);
-  msgs_append (c, full);
+  {
+    struct enclaver_field f[] = {
+      ENCLAVER_FIELD_STR ("file", c->name), ENCLAVER_FIELD_STR ("key", path && *path ? path : NULL),
+      ENCLAVER_FIELD_NUM ("line", line), ENCLAVER_FIELD_NUM ("column", col),
+    };
+    enclaver_error_add (&c->errs, EINVAL, f, line > 0 ? 4 : 2, "%s", full);
+  }
 }
 
 static void ENCLAVER_PRINTF (4, 5)
@@ -265,7 +259,7 @@ pctx_release (struct pctx *c)
   for (i = 0; i < c->npos; i++)
     free (c->pos[i].path);
   free (c->pos);
-  free (c->msgs);
+  enclaver_error_release (&c->errs);
 }
 
 /* Turn the collected messages into *err; returns -1 if there were any. */
@@ -278,11 +272,10 @@ pctx_finish (struct pctx *c, enclaver_error_t *err)
     {
       cleanup_free char *more
           = xasprintf ("%s: %zu more errors not shown", c->name, c->nerr - MAX_ERRORS);
-      msgs_append (c, more);
+      struct enclaver_field f = ENCLAVER_FIELD_STR ("file", c->name);
+      enclaver_error_add (&c->errs, EINVAL, &f, 1, "%s", more);
     }
-  if (c->msgs_len > 0 && c->msgs[c->msgs_len - 1] == '\n')
-    c->msgs[--c->msgs_len] = '\0';
-  return enclaver_make_error (err, EINVAL, "%s", c->msgs);
+  return enclaver_error_move (err, &c->errs);
 }
 
 /* ------------------------------------------------------------------------- */

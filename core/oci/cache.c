@@ -207,6 +207,7 @@ oci_sink_commit (struct oci_sink *s, const char *digest, int64_t size, char *com
   oci_hasher_free (&s->h);
   return 0;
 fail:
+  enclaver_error_set_field (err, "digest", digest);
   oci_sink_abort (s);
   return -1;
 }

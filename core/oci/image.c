@@ -450,6 +450,8 @@ legacy_root (struct fetch *f, struct oci_desc *root, enclaver_error_t *err)
     if (comp < 0)
       {
         enclaver_make_error (err, EINVAL, "%s: layer %zu ('%s'): %s", what, k, lm->name, e->msg);
+        enclaver_error_set_field (err, "layer", lm->name);
+        enclaver_error_set_field (err, "digest", lm->digest);
         enclaver_error_release (&e);
         goto out;
       }
@@ -685,6 +687,8 @@ fetch_layers (struct fetch *f, enclaver_error_t *err)
       if (comp < 0)
         {
           enclaver_make_error (err, EINVAL, "%s: layer %zu (%s): %s", f->label, i, l->digest, e->msg);
+          enclaver_error_set_field (err, "layer", l->digest);
+          enclaver_error_set_field (err, "digest", l->digest);
           enclaver_error_release (&e);
           return -1;
         }
@@ -693,10 +697,16 @@ fetch_layers (struct fetch *f, enclaver_error_t *err)
       int says_gzip = strstr (mt, "gzip") != NULL, says_zstd = strstr (mt, "zstd") != NULL;
       if ((says_gzip && comp != ENCLAVER_COMPRESSION_GZIP) || (says_zstd && comp != ENCLAVER_COMPRESSION_ZSTD)
           || (!says_gzip && !says_zstd && comp != ENCLAVER_COMPRESSION_NONE))
-        enclaver_log_warning ("%s: layer %zu (%s) is labelled %s but its bytes are %s", f->label, i, l->digest, mt,
-                              comp == ENCLAVER_COMPRESSION_GZIP   ? "gzip"
-                              : comp == ENCLAVER_COMPRESSION_ZSTD ? "zstd"
-                                                                  : "an uncompressed tar");
+        {
+          struct enclaver_field lf[] = { ENCLAVER_FIELD_STR ("layer", l->digest),
+                                         ENCLAVER_FIELD_STR ("digest", l->digest) };
+          enclaver_log_fields (ENCLAVER_LOG_WARNING, NULL, lf, 2,
+                               "%s: layer %zu (%s) is labelled %s but its bytes are %s", f->label, i,
+                               l->digest, mt,
+                               comp == ENCLAVER_COMPRESSION_GZIP   ? "gzip"
+                               : comp == ENCLAVER_COMPRESSION_ZSTD ? "zstd"
+                                                                   : "an uncompressed tar");
+        }
     }
   return 0;
 }

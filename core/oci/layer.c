@@ -220,11 +220,17 @@ enclaver_layer_finish (enclaver_layer_stream_t *s, char *diff_id_out, enclaver_e
   oci_hasher_final (&s->tar, got);
   oci_hasher_final (&s->raw, raw);
   if (s->digest && strcmp (raw, s->digest) != 0)
-    return enclaver_make_error (err, EINVAL, "%s: blob digest mismatch: content is %s, expected %s", s->name, raw,
-                                s->digest);
+    {
+      enclaver_make_error (err, EINVAL, "%s: blob digest mismatch: content is %s, expected %s", s->name, raw,
+                           s->digest);
+      return enclaver_error_set_field (err, "digest", s->digest);
+    }
   if (s->diff_id && strcmp (got, s->diff_id) != 0)
-    return enclaver_make_error (err, EINVAL, "%s: DiffID mismatch: uncompressed tar is %s, config says %s", s->name,
-                                got, s->diff_id);
+    {
+      enclaver_make_error (err, EINVAL, "%s: DiffID mismatch: uncompressed tar is %s, config says %s", s->name,
+                           got, s->diff_id);
+      return enclaver_error_set_field (err, "digest", s->digest);
+    }
   if (diff_id_out)
     memcpy (diff_id_out, got, sizeof got);
   return 0;

@@ -70,15 +70,17 @@ warn (struct apply *ap, const char *fmt, ...)
   if (vasprintf (&m, fmt, va) < 0)
     xoom ();
   va_end (va);
-  enclaver_log (ENCLAVER_LOG_WARNING, ap->o->log_source, "layer %s: %s", ap->layer, m);
+  struct enclaver_field f = ENCLAVER_FIELD_STR ("layer", ap->layer);
+  enclaver_log_fields (ENCLAVER_LOG_WARNING, ap->o->log_source, &f, 1, "layer %s: %s", ap->layer, m);
 }
 
 #define FAIL(status, ...)                                                                          \
   do                                                                                               \
     {                                                                                              \
       cleanup_free char *m_ = xasprintf (__VA_ARGS__);                                             \
-      return enclaver_make_error (err, (status), "layer %s: entry '%.300s%s': %s", ap->layer, raw, \
-                                  strlen (raw) > 300 ? "..." : "", m_);                            \
+      enclaver_make_error (err, (status), "layer %s: entry '%.300s%s': %s", ap->layer, raw,        \
+                           strlen (raw) > 300 ? "..." : "", m_);                                   \
+      return enclaver_error_set_field (err, "file", raw);                                          \
     }                                                                                              \
   while (0)
 
@@ -219,6 +221,7 @@ place_inner (struct apply *ap, const char *raw, const char *clean, struct tree_i
           free (ino->target);
           free (ino);
         }
+      enclaver_error_set_field (err, "file", raw);
       return enclaver_error_wrap (err, "layer %s: entry '%.300s'", ap->layer, raw);
     }
   if (t->crossed)
@@ -308,6 +311,7 @@ place_inner (struct apply *ap, const char *raw, const char *clean, struct tree_i
           free (ino->target);
           free (ino);
         }
+      enclaver_error_set_field (err, "file", raw);
       return enclaver_error_wrap (err, "layer %s: entry '%.300s'", ap->layer, raw);
     }
   n->explicit_layer = ap->L;
@@ -646,5 +650,7 @@ enclaver_tree_apply_archive (enclaver_tree_t *t, void *archive, const char *name
   t->layer = 0;
   t->max_depth = saved_depth;
   t->replace_nondir_parents = 0;
+  if (ret < 0)
+    enclaver_error_set_field (err, "layer", ap.layer);
   return ret;
 }

@@ -632,6 +632,11 @@ enclaver_tree_apply_layer_file (enclaver_tree_t *t, const char *path, const char
   t->stream_bytes += io->stream_bytes;
   ret = 0;
 out:
+  if (ret < 0)
+    {
+      enclaver_error_set_field (err, "layer", name);
+      enclaver_error_set_field (err, "digest", digest);
+    }
   if (tar)
     archive_read_free (tar);
   if (io->raw)

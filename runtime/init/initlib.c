@@ -134,7 +134,7 @@ init_heartbeat (const char *addr, char *err, size_t errlen)
   int fd = enclaver_transport_connect (addr, err, errlen);
   if (fd < 0)
     return -1;
-  if (rt_write_all (fd, &b, 1) < 0)
+  if (enclaver_write_all (fd, &b, 1) < 0)
     {
       int e = errno;
       close (fd);

@@ -104,7 +104,7 @@ init_nsm_driver (void)
 static char *
 read_cmdline (void)
 {
-  char *buf = rt_xcalloc (4097, 1);
+  char *buf = xcalloc (4097, 1);
   int fd = open ("/proc/cmdline", O_RDONLY | O_CLOEXEC);
   if (fd >= 0)
     {
@@ -240,7 +240,7 @@ main (int argc, char **argv)
       umount ("/proc");
     }
   else
-    cmdline = rt_xstrdup ("");
+    cmdline = xstrdup ("");
 
   if (init_heartbeat_wanted (cmdline))
     {

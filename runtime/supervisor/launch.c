@@ -29,7 +29,7 @@ sv_launch_env (char *const *image_env, const char *home)
     env = rt_strv_push (env, "PATH=" RT_DEFAULT_PATH);
   if (rt_env_get (env, "HOME") == NULL)
     {
-      char *h = rt_xasprintf ("HOME=%s", home && *home ? home : "/");
+      char *h = xasprintf ("HOME=%s", home && *home ? home : "/");
       env = rt_strv_push (env, h);
       free (h);
     }
@@ -71,7 +71,7 @@ child_fail (int fd, int e, const char *msg)
     n = sizeof buf - sizeof e;
   memcpy (buf, &e, sizeof e);
   memcpy (buf + sizeof e, msg, n);
-  rt_write_all (fd, buf, sizeof e + n);
+  enclaver_write_all (fd, buf, sizeof e + n);
   _exit (e == ENOENT ? 127 : 126);
 }
 

@@ -135,7 +135,7 @@ pump_output (struct sv *s, int until_eagain)
         }
       if (r == 0)
         return 0;
-      rt_write_all (1, buf, (size_t) r); /* console copy; errors ignored */
+      enclaver_write_all (1, buf, (size_t) r); /* console copy; errors ignored */
       sv_ring_append (&s->ring, buf, (size_t) r);
       sv_server_broadcast (&s->log, buf, (size_t) r);
       if (!until_eagain)
@@ -250,7 +250,7 @@ accept_log (struct sv *s)
   struct sv_client *c = sv_server_accept (&s->log);
   if (c && s->ring.len)
     {
-      char *snap = rt_xmalloc (s->ring.len);
+      char *snap = xmalloc (s->ring.len);
       sv_ring_copy (&s->ring, snap);
       sv_client_queue (c, snap, s->ring.len);
       free (snap);
@@ -264,7 +264,7 @@ run_loop (struct sv *s)
     {
       size_t n_status = sv_server_nfds (&s->status), n_log = sv_server_nfds (&s->log);
       size_t n = 2 + n_status + n_log, i = 0, st_at, lg_at;
-      struct pollfd *p = rt_xcalloc (n, sizeof *p);
+      struct pollfd *p = xcalloc (n, sizeof *p);
       long long now = now_ms (), timeout = -1;
       int r;
 
@@ -496,22 +496,22 @@ main (int argc, char **argv)
   if (status_addr)
     {
       free (s.cfg.status_addr);
-      s.cfg.status_addr = rt_xstrdup (status_addr);
+      s.cfg.status_addr = xstrdup (status_addr);
     }
   if (log_addr)
     {
       free (s.cfg.log_addr);
-      s.cfg.log_addr = rt_xstrdup (log_addr);
+      s.cfg.log_addr = xstrdup (log_addr);
     }
   if (user)
     {
       free (s.cfg.user);
-      s.cfg.user = rt_xstrdup (user);
+      s.cfg.user = xstrdup (user);
     }
   if (workdir)
     {
       free (s.cfg.workdir);
-      s.cfg.workdir = rt_xstrdup (workdir);
+      s.cfg.workdir = xstrdup (workdir);
     }
   for (i = 0; extra_env && extra_env[i]; i++)
     s.cfg.env = rt_strv_push (s.cfg.env, extra_env[i]);

@@ -16,7 +16,7 @@
 void
 sv_ring_init (struct sv_ring *r, size_t cap)
 {
-  r->data = rt_xmalloc (cap);
+  r->data = xmalloc (cap);
   r->cap = cap;
   r->start = r->len = 0;
 }
@@ -106,7 +106,7 @@ sv_client_queue (struct sv_client *c, const char *p, size_t n)
   if (c->len - c->off + n > SV_CLIENT_MAX_PENDING)
     {
       static const char msg[] = "enclaver-supervisor: dropping a stream client that fell too far behind\n";
-      rt_write_all (2, msg, sizeof msg - 1);
+      enclaver_write_all (2, msg, sizeof msg - 1);
       client_close (c);
       return;
     }
@@ -121,7 +121,7 @@ sv_client_queue (struct sv_client *c, const char *p, size_t n)
       size_t cap = c->cap ? c->cap : 4096;
       while (cap < c->len + n)
         cap *= 2;
-      c->buf = rt_xrealloc (c->buf, cap, 1);
+      c->buf = xreallocarray (c->buf, cap, 1);
       c->cap = cap;
     }
   memcpy (c->buf + c->len, p, n);
@@ -163,7 +163,7 @@ sv_server_accept (struct sv_server *s)
   int fd = enclaver_transport_accept (s->lfd, 1);
   if (fd < 0)
     return NULL;
-  c = rt_xcalloc (1, sizeof *c);
+  c = xcalloc (1, sizeof *c);
   c->fd = fd;
   /* Append, so broadcast order is connection order (not that it matters). */
   for (pp = &s->clients; *pp; pp = &(*pp)->next)
@@ -268,7 +268,7 @@ sv_server_flush (struct sv_server *s, int timeout_ms)
       struct pollfd *p;
       if (left <= 0)
         break;
-      p = rt_xcalloc (n, sizeof *p);
+      p = xcalloc (n, sizeof *p);
       m = sv_server_fill (s, p);
       if (s->lfd >= 0)
         p[0].events = 0; /* no new clients while flushing */
@@ -298,94 +298,21 @@ sv_server_close (struct sv_server *s)
   s->lfd = -1;
 }
 
-/* Length of a valid UTF-8 sequence starting at p (lead byte >= 0x80), or 0. */
-static size_t
-utf8_seq_len (const unsigned char *p)
-{
-  size_t n, i;
-  unsigned int cp;
-  if (p[0] >= 0xc2 && p[0] <= 0xdf)
-    n = 2, cp = p[0] & 0x1f;
-  else if (p[0] >= 0xe0 && p[0] <= 0xef)
-    n = 3, cp = p[0] & 0x0f;
-  else if (p[0] >= 0xf0 && p[0] <= 0xf4)
-    n = 4, cp = p[0] & 0x07;
-  else
-    return 0;
-  for (i = 1; i < n; i++)
-    {
-      if ((p[i] & 0xc0) != 0x80)
-        return 0;
-      cp = (cp << 6) | (p[i] & 0x3f);
-    }
-  if ((n == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)))
-    return 0;
-  return n;
-}
-
-static void
-json_escape (FILE *f, const char *s)
-{
-  const unsigned char *p = (const unsigned char *) s;
-  for (; *p; p++)
-    {
-      switch (*p)
-        {
-        case '"':
-          fputs ("\\\"", f);
-          break;
-        case '\\':
-          fputs ("\\\\", f);
-          break;
-        case '\n':
-          fputs ("\\n", f);
-          break;
-        case '\r':
-          fputs ("\\r", f);
-          break;
-        case '\t':
-          fputs ("\\t", f);
-          break;
-        default:
-          if (*p < 0x20 || *p == 0x7f)
-            fprintf (f, "\\u%04x", *p);
-          else if (*p < 0x80)
-            fputc (*p, f);
-          else
-            {
-              size_t n = utf8_seq_len (p);
-              if (n == 0)
-                fputs ("\\ufffd", f); /* keep the line valid JSON */
-              else
-                {
-                  fwrite (p, 1, n, f);
-                  p += n - 1;
-                }
-            }
-        }
-    }
-}
-
 char *
 sv_status_line (const char *kind, int value, const char *text)
 {
-  char *buf = NULL;
-  size_t len = 0;
-  FILE *f = open_memstream (&buf, &len);
-  if (f == NULL)
-    abort ();
+  struct strbuf sb;
+  struct jsonl j;
+
+  strbuf_init (&sb);
+  jsonl_begin (&j, &sb);
+  jsonl_str (&j, "status", kind);
   if (strcmp (kind, "exited") == 0)
-    fprintf (f, "{\"status\":\"exited\",\"code\":%d}\n", value);
+    jsonl_int (&j, "code", value);
   else if (strcmp (kind, "signaled") == 0)
-    fprintf (f, "{\"status\":\"signaled\",\"signal\":%d}\n", value);
+    jsonl_int (&j, "signal", value);
   else if (strcmp (kind, "fatal") == 0)
-    {
-      fputs ("{\"status\":\"fatal\",\"error\":\"", f);
-      json_escape (f, text ? text : "");
-      fputs ("\"}\n", f);
-    }
-  else
-    fprintf (f, "{\"status\":\"%s\"}\n", kind);
-  fclose (f);
-  return buf;
+    jsonl_str (&j, "error", text ? text : "");
+  jsonl_end (&j);
+  return strbuf_release (&sb);
 }

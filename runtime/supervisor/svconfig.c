@@ -15,8 +15,8 @@ void
 sv_config_init (struct sv_config *c)
 {
   memset (c, 0, sizeof *c);
-  c->status_addr = rt_xstrdup (SV_DEFAULT_STATUS_ADDR);
-  c->log_addr = rt_xstrdup (SV_DEFAULT_LOG_ADDR);
+  c->status_addr = xstrdup (SV_DEFAULT_STATUS_ADDR);
+  c->log_addr = xstrdup (SV_DEFAULT_LOG_ADDR);
   c->stop_timeout = SV_DEFAULT_STOP_TIMEOUT;
   c->linger = SV_DEFAULT_LINGER;
   c->bootstrap = 1;
@@ -44,7 +44,7 @@ get_string (json_t *v, const char *name, const char *key, char **out, char *err,
   if (strlen (json_string_value (v)) != json_string_length (v))
     return rt_err (err, errlen, "%s: key \"%s\" contains a NUL character", name, key);
   free (*out);
-  *out = rt_xstrdup (json_string_value (v));
+  *out = xstrdup (json_string_value (v));
   return 0;
 }
 
@@ -64,7 +64,7 @@ get_strv (json_t *v, const char *name, const char *key, int is_env, char ***out,
     }
   if (!json_is_array (v))
     return rt_err (err, errlen, "%s: key \"%s\" must be an array of strings", name, key);
-  r = rt_xcalloc (json_array_size (v) + 1, sizeof *r);
+  r = xcalloc (json_array_size (v) + 1, sizeof *r);
   json_array_foreach (v, i, e)
     {
       const char *s = json_string_value (e);
@@ -80,7 +80,7 @@ get_strv (json_t *v, const char *name, const char *key, int is_env, char ***out,
           return rt_err (err, errlen, "%s: %s[%zu] \"%s\" is not of the form KEY=VALUE", name,
                          key, i, s);
         }
-      r[i] = rt_xstrdup (s);
+      r[i] = xstrdup (s);
     }
   rt_strv_free (*out);
   *out = r;
@@ -194,7 +194,7 @@ sv_config_load_file (struct sv_config *c, const char *path, char *err, size_t er
       return rt_err (err, errlen, "configuration %s is too large (%lld bytes, max %d)", path,
                      (long long) st.st_size, SV_CONFIG_MAX_SIZE);
     }
-  buf = rt_xmalloc ((size_t) st.st_size + 1);
+  buf = xmalloc ((size_t) st.st_size + 1);
   n = fread (buf, 1, (size_t) st.st_size + 1, f);
   if (ferror (f) || n > (size_t) st.st_size)
     {

@@ -39,7 +39,7 @@ parse_id (const char *s, unsigned long *out)
 static FILE *
 open_db (const char *rootfs, const char *name)
 {
-  char *p = rt_xasprintf ("%s/etc/%s", strcmp (rootfs, "/") == 0 ? "" : rootfs, name);
+  char *p = xasprintf ("%s/etc/%s", strcmp (rootfs, "/") == 0 ? "" : rootfs, name);
   FILE *f = fopen (p, "re");
   free (p);
   return f;
@@ -78,10 +78,10 @@ find_passwd (const char *rootfs, const char *spec, struct pw_found *out)
           if (match)
             {
               out->found = 1;
-              out->name = rt_xstrdup (pw->pw_name);
+              out->name = xstrdup (pw->pw_name);
               out->uid = pw->pw_uid;
               out->gid = pw->pw_gid;
-              out->home = rt_xstrdup (pw->pw_dir && *pw->pw_dir ? pw->pw_dir : "/");
+              out->home = xstrdup (pw->pw_dir && *pw->pw_dir ? pw->pw_dir : "/");
               break;
             }
         }
@@ -130,7 +130,7 @@ add_group (struct sv_user *u, gid_t g)
   for (i = 0; i < u->ngroups; i++)
     if (u->groups[i] == g)
       return;
-  u->groups = rt_xrealloc (u->groups, u->ngroups + 1, sizeof *u->groups);
+  u->groups = xreallocarray (u->groups, u->ngroups + 1, sizeof *u->groups);
   u->groups[u->ngroups++] = g;
 }
 
@@ -168,7 +168,7 @@ sv_user_resolve (const char *rootfs, const char *spec, struct sv_user *u, char *
     rootfs = "/";
   if (spec == NULL)
     spec = "";
-  userpart = rt_xstrdup (spec);
+  userpart = xstrdup (spec);
   colon = strchr (userpart, ':');
   if (colon)
     {
@@ -185,7 +185,7 @@ sv_user_resolve (const char *rootfs, const char *spec, struct sv_user *u, char *
           goto out;
         }
       free (userpart);
-      userpart = rt_xstrdup ("0");
+      userpart = xstrdup ("0");
     }
 
   find_passwd (rootfs, userpart, &pw);
@@ -200,7 +200,7 @@ sv_user_resolve (const char *rootfs, const char *spec, struct sv_user *u, char *
     {
       u->uid = (uid_t) id;
       u->gid = 0;
-      u->home = rt_xstrdup ("/");
+      u->home = xstrdup ("/");
     }
   else
     {

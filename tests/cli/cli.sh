@@ -55,7 +55,7 @@ if command -v jq >/dev/null 2>&1; then
   [ "$p" = "$(cd "$PLUGDIR" && pwd -P)/rec-b.so" ] && ok "JSON path is the file" || not_ok "JSON path ($p)"
 fi
 run_cmd "$ENCLAVER" --log-format json plugins --plugin-dir "$PLUGDIR"
-expect_in "--log-format json warnings" "$ERR" '{"level":"warning","source":"plugins","msg":"skipped '
+expect_in "--log-format json warnings" "$ERR" '"level":"warning","component":"plugins","msg":"skipped '
 run_cmd "$ENCLAVER" plugins --log-format xml
 expect_rc "bad --log-format exits 2" 2
 

@@ -1,0 +1,14 @@
+# common/: the helper library shared by the core and the in-enclave runtime (allocation,
+# safe I/O, paths, JSON lines, the log line format).  libc only: it is linked into
+# libenclaver (through libenclaver_util.la), into each program that uses the hidden
+# helpers, and statically into runtime/enclaver-init and runtime/enclaver-supervisor.
+# Built with the reproducible prefix map because its code ends up inside EIFs (the
+# runtime binaries), whose PCRs hash their bytes.
+REPRO_PREFIX_MAP = -ffile-prefix-map=$(abs_top_srcdir)=. -ffile-prefix-map=$(abs_top_builddir)=.
+
+noinst_LTLIBRARIES += libenclaver_common.la
+libenclaver_common_la_SOURCES = common/base.h \
+	common/xalloc.c common/xalloc.h common/fdio.c common/fdio.h \
+	common/paths.c common/paths.h common/strbuf.c common/strbuf.h \
+	common/jsonl.c common/jsonl.h common/logline.c common/logline.h
+libenclaver_common_la_CFLAGS = $(AM_CFLAGS) $(REPRO_PREFIX_MAP)
