@@ -14,9 +14,7 @@ TAP_N=0
 TAP_FAILED=0
 TEST_TMP=$(mktemp -d "${TMPDIR:-/tmp}/enclaver-test.XXXXXX")
 trap 'rm -rf "$TEST_TMP"' EXIT
-# fd 9 is the TAP stream itself, so a helper can report even when its stdout
-# is captured by $(...); USR1 from such a subshell ends the main script.
-exec 9>&1
+# USR1 from a $(...) subshell ends the main script (tap_bug)
 trap 'exit 1' USR1
 
 # tap_where HELPER: "file:line" of the call to HELPER (bash only; other
@@ -32,15 +30,18 @@ tap_where () {
 }
 # tap_bug HELPER WHY "$@": HELPER was called wrongly; fail the script loudly
 tap_bug () {
-  local fn=$1 why=$2 where
+  local fn=$1 why=$2 where out
   shift 2
   where=$(tap_where "$fn")
   TAP_N=$((TAP_N + 1))
+  # the main script's stdout is the TAP stream, also when ours is captured by $(...)
+  out=/proc/$$/fd/1
+  [ -w "$out" ] || out=/dev/stderr
   {
     echo "not ok $TAP_N - test bug: $fn $why (called at $where)"
     printf '# arguments:'; printf ' [%s]' "$@"; echo
     echo "Bail out! $fn $why (called at $where)"
-  } >&9
+  } >>"$out"
   echo "$where: $fn $why" >&2
   kill -USR1 $$
   exit 1
@@ -74,7 +75,7 @@ check () {
 # run_cmd: runs the command, storing exit code in RC, stdout in OUT, stderr in ERR
 run_cmd () {
   tap_argc run_cmd 1 - "$@"
-  "$@" >"$TEST_TMP/out" 2>"$TEST_TMP/err" 9>&-; RC=$?
+  "$@" >"$TEST_TMP/out" 2>"$TEST_TMP/err"; RC=$?
   OUT=$(cat "$TEST_TMP/out"); ERR=$(cat "$TEST_TMP/err")
 }
 # expect_rc "name" EXPECTED  (after run_cmd: compares $RC with EXPECTED)
