@@ -130,6 +130,10 @@ mutant cpio core/cpio/cpio.c "tests/tree/test-cpio" \
 mutant tree core/tree/apply.c "tests/tree/test-apply tests/tree/test-umoci-benign" \
   "opaque-directory markers are taken for AUFS metadata and skipped" \
   'if (strcmp (base, ".wh..wh..opq") == 0)' 'if (strcmp (base, ".wh..wh..opq") == 0 && 0)'
+mutant oci-image core/oci/image.c "tests/oci/local.sh" \
+  "a single-platform image of another architecture is taken without --platform" \
+  'if ((f->want_explicit || !opts->only_metadata) && !oci_platform_match (&have, &f->want))' \
+  'if (0 && !oci_platform_match (&have, &f->want))'
 mutant oci-cache core/oci/cache.c "tests/oci/local.sh" \
   "a blob whose content does not match its digest enters the cache" \
   'if (digest && strcmp (got, digest) != 0)' 'if (0 && digest && strcmp (got, digest) != 0)'
