@@ -149,6 +149,11 @@ mutant lua lua/sandbox.c "tests/lua/test-lua" \
 mutant cli cli/common.c "tests/cli/cli.sh" \
   "usage errors exit 1 instead of 2" \
   'return EXIT_USAGE;' 'return EXIT_FAIL;'
+mutant cli-image cli/cmd_image.c "tests/oci/local.sh tests/oci/registry.sh" \
+  "enclaver image exits 0 when it fails (issue 12: 184 OCI points once passed like this)" \
+  '  free (insecure);
+  return rc;' '  free (insecure);
+  return rc == EXIT_FAIL ? EXIT_OK : rc;'
 mutant supervisor runtime/supervisor/main.c "tests/runtime/test-supervisor" \
   "an app killed by signal N makes the supervisor exit N, not 128+N" \
   'finish (s, 128 + WTERMSIG (st));' 'finish (s, WTERMSIG (st));'
