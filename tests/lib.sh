@@ -1,5 +1,11 @@
 # enclaver tests: shell TAP helpers.  Source from a tests/*.sh script.
 # Provides: ok/not_ok via check, skip_all, done_testing, and $ENCLAVER / $top_srcdir.
+#
+# Every helper checks how many arguments it was given.  A wrong count is a bug
+# in the test (expect_rc "name" "$RC" 1 once compared the exit code with
+# itself), so it is reported as a failed point naming the helper and the
+# caller, then "Bail out!", and the whole script exits 1, even from inside a
+# $(...) subshell.  tests/lib-selftest.sh proves it.
 set -u
 : "${top_srcdir:?run through make check}"
 : "${top_builddir:?run through make check}"
@@ -8,24 +14,83 @@ TAP_N=0
 TAP_FAILED=0
 TEST_TMP=$(mktemp -d "${TMPDIR:-/tmp}/enclaver-test.XXXXXX")
 trap 'rm -rf "$TEST_TMP"' EXIT
+# USR1 from a $(...) subshell ends the main script (tap_bug)
+trap 'exit 1' USR1
 
-ok () { TAP_N=$((TAP_N + 1)); echo "ok $TAP_N - $*"; }
-not_ok () { TAP_N=$((TAP_N + 1)); TAP_FAILED=$((TAP_FAILED + 1)); echo "not ok $TAP_N - $*"; }
-diag () { printf '%s\n' "$@" | sed 's/^/# /'; }
+# tap_where HELPER: "file:line" of the call to HELPER (bash only; other
+# shells name the script)
+tap_where () {
+  if [ -n "${BASH_VERSION:-}" ]; then
+    eval 'local i=1
+      while [ $i -lt ${#FUNCNAME[@]} ] && [ "${FUNCNAME[$i]}" != "$1" ]; do i=$((i + 1)); done
+      echo "${BASH_SOURCE[$((i + 1))]:-$0}:${BASH_LINENO[$i]:-?}"'
+  else
+    echo "$0"
+  fi
+}
+# tap_bug HELPER WHY "$@": HELPER was called wrongly; fail the script loudly
+tap_bug () {
+  local fn=$1 why=$2 where out
+  shift 2
+  where=$(tap_where "$fn")
+  TAP_N=$((TAP_N + 1))
+  # the main script's stdout is the TAP stream, also when ours is captured by $(...)
+  out=/proc/$$/fd/1
+  [ -w "$out" ] || out=/dev/stderr
+  {
+    echo "not ok $TAP_N - test bug: $fn $why (called at $where)"
+    printf '# arguments:'; printf ' [%s]' "$@"; echo
+    echo "Bail out! $fn $why (called at $where)"
+  } >>"$out"
+  echo "$where: $fn $why" >&2
+  kill -USR1 $$
+  exit 1
+}
+# tap_argc HELPER MIN MAX "$@": MAX is a number or '-' (no upper bound)
+tap_argc () {
+  local fn=$1 min=$2 max=$3 want
+  shift 3
+  if [ $# -ge "$min" ] && { [ "$max" = - ] || [ $# -le "$max" ]; }; then
+    return 0
+  fi
+  case $max in
+    "$min") want=$min ;;
+    -) want="at least $min" ;;
+    *) want="$min to $max" ;;
+  esac
+  tap_bug "$fn" "called with $# argument(s), it takes $want" "$@"
+}
+
+ok () { tap_argc ok 1 - "$@"; TAP_N=$((TAP_N + 1)); echo "ok $TAP_N - $*"; }
+not_ok () {
+  tap_argc not_ok 1 - "$@"
+  TAP_N=$((TAP_N + 1)); TAP_FAILED=$((TAP_FAILED + 1)); echo "not ok $TAP_N - $*"
+}
+diag () { tap_argc diag 1 - "$@"; printf '%s\n' "$@" | sed 's/^/# /'; }
 # check "name" command...   (passes when the command exits 0)
-check () { local name=$1; shift; if "$@"; then ok "$name"; else not_ok "$name"; fi; }
+check () {
+  tap_argc check 2 - "$@"
+  local name=$1; shift; if "$@"; then ok "$name"; else not_ok "$name"; fi
+}
 # run_cmd: runs the command, storing exit code in RC, stdout in OUT, stderr in ERR
 run_cmd () {
+  tap_argc run_cmd 1 - "$@"
   "$@" >"$TEST_TMP/out" 2>"$TEST_TMP/err"; RC=$?
   OUT=$(cat "$TEST_TMP/out"); ERR=$(cat "$TEST_TMP/err")
 }
-# expect_rc "name" RC  (after run_cmd)
+# expect_rc "name" EXPECTED  (after run_cmd: compares $RC with EXPECTED)
 expect_rc () {
+  tap_argc expect_rc 2 2 "$@"
+  case $2 in
+    ''|*[!0-9]*) tap_bug expect_rc "given '$2' as the expected exit code" "$@" ;;
+  esac
   if [ "$RC" -eq "$2" ]; then ok "$1"; else not_ok "$1"; diag "exit $RC, expected $2" "stdout: $OUT" "stderr: $ERR"; fi
 }
-# expect_in "name" "haystack" "needle"
+# expect_in "name" "haystack" "needle"  (an empty needle would match anything)
 expect_in () {
+  tap_argc expect_in 3 3 "$@"
+  [ -n "$3" ] || tap_bug expect_in "given an empty needle (it matches anything)" "$@"
   case $2 in *"$3"*) ok "$1";; *) not_ok "$1"; diag "expected to find: $3" "in: $2";; esac
 }
-skip_all () { echo "1..0 # SKIP $*"; exit 0; }  # the TAP driver counts exit 77 as an error
-done_testing () { echo "1..$TAP_N"; [ "$TAP_FAILED" -eq 0 ]; }
+skip_all () { tap_argc skip_all 1 - "$@"; echo "1..0 # SKIP $*"; exit 0; }  # the TAP driver counts exit 77 as an error
+done_testing () { tap_argc done_testing 0 0 "$@"; echo "1..$TAP_N"; [ "$TAP_FAILED" -eq 0 ]; }

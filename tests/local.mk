@@ -61,6 +61,10 @@ TESTS += tests/core/test-error tests/core/test-context tests/core/test-loader \
 	tests/core/test-pipeline tests/cli/cli.sh tests/cli/usage.sh tests/cli/nitro.sh tests/cli/install.sh
 EXTRA_DIST += tests/tap.h tests/lib.sh tests/cli/cli.sh tests/cli/usage.sh tests/cli/nitro.sh tests/cli/install.sh
 
+# The shell helpers bail out on a wrong argument count (tests/lib.sh).
+TESTS += tests/lib-selftest.sh
+EXTRA_DIST += tests/lib-selftest.sh
+
 tests_core_test_error_SOURCES = tests/core/test-error.c
 tests_core_test_error_CFLAGS = $(CORE_TEST_CC)
 tests_core_test_error_LDADD = $(CORE_TEST_LIBS)

@@ -7,19 +7,25 @@ enclaverinclude_HEADERS += include/enclaver/cpio.h
 
 # tests
 TREE_TEST_LIBS = libenclaver.la libenclaver_util.la $(DEPS_LIBS)
-check_PROGRAMS += tests/tree/test-apply tests/tree/test-cpio tests/tree/test-umoci \
-	tests/tree/test-flatten-stage
-TESTS += tests/tree/test-apply tests/tree/test-cpio tests/tree/test-umoci \
-	tests/tree/test-flatten-stage
+check_PROGRAMS += tests/tree/test-apply tests/tree/test-cpio tests/tree/test-umoci-benign \
+	tests/tree/test-umoci-hostile tests/tree/test-flatten-stage
+TESTS += tests/tree/test-apply tests/tree/test-cpio tests/tree/test-umoci-benign \
+	tests/tree/test-umoci-hostile tests/tree/test-flatten-stage
 tests_tree_test_apply_SOURCES = tests/tree/test-apply.c tests/tree/layergen.h
 tests_tree_test_apply_CFLAGS = $(AM_CFLAGS) $(DEPS_CFLAGS)
 tests_tree_test_apply_LDADD = $(TREE_TEST_LIBS)
 tests_tree_test_cpio_SOURCES = tests/tree/test-cpio.c tests/tree/layergen.h
 tests_tree_test_cpio_CFLAGS = $(AM_CFLAGS) $(DEPS_CFLAGS)
 tests_tree_test_cpio_LDADD = $(TREE_TEST_LIBS)
-tests_tree_test_umoci_SOURCES = tests/tree/test-umoci.c tests/tree/layergen.h
-tests_tree_test_umoci_CFLAGS = $(AM_CFLAGS) $(DEPS_CFLAGS)
-tests_tree_test_umoci_LDADD = $(TREE_TEST_LIBS)
+# peer comparison with umoci: benign and hostile images, sharing umoci-peer.h
+tests_tree_test_umoci_benign_SOURCES = tests/tree/test-umoci-benign.c tests/tree/umoci-peer.h \
+	tests/tree/layergen.h
+tests_tree_test_umoci_benign_CFLAGS = $(AM_CFLAGS) $(DEPS_CFLAGS)
+tests_tree_test_umoci_benign_LDADD = $(TREE_TEST_LIBS)
+tests_tree_test_umoci_hostile_SOURCES = tests/tree/test-umoci-hostile.c tests/tree/umoci-peer.h \
+	tests/tree/layergen.h
+tests_tree_test_umoci_hostile_CFLAGS = $(AM_CFLAGS) $(DEPS_CFLAGS)
+tests_tree_test_umoci_hostile_LDADD = $(TREE_TEST_LIBS)
 tests_tree_test_flatten_stage_SOURCES = tests/tree/test-flatten-stage.c tests/tree/layergen.h
 tests_tree_test_flatten_stage_CFLAGS = $(AM_CFLAGS) $(DEPS_CFLAGS)
 tests_tree_test_flatten_stage_LDADD = $(TREE_TEST_LIBS)

@@ -18,7 +18,7 @@ IMG="$ENCLAVER image --cache-dir $C --no-progress"
 MD=$(layout_ref_digest "$L" single)
 expect_eq "manifest blob hashes to its name" "$(sha_of "$(blob "$L" "$MD")")" "$MD"
 run_cmd $IMG inspect "oci:$L:single"
-expect_rc "inspect oci:DIR:single" "$RC" 0
+expect_rc "inspect oci:DIR:single" 0
 printf '%s' "$OUT" > "$TEST_TMP/single.json"
 expect_eq "inspect Digest = sha256sum of the manifest" "$(jq -r .Digest "$TEST_TMP/single.json")" "$MD"
 expect_eq "inspect Platform" "$(jq -r .Platform "$TEST_TMP/single.json")" "linux/$ARCH"
@@ -43,10 +43,10 @@ while [ $i -lt "$n" ]; do
   i=$((i + 1))
 done
 run_cmd test -e "$C/blobs/sha256/${LD#sha256:}"
-expect_rc "inspect does not fetch layers" "$RC" 1
+expect_rc "inspect does not fetch layers" 1
 
 run_cmd $IMG pull "oci:$L:single"
-expect_rc "pull oci:DIR:single" "$RC" 0
+expect_rc "pull oci:DIR:single" 0
 expect_eq "pull prints the manifest digest" "$OUT" "$MD"
 run_cmd $IMG pull --json "oci:$L:single"
 printf '%s' "$OUT" > "$TEST_TMP/pull.json"
@@ -67,7 +67,7 @@ for src in "oci-archive:$TEST_TMP/oci.tar:docker" "docker-archive:$TEST_TMP/dock
            "docker-archive:$TEST_TMP/docker-legacy.tar" "docker-archive:$TEST_TMP/docker-legacy.tar:@0" \
            "docker-archive:$TEST_TMP/docker-legacy.tar:example.com/test/img:docker"; do
   run_cmd $IMG pull --json "$src"
-  expect_rc "pull $src" "$RC" 0
+  expect_rc "pull $src" 0
   printf '%s' "$OUT" > "$TEST_TMP/d.json"
   expect_eq "$src: same config digest" "$(jq -r .Config.Digest "$TEST_TMP/d.json")" "$(jq -r .Config.Digest "$TEST_TMP/d-oci.json")"
   expect_eq "$src: same layer digests" "$(jq -c '[.Layers[].Digest]' "$TEST_TMP/d.json")" "$(jq -c '[.Layers[].Digest]' "$TEST_TMP/d-oci.json")"
@@ -93,37 +93,37 @@ run_cmd $IMG inspect "oci:$L:multi"
 expect_eq "default platform is the host's" "$(printf '%s' "$OUT" | jq -r .Platform)" "linux/$ARCH"
 expect_eq "Index digest reported" "$(printf '%s' "$OUT" | jq -r .Index)" "$XD"
 run_cmd $IMG pull --platform linux/s390x "oci:$L:multi"
-expect_rc "platform missing from the index fails" "$RC" 1
+expect_rc "platform missing from the index fails" 1
 expect_in "error names the platform" "$ERR" "linux/s390x"
 expect_in "error lists what the index offers" "$ERR" "it offers: linux/amd64, linux/arm64/v8"
 expect_in "error mentions skipped attestations" "$ERR" "attestation"
 run_cmd $IMG pull --platform linux/arm/v7 "oci:$L:multi"
-expect_rc "no silent fallback to another arch" "$RC" 1
+expect_rc "no silent fallback to another arch" 1
 run_cmd $IMG pull "oci:$L:otherarch"
-expect_rc "single-arch image of another arch is refused" "$RC" 1
+expect_rc "single-arch image of another arch is refused" 1
 expect_in "mismatch names both platforms" "$ERR" "was requested"
 run_cmd $IMG pull --platform bad//x "oci:$L:multi"
-expect_rc "malformed --platform" "$RC" 1
+expect_rc "malformed --platform" 1
 
 # ---- refused documents
 for case in "schema1:schema 1" "artifact:artifact" "unknowntype:unsupported manifest media type" \
             "both:both 'manifests' and 'layers'" "badcase:collides with 'Cmd'"; do
   run_cmd $IMG inspect "oci:$L:${case%%:*}"
-  expect_rc "${case%%:*} refused" "$RC" 1
+  expect_rc "${case%%:*} refused" 1
   expect_in "${case%%:*}: clear error" "$ERR" "${case#*:}"
 done
 run_cmd $IMG inspect "oci:$L"
-expect_rc "layout with many images needs a REF" "$RC" 1
+expect_rc "layout with many images needs a REF" 1
 expect_in "lists the names" "$ERR" "single (@0)"
 run_cmd $IMG inspect "oci:$L:nosuch"
-expect_rc "unknown REF" "$RC" 1
+expect_rc "unknown REF" 1
 expect_in "unknown REF named" "$ERR" "no image named 'nosuch'"
 run_cmd $IMG inspect "oci:$L:@1"
 expect_eq "@N selects by position" "$(printf '%s' "$OUT" | jq -r .Index)" "$XD"
 run_cmd $IMG inspect "oci:$TEST_TMP/nowhere"
-expect_rc "missing layout directory" "$RC" 1
+expect_rc "missing layout directory" 1
 run_cmd $IMG inspect "docker-archive:$TEST_TMP/oci.tar:nosuch"
-expect_rc "oci archive is not a docker archive with that tag" "$RC" 1
+expect_rc "oci archive is not a docker archive with that tag" 1
 
 # ---- verification: corrupted / truncated blobs never enter the cache
 cp -r "$L" "$TEST_TMP/bad"
@@ -132,11 +132,11 @@ B=$(blob "$TEST_TMP/bad" "$LD")
 printf 'X' | dd of="$B" bs=1 seek=20 conv=notrunc 2>/dev/null
 C2=$TEST_TMP/cache2
 run_cmd "$ENCLAVER" image pull --cache-dir "$C2" "oci:$TEST_TMP/bad:single"
-expect_rc "corrupted layer blob fails" "$RC" 1
+expect_rc "corrupted layer blob fails" 1
 expect_in "digest mismatch reported with the layer" "$ERR" "digest mismatch"
 expect_in "error names the layer" "$ERR" "layer 0"
 run_cmd test -e "$C2/blobs/sha256/${LD#sha256:}"
-expect_rc "corrupted blob not in the cache" "$RC" 1
+expect_rc "corrupted blob not in the cache" 1
 run_cmd ls -A "$C2/blobs/sha256"
 expect_eq "no blob of that content cached" "$(ls "$C2/blobs/sha256" | grep -c "$(sha_of "$B" | cut -c8-)")" "0"
 expect_eq "no temporary files left" "$(ls -A "$C2/tmp" | wc -l)" "0"
@@ -151,7 +151,7 @@ expect_in "grown blob: size mismatch" "$ERR" "size mismatch"
 # a corrupted member of an oci-archive
 $MKIMAGE oci-archive "$TEST_TMP/bad" "$TEST_TMP/bad.tar"
 run_cmd "$ENCLAVER" image pull --cache-dir "$TEST_TMP/cache3" "oci-archive:$TEST_TMP/bad.tar:single"
-expect_rc "corrupted oci-archive member fails" "$RC" 1
+expect_rc "corrupted oci-archive member fails" 1
 expect_in "archive error names the member" "$ERR" "blobs/sha256/${LD#sha256:}"
 
 # ---- two pulls sharing one cache at the same time
@@ -164,21 +164,30 @@ wait $pa
 ra=$?
 expect_eq "concurrent pulls into one cache both succeed" "$ra $rb" "0 0"
 expect_eq "both report the same digest" "$(cat "$TEST_TMP/a.out")" "$(cat "$TEST_TMP/b.out")"
+# every blob of the image (manifest, config, three layers) is in the shared cache
+# and hashes to its name
+bad=""
 for f in "$CC"/blobs/sha256/*; do
-  [ "$(sha_of "$f")" = "sha256:$(basename "$f")" ] || not_ok "cache entry $(basename "$f") is intact"
+  [ -f "$f" ] || continue
+  [ "$(sha_of "$f")" = "sha256:$(basename "$f")" ] || bad="$bad $(basename "$f")"
 done
-ok "every shared-cache entry hashes to its name"
+expect_eq "every shared-cache entry hashes to its name" "${bad:-none}" "none"
+missing=""
+for d in "$MD" $(jq -r '.config.digest, .layers[].digest' "$MAN"); do
+  [ -f "$CC/blobs/sha256/${d#sha256:}" ] || missing="$missing $d"
+done
+expect_eq "the shared cache holds the manifest, config and every layer" "${missing:-none}" "none"
 
 # ---- usage
 run_cmd "$ENCLAVER" image --help
-expect_rc "image --help" "$RC" 0
+expect_rc "image --help" 0
 expect_in "help documents inspect" "$OUT" "inspect SOURCE"
 run_cmd "$ENCLAVER" image frobnicate x
-expect_rc "unknown subcommand is a usage error" "$RC" 2
+expect_rc "unknown subcommand is a usage error" 2
 run_cmd "$ENCLAVER" image inspect
-expect_rc "missing SOURCE is a usage error" "$RC" 2
+expect_rc "missing SOURCE is a usage error" 2
 run_cmd "$ENCLAVER" image inspect "Nginx:latest"
-expect_rc "uppercase repository refused" "$RC" 1
+expect_rc "uppercase repository refused" 1
 expect_in "says lowercase" "$ERR" "lowercase"
 
 done_testing

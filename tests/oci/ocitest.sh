@@ -1,10 +1,12 @@
-# Helpers for the tests/oci shell tests (sourced after tests/lib.sh).
+# Helpers for the tests/oci shell tests (sourced after tests/lib.sh).  Each checks
+# its argument count with tap_argc (tests/lib.sh): a wrong count bails out.
 OCI_SRC="$top_srcdir/tests/oci"
 PY=${PYTHON:-python3}
 MKIMAGE="$PY $OCI_SRC/mkimage.py"
 OCI_PIDS=""
 
 oci_cleanup () {
+  tap_argc oci_cleanup 0 0 "$@"
   for p in $OCI_PIDS; do kill "$p" 2>/dev/null; done
   for p in $OCI_PIDS; do wait "$p" 2>/dev/null; done
   rm -rf "$TEST_TMP"
@@ -15,6 +17,7 @@ command -v "$PY" >/dev/null 2>&1 || skip_all "python3 not found"
 command -v jq >/dev/null 2>&1 || skip_all "jq not found"
 
 host_arch () {
+  tap_argc host_arch 0 0 "$@"
   case $(uname -m) in
     x86_64|amd64) echo amd64 ;;
     aarch64|arm64) echo arm64 ;;
@@ -23,9 +26,10 @@ host_arch () {
 }
 
 # sha256 of a file as "sha256:<hex>" (independent of enclaver)
-sha_of () { echo "sha256:$(sha256sum "$1" | cut -d' ' -f1)"; }
+sha_of () { tap_argc sha_of 1 1 "$@"; echo "sha256:$(sha256sum "$1" | cut -d' ' -f1)"; }
 # sha256 of the decompressed content of a layer blob
 diffid_of () {
+  tap_argc diffid_of 1 1 "$@"
   case $(od -An -tx1 -N4 "$1" | tr -d ' \n') in
     1f8b08*) echo "sha256:$(gzip -dc "$1" | sha256sum | cut -d' ' -f1)" ;;
     28b52ffd) echo "sha256:$(zstd -qdc "$1" | sha256sum | cut -d' ' -f1)" ;;
@@ -34,16 +38,19 @@ diffid_of () {
 }
 # layout_ref_digest LAYOUT REF: the digest index.json gives REF
 layout_ref_digest () {
+  tap_argc layout_ref_digest 2 2 "$@"
   jq -r --arg r "$2" '.manifests[] | select(.annotations["org.opencontainers.image.ref.name"] == $r) | .digest' "$1/index.json"
 }
-blob () { echo "$1/blobs/sha256/${2#sha256:}"; }
+blob () { tap_argc blob 2 2 "$@"; echo "$1/blobs/sha256/${2#sha256:}"; }
 
 free_port () {
+  tap_argc free_port 0 0 "$@"
   $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
 # wait_file FILE: wait up to 10 s for FILE to appear
 wait_file () {
+  tap_argc wait_file 1 1 "$@"
   local i=0
   while [ ! -s "$1" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
   [ -s "$1" ]
@@ -51,6 +58,7 @@ wait_file () {
 
 # start_registry NAME STORAGE SCHEME [extra YAML...]: sets REG_PORT; pid in OCI_PIDS
 start_registry () {
+  tap_argc start_registry 3 - "$@"
   local name=$1 storage=$2 scheme=$3; shift 3
   REG_PORT=$(free_port)
   {
@@ -73,6 +81,7 @@ start_registry () {
 }
 
 stop_registry () {
+  tap_argc stop_registry 1 1 "$@"
   local pid
   eval "pid=\${REG_PID_$1:-}"
   [ -n "$pid" ] || return 0
@@ -83,6 +92,7 @@ stop_registry () {
 # start_py NAME SCRIPT ARGS...: runs a python helper whose first arg is a port file;
 # sets PY_PORT (not in a subshell, so the pid is remembered for cleanup)
 start_py () {
+  tap_argc start_py 2 - "$@"
   local name=$1 script=$2; shift 2
   rm -f "$TEST_TMP/$name.port"
   $PY "$OCI_SRC/$script" "$TEST_TMP/$name.port" "$@" > "$TEST_TMP/$name.out" 2>&1 &
@@ -93,5 +103,6 @@ start_py () {
 
 # expect_eq NAME GOT WANT
 expect_eq () {
+  tap_argc expect_eq 3 3 "$@"
   if [ "$2" = "$3" ]; then ok "$1"; else not_ok "$1"; diag "got:      $2" "expected: $3"; fi
 }

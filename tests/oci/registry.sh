@@ -32,12 +32,12 @@ C=$TEST_TMP/cache
 IMG="$ENCLAVER image --cache-dir $C --no-progress"
 
 run_cmd $IMG inspect "$R/test/img:single"
-expect_rc "anonymous inspect over http (loopback)" "$RC" 0
+expect_rc "anonymous inspect over http (loopback)" 0
 printf '%s' "$OUT" > "$TEST_TMP/r.json"
 expect_eq "registry digest = sha256sum of the pushed manifest" "$(jq -r .Digest "$TEST_TMP/r.json")" "$(sha_of "$MAN")"
 expect_eq "registry layers = layout layers" "$(jq -c '[.Layers[].Digest]' "$TEST_TMP/r.json")" "$(jq -c '[.layers[].digest]' "$MAN")"
 run_cmd $IMG pull --json "docker://$R/test/img:single"
-expect_rc "pull docker://REF" "$RC" 0
+expect_rc "pull docker://REF" 0
 printf '%s' "$OUT" > "$TEST_TMP/p.json"
 n=$(jq '.Layers | length' "$TEST_TMP/p.json")
 i=0
@@ -61,42 +61,42 @@ run_cmd $IMG inspect --platform linux/arm64/v8 "$R/test/img:multi"
 expect_eq "index from the registry: arm64 selected" "$(printf '%s' "$OUT" | jq -r .Platform)" "linux/arm64"
 expect_eq "index digest" "$(printf '%s' "$OUT" | jq -r .Index)" "$XD"
 run_cmd $IMG inspect --platform linux/riscv64 "$R/test/img:multi"
-expect_rc "registry index without the platform" "$RC" 1
+expect_rc "registry index without the platform" 1
 expect_in "lists what the index offers" "$ERR" "it offers: linux/amd64, linux/arm64/v8"
 run_cmd $IMG inspect "$R/test/img:nosuchtag"
-expect_rc "unknown tag" "$RC" 1
+expect_rc "unknown tag" 1
 expect_in "404 tag: clear error" "$ERR" "manifest unknown"
 expect_in "404 tag: names the registry" "$ERR" "$R"
 run_cmd $IMG inspect "$R/test/nosuchrepo:single"
-expect_rc "unknown repository" "$RC" 1
+expect_rc "unknown repository" 1
 run_cmd $IMG pull --json "$R/test/img:docker"
 expect_eq "same image via registry and oci layout" "$(printf '%s' "$OUT" | jq -r .Digest)" "$(layout_ref_digest "$L" docker)"
 
 # digest-pinned reference: second pull needs no network at all
 PIN="$R/test/img@$MD"
 run_cmd $IMG pull "$PIN"
-expect_rc "pull by digest" "$RC" 0
+expect_rc "pull by digest" 0
 run_cmd $IMG pull "$R/test/img:multi"
 stop_registry plain
 run_cmd $IMG pull "$PIN"
-expect_rc "digest-pinned pull with the registry down (cache only)" "$RC" 0
+expect_rc "digest-pinned pull with the registry down (cache only)" 0
 expect_eq "same digest from the cache" "$OUT" "$MD"
 run_cmd $IMG pull --offline "$PIN"
-expect_rc "--offline digest-pinned" "$RC" 0
+expect_rc "--offline digest-pinned" 0
 run_cmd $IMG pull --offline "$R/test/img:multi"
-expect_rc "--offline tag resolved earlier" "$RC" 0
+expect_rc "--offline tag resolved earlier" 0
 run_cmd $IMG pull --offline "$R/test/img:docker"
-expect_rc "--offline tag never pulled with layers" "$RC" 0
+expect_rc "--offline tag never pulled with layers" 0
 run_cmd $IMG pull --offline "$R/test/img:nevertagged"
-expect_rc "--offline unknown tag fails" "$RC" 1
+expect_rc "--offline unknown tag fails" 1
 expect_in "--offline: explains" "$ERR" "--offline"
 run_cmd $IMG pull --offline --cache-dir "$TEST_TMP/empty" "$PIN"
-expect_rc "--offline with an empty cache fails" "$RC" 1
+expect_rc "--offline with an empty cache fails" 1
 expect_in "--offline: names the missing digest" "$ERR" "$MD"
 run_cmd $IMG pull "$R/test/img:single"
-expect_rc "tags are re-resolved: registry down means failure" "$RC" 1
+expect_rc "tags are re-resolved: registry down means failure" 1
 run_cmd $IMG pull --pull "$PIN"
-expect_rc "--pull bypasses the cache (registry down: failure)" "$RC" 1
+expect_rc "--pull bypasses the cache (registry down: failure)" 1
 
 # ---- fault injection through a proxy
 start_registry plain2 "$S" http || not_ok "restart registry"
@@ -111,46 +111,46 @@ cached () { test -e "$1/blobs/sha256/${2#sha256:}"; }
 
 fault "[{\"match\": \"${L2#sha256:}\", \"action\": \"corrupt\"}]"
 run_cmd "$ENCLAVER" image pull --no-progress --cache-dir "$TEST_TMP/c-corrupt" "$P/test/img:single"
-expect_rc "corrupted blob bytes fail the pull" "$RC" 1
+expect_rc "corrupted blob bytes fail the pull" 1
 expect_in "digest mismatch named" "$ERR" "digest mismatch"
 expect_in "the layer is named" "$ERR" "$L2"
 run_cmd cached "$TEST_TMP/c-corrupt" "$L2"
-expect_rc "corrupted blob not in the cache" "$RC" 1
+expect_rc "corrupted blob not in the cache" 1
 expect_eq "no partial files left" "$(ls -A "$TEST_TMP/c-corrupt/tmp" | wc -l)" "0"
 
 fault "[{\"match\": \"${L2#sha256:}\", \"action\": \"cut\"}]"
 run_cmd "$ENCLAVER" image pull --no-progress --cache-dir "$TEST_TMP/c-cut" "$P/test/img:single"
-expect_rc "connection cut mid-blob: resumed" "$RC" 0
+expect_rc "connection cut mid-blob: resumed" 0
 expect_in "the retry asked for the rest with Range" "$(cat "$PLOG")" "range=bytes=5120-"
 expect_eq "resumed blob verifies" "$(sha_of "$TEST_TMP/c-cut/blobs/sha256/${L2#sha256:}")" "$L2"
 
 fault "[{\"match\": \"${L2#sha256:}\", \"action\": \"cut\"}, {\"match\": \"${L2#sha256:}\", \"action\": \"ignore-range\"}]"
 run_cmd "$ENCLAVER" image pull --no-progress --cache-dir "$TEST_TMP/c-cut2" "$P/test/img:single"
-expect_rc "cut, then a server ignoring Range: restarted and verified" "$RC" 0
+expect_rc "cut, then a server ignoring Range: restarted and verified" 0
 expect_eq "restarted blob verifies" "$(sha_of "$TEST_TMP/c-cut2/blobs/sha256/${L2#sha256:}")" "$L2"
 
 fault '[{"match": "/manifests/single", "action": "503", "count": 2}, {"match": "/blobs/", "action": "500"}]'
 run_cmd "$ENCLAVER" image pull --no-progress --cache-dir "$TEST_TMP/c-5xx" "$P/test/img:single"
-expect_rc "503 twice then success" "$RC" 0
+expect_rc "503 twice then success" 0
 expect_eq "two 503s were served" "$(grep -c ' 503 503' "$PLOG")" "2"
 fault '[{"match": "/manifests/single", "action": "429"}]'
 run_cmd "$ENCLAVER" image inspect --cache-dir "$TEST_TMP/c-429" "$P/test/img:single"
-expect_rc "429 with Retry-After, then success" "$RC" 0
+expect_rc "429 with Retry-After, then success" 0
 fault '[{"match": "/manifests/single", "action": "503", "count": 50}]'
 run_cmd "$ENCLAVER" image inspect --cache-dir "$TEST_TMP/c-503" "$P/test/img:single"
-expect_rc "persistent 503 gives up" "$RC" 1
+expect_rc "persistent 503 gives up" 1
 expect_in "says how often it tried" "$ERR" "after 5 attempts"
 fault '[{"match": "/manifests/single", "action": "bad-digest"}]'
 run_cmd "$ENCLAVER" image inspect --cache-dir "$TEST_TMP/c-dig" "$P/test/img:single"
-expect_rc "wrong Docker-Content-Digest refused" "$RC" 1
+expect_rc "wrong Docker-Content-Digest refused" 1
 expect_in "names the header" "$ERR" "Docker-Content-Digest"
 fault "[{\"match\": \"/manifests/$MD\", \"action\": \"corrupt\"}]"
 run_cmd "$ENCLAVER" image inspect --cache-dir "$TEST_TMP/c-mcor" "$P/test/img@$MD"
-expect_rc "manifest fetched by digest with wrong bytes refused" "$RC" 1
+expect_rc "manifest fetched by digest with wrong bytes refused" 1
 expect_in "manifest digest mismatch" "$ERR" "digest mismatch"
 fault '[]'
 run_cmd "$ENCLAVER" image pull --no-progress --jobs 1 --cache-dir "$TEST_TMP/c-j1" "$P/test/img:single"
-expect_rc "--jobs 1" "$RC" 0
+expect_rc "--jobs 1" 0
 
 # ---- bearer tokens: docker-registry with token auth, tokens from tokenserver.py
 openssl req -x509 -newkey rsa:2048 -nodes -keyout "$TEST_TMP/tok.key" -out "$TEST_TMP/tok.crt" -days 2 \
@@ -163,23 +163,23 @@ start_registry tokreg "$S" http "auth:" "  token:" "    realm: http://127.0.0.1:
   || not_ok "start token-auth registry"
 T=127.0.0.1:$REG_PORT
 run_cmd "$ENCLAVER" image inspect --cache-dir "$TEST_TMP/c-tok0" "$T/test/img:single"
-expect_rc "token server refuses anonymous access" "$RC" 1
+expect_rc "token server refuses anonymous access" 1
 expect_in "clear error naming the token server" "$ERR" "refused anonymous access"
 mkdir -p "$TEST_TMP/dc"
 printf '{"auths":{"%s":{"auth":"%s"}}}' "$T" "$(printf alice:wonderland | base64)" > "$TEST_TMP/dc/config.json"
 run_cmd env DOCKER_CONFIG="$TEST_TMP/dc" "$ENCLAVER" image pull --no-progress --cache-dir "$TEST_TMP/c-tok1" \
   "$T/test/img:single"
-expect_rc "bearer token flow with ~/.docker/config.json credentials" "$RC" 0
+expect_rc "bearer token flow with ~/.docker/config.json credentials" 0
 expect_eq "token-auth pull digest" "$OUT" "$MD"
 expect_in "token requested with the pull scope" "$(cat "$TEST_TMP/tok.port.log")" "scope=repository%3Atest%2Fimg%3Apull auth=yes"
 printf '{"auths":{"http://%s/v1/":{"auth":"%s"}}}' "$T" "$(printf alice:wonderland | base64)" > "$TEST_TMP/auth.json"
 run_cmd env REGISTRY_AUTH_FILE="$TEST_TMP/auth.json" "$ENCLAVER" image inspect --cache-dir "$TEST_TMP/c-tok2" \
   "$T/test/img:multi"
-expect_rc "REGISTRY_AUTH_FILE (key with scheme and path)" "$RC" 0
+expect_rc "REGISTRY_AUTH_FILE (key with scheme and path)" 0
 printf '{"auths":{"%s":{"auth":"%s"}}}' "$T" "$(printf alice:wrong | base64)" > "$TEST_TMP/bad.json"
 run_cmd env REGISTRY_AUTH_FILE="$TEST_TMP/bad.json" "$ENCLAVER" image inspect --cache-dir "$TEST_TMP/c-tok3" \
   "$T/test/img:single"
-expect_rc "wrong password refused" "$RC" 1
+expect_rc "wrong password refused" 1
 expect_in "says where the credentials came from" "$ERR" "$TEST_TMP/bad.json"
 # credential helper protocol (credsStore)
 mkdir -p "$TEST_TMP/bin" "$TEST_TMP/dch"
@@ -198,11 +198,11 @@ chmod +x "$TEST_TMP/bin/docker-credential-enclavertest"
 printf '{"credsStore":"enclavertest","auths":{"%s":{}}}' "$T" > "$TEST_TMP/dch/config.json"
 run_cmd env PATH="$TEST_TMP/bin:$PATH" DOCKER_CONFIG="$TEST_TMP/dch" "$ENCLAVER" image inspect \
   --cache-dir "$TEST_TMP/c-tok4" "$T/test/img:single"
-expect_rc "credentials from a docker-credential helper" "$RC" 0
+expect_rc "credentials from a docker-credential helper" 0
 expect_eq "helper asked for this registry" "$(cat "$TEST_TMP/helper.log")" "$T"
 printf '{"credHelpers":{"%s":"missinghelper"}}' "$T" > "$TEST_TMP/dch/config.json"
 run_cmd env DOCKER_CONFIG="$TEST_TMP/dch" "$ENCLAVER" image inspect --cache-dir "$TEST_TMP/c-tok5" "$T/test/img:single"
-expect_rc "missing credential helper is an error" "$RC" 1
+expect_rc "missing credential helper is an error" 1
 expect_in "names the helper" "$ERR" "docker-credential-missinghelper"
 # Redirects (blob storage elsewhere): the Authorization header must not follow to another host.
 start_py front faultproxy.py "http://$T" || not_ok "start front proxy"
@@ -213,7 +213,7 @@ printf '[{"match": "/blobs/", "action": "redirect:http://%s", "count": 100}]' "$
 printf '{"auths":{"%s":{"auth":"%s"}}}' "$FRONT" "$(printf alice:wonderland | base64)" > "$TEST_TMP/dc/config.json"
 run_cmd env DOCKER_CONFIG="$TEST_TMP/dc" "$ENCLAVER" image pull --no-progress --cache-dir "$TEST_TMP/c-redir" \
   "$FRONT/test/img:single"
-expect_rc "blobs redirected to another host are fetched" "$RC" 0
+expect_rc "blobs redirected to another host are fetched" 0
 expect_in "the registry got the bearer token" "$(cat "$TEST_TMP/front.port.log")" "/manifests/single range=- auth=yes"
 expect_in "blob requests were redirected" "$(cat "$TEST_TMP/front.port.log")" "307 redirect"
 expect_in "the storage host served the blobs" "$(cat "$TEST_TMP/store.port.log")" "/blobs/"
@@ -238,23 +238,23 @@ case $HASH in
       "auth:" "  htpasswd:" "    realm: enclaver-test" "    path: $TEST_TMP/htpasswd" || not_ok "start TLS registry"
     H=127.0.0.1:$REG_PORT
     run_cmd "$ENCLAVER" image inspect --cache-dir "$TEST_TMP/c-tls0" "$H/test/img:single"
-    expect_rc "unknown CA refused" "$RC" 1
+    expect_rc "unknown CA refused" 1
     expect_in "TLS verification error suggests --ca-cert" "$ERR" "--ca-cert"
     run_cmd "$ENCLAVER" image inspect --ca-cert "$TEST_TMP/ca.crt" --cache-dir "$TEST_TMP/c-tls1" "$H/test/img:single"
-    expect_rc "Basic challenge without credentials" "$RC" 1
+    expect_rc "Basic challenge without credentials" 1
     expect_in "401 names the registry and the missing credentials" "$ERR" "registry $H requires authentication (Basic) and no credentials were found"
     printf '{"auths":{"%s":{"auth":"%s"}}}' "$H" "$(printf bob:s3cret | base64)" > "$TEST_TMP/basic.json"
     run_cmd env REGISTRY_AUTH_FILE="$TEST_TMP/basic.json" "$ENCLAVER" image pull --no-progress \
       --ca-cert "$TEST_TMP/ca.crt" --cache-dir "$TEST_TMP/c-tls2" "$H/test/img:single"
-    expect_rc "TLS + Basic auth pull" "$RC" 0
+    expect_rc "TLS + Basic auth pull" 0
     expect_eq "TLS + Basic digest" "$OUT" "$MD"
     run_cmd env REGISTRY_AUTH_FILE="$TEST_TMP/basic.json" SSL_CERT_FILE="$TEST_TMP/ca.crt" "$ENCLAVER" image inspect \
       --cache-dir "$TEST_TMP/c-tls3" "$H/test/img:multi"
-    expect_rc "SSL_CERT_FILE honoured" "$RC" 0
+    expect_rc "SSL_CERT_FILE honoured" 0
     printf '{"auths":{"%s":{"auth":"%s"}}}' "$H" "$(printf bob:nope | base64)" > "$TEST_TMP/basic-bad.json"
     run_cmd env REGISTRY_AUTH_FILE="$TEST_TMP/basic-bad.json" "$ENCLAVER" image inspect --ca-cert "$TEST_TMP/ca.crt" \
       --cache-dir "$TEST_TMP/c-tls4" "$H/test/img:single"
-    expect_rc "wrong Basic password" "$RC" 1
+    expect_rc "wrong Basic password" 1
     expect_in "denied with the credentials from the file" "$ERR" "denied"
     stop_registry tls ;;
   *) diag "no bcrypt implementation (python3 crypt or htpasswd): TLS/Basic part skipped"

@@ -44,7 +44,7 @@ YAML
 write_hook "$MD" "linux/$ARCH" "$(jq '.layers | length' "$MAN")" "$(jq -r '.layers[0].digest' "$MAN")"
 write_manifest "oci:$L:single"
 run_cmd "$ENCLAVER" build -f "$D/enclaver.yaml" --cache-dir "$TEST_TMP/cache"
-expect_rc "build with pipeline [fetch]" "$RC" 0
+expect_rc "build with pipeline [fetch]" 0
 expect_in "the hook saw the image" "$ERR" "hook saw $MD"
 # oci: layouts are read in place: the manifest is cached, the layers are not copied
 # (flatten verifies each blob's digest while reading it)
@@ -56,17 +56,17 @@ expect_eq "manifest is in the cache" "$(sha_of "$TEST_TMP/cache/blobs/sha256/$(e
 write_hook "$ARM" "linux/arm64" 1 "$(jq -r '.layers[0].digest' "$(blob "$L" "$ARM")")"
 write_manifest "oci:$L:multi"
 run_cmd "$ENCLAVER" build -f "$D/enclaver.yaml" --cache-dir "$TEST_TMP/cache" --platform linux/arm64/v8
-expect_rc "--platform picks the arm64 manifest in the stage" "$RC" 0
+expect_rc "--platform picks the arm64 manifest in the stage" 0
 run_cmd "$ENCLAVER" build -f "$D/enclaver.yaml" --cache-dir "$TEST_TMP/cache" --platform linux/s390x
-expect_rc "missing platform fails the build" "$RC" 1
+expect_rc "missing platform fails the build" 1
 expect_in "build error lists the index" "$ERR" "it offers: linux/amd64, linux/arm64/v8"
 
 # --from overrides sources.app; errors name the source
 run_cmd "$ENCLAVER" build -f "$D/enclaver.yaml" --cache-dir "$TEST_TMP/cache" --from "oci:$L:schema1"
-expect_rc "schema 1 through the stage" "$RC" 1
+expect_rc "schema 1 through the stage" 1
 expect_in "schema 1 error" "$ERR" "schema 1"
 run_cmd "$ENCLAVER" build -f "$D/enclaver.yaml" --cache-dir "$TEST_TMP/cache" --offline --from "127.0.0.1:9/x/y:z"
-expect_rc "--offline tag never resolved" "$RC" 1
+expect_rc "--offline tag never resolved" 1
 expect_in "--offline reaches the stage" "$ERR" "--offline"
 
 done_testing
