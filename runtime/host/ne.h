@@ -15,6 +15,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <errno.h>
 #include <sys/types.h>
 
 #include <enclaver/error.h>
@@ -31,8 +32,29 @@
 #define NE_EIF_IMAGE 0x01
 #define NE_ENCLAVE_PRODUCTION_MODE 0x00
 #define NE_ENCLAVE_DEBUG_MODE 0x01
+#define NE_IMAGE_LOAD_MAX_FLAG_VAL 0x02
+#define NE_DEFAULT_MEMORY_REGION 0x00
+#define NE_MEMORY_REGION_MAX_FLAG_VAL 0x01
+#define NE_ENCLAVE_START_MAX_FLAG_VAL 0x02
 #define NE_MIN_ENCLAVE_MEM_MIB 64
+#define NE_MIN_MEM_REGION_SIZE (2ull << 20) /* regions: 2 MiB aligned, multiples of 2 MiB */
 #define NE_EIF_LOAD_OFFSET (8ull << 20) /* what the driver returns */
+#define NE_PARENT_CID 3
+#define NE_MEMORY_EIF_RATIO 4 /* nitro-cli: memory >= 4 x the EIF size */
+
+/* The hugepage sizes nitro-cli tries, largest first (its HUGE_PAGE_MAP); a host has only
+ * some of them (x86_64: 2 MiB and 1 GiB). */
+#define NE_N_PAGE_SIZES 9
+extern const uint64_t ne_page_sizes[NE_N_PAGE_SIZES];
+/* mmap flags for one hugepage of size (a power of two): MAP_HUGETLB | log2 << MAP_HUGE_SHIFT. */
+int ne_map_huge_flags (uint64_t page_size);
+/* The page size a MAP_HUGE_* flag names (0 when flags carry no size). */
+uint64_t ne_map_huge_size (int flags);
+
+/* The status of the error ne_launch() returns when the enclave was started but its
+ * heartbeat never came or was wrong; the enclave has been terminated.  The launcher
+ * exits 108 (ENCLAVER.md §8) for it. */
+#define NE_STATUS_HEARTBEAT EPROTO
 
 struct ne_image_load_info
 {
@@ -85,7 +107,9 @@ struct ne_dev
   void *ud;
   int (*open) (void *ud, const char *path, int flags);
   int (*ioctl) (void *ud, int fd, unsigned long request, void *arg);
-  void *(*mmap) (void *ud, size_t len, int prot, int flags); /* anonymous hugepage mappings */
+  /* Anonymous hugepage mappings: flags are MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB |
+   * MAP_HUGE_<size>; MAP_FAILED with errno on failure. */
+  void *(*mmap) (void *ud, size_t len, int prot, int flags);
   int (*munmap) (void *ud, void *addr, size_t len);
   int (*close) (void *ud, int fd);
   /* Free hugepages of a size (bytes), for the pre-flight check; -1 if unknown. */
@@ -127,8 +151,9 @@ struct ne_enclave
   int dev_fd, enclave_fd;
   uint64_t slot_uid;
   uint64_t cid;
-  struct ne_region *regions;
+  struct ne_region *regions; /* sorted by size, descending, as donated */
   size_t n_regions;
+  uint64_t mem_size;         /* the sum of the regions, bytes */
   uint32_t *cpus; /* the CPU ids the driver gave */
   size_t n_cpus;
 };
@@ -136,6 +161,28 @@ struct ne_enclave
 /* Checks that need no device: memory >= 64 MiB and >= 4 x the EIF size; on x86_64 an even
  * CPU count >= 2.  The message says what to change. */
 int ne_check_params (const struct ne_launch_params *p, const char *arch, enclaver_error_t *err);
+
+/* The checks that need the device's host but change nothing: /dev/nitro_enclaves present
+ * and openable (opened and closed again), and enough free hugepages for memory_mib
+ * (nitro-cli's allocation played on the free counts).  The message says what to do. */
+int ne_preflight (const struct ne_dev *dev, const struct ne_launch_params *p, enclaver_error_t *err);
+
+/* nitro-cli's region plan (EIF.md §7 step 3) over a page allocator: sizes largest first
+ * while the rest is at least that size, then smallest first until covered, then the
+ * surplus trimmed (regions sorted descending; the smallest given back).  alloc returns 0
+ * and the page's address, or -1 when no page of that size is left; release gives one
+ * back.  On success *out (malloc'd) holds the regions; on shortage returns -1 with
+ * *missing set to the bytes not covered (everything allocated given back). */
+typedef int (*ne_page_alloc_fn) (void *ctx, uint64_t page_size, void **addr);
+typedef void (*ne_page_release_fn) (void *ctx, void *addr, uint64_t page_size);
+int ne_plan_regions (uint64_t mem_bytes, ne_page_alloc_fn alloc, ne_page_release_fn release, void *ctx,
+                     struct ne_region **out, size_t *n_out, uint64_t *missing);
+
+/* The heartbeat (EIF.md §6): wait on the listening fd lfd up to timeout_ms in all for
+ * one connection (on vsock, only from expect_cid unless it is 0), read one byte, require
+ * 0xB7, write it back.  0, or -1 with why (e.g. "no connection within 90 s") in buf. */
+#define NE_HEARTBEAT_BYTE 0xB7
+int ne_heartbeat_wait (int lfd, int timeout_ms, uint64_t expect_cid, char *why, size_t whylen);
 
 /* The whole sequence of EIF.md §7: pre-flight (device present and accessible, enough free
  * hugepages), NE_CREATE_VM, regions largest-first and trimmed, NE_GET_IMAGE_LOAD_INFO, the
