@@ -450,7 +450,7 @@ test_launch_ok (void)
   tap_ok (r->n_cpus == 2 && r->cpus[0] == 1 && r->cpus[1] == 5,
           "2 CPUs from the pool: one whole core (1 and its sibling 5)");
   tap_ok (e.n_cpus == 2 && e.cpus[0] == 1 && e.cpus[1] == 5, "the CPU ids the driver gave are kept");
-  tap_ok (regions_hold_file (r->regions, r->n_regions, vector1),
+  tap_ok (rc == 0 && regions_hold_file (r->regions, r->n_regions, vector1),
           "the bytes at 8 MiB across the donated regions are vector1.eif");
   /* The order of EIF.md §7: CREATE_VM, GET_IMAGE_LOAD_INFO, SET_USER_MEMORY_REGION...,
    * ADD_VCPU..., START_ENCLAVE, each succeeding. */
@@ -525,10 +525,10 @@ test_launch_big (void)
   if (err)
     tap_diag ("%s", err->msg);
   enclaver_error_release (&err);
-  tap_ok (r->n_regions == 2 + 3 + 40 && r->regions[0].size == 32 * MiB && r->regions[1].size == 32 * MiB
+  tap_ok (rc == 0 && r->n_regions == 2 + 3 + 40 && r->regions[0].size == 32 * MiB && r->regions[1].size == 32 * MiB
             && r->regions[2].size == 16 * MiB && r->regions[5].size == 2 * MiB,
           "regions 2 x 32 MiB, 3 x 16 MiB, 40 x 2 MiB, largest first (%zu)", r->n_regions);
-  tap_ok (regions_hold_file (r->regions, r->n_regions, path),
+  tap_ok (rc == 0 && regions_hold_file (r->regions, r->n_regions, path),
           "the bytes at 8 MiB across 32, 16 and 2 MiB regions are the generated EIF");
   ne_enclave_close (&e);
   fake_ne_free (f);
