@@ -567,8 +567,6 @@ static int
 do_start (struct fake_ne *f, struct fake_fd *e, struct ne_enclave_start_info *s)
 {
   unsigned core;
-  if (f->c.on_start)
-    f->c.on_start (f->c.on_start_arg);
   if (s->flags >= NE_ENCLAVE_START_MAX_FLAG_VAL)
     return fail (NE_ERR_INVALID_FLAG_VALUE);
   if ((s->enclave_cid > 0 && s->enclave_cid <= 2) || s->enclave_cid == UINT32_MAX
@@ -602,6 +600,8 @@ fake_ioctl (void *ud, int fd, unsigned long request, void *arg)
   struct fake_fd *d = fd_find (f, fd);
   int rc;
 
+  if (f->c.on_ioctl)
+    f->c.on_ioctl (f->c.on_ioctl_arg, request);
   if (d == NULL)
     rc = fail (EBADF);
   else if (request == NE_CREATE_VM)
@@ -682,4 +682,13 @@ fake_ne_resident_bytes (const struct fake_ne *f)
     }
   fclose (fp);
   return total;
+}
+
+void
+fake_ne_touch (struct fake_ne *f)
+{
+  size_t i;
+  for (i = 0; i < f->n_maps; i++)
+    if (f->maps[i].addr)
+      memset (f->maps[i].addr, 0, (size_t) f->maps[i].len);
 }

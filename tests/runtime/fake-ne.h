@@ -40,8 +40,9 @@ struct fake_ne_config
   const char *heartbeat_addr;  /* where the enclave's init connects ("unix:PATH") */
   enum fake_ne_heartbeat heartbeat;
   uint64_t first_auto_cid;     /* CID handed out for 0 (0: 16) */
-  void (*on_start) (void *arg); /* called as NE_START_ENCLAVE begins (the bench's clock) */
-  void *on_start_arg;
+  /* Called as each ioctl begins, before any check (the bench's clock). */
+  void (*on_ioctl) (void *arg, unsigned long request);
+  void *on_ioctl_arg;
 };
 
 #define FAKE_NE_MAX_LOG 8192
@@ -79,5 +80,7 @@ int fake_ne_heartbeat_reply (struct fake_ne *f);
 /* Bytes of the fake's hugepage mappings resident in memory now (from /proc/self/smaps),
  * for the bench: the launcher's own RSS is VmHWM minus this. */
 uint64_t fake_ne_resident_bytes (const struct fake_ne *f);
+/* Write every byte of the live hugepage mappings (faults them in, as a bench's warm run). */
+void fake_ne_touch (struct fake_ne *f);
 
 #endif
