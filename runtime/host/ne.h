@@ -198,4 +198,14 @@ int ne_heartbeat_timeout_ms (uint64_t eif_size, uint64_t memory_mib);
 /* End the enclave and release its regions (idempotent). */
 void ne_enclave_close (struct ne_enclave *e);
 
+/* The "nitro" struct host_backend (runtime/host/launcher.h) on top of ne_launch():
+ * check = ne_check_params + ne_preflight; start = ne_launch, the ID in nitro-cli's form
+ * (INSTANCE-encSLOT, the instance from /sys/devices/virtual/dmi/id/board_asset_tag);
+ * addresses vsock:CID:PORT to reach the enclave and vsock:any:PORT to listen; the event
+ * fd is the enclave fd (the driver reports POLLHUP when the enclave has ended);
+ * terminate = ne_enclave_close.  dev NULL means ne_dev_real; heartbeat_addr NULL means
+ * vsock:3:9000. */
+struct host_backend;
+struct host_backend *host_backend_nitro_new (const struct ne_dev *dev, const char *heartbeat_addr);
+
 #endif

@@ -15,6 +15,7 @@
 
 #include "tests/tap.h"
 #include "fake-ne.h"
+#include "launcher.h"
 #include "ne.h"
 
 #define MiB (1ull << 20)
@@ -862,6 +863,56 @@ test_fake_rules (void)
   fake_ne_free (f);
 }
 
+/* ---- the "nitro" host_backend over the fake ------------------------------------------ */
+
+static void
+test_backend (void)
+{
+  struct fake_ne_config c = base_config ();
+  struct fake_ne *f = new_fake (&c);
+  struct host_backend *b = host_backend_nitro_new (fake_ne_dev (f), hb_addr);
+  struct host_run_config rc;
+  struct host_enclave e;
+  enclaver_error_t err = NULL;
+  struct stat st;
+  char addr[64];
+
+  memset (&rc, 0, sizeof rc);
+  memset (&e, 0, sizeof e);
+  stat (vector1, &st);
+  rc.eif_path = vector1;
+  rc.eif_size = (uint64_t) st.st_size;
+  rc.arch = "x86_64";
+  rc.memory_mib = 128;
+  rc.cpu_count = 3;
+  TAP_STR_EQ (b->name, "nitro", "backend: named nitro");
+  TAP_INT_EQ (b->check (b, &rc, &err), -1, "backend: check refuses 3 CPUs on x86_64");
+  if (err)
+    TAP_CONTAINS (err->msg, "CPU count 3 is odd", "backend: with the CPU message");
+  enclaver_error_release (&err);
+  rc.cpu_count = 2;
+  TAP_INT_EQ (b->check (b, &rc, &err), 0, "backend: check passes 2 CPUs, 128 MiB");
+  TAP_INT_EQ (fake_ne_record (f)->n_log, 0, "backend: check issues no ioctl");
+  TAP_INT_EQ (b->start (b, &rc, &e, &err), 0, "backend: start launches the enclave");
+  enclaver_error_release (&err);
+  TAP_INT_EQ (e.cid, 16, "backend: the CID");
+  TAP_CONTAINS (e.id, "-enc0000000000001001", "backend: the ID ends in -enc and the slot");
+  TAP_INT_EQ (e.pid, getpid (), "backend: the launcher holds the enclave");
+  b->enclave_addr (b, &e, 17000, addr, sizeof addr);
+  TAP_STR_EQ (addr, "vsock:16:17000", "backend: the enclave's status port");
+  b->host_addr (b, &e, 17002, addr, sizeof addr);
+  TAP_STR_EQ (addr, "vsock:any:17002", "backend: the host's egress listener");
+  tap_ok (b->event_fd (b, &e) >= 0, "backend: the enclave fd is the event fd");
+  TAP_INT_EQ (b->on_event (b, &e), 0, "backend: a running enclave has not ended");
+  b->terminate (b, &e);
+  TAP_INT_EQ (fake_ne_record (f)->enclave_closed, 1, "backend: terminate closes the enclave fd");
+  TAP_INT_EQ (fake_ne_live_mappings (f), 0, "backend: terminate unmaps the regions");
+  b->terminate (b, &e);
+  TAP_INT_EQ (b->event_fd (b, &e), -1, "backend: terminate twice is harmless");
+  b->destroy (b);
+  fake_ne_free (f);
+}
+
 int
 main (void)
 {
@@ -882,6 +933,7 @@ main (void)
   test_launch_big ();
   test_launch_errors ();
   test_fake_rules ();
+  test_backend ();
 
   unlink (hb_addr + 5);
   rmdir (tmpdir);
