@@ -15,7 +15,7 @@
 #include <unistd.h>
 #include <linux/vm_sockets.h>
 
-#include "ne.h"
+#include "heartbeat.h"
 #include "transport.h"
 
 #define NE_TIMEOUT_UNIT_MS 90000 /* nitro-cli's TIMEOUT_MINUTE_MS */
@@ -154,8 +154,9 @@ ne_heartbeat_wait (int lfd, int timeout_ms, uint64_t expect_cid, char *why, size
       close (fd);
       return -1;
     }
+  /* send, not write: an init that went away must not kill the launcher with SIGPIPE. */
   do
-    n = write (fd, &b, 1);
+    n = send (fd, &b, 1, MSG_NOSIGNAL);
   while (n < 0 && errno == EINTR);
   if (n != 1)
     {

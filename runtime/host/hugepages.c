@@ -10,7 +10,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
-#include "ne.h"
+#include "hugepages.h"
 
 #ifndef MAP_HUGE_SHIFT
 # define MAP_HUGE_SHIFT 26

@@ -4,8 +4,9 @@
 noinst_LTLIBRARIES += runtime/host/libenclaver-host.la
 HOST_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/runtime -I$(top_srcdir)/runtime/host
 runtime_host_libenclaver_host_la_SOURCES = \
-	runtime/host/ne.c runtime/host/ne.h runtime/host/ne-errors.c \
-	runtime/host/hugepages.c runtime/host/heartbeat.c runtime/host/backend-nitro.c \
+	runtime/host/ne.c runtime/host/ne.h runtime/host/ne-errors.c runtime/host/ne-errors.h \
+	runtime/host/hugepages.c runtime/host/hugepages.h runtime/host/heartbeat.c \
+	runtime/host/heartbeat.h runtime/host/backend-nitro.c \
 	runtime/host/launcher.h \
 	runtime/transport.c runtime/transport.h runtime/rtutil.c runtime/rtutil.h
 runtime_host_libenclaver_host_la_CPPFLAGS = $(HOST_CPPFLAGS)

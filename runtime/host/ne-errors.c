@@ -7,7 +7,7 @@
 
 #include <stddef.h>
 
-#include "ne.h"
+#include "ne-errors.h"
 
 static const char *const ne_messages[] = {
   [NE_ERR_VCPU_ALREADY_USED - 256]
@@ -74,7 +74,7 @@ static const char *const ne_messages[] = {
   = "NE_ERR_INVALID_FLAG_VALUE: an ioctl was given a flag the driver does not know (an "
     "enclaver bug, or a driver older than this tool)",
   [NE_ERR_INVALID_ENCLAVE_CID - 256]
-  = "NE_ERR_INVALID_ENCLAVE_CID: this enclave CID is reserved (0-3, the parent's 3 and "
+  = "NE_ERR_INVALID_ENCLAVE_CID: this enclave CID is reserved (1, 2, the parent's 3, and "
     "4294967295) or above 32 bits; choose --enclave-cid between 4 and 4294967294, or leave "
     "it out to have one assigned",
 };

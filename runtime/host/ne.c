@@ -564,7 +564,10 @@ ne_launch (const struct ne_dev *dev, const struct ne_launch_params *p, struct ne
 
   timeout_ms = p->heartbeat_timeout_ms > 0 ? p->heartbeat_timeout_ms
                                            : ne_heartbeat_timeout_ms (eif_size, p->memory_mib);
-  if (ne_heartbeat_wait (lfd, timeout_ms, hb_addr[0] == 'v' ? out->cid : 0, why, sizeof why) < 0)
+  /* On vsock only the enclave just started may answer (several enclaves per host). */
+  if (ne_heartbeat_wait (lfd, timeout_ms, strncmp (hb_addr, "vsock:", 6) == 0 ? out->cid : 0, why,
+                         sizeof why)
+      < 0)
     {
       enclaver_make_error (err, NE_STATUS_HEARTBEAT,
                            "the enclave (CID %" PRIu64 ") was started but its init gave no heartbeat "

@@ -20,6 +20,10 @@
 
 #include <enclaver/error.h>
 
+#include "heartbeat.h"
+#include "hugepages.h"
+#include "ne-errors.h"
+
 /* The uapi of drivers/virt/nitro_enclaves (include/uapi/linux/nitro_enclaves.h), as
  * numbers, so the tool builds on hosts whose kernel headers lack it. */
 #define NE_DEVICE_PATH "/dev/nitro_enclaves"
@@ -41,15 +45,6 @@
 #define NE_EIF_LOAD_OFFSET (8ull << 20) /* what the driver returns */
 #define NE_PARENT_CID 3
 #define NE_MEMORY_EIF_RATIO 4 /* nitro-cli: memory >= 4 x the EIF size */
-
-/* The hugepage sizes nitro-cli tries, largest first (its HUGE_PAGE_MAP); a host has only
- * some of them (x86_64: 2 MiB and 1 GiB). */
-#define NE_N_PAGE_SIZES 9
-extern const uint64_t ne_page_sizes[NE_N_PAGE_SIZES];
-/* mmap flags for one hugepage of size (a power of two): MAP_HUGETLB | log2 << MAP_HUGE_SHIFT. */
-int ne_map_huge_flags (uint64_t page_size);
-/* The page size a MAP_HUGE_* flag names (0 when flags carry no size). */
-uint64_t ne_map_huge_size (int flags);
 
 /* The status of the error ne_launch() returns when the enclave was started but its
  * heartbeat never came or was wrong; the enclave has been terminated.  The launcher
@@ -75,31 +70,6 @@ struct ne_enclave_start_info
   uint64_t enclave_cid; /* in (0 = auto) / out */
 };
 
-/* NE_ERR_* (256..275): the driver's own error codes, returned as errno values. */
-enum
-{
-  NE_ERR_VCPU_ALREADY_USED = 256,
-  NE_ERR_VCPU_NOT_IN_CPU_POOL = 257,
-  NE_ERR_VCPU_INVALID_CPU_CORE = 258,
-  NE_ERR_INVALID_MEM_REGION_SIZE = 259,
-  NE_ERR_INVALID_MEM_REGION_ADDR = 260,
-  NE_ERR_UNALIGNED_MEM_REGION_ADDR = 261,
-  NE_ERR_MEM_REGION_ALREADY_USED = 262,
-  NE_ERR_MEM_NOT_HUGE_PAGE = 263,
-  NE_ERR_MEM_DIFFERENT_NUMA_NODE = 264,
-  NE_ERR_MEM_MAX_REGIONS = 265,
-  NE_ERR_NO_MEM_REGIONS_ADDED = 266,
-  NE_ERR_NO_VCPUS_ADDED = 267,
-  NE_ERR_ENCLAVE_MEM_MIN_SIZE = 268,
-  NE_ERR_FULL_CORES_NOT_USED = 269,
-  NE_ERR_NOT_IN_INIT_STATE = 270,
-  NE_ERR_INVALID_VCPU = 271,
-  NE_ERR_NO_CPUS_AVAIL_IN_POOL = 272,
-  NE_ERR_INVALID_PAGE_SIZE = 273,
-  NE_ERR_INVALID_FLAG_VALUE = 274,
-  NE_ERR_INVALID_ENCLAVE_CID = 275,
-};
-
 /* The device seam.  ud is passed back to every call.  Each returns what the syscall
  * returns (-1 with errno set on failure; ioctl may set errno to an NE_ERR_* code). */
 struct ne_dev
@@ -118,16 +88,6 @@ struct ne_dev
 
 /* The real device: open(2), ioctl(2), mmap(MAP_HUGETLB), sysfs hugepage counts. */
 extern const struct ne_dev ne_dev_real;
-
-/* The sentence for an NE_ERR_* code (or NULL for other values), as `nitro-cli explain`
- * gives one: what went wrong and what to change. */
-const char *ne_strerror (int code);
-
-struct ne_region
-{
-  void *addr;
-  uint64_t size;
-};
 
 struct ne_launch_params
 {
@@ -167,23 +127,6 @@ int ne_check_params (const struct ne_launch_params *p, const char *arch, enclave
  * (nitro-cli's allocation played on the free counts).  The message says what to do. */
 int ne_preflight (const struct ne_dev *dev, const struct ne_launch_params *p, enclaver_error_t *err);
 
-/* nitro-cli's region plan (EIF.md §7 step 3) over a page allocator: sizes largest first
- * while the rest is at least that size, then smallest first until covered, then the
- * surplus trimmed (regions sorted descending; the smallest given back).  alloc returns 0
- * and the page's address, or -1 when no page of that size is left; release gives one
- * back.  On success *out (malloc'd) holds the regions; on shortage returns -1 with
- * *missing set to the bytes not covered (everything allocated given back). */
-typedef int (*ne_page_alloc_fn) (void *ctx, uint64_t page_size, void **addr);
-typedef void (*ne_page_release_fn) (void *ctx, void *addr, uint64_t page_size);
-int ne_plan_regions (uint64_t mem_bytes, ne_page_alloc_fn alloc, ne_page_release_fn release, void *ctx,
-                     struct ne_region **out, size_t *n_out, uint64_t *missing);
-
-/* The heartbeat (EIF.md §6): wait on the listening fd lfd up to timeout_ms in all for
- * one connection (on vsock, only from expect_cid unless it is 0), read one byte, require
- * 0xB7, write it back.  0, or -1 with why (e.g. "no connection within 90 s") in buf. */
-#define NE_HEARTBEAT_BYTE 0xB7
-int ne_heartbeat_wait (int lfd, int timeout_ms, uint64_t expect_cid, char *why, size_t whylen);
-
 /* The whole sequence of EIF.md §7: pre-flight (device present and accessible, enough free
  * hugepages), NE_CREATE_VM, regions largest-first and trimmed, NE_GET_IMAGE_LOAD_INFO, the
  * EIF copied from the file straight into the regions at the load offset,
@@ -191,9 +134,6 @@ int ne_heartbeat_wait (int lfd, int timeout_ms, uint64_t expect_cid, char *why, 
  * NE_START_ENCLAVE, the heartbeat.  On failure everything done so far is undone. */
 int ne_launch (const struct ne_dev *dev, const struct ne_launch_params *p, struct ne_enclave *out,
                enclaver_error_t *err);
-
-/* The nitro-cli heartbeat timeout: 90 s x ceil(EIF size / 6 GiB) + 90 s x ceil(memory / 100 GiB). */
-int ne_heartbeat_timeout_ms (uint64_t eif_size, uint64_t memory_mib);
 
 /* End the enclave and release its regions (idempotent). */
 void ne_enclave_close (struct ne_enclave *e);
