@@ -131,7 +131,9 @@ int ne_preflight (const struct ne_dev *dev, const struct ne_launch_params *p, en
  * hugepages), NE_CREATE_VM, regions largest-first and trimmed, NE_GET_IMAGE_LOAD_INFO, the
  * EIF copied from the file straight into the regions at the load offset,
  * NE_SET_USER_MEMORY_REGION per region, NE_ADD_VCPU, the heartbeat listener,
- * NE_START_ENCLAVE, the heartbeat.  On failure everything done so far is undone. */
+ * NE_START_ENCLAVE, the heartbeat.  On failure everything done so far is undone; the
+ * error's status is the NE_ERR_* code when the driver refused, NE_STATUS_HEARTBEAT when
+ * the started enclave gave no heartbeat (it has been terminated), else an errno value. */
 int ne_launch (const struct ne_dev *dev, const struct ne_launch_params *p, struct ne_enclave *out,
                enclaver_error_t *err);
 
