@@ -863,6 +863,36 @@ test_fake_rules (void)
   fake_ne_free (f);
 }
 
+/* ---- the real device's helpers on this machine --------------------------------------- */
+
+static void
+test_real_dev (void)
+{
+  struct ne_launch_params p = base_params (vector1);
+  enclaver_error_t err = NULL;
+  struct stat st;
+  long n;
+
+  /* The uapi's MAP_HUGE_2MB and MAP_HUGE_1GB: log2 of the size, shifted by 26. */
+  TAP_INT_EQ (ne_map_huge_flags (2 * MiB), MAP_HUGETLB | (21 << 26), "MAP_HUGE_2MB for 2 MiB pages");
+  TAP_INT_EQ (ne_map_huge_flags (GiB), MAP_HUGETLB | (30 << 26), "MAP_HUGE_1GB for 1 GiB pages");
+  TAP_INT_EQ (ne_map_huge_size (ne_map_huge_flags (16ull * GiB)), 16ull * GiB,
+              "the page size comes back from the flags");
+  n = ne_dev_real.free_hugepages (NULL, 2 * MiB);
+  if (stat ("/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages", &st) == 0)
+    tap_ok (n >= 0, "real: free 2 MiB hugepages read from sysfs (%ld)", n);
+  else
+    TAP_INT_EQ (n, -1, "real: no sysfs count for 2 MiB pages: unknown");
+  TAP_INT_EQ (ne_dev_real.free_hugepages (NULL, 16ull * GiB), -1, "real: 16 GiB pages unknown here");
+  if (stat (NE_DEVICE_PATH, &st) != 0)
+    {
+      TAP_INT_EQ (ne_preflight (&ne_dev_real, &p, &err), -1, "real: pre-flight without the device fails");
+      if (err)
+        TAP_CONTAINS (err->msg, "/dev/nitro_enclaves does not exist", "real: it says the device is missing");
+      enclaver_error_release (&err);
+    }
+}
+
 /* ---- the "nitro" host_backend over the fake ------------------------------------------ */
 
 static void
@@ -934,6 +964,7 @@ main (void)
   test_launch_errors ();
   test_fake_rules ();
   test_backend ();
+  test_real_dev ();
 
   unlink (hb_addr + 5);
   rmdir (tmpdir);
