@@ -15,9 +15,14 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <errno.h>
 #include <sys/types.h>
 
 #include <enclaver/error.h>
+
+#include "heartbeat.h"
+#include "hugepages.h"
+#include "ne-errors.h"
 
 /* The uapi of drivers/virt/nitro_enclaves (include/uapi/linux/nitro_enclaves.h), as
  * numbers, so the tool builds on hosts whose kernel headers lack it. */
@@ -31,8 +36,20 @@
 #define NE_EIF_IMAGE 0x01
 #define NE_ENCLAVE_PRODUCTION_MODE 0x00
 #define NE_ENCLAVE_DEBUG_MODE 0x01
+#define NE_IMAGE_LOAD_MAX_FLAG_VAL 0x02
+#define NE_DEFAULT_MEMORY_REGION 0x00
+#define NE_MEMORY_REGION_MAX_FLAG_VAL 0x01
+#define NE_ENCLAVE_START_MAX_FLAG_VAL 0x02
 #define NE_MIN_ENCLAVE_MEM_MIB 64
+#define NE_MIN_MEM_REGION_SIZE (2ull << 20) /* regions: 2 MiB aligned, multiples of 2 MiB */
 #define NE_EIF_LOAD_OFFSET (8ull << 20) /* what the driver returns */
+#define NE_PARENT_CID 3
+#define NE_MEMORY_EIF_RATIO 4 /* nitro-cli: memory >= 4 x the EIF size */
+
+/* The status of the error ne_launch() returns when the enclave was started but its
+ * heartbeat never came or was wrong; the enclave has been terminated.  The launcher
+ * exits 108 (ENCLAVER.md §8) for it. */
+#define NE_STATUS_HEARTBEAT EPROTO
 
 struct ne_image_load_info
 {
@@ -53,31 +70,6 @@ struct ne_enclave_start_info
   uint64_t enclave_cid; /* in (0 = auto) / out */
 };
 
-/* NE_ERR_* (256..275): the driver's own error codes, returned as errno values. */
-enum
-{
-  NE_ERR_VCPU_ALREADY_USED = 256,
-  NE_ERR_VCPU_NOT_IN_CPU_POOL = 257,
-  NE_ERR_VCPU_INVALID_CPU_CORE = 258,
-  NE_ERR_INVALID_MEM_REGION_SIZE = 259,
-  NE_ERR_INVALID_MEM_REGION_ADDR = 260,
-  NE_ERR_UNALIGNED_MEM_REGION_ADDR = 261,
-  NE_ERR_MEM_REGION_ALREADY_USED = 262,
-  NE_ERR_MEM_NOT_HUGE_PAGE = 263,
-  NE_ERR_MEM_DIFFERENT_NUMA_NODE = 264,
-  NE_ERR_MEM_MAX_REGIONS = 265,
-  NE_ERR_NO_MEM_REGIONS_ADDED = 266,
-  NE_ERR_NO_VCPUS_ADDED = 267,
-  NE_ERR_ENCLAVE_MEM_MIN_SIZE = 268,
-  NE_ERR_FULL_CORES_NOT_USED = 269,
-  NE_ERR_NOT_IN_INIT_STATE = 270,
-  NE_ERR_INVALID_VCPU = 271,
-  NE_ERR_NO_CPUS_AVAIL_IN_POOL = 272,
-  NE_ERR_INVALID_PAGE_SIZE = 273,
-  NE_ERR_INVALID_FLAG_VALUE = 274,
-  NE_ERR_INVALID_ENCLAVE_CID = 275,
-};
-
 /* The device seam.  ud is passed back to every call.  Each returns what the syscall
  * returns (-1 with errno set on failure; ioctl may set errno to an NE_ERR_* code). */
 struct ne_dev
@@ -85,7 +77,9 @@ struct ne_dev
   void *ud;
   int (*open) (void *ud, const char *path, int flags);
   int (*ioctl) (void *ud, int fd, unsigned long request, void *arg);
-  void *(*mmap) (void *ud, size_t len, int prot, int flags); /* anonymous hugepage mappings */
+  /* Anonymous hugepage mappings: flags are MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB |
+   * MAP_HUGE_<size>; MAP_FAILED with errno on failure. */
+  void *(*mmap) (void *ud, size_t len, int prot, int flags);
   int (*munmap) (void *ud, void *addr, size_t len);
   int (*close) (void *ud, int fd);
   /* Free hugepages of a size (bytes), for the pre-flight check; -1 if unknown. */
@@ -94,16 +88,6 @@ struct ne_dev
 
 /* The real device: open(2), ioctl(2), mmap(MAP_HUGETLB), sysfs hugepage counts. */
 extern const struct ne_dev ne_dev_real;
-
-/* The sentence for an NE_ERR_* code (or NULL for other values), as `nitro-cli explain`
- * gives one: what went wrong and what to change. */
-const char *ne_strerror (int code);
-
-struct ne_region
-{
-  void *addr;
-  uint64_t size;
-};
 
 struct ne_launch_params
 {
@@ -127,8 +111,9 @@ struct ne_enclave
   int dev_fd, enclave_fd;
   uint64_t slot_uid;
   uint64_t cid;
-  struct ne_region *regions;
+  struct ne_region *regions; /* sorted by size, descending, as donated */
   size_t n_regions;
+  uint64_t mem_size;         /* the sum of the regions, bytes */
   uint32_t *cpus; /* the CPU ids the driver gave */
   size_t n_cpus;
 };
@@ -137,18 +122,32 @@ struct ne_enclave
  * CPU count >= 2.  The message says what to change. */
 int ne_check_params (const struct ne_launch_params *p, const char *arch, enclaver_error_t *err);
 
+/* The checks that need the device's host but change nothing: /dev/nitro_enclaves present
+ * and openable (opened and closed again), and enough free hugepages for memory_mib
+ * (nitro-cli's allocation played on the free counts).  The message says what to do. */
+int ne_preflight (const struct ne_dev *dev, const struct ne_launch_params *p, enclaver_error_t *err);
+
 /* The whole sequence of EIF.md §7: pre-flight (device present and accessible, enough free
  * hugepages), NE_CREATE_VM, regions largest-first and trimmed, NE_GET_IMAGE_LOAD_INFO, the
  * EIF copied from the file straight into the regions at the load offset,
  * NE_SET_USER_MEMORY_REGION per region, NE_ADD_VCPU, the heartbeat listener,
- * NE_START_ENCLAVE, the heartbeat.  On failure everything done so far is undone. */
+ * NE_START_ENCLAVE, the heartbeat.  On failure everything done so far is undone; the
+ * error's status is the NE_ERR_* code when the driver refused, NE_STATUS_HEARTBEAT when
+ * the started enclave gave no heartbeat (it has been terminated), else an errno value. */
 int ne_launch (const struct ne_dev *dev, const struct ne_launch_params *p, struct ne_enclave *out,
                enclaver_error_t *err);
 
-/* The nitro-cli heartbeat timeout: 90 s x ceil(EIF size / 6 GiB) + 90 s x ceil(memory / 100 GiB). */
-int ne_heartbeat_timeout_ms (uint64_t eif_size, uint64_t memory_mib);
-
 /* End the enclave and release its regions (idempotent). */
 void ne_enclave_close (struct ne_enclave *e);
+
+/* The "nitro" struct host_backend (runtime/host/launcher.h) on top of ne_launch():
+ * check = ne_check_params + ne_preflight; start = ne_launch, the ID in nitro-cli's form
+ * (INSTANCE-encSLOT, the instance from /sys/devices/virtual/dmi/id/board_asset_tag);
+ * addresses vsock:CID:PORT to reach the enclave and vsock:any:PORT to listen; the event
+ * fd is the enclave fd (the driver reports POLLHUP when the enclave has ended);
+ * terminate = ne_enclave_close.  dev NULL means ne_dev_real; heartbeat_addr NULL means
+ * vsock:3:9000. */
+struct host_backend;
+struct host_backend *host_backend_nitro_new (const struct ne_dev *dev, const char *heartbeat_addr);
 
 #endif

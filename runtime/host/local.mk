@@ -1,0 +1,39 @@
+# Host launcher library (runtime/host/): the Nitro Enclaves device backend, with the
+# transport it listens through.  Linked into the tests here, and into `enclaver run`
+# once the launcher uses it.  See docs/run-nitro.md.
+noinst_LTLIBRARIES += runtime/host/libenclaver-host.la
+HOST_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/runtime -I$(top_srcdir)/runtime/host
+runtime_host_libenclaver_host_la_SOURCES = \
+	runtime/host/ne.c runtime/host/ne.h runtime/host/ne-errors.c runtime/host/ne-errors.h \
+	runtime/host/hugepages.c runtime/host/hugepages.h runtime/host/heartbeat.c \
+	runtime/host/heartbeat.h runtime/host/backend-nitro.c \
+	runtime/host/launcher.h \
+	runtime/transport.c runtime/transport.h runtime/rtutil.c runtime/rtutil.h
+runtime_host_libenclaver_host_la_CPPFLAGS = $(HOST_CPPFLAGS)
+runtime_host_libenclaver_host_la_CFLAGS = $(AM_CFLAGS)
+runtime_host_libenclaver_host_la_LIBADD = libenclaver.la
+
+# The NE backend against the fake device (tests/runtime/fake-ne.c).
+check_PROGRAMS += tests/runtime/test-ne
+TESTS += tests/runtime/test-ne
+tests_runtime_test_ne_SOURCES = tests/runtime/test-ne.c tests/runtime/fake-ne.c \
+	tests/runtime/fake-ne.h tests/tap.h
+tests_runtime_test_ne_CPPFLAGS = $(HOST_CPPFLAGS) -I$(top_srcdir) -I$(top_srcdir)/tests/runtime \
+	-DTOP_SRCDIR='"$(abs_top_srcdir)"'
+tests_runtime_test_ne_CFLAGS = $(AM_CFLAGS)
+tests_runtime_test_ne_LDADD = runtime/host/libenclaver-host.la libenclaver.la
+
+# Benchmark (not in make check): `make bench-ne` times a 1 GiB EIF load into the fake
+# device against memcpy and reports the launcher's own peak RSS (docs/performance.md).
+EXTRA_PROGRAMS = bench/ne-launch-bench
+bench_ne_launch_bench_SOURCES = bench/ne-launch-bench.c tests/runtime/fake-ne.c \
+	tests/runtime/fake-ne.h
+bench_ne_launch_bench_CPPFLAGS = $(HOST_CPPFLAGS) -I$(top_srcdir)/tests/runtime
+bench_ne_launch_bench_CFLAGS = $(AM_CFLAGS)
+bench_ne_launch_bench_LDADD = runtime/host/libenclaver-host.la libenclaver.la
+CLEANFILES += bench/ne-launch-bench$(EXEEXT)
+
+bench-ne: bench/ne-launch-bench$(EXEEXT)
+	BENCH_NE='$(abs_top_builddir)/bench/ne-launch-bench$(EXEEXT)' \
+	  $(SHELL) $(top_srcdir)/bench/ne-launch.sh
+.PHONY: bench-ne
