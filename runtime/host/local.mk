@@ -11,7 +11,7 @@ runtime_host_libenclaver_host_la_SOURCES = \
 	runtime/transport.c runtime/transport.h runtime/rtutil.c runtime/rtutil.h
 runtime_host_libenclaver_host_la_CPPFLAGS = $(HOST_CPPFLAGS)
 runtime_host_libenclaver_host_la_CFLAGS = $(AM_CFLAGS)
-runtime_host_libenclaver_host_la_LIBADD = libenclaver.la
+runtime_host_libenclaver_host_la_LIBADD = libenclaver.la libenclaver_common.la
 
 # The NE backend against the fake device (tests/runtime/fake-ne.c).
 check_PROGRAMS += tests/runtime/test-ne
@@ -21,7 +21,7 @@ tests_runtime_test_ne_SOURCES = tests/runtime/test-ne.c tests/runtime/fake-ne.c 
 tests_runtime_test_ne_CPPFLAGS = $(HOST_CPPFLAGS) -I$(top_srcdir) -I$(top_srcdir)/tests/runtime \
 	-DTOP_SRCDIR='"$(abs_top_srcdir)"'
 tests_runtime_test_ne_CFLAGS = $(AM_CFLAGS)
-tests_runtime_test_ne_LDADD = runtime/host/libenclaver-host.la libenclaver.la
+tests_runtime_test_ne_LDADD = runtime/host/libenclaver-host.la libenclaver.la libenclaver_common.la
 
 # Benchmark (not in make check): `make bench-ne` times a 1 GiB EIF load into the fake
 # device against memcpy and reports the launcher's own peak RSS (docs/performance.md).
@@ -30,7 +30,7 @@ bench_ne_launch_bench_SOURCES = bench/ne-launch-bench.c tests/runtime/fake-ne.c 
 	tests/runtime/fake-ne.h
 bench_ne_launch_bench_CPPFLAGS = $(HOST_CPPFLAGS) -I$(top_srcdir)/tests/runtime
 bench_ne_launch_bench_CFLAGS = $(AM_CFLAGS)
-bench_ne_launch_bench_LDADD = runtime/host/libenclaver-host.la libenclaver.la
+bench_ne_launch_bench_LDADD = runtime/host/libenclaver-host.la libenclaver.la libenclaver_common.la
 CLEANFILES += bench/ne-launch-bench$(EXEEXT)
 
 bench-ne: bench/ne-launch-bench$(EXEEXT)

@@ -103,7 +103,7 @@ run_cmd $IMG pull "oci:$L:otherarch"
 expect_rc "single-arch image of another arch is refused" 1
 expect_in "mismatch names both platforms" "$ERR" "was requested"
 run_cmd $IMG pull --platform bad//x "oci:$L:multi"
-expect_rc "malformed --platform" 1
+expect_rc "malformed --platform is a usage error" 2
 
 # ---- refused documents
 for case in "schema1:schema 1" "artifact:artifact" "unknowntype:unsupported manifest media type" \
