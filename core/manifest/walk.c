@@ -528,7 +528,8 @@ walk_map (struct pctx *c, const struct mf_section *s, const struct ynode *n, con
         }
       seen[idx] = k;
       nseen++;
-      if (kd->flags & MK_NO_EFFECT)
+      /* an empty section is the same as none: nothing to warn about */
+      if ((kd->flags & MK_NO_EFFECT) && !mf_is_null (v))
         note_no_effect (c, kpath, k, kd->what);
       read_value (c, kd, alias, v, path, kpath, obj);
     }

@@ -48,7 +48,7 @@ struct enclaver_manifest_key
 {
   char *path;         /* as written: "kms_proxy", "sources.supervisor", "ingress" */
   unsigned line, col; /* where the key is (1-based) */
-  const char *what;   /* why it has no effect, e.g. "there is no KMS proxy yet" */
+  const char *what;   /* why it has no effect, e.g. "enclaver has no KMS proxy" */
 };
 
 struct enclaver_manifest

@@ -74,6 +74,17 @@ check_case () {
       expect-json:\ *)
         expect_in "$name ($mode): JSON has ${line#expect-json: }" "$OUT" \
           "$(subst "${line#expect-json: }" "$shown")" ;;
+      expect-warning:\ *)
+        expect_in "$name ($mode): stderr warns ${line#expect-warning: }" "$ERR" \
+          "warning: $(subst "${line#expect-warning: }" "$shown")" ;;
+      expect-warnings:\ *)
+        nwarn=$(printf '%s\n' "$ERR" | grep -c 'warning: .*has no effect yet')
+        if [ "$nwarn" = "${line#expect-warnings: }" ]; then
+          ok "$name ($mode): ${line#expect-warnings: } warnings"
+        else
+          not_ok "$name ($mode): ${line#expect-warnings: } warnings (got $nwarn)"
+          diag "$ERR"
+        fi ;;
       expect-not:\ *)
         needle=$(subst "${line#expect-not: }" "$shown")
         case $OUT$ERR in
