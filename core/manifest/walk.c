@@ -232,7 +232,8 @@ section_names (const struct mf_section *s, const char **names, size_t *key_of, s
   return n;
 }
 
-#define MAX_NAMES 64
+#define MAX_KEYS 32
+#define MAX_NAMES (2 * MAX_KEYS) /* every key and its 0.5.0 spelling */
 
 /* Index of key k in s, or -1 after reporting it as unknown (with a suggestion).
  * *alias tells whether the 0.5.0 spelling was written. */
@@ -479,8 +480,6 @@ read_value (struct pctx *c, const struct mf_key *k, bool alias, const struct yno
     }
 }
 
-#define MAX_KEYS 32
-
 static void
 walk_map (struct pctx *c, const struct mf_section *s, const struct ynode *n, const char *path,
           void *obj, size_t has_at)
@@ -489,6 +488,8 @@ walk_map (struct pctx *c, const struct mf_section *s, const struct ynode *n, con
   const struct mf_key *chosen = NULL;
   size_t i, nseen = 0;
 
+  if (s->n_keys > MAX_KEYS)
+    abort (); /* a schema section with more keys than seen[] holds: raise MAX_KEYS */
   if (check_map (c, n, path, (s->flags & MS_NULL_OK) != 0) != 0)
     return;
   if (has_at)
