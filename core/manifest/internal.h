@@ -8,9 +8,8 @@
  *             keys with suggestions, required keys, defaults; the whole-manifest checks
  *   manifest.c entry points, the model's life cycle, the normalised JSON
  *
- * Arrows: manifest.c -> walk.c -> schema.c -> yaml.c (each uses only those after it,
- * schema.c's validators use yaml.c's error helpers and walk.c's typed readers through
- * this header). */
+ * Arrows point one way: manifest.c -> walk.c -> schema.c -> yaml.c; each file uses only
+ * the ones after it (manifest.c also calls schema.c's mf_resolve_ref and yaml.c). */
 #ifndef ENCLAVER_MANIFEST_INTERNAL_H
 #define ENCLAVER_MANIFEST_INTERNAL_H
 
@@ -88,6 +87,10 @@ int mf_pctx_finish (struct pctx *c, enclaver_error_t *err) ENCLAVER_INTERNAL;
 bool mf_is_null (const struct ynode *n) ENCLAVER_INTERNAL;
 const char *mf_kind_name (const struct ynode *n) ENCLAVER_INTERNAL;
 char *mf_path_key (const char *path, const char *key) ENCLAVER_INTERNAL;
+/* A non-empty string into *out (freeing the old value), recorded at path; -1 after
+ * reporting a wrong type or an empty string. */
+int mf_get_string (struct pctx *c, const struct ynode *n, const char *path, char **out)
+    ENCLAVER_INTERNAL;
 
 /* ---- schema (schema.c) ---- */
 
@@ -195,11 +198,6 @@ char *mf_misplaced_hint (const char *key) ENCLAVER_INTERNAL;
 const char *mf_refused_why (const char *key) ENCLAVER_INTERNAL;
 
 char *mf_resolve_ref (const char *dir, const char *ref, enclaver_error_t *err) ENCLAVER_INTERNAL;
-
-/* ---- typed readers (walk.c), for the validators ---- */
-
-int mf_get_string (struct pctx *c, const struct ynode *n, const char *path, char **out)
-    ENCLAVER_INTERNAL;
 
 /* ---- walker (walk.c) ---- */
 

@@ -26,25 +26,6 @@ path_idx (const char *path, size_t i)
   return xasprintf ("%s[%zu]", path, i);
 }
 
-int
-mf_get_string (struct pctx *c, const struct ynode *n, const char *path, char **out)
-{
-  if (n->kind != Y_SCALAR || mf_is_null (n))
-    {
-      mf_err_node (c, n, path, "expected a string, got %s", mf_kind_name (n));
-      return -1;
-    }
-  if (n->value[0] == '\0')
-    {
-      mf_err_node (c, n, path, "empty string");
-      return -1;
-    }
-  mf_pos_record (c, path, n);
-  free (*out);
-  *out = xstrdup (n->value);
-  return 0;
-}
-
 /* A string without whitespace or control characters (image references, names). */
 static int
 get_word (struct pctx *c, const struct ynode *n, const char *path, char **out)

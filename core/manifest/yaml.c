@@ -508,3 +508,22 @@ mf_path_key (const char *path, const char *key)
   return r;
 }
 
+/* A non-empty string; recorded at path. */
+int
+mf_get_string (struct pctx *c, const struct ynode *n, const char *path, char **out)
+{
+  if (n->kind != Y_SCALAR || mf_is_null (n))
+    {
+      mf_err_node (c, n, path, "expected a string, got %s", mf_kind_name (n));
+      return -1;
+    }
+  if (n->value[0] == '\0')
+    {
+      mf_err_node (c, n, path, "empty string");
+      return -1;
+    }
+  mf_pos_record (c, path, n);
+  free (*out);
+  *out = xstrdup (n->value);
+  return 0;
+}
