@@ -5,7 +5,13 @@
  * default; a validator; and whether anything uses it yet (MK_NO_EFFECT: accepted, and
  * `enclaver build` / `enclaver manifest` warn that it has no effect).  The walker in
  * walk.c does the rest: positions, unknown keys, types, required keys, defaults.
- * Keys of Enclaver's schema: ENCLAVER.md section 2; the extension keys: docs/manifest.md. */
+ * Keys of Enclaver's schema: ENCLAVER.md section 2; the extension keys: docs/manifest.md.
+ *
+ * A new key is one row in its section's table (plus its field in struct
+ * enclaver_manifest and its line in to_json); a new section is a table, a
+ * struct mf_section and a row in root_keys.  When a feature starts using a key, drop its
+ * MK_NO_EFFECT and change its row in docs/manifest.md's status table (a test compares
+ * the two). */
 #include "config.h"
 
 #include <arpa/inet.h>

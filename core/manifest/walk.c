@@ -419,7 +419,7 @@ walk_kv (struct pctx *c, const struct mf_key *k, const struct ynode *v, const ch
     }
 }
 
-/* The value v of key k (written as kn, at path, in the section at ppath). */
+/* The value v of key k, at path, in the section at ppath (alias: the 0.5.0 spelling). */
 static void
 read_value (struct pctx *c, const struct mf_key *k, bool alias, const struct ynode *v,
             const char *ppath, const char *path, void *obj)
