@@ -9,6 +9,7 @@
 #include <enclaver/image.h>
 #include <enclaver/log.h>
 #include <enclaver/lua.h>
+#include <enclaver/manifest.h>
 #include <enclaver/pipeline.h>
 #include "cli/commands.h"
 #include "util.h"
@@ -80,6 +81,21 @@ add_param (enclaver_ctx_t *ctx, const char *k, const char *v)
   if (enclaver_ctx_set_param (ctx, k, v, &err) < 0)
     return cli_fail (&err);
   return 0;
+}
+
+
+/* One warning per manifest key that is accepted but has no effect yet (issue #12). */
+static void
+cli_warn_unimplemented (const struct enclaver_manifest *m)
+{
+  const struct enclaver_manifest_key *k;
+  size_t i;
+  for (i = 0; (k = enclaver_manifest_unimplemented (m, i)) != NULL; i++)
+    {
+      char *msg = enclaver_manifest_unimplemented_message (m, k);
+      enclaver_log_warning ("%s", msg);
+      free (msg);
+    }
 }
 
 int
@@ -250,6 +266,7 @@ cmd_build (int argc, char **argv)
     goto fail;
   if (from && *from && enclaver_manifest_set_app (m, from, &err) < 0)
     goto fail;
+  cli_warn_unimplemented (m);
   if (add_param (ctx, "manifest-dir", m->dir))
     goto out;
   /* lua: limits from the manifest, unless given on the command line. */

@@ -68,6 +68,21 @@ fail_each (enclaver_error_t *err)
   return EXIT_FAIL;
 }
 
+
+/* One warning per manifest key that is accepted but has no effect yet (issue #12). */
+static void
+cli_warn_unimplemented (const struct enclaver_manifest *m)
+{
+  const struct enclaver_manifest_key *k;
+  size_t i;
+  for (i = 0; (k = enclaver_manifest_unimplemented (m, i)) != NULL; i++)
+    {
+      char *msg = enclaver_manifest_unimplemented_message (m, k);
+      enclaver_log_warning ("%s", msg);
+      free (msg);
+    }
+}
+
 int
 cmd_manifest (int argc, char **argv)
 {
@@ -141,6 +156,7 @@ cmd_manifest (int argc, char **argv)
           return fail_each (&err);
         }
     }
+  cli_warn_unimplemented (m);
   json = enclaver_manifest_to_json (m, &err);
   enclaver_manifest_free (m);
   if (json == NULL)

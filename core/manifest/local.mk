@@ -1,5 +1,6 @@
 # enclaver.yaml: parser/validator (libenclaver), and its tests.
-libenclaver_la_SOURCES += core/manifest/manifest.c
+libenclaver_la_SOURCES += core/manifest/manifest.c core/manifest/walk.c core/manifest/schema.c \
+	core/manifest/yaml.c core/manifest/internal.h
 
 check_PROGRAMS += tests/manifest/test-manifest
 tests_manifest_test_manifest_SOURCES = tests/manifest/test-manifest.c tests/tap.h

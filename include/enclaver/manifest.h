@@ -43,6 +43,14 @@ struct enclaver_pipeline_entry
   unsigned line;     /* where the entry was written */
 };
 
+/* A key written in the manifest (see enclaver_manifest_unimplemented). */
+struct enclaver_manifest_key
+{
+  char *path;         /* as written: "kms_proxy", "sources.supervisor", "ingress" */
+  unsigned line, col; /* where the key is (1-based) */
+  const char *what;   /* why it has no effect, e.g. "enclaver has no KMS proxy" */
+};
+
 struct enclaver_manifest
 {
   char *path;     /* the file as given ("-" for stdin) */
@@ -120,6 +128,11 @@ struct enclaver_manifest
   /* lua: limits of hook scripts and Lua stages; 0 = the default (see <enclaver/lua.h>) */
   int64_t lua_memory_mb;    /* lua.memory_mb, 1..4096 */
   int64_t lua_instructions; /* lua.instructions per call, 1000..10^12 */
+
+  /* keys written in the file that are accepted but have no effect yet, in file order
+   * (read them with enclaver_manifest_unimplemented) */
+  struct enclaver_manifest_key *no_effect;
+  size_t n_no_effect;
 };
 
 /* Largest manifest accepted (bytes); bigger input is an error, never read whole. */
@@ -169,6 +182,29 @@ int enclaver_manifest_set_app (struct enclaver_manifest *m, const char *app, enc
  * stable key order, every field, defaults filled in, 0.6.x key names
  * (sources.odyn / sources.sleeve), "legacy_keys" listing 0.5.0 spellings used. */
 char *enclaver_manifest_to_json (const struct enclaver_manifest *m, enclaver_error_t *err);
+/* Keys accepted for compatibility that nothing uses yet.  Each key of the schema is
+ * either implemented or accepted with no effect (the schema table says which);
+ * `enclaver build` and `enclaver manifest` warn once for each such key a manifest has. */
+enum
+{
+  ENCLAVER_MANIFEST_KEY_UNKNOWN = -1,   /* not a key of the schema */
+  ENCLAVER_MANIFEST_KEY_NO_EFFECT = 0,  /* accepted, but has no effect yet */
+  ENCLAVER_MANIFEST_KEY_IMPLEMENTED = 1,
+};
+/* Status of a key path: "kms_proxy", "sources.odyn" (either spelling),
+ * "ingress[].tls.key_file" (a list's items as "[]" or "[N]").  A key below one with no
+ * effect has none either. */
+int enclaver_manifest_key_status (const char *path);
+/* The i-th key written in m that has no effect yet (the topmost one: "kms_proxy", not
+ * "kms_proxy.listen_port"), or NULL when i is past the last.  Typical use:
+ *   for (i = 0; (k = enclaver_manifest_unimplemented (m, i)); i++)
+ *     warn (enclaver_manifest_unimplemented_message (m, k)); */
+const struct enclaver_manifest_key *enclaver_manifest_unimplemented (const struct enclaver_manifest *m,
+                                                                     size_t i);
+/* "FILE:LINE:COL: KEY: accepted but has no effect yet in this version (WHY)", malloc'd. */
+char *enclaver_manifest_unimplemented_message (const struct enclaver_manifest *m,
+                                               const struct enclaver_manifest_key *k);
+
 /* Is s a valid egress pattern (ENCLAVER.md section 3)?  0, or -1 with *err saying why
  * (message without file/key context). */
 int enclaver_egress_pattern_check (const char *s, enclaver_error_t *err);

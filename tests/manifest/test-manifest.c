@@ -7,6 +7,8 @@
  *   expect-json: SUBSTRING      the load must succeed and the JSON contain SUBSTRING
  *   expect-not: SUBSTRING       the message/JSON must NOT contain SUBSTRING
  *   expect-json-file: FILE      the JSON must equal FILE (same directory)
+ *   expect-warning: SUBSTRING   one of the "no effect yet" warnings contains SUBSTRING
+ *   expect-warnings: N          exactly N such warnings (keys accepted but not used yet)
  *   from: IMAGE                 apply the --from override (sources.app may be missing)
  * In SUBSTRINGs, @DIR@ is the cases directory (absolute), @FILE@ the name the
  * manifest was loaded as, and \n a newline.  tests/manifest/cli.sh runs the same cases
@@ -108,8 +110,11 @@ run_case (const char *dir, const char *name)
   char *ename = NULL;
   char *text;
   char *line, *save = NULL, *from = NULL, *golden = NULL;
-  char *errs[16], *jsons[16], *nots[16];
-  size_t nerrs = 0, njsons = 0, nnots = 0, i;
+  char *errs[16], *jsons[16], *nots[16], *warns[16];
+  size_t nerrs = 0, njsons = 0, nnots = 0, nwarns = 0, i;
+  long want_warnings = -1;
+  char *warnings = NULL;
+  size_t n_warnings = 0;
   enclaver_error_t err = NULL;
   struct enclaver_manifest *m;
   char *json = NULL;
@@ -135,6 +140,10 @@ run_case (const char *dir, const char *name)
         jsons[njsons++] = subst (v, dir, name);
       else if ((v = DIRECTIVE ("expect-not: ")) && nnots < 16)
         nots[nnots++] = subst (v, dir, name);
+      else if ((v = DIRECTIVE ("expect-warning: ")) && nwarns < 16)
+        warns[nwarns++] = subst (v, dir, name);
+      else if ((v = DIRECTIVE ("expect-warnings: ")))
+        want_warnings = atol (v);
       else if ((v = DIRECTIVE ("expect-json-file: ")))
         golden = xstrdup_ (v);
       else if ((v = DIRECTIVE ("from: ")))
@@ -142,7 +151,7 @@ run_case (const char *dir, const char *name)
       else if (line[0] != '\0' && line[0] != '#')
         tap_ok (0, "%s: unknown directive '%s'", name, line);
     }
-  if (nerrs + njsons + nnots == 0 && golden == NULL)
+  if (nerrs + njsons + nnots + nwarns == 0 && golden == NULL && want_warnings < 0)
     tap_ok (0, "%s: the .expect file expects nothing", name);
 
   m = enclaver_manifest_load_ex (name, from ? ENCLAVER_MANIFEST_NO_APP_REQUIRED : 0, &err);
@@ -156,6 +165,20 @@ run_case (const char *dir, const char *name)
     }
   if (m != NULL)
     {
+      const struct enclaver_manifest_key *k;
+      size_t len = 0;
+      for (i = 0; (k = enclaver_manifest_unimplemented (m, i)) != NULL; i++)
+        {
+          char *msg = enclaver_manifest_unimplemented_message (m, k);
+          warnings = realloc (warnings, len + strlen (msg) + 2);
+          if (warnings == NULL)
+            abort ();
+          strcpy (warnings + len, msg);
+          len += strlen (msg);
+          strcpy (warnings + len++, "\n");
+          n_warnings++;
+          free (msg);
+        }
       json = enclaver_manifest_to_json (m, &err);
       enclaver_manifest_free (m);
     }
@@ -186,6 +209,12 @@ run_case (const char *dir, const char *name)
     }
   for (i = 0; i < nnots; i++)
     ok &= tap_ok (strstr (out, nots[i]) == NULL, "%s: output lacks %s", name, nots[i]);
+  for (i = 0; i < nwarns; i++)
+    ok &= TAP_CONTAINS (warnings ? warnings : "", warns[i], "%s: warns %s", name, warns[i]);
+  if (want_warnings >= 0)
+    ok &= TAP_INT_EQ (n_warnings, want_warnings, "%s: %ld warnings", name, want_warnings);
+  if (!ok && warnings)
+    tap_diag ("warnings of %s:\n%s", name, warnings);
   if (!ok)
     tap_diag ("full output of %s:\n%s", name, out);
 
@@ -195,6 +224,9 @@ run_case (const char *dir, const char *name)
     free (jsons[i]);
   for (i = 0; i < nnots; i++)
     free (nots[i]);
+  for (i = 0; i < nwarns; i++)
+    free (warns[i]);
+  free (warnings);
   free (from);
   free (golden);
   free (json);
@@ -484,6 +516,88 @@ test_api (void)
   enclaver_error_release (&err);
 }
 
+/* Keys accepted with no effect yet (issue #12): the status API, the warnings, and the
+ * table of docs/manifest.md against the schema. */
+static void
+test_no_effect (const char *top)
+{
+  static const char txt[] = "version: v1\nname: t\ntarget: t\nsources: {app: a}\n"
+                            "kms_proxy:\n  listen_port: 9\n";
+  enclaver_error_t err = NULL;
+  struct enclaver_manifest *m;
+  char *path = NULL, *doc, *p;
+  size_t rows = 0;
+  bool in_table = false;
+
+  TAP_INT_EQ (enclaver_manifest_key_status ("kms_proxy"), ENCLAVER_MANIFEST_KEY_NO_EFFECT,
+              "kms_proxy has no effect yet");
+  TAP_INT_EQ (enclaver_manifest_key_status ("kms_proxy.listen_port"),
+              ENCLAVER_MANIFEST_KEY_NO_EFFECT, "nor its keys");
+  TAP_INT_EQ (enclaver_manifest_key_status ("sources.supervisor"), ENCLAVER_MANIFEST_KEY_NO_EFFECT,
+              "0.5.0 spelling known");
+  TAP_INT_EQ (enclaver_manifest_key_status ("ingress[3].tls.cert_file"),
+              ENCLAVER_MANIFEST_KEY_NO_EFFECT, "list index in a key path");
+  TAP_INT_EQ (enclaver_manifest_key_status ("sources.app"), ENCLAVER_MANIFEST_KEY_IMPLEMENTED,
+              "sources.app implemented");
+  TAP_INT_EQ (enclaver_manifest_key_status ("pipeline[].options"),
+              ENCLAVER_MANIFEST_KEY_IMPLEMENTED, "pipeline options implemented");
+  TAP_INT_EQ (enclaver_manifest_key_status ("vsock_ports.status_port"),
+              ENCLAVER_MANIFEST_KEY_IMPLEMENTED, "status port implemented");
+  TAP_INT_EQ (enclaver_manifest_key_status ("aux_api"), ENCLAVER_MANIFEST_KEY_UNKNOWN,
+              "aux_api unknown");
+  TAP_INT_EQ (enclaver_manifest_key_status ("sources.app.x"), ENCLAVER_MANIFEST_KEY_UNKNOWN,
+              "below a scalar: unknown");
+  TAP_INT_EQ (enclaver_manifest_key_status ("name[0]"), ENCLAVER_MANIFEST_KEY_UNKNOWN,
+              "index of a scalar: unknown");
+  TAP_INT_EQ (enclaver_manifest_key_status (""), ENCLAVER_MANIFEST_KEY_UNKNOWN, "empty path");
+
+  m = enclaver_manifest_parse (txt, sizeof txt - 1, "w.yaml", "/d", &err);
+  tap_ok (m != NULL, "manifest with kms_proxy parses");
+  if (m)
+    {
+      const struct enclaver_manifest_key *k = enclaver_manifest_unimplemented (m, 0);
+      char *msg = enclaver_manifest_unimplemented_message (m, k);
+      tap_ok (k != NULL && enclaver_manifest_unimplemented (m, 1) == NULL, "one key without effect");
+      TAP_STR_EQ (msg, "w.yaml:5:1: kms_proxy: accepted but has no effect yet in this version "
+                       "(enclaver has no KMS proxy)", "the warning");
+      free (msg);
+    }
+  tap_ok (enclaver_manifest_unimplemented (NULL, 0) == NULL, "unimplemented (NULL) is NULL");
+  enclaver_manifest_free (m);
+  enclaver_error_release (&err);
+
+  if (asprintf (&path, "%s/docs/manifest.md", top) < 0)
+    abort ();
+  doc = read_all (path);
+  tap_ok (doc != NULL, "read %s", path);
+  for (p = doc; p && *p;)
+    {
+      char *nl = strchr (p, '\n');
+      if (nl)
+        *nl = '\0';
+      if (strncmp (p, "### ", 4) == 0)
+        in_table = strcmp (p, "### Status of each key") == 0;
+      else if (in_table && strncmp (p, "| `", 3) == 0)
+        {
+          char *key = p + 3, *end = strchr (key, '`');
+          const char *st = end ? end + 1 : "";
+          int want = -2;
+          if (end)
+            *end = '\0';
+          if (strcmp (st, " | implemented |") == 0)
+            want = ENCLAVER_MANIFEST_KEY_IMPLEMENTED;
+          else if (strcmp (st, " | accepted, no effect yet |") == 0)
+            want = ENCLAVER_MANIFEST_KEY_NO_EFFECT;
+          TAP_INT_EQ (enclaver_manifest_key_status (key), want, "docs/manifest.md: %s", key);
+          rows++;
+        }
+      p = nl ? nl + 1 : NULL;
+    }
+  tap_ok (rows >= 45, "docs/manifest.md lists the status of every key (%zu rows)", rows);
+  free (doc);
+  free (path);
+}
+
 static void
 test_stdin (const char *cases_dir)
 {
@@ -548,6 +662,7 @@ main (void)
   test_bytes ();
   test_limits ();
   test_api ();
+  test_no_effect (top);
   test_stdin (cases);
   free (cases);
   return tap_done ();
