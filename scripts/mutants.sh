@@ -140,9 +140,9 @@ mutant oci-cache core/oci/cache.c "tests/oci/local.sh" \
 mutant oci-registry core/oci/registry.c "tests/oci/registry.sh" \
   "a cut blob download restarts from byte 0 instead of resuming with Range" \
   'x->sink && x->sink->n > 0 ? xasprintf' '0 ? xasprintf'
-mutant manifest core/manifest/manifest.c "tests/manifest/test-manifest tests/manifest/cli.sh" \
+mutant manifest core/manifest/schema.c "tests/manifest/test-manifest tests/manifest/cli.sh" \
   "defaults.memory_mb accepts values below 64" \
-  'get_int (c, v, path, 64, INT32_MAX, &m->memory_mb);' 'get_int (c, v, path, 1, INT32_MAX, &m->memory_mb);'
+  '.off = M (memory_mb), .min = 64,' '.off = M (memory_mb), .min = 1,'
 mutant lua lua/sandbox.c "tests/lua/test-lua" \
   "load() accepts binary chunks" \
   'lua_pushliteral (L, "t");' 'lua_pushliteral (L, "bt");'
