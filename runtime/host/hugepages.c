@@ -28,7 +28,8 @@ ne_map_huge_flags (uint64_t page_size)
   int shift = 0;
   while (shift < 63 && (1ull << shift) < page_size)
     shift++;
-  return MAP_HUGETLB | (shift << MAP_HUGE_SHIFT);
+  /* 16 GiB pages (shift 34) reach bit 31: shift as unsigned; mmap takes the bits. */
+  return (int) ((unsigned) MAP_HUGETLB | ((unsigned) shift << MAP_HUGE_SHIFT));
 }
 
 uint64_t
