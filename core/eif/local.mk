@@ -1,5 +1,5 @@
 # EIF library (writer, reader, PCRs, signing).
-EIF_LIB_SOURCES = core/eif/pcr.c core/eif/cbor.c core/eif/sign.c core/eif/writer.c \
+EIF_LIB_SOURCES = core/eif/pcr.c core/eif/cbor.c core/eif/sign.c core/eif/writer.c core/eif/metadata.c \
 	core/eif/reader.c core/eif/eif-internal.h
 libenclaver_la_SOURCES += $(EIF_LIB_SOURCES)
 
