@@ -201,6 +201,7 @@ expect_rc "examples/hello/enclaver.yaml is valid" 0
 expect_in "example name" "$OUT" '"name": "hello"'
 expect_in "example target" "$OUT" '"target": "hello-enclave:latest"'
 expect_in "example app resolved next to it" "$OUT" "/examples/hello/app-image\""
+[ -z "$ERR" ] && ok "the bundled example draws no warning" || { not_ok "the bundled example draws no warning"; diag "$ERR"; }
 
 # JSON output is machine-readable
 run_cmd "$ENCLAVER" manifest -f min.yaml
