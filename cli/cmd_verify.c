@@ -44,60 +44,6 @@ static const char verify_help[] =
   "Exit status: 0 every check passed; 1 PCR mismatch, CRC mismatch, bad signature or\n"
   "unreadable/malformed file; 2 usage (including malformed expected values).\n";
 
-struct expected
-{
-  const char *hex[9];
-  int from_file[9];
-  uint8_t val[9][ENCLAVER_PCR_SIZE];
-};
-
-static int
-load_pcrs_file (const char *cmd, const char *path, struct expected *ex, json_t **keep)
-{
-  json_error_t jerr;
-  json_t *j = json_load_file (path, 0, &jerr), *m;
-  static const int idx[] = { 0, 1, 2, 8 };
-  int found = 0;
-
-  if (j == NULL)
-    return cli_usage_error (cmd, "--pcrs %s: %s (line %d)", path, jerr.text, jerr.line);
-  m = json_object_get (j, "Measurements");
-  if (!json_is_object (m))
-    m = j;
-  if (!json_is_object (m))
-    {
-      json_decref (j);
-      return cli_usage_error (cmd, "--pcrs %s: expected a JSON object", path);
-    }
-  for (size_t i = 0; i < ARRAY_SIZE (idx); i++)
-    {
-      char key[8];
-      json_t *v;
-      snprintf (key, sizeof key, "PCR%d", idx[i]);
-      v = json_object_get (m, key);
-      if (v == NULL)
-        continue;
-      if (!json_is_string (v))
-        {
-          json_decref (j);
-          return cli_usage_error (cmd, "--pcrs %s: %s is not a string", path, key);
-        }
-      found++;
-      if (ex->hex[idx[i]] == NULL)
-        {
-          ex->hex[idx[i]] = json_string_value (v);
-          ex->from_file[idx[i]] = 1;
-        }
-    }
-  if (!found)
-    {
-      json_decref (j);
-      return cli_usage_error (cmd, "--pcrs %s: no PCR0/PCR1/PCR2/PCR8 values found", path);
-    }
-  *keep = j;
-  return 0;
-}
-
 int
 cmd_verify (int argc, char **argv)
 {
@@ -114,7 +60,7 @@ cmd_verify (int argc, char **argv)
   };
   static const int idx[] = { 0, 1, 2, 8 };
   const char *cmd = "verify", *file = NULL, *pcrs = NULL;
-  struct expected ex;
+  struct cli_expected_pcrs ex;
   struct enclaver_eif_info info;
   enclaver_error_t err = NULL;
   json_t *keep = NULL, *o, *pj;
@@ -156,7 +102,7 @@ cmd_verify (int argc, char **argv)
     }
   if ((rc = one_file_arg (cmd, argc, argv, &file)) != 0)
     return rc;
-  if (pcrs && (rc = load_pcrs_file (cmd, pcrs, &ex, &keep)) != 0)
+  if (pcrs && (rc = cli_load_pcrs_file (cmd, pcrs, &ex, &keep)) != 0)
     return rc;
   for (size_t i = 0; i < ARRAY_SIZE (idx); i++)
     if (ex.hex[idx[i]])
@@ -196,21 +142,7 @@ cmd_verify (int argc, char **argv)
       int match;
       if (!ex.hex[n])
         continue;
-      switch (n)
-        {
-        case 0:
-          actual = info.measurements.pcr0;
-          break;
-        case 1:
-          actual = info.measurements.pcr1;
-          break;
-        case 2:
-          actual = info.measurements.pcr2;
-          break;
-        default:
-          actual = info.measurements.has_pcr8 ? info.measurements.pcr8 : NULL;
-          break;
-        }
+      actual = cli_pcr_of (&info.measurements, n);
       snprintf (key, sizeof key, "PCR%d", n);
       enclaver_pcr_to_hex (ex.val[n], exp_hex);
       if (actual)

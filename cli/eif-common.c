@@ -117,3 +117,68 @@ one_file_arg (const char *cmd, int argc, char **argv, const char **file)
   return 0;
 }
 
+
+int
+cli_load_pcrs_file (const char *cmd, const char *path, struct cli_expected_pcrs *ex, json_t **keep)
+{
+  json_error_t jerr;
+  json_t *j = json_load_file (path, 0, &jerr), *m;
+  static const int idx[] = { 0, 1, 2, 8 };
+  int found = 0;
+
+  if (j == NULL)
+    return cli_usage_error (cmd, "--pcrs %s: %s (line %d)", path, jerr.text, jerr.line);
+  m = json_object_get (j, "Measurements");
+  if (!json_is_object (m))
+    m = j;
+  if (!json_is_object (m))
+    {
+      json_decref (j);
+      return cli_usage_error (cmd, "--pcrs %s: expected a JSON object", path);
+    }
+  for (size_t i = 0; i < ARRAY_SIZE (idx); i++)
+    {
+      char key[8];
+      json_t *v;
+      snprintf (key, sizeof key, "PCR%d", idx[i]);
+      v = json_object_get (m, key);
+      if (v == NULL)
+        continue;
+      if (!json_is_string (v))
+        {
+          json_decref (j);
+          return cli_usage_error (cmd, "--pcrs %s: %s is not a string", path, key);
+        }
+      found++;
+      if (ex->hex[idx[i]] == NULL)
+        {
+          ex->hex[idx[i]] = json_string_value (v);
+          ex->from_file[idx[i]] = 1;
+        }
+    }
+  if (!found)
+    {
+      json_decref (j);
+      return cli_usage_error (cmd, "--pcrs %s: no PCR0/PCR1/PCR2/PCR8 values found", path);
+    }
+  *keep = j;
+  return 0;
+}
+
+const uint8_t *
+cli_pcr_of (const struct enclaver_eif_measurements *m, int n)
+{
+  switch (n)
+    {
+    case 0:
+      return m->pcr0;
+    case 1:
+      return m->pcr1;
+    case 2:
+      return m->pcr2;
+    case 8:
+      return m->has_pcr8 ? m->pcr8 : NULL;
+    default:
+      return NULL;
+    }
+}

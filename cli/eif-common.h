@@ -52,4 +52,18 @@ char *now_rfc3339 (void);
 /* The one FILE operand of describe/verify/sign; 0 or the usage exit code. */
 int one_file_arg (const char *cmd, int argc, char **argv, const char **file);
 
+/* Expected PCR values (index 0, 1, 2, 8), as hex strings and bytes. */
+struct cli_expected_pcrs
+{
+  const char *hex[9];
+  int from_file[9];
+  uint8_t val[9][ENCLAVER_PCR_SIZE];
+};
+/* Read the PCRs of a JSON file (`enclaver build`/`describe`/nitro-cli output, or a flat
+ * {"PCR0": ...} object) into ex where the command line left them unset; *keep owns the
+ * strings.  0, or the usage exit code (reported). */
+int cli_load_pcrs_file (const char *cmd, const char *path, struct cli_expected_pcrs *ex, json_t **keep);
+/* PCR n (0, 1, 2, 8) of m, or NULL (no PCR8 in an unsigned EIF). */
+const uint8_t *cli_pcr_of (const struct enclaver_eif_measurements *m, int n);
+
 #endif
