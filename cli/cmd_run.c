@@ -1,83 +1,105 @@
-/* enclaver run: launch an enclave.  On a Nitro host this will drive /dev/nitro_enclaves;
- * today `--qemu` boots the EIF's kernel and ramdisks under QEMU so an enclave can be
- * tried locally (emulation: no attestation, no isolation). */
+/* enclaver run: start an enclave and stay with it until it ends, as `docker run` does
+ * for a container.  The front end of the host launcher (runtime/host/launcher.h): it
+ * finds the EIF (an .eif, a wrapper image in any form `enclaver image` reads, or the
+ * manifest's build output / target), checks its signature and PCRs before anything
+ * starts, settles the enclave's size from the flags, the manifest's defaults or
+ * Enclaver's, and hands it to the Nitro backend (/dev/nitro_enclaves) or, with --qemu,
+ * to the QEMU backend (emulation). */
 #include "config.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <archive.h>
 #include <archive_entry.h>
+#include <jansson.h>
 
 #include <enclaver/eif.h>
 #include <enclaver/image.h>
 #include <enclaver/log.h>
 #include <enclaver/manifest.h>
 #include "cli/commands.h"
+#include "cli/eif-common.h"
 #include "util.h"
 
-/* Enclaver's exit codes (ENCLAVER.md §8). */
-enum
-{
-  EXIT_APP_SIGNALED = 107,
-  EXIT_ENCLAVE_FATAL = 108,
-  EXIT_INTERRUPTED = 109,
-};
+#include "backend-qemu.h"
+#include "launcher.h"
+#include "ne.h"
 
 static const char run_help[] =
-  "Usage: enclaver run --qemu [OPTIONS] [EIF_OR_IMAGE]\n"
+  "Usage: enclaver run [OPTIONS] [EIF_OR_IMAGE]\n"
   "\n"
-  "Launch an enclave.  Running on Nitro hardware (/dev/nitro_enclaves) is not available\n"
-  "in this version; --qemu boots the enclave's kernel and ramdisks under QEMU instead, to\n"
-  "try an image locally.  That is EMULATION: no attestation document, no isolation, and\n"
-  "the kernel command line gets enclaver.heartbeat=off (which a real enclave must never\n"
-  "have, since it is part of what PCR0/PCR1 measure only when written into the EIF).\n"
+  "Start an enclave and stay with it until it ends, like `docker run`: its status and\n"
+  "log streams are followed, the app's output goes to stderr, its exit becomes the exit\n"
+  "code, and SIGTERM/SIGINT stop it gracefully (the app gets SIGTERM and its stop\n"
+  "timeout; a second signal ends the enclave at once).\n"
+  "\n"
+  "On a Nitro instance the enclave is started through /dev/nitro_enclaves.  --qemu boots\n"
+  "it under QEMU instead, to try an image anywhere: that is EMULATION, with no\n"
+  "attestation and no isolation (the EIF is unchanged; the kernel command line gets\n"
+  "emulation keys, and the initrd the virtio modules of the user-mode NIC that carries\n"
+  "the vsock ports).\n"
   "\n"
   "EIF_OR_IMAGE is an .eif file, or a wrapper image made by `enclaver build` in any form\n"
   "`enclaver image` reads (a file or directory, told apart by its bytes; oci:DIR,\n"
   "oci-archive:FILE, docker-archive:FILE, dir:DIR, docker-daemon:NAME, or a registry\n"
-  "reference).  A path that does not exist is an error at once, never a registry lookup.\n"
-  "A wrapper image's enclave/enclaver.yaml gives the defaults.\n"
-  "Without it, the manifest (-f, default ./enclaver.yaml) names the image: its build\n"
-  "output (output.image.destination, else <manifest dir>/<name>-image[.tar]) when that\n"
-  "exists, else its `target`.\n"
+  "reference, pulled through the cache).  A path that does not exist is an error at once,\n"
+  "never a registry lookup.  A wrapper image's enclave/enclaver.yaml gives the defaults,\n"
+  "and its PCR labels are checked against the EIF inside it.  Without EIF_OR_IMAGE the\n"
+  "manifest (-f, default ./enclaver.yaml) names it: its build output\n"
+  "(output.image.destination, else <manifest dir>/<name>-image[.tar], else the EIF) when\n"
+  "that exists, else its `target`.\n"
   "\n"
   "Options:\n"
-  "      --qemu               boot under QEMU (required for now)\n"
-  "  -f, --file FILE          the manifest naming the image (not with EIF_OR_IMAGE)\n"
-  "      --eif-path FILE      the EIF to run (nitro-cli's spelling of EIF_OR_IMAGE)\n"
-  "  -m, --memory-mb MB       guest memory (default: the manifest's defaults.memory_mb,\n"
-  "                           else 4096); --memory MB is nitro-cli's spelling\n"
-  "      --cpu-count N        guest CPUs (default: defaults.cpu_count, else 2)\n"
-  "      --timeout SECONDS    stop the enclave after this long (exit 108)\n"
-  "      --qemu-binary PATH   QEMU to run (default qemu-system-x86_64 / -aarch64)\n"
-  "      --console            show the kernel's boot messages too (escape sequences\n"
-  "                           such as the firmware's clear-screen are removed);\n"
-  "                           --attach-console is nitro-cli's spelling\n"
-  "  -d, --debug-mode         accepted for nitro-cli and Enclaver scripts: under QEMU\n"
-  "                           the console is always readable, so it implies --console\n"
+  "  -f, --file FILE            the manifest naming the image (not with EIF_OR_IMAGE)\n"
+  "      --eif-path FILE        the EIF to run (nitro-cli's spelling of EIF_OR_IMAGE)\n"
+  "      --pull POLICY          always | missing (default) | never: when to fetch the image\n"
+  "  -m, --memory-mb MB         enclave memory (default: the manifest's\n"
+  "                             defaults.memory_mb, else 4096); --memory is nitro-cli's\n"
+  "      --cpu-count N          vCPUs (default: defaults.cpu_count, else 2)\n"
+  "      --cpu-ids LIST         these CPUs of the enclave pool, e.g. 2,3 or 2-5\n"
+  "      --enclave-cid N        the enclave's vsock CID (default: chosen by the driver)\n"
+  "      --name NAME            the name `enclaver ps` and `stop` use (default: the\n"
+  "                             manifest's name, else the EIF's file name)\n"
+  "  -d, --debug-mode           debug mode: the console is forwarded to stderr, and the\n"
+  "                             enclave attests all-zero PCRs\n"
+  "      --console              show the console too (--attach-console is nitro-cli's);\n"
+  "                             terminal escape sequences are removed\n"
+  "      --verify-pcrs FILE     refuse to start unless the EIF's PCRs are those of FILE\n"
+  "                             (`enclaver build` or nitro-cli JSON, or {\"PCR0\": ...})\n"
+  "  -o, --output FORMAT        text (default) or json: one JSON line per lifecycle\n"
+  "                             event on stdout (started, status, exit)\n"
+  "      --timeout SECONDS      stop the enclave after this long, as a signal would\n"
+  "      --qemu                 boot under QEMU (emulation) instead of Nitro\n"
+  "      --qemu-binary PATH     QEMU to run (default qemu-system-x86_64 / -aarch64)\n"
+  CLI_HELP_REGISTRY_OPTIONS
   CLI_COMMON_HELP
-  "  -h, --help               this help\n"
+  "  -h, --help                 this help\n"
   "\n"
   "Exit codes (as Enclaver's): the app's exit code; 107 the app was killed by a signal;\n"
-  "108 the enclave failed (supervisor fatal error, no report, timeout); 109 interrupted\n"
-  "(SIGINT/SIGTERM); 1 the input could not be read; 2 usage error.\n";
+  "108 the enclave failed (supervisor fatal error, no heartbeat, no final status);\n"
+  "109 interrupted (SIGINT/SIGTERM); 1 the enclave could not be started (the message says\n"
+  "what to change); 2 usage error.\n";
 
 enum
 {
   OPT_QEMU = 0x100,
   OPT_CPUS,
+  OPT_CPU_IDS,
+  OPT_CID,
+  OPT_NAME,
   OPT_TIMEOUT,
   OPT_QEMU_BIN,
   OPT_CONSOLE,
   OPT_EIF_PATH,
+  OPT_PULL,
+  OPT_VERIFY_PCRS,
+  OPT_INSECURE,
 };
 
 static char tmpdir[256];
@@ -85,36 +107,16 @@ static char tmpdir[256];
 static void
 cleanup_tmpdir (void)
 {
-  static const char *const names[] = { "kernel", "initrd", "application.eif", "enclaver.yaml" };
-  size_t i;
+  static const char *const names[] = { "application.eif", "enclaver.yaml" };
   if (tmpdir[0] == '\0')
     return;
-  for (i = 0; i < ARRAY_SIZE (names); i++)
+  for (size_t i = 0; i < ARRAY_SIZE (names); i++)
     {
       cleanup_free char *p = xasprintf ("%s/%s", tmpdir, names[i]);
       unlink (p);
     }
   rmdir (tmpdir);
   tmpdir[0] = '\0';
-}
-
-/* Copy len bytes at offset of fd into path. */
-static int
-copy_range (int fd, uint64_t offset, uint64_t len, int out, const char *what, enclaver_error_t *err)
-{
-  char buf[1 << 16];
-  while (len > 0)
-    {
-      size_t want = len < sizeof buf ? (size_t) len : sizeof buf;
-      ssize_t n = pread (fd, buf, want, (off_t) offset);
-      if (n <= 0)
-        return enclaver_make_errno (err, n < 0 ? errno : EIO, "read %s", what);
-      if (enclaver_write_all (out, buf, (size_t) n) < 0)
-        return enclaver_make_errno (err, errno, "write %s", what);
-      offset += (uint64_t) n;
-      len -= (uint64_t) n;
-    }
-  return 0;
 }
 
 /* Extract one layer entry into tmpdir/NAME. */
@@ -138,27 +140,47 @@ extract_entry (struct archive *a, const char *src, const char *entry, const char
   return 0;
 }
 
-/* Extract enclave/application.eif and enclave/enclaver.yaml from the wrapper image's
- * layers (top layer first: an upper layer's file wins).  *manifest is NULL when the
- * image has none. */
-static char *
-eif_from_image (const char *source, char **manifest, enclaver_error_t *err)
+/* What the wrapper image says about the EIF it carries. */
+struct wrapper
 {
-  struct enclaver_image_options o;
+  char *manifest;   /* extracted enclave/enclaver.yaml, or NULL */
+  char *digest;     /* the image's manifest digest */
+  char *pcr_label[9]; /* dev.enclaver.pcrN labels (0, 1, 2, 8) */
+};
+
+static void
+wrapper_clear (struct wrapper *w)
+{
+  free (w->manifest);
+  free (w->digest);
+  for (size_t i = 0; i < ARRAY_SIZE (w->pcr_label); i++)
+    free (w->pcr_label[i]);
+  memset (w, 0, sizeof *w);
+}
+
+/* Extract enclave/application.eif and enclave/enclaver.yaml from the wrapper image's
+ * layers (top layer first: an upper layer's file wins), and note its PCR labels. */
+static char *
+eif_from_image (const char *source, const struct enclaver_image_options *o, struct wrapper *w,
+                enclaver_error_t *err)
+{
   struct enclaver_image *img;
-  cleanup_free char *src = NULL;
   char *out = NULL;
   size_t i;
 
-  *manifest = NULL;
-  /* A directory is told apart by enclaver_image_fetch (oci layout or skopeo dir:). */
-  src = xstrdup (source);
-  enclaver_image_options_init (&o);
-  o.progress = 0;
-  img = enclaver_image_fetch (src, &o, err);
+  img = enclaver_image_fetch (source, o, err);
   if (img == NULL)
     return NULL;
-  for (i = img->n_layers; i > 0 && (out == NULL || *manifest == NULL); i--)
+  w->digest = img->digest ? xstrdup (img->digest) : NULL;
+  for (i = 0; i < img->n_labels; i++)
+    {
+      int n;
+      char eq;
+      if (sscanf (img->labels[i], "dev.enclaver.pcr%d%c", &n, &eq) == 2 && eq == '=' && (n <= 2 || n == 8)
+          && w->pcr_label[n] == NULL)
+        w->pcr_label[n] = xstrdup (strchr (img->labels[i], '=') + 1);
+    }
+  for (i = img->n_layers; i > 0 && (out == NULL || w->manifest == NULL); i--)
     {
       enclaver_layer_stream_t *ls = enclaver_layer_open (img, i - 1, err);
       struct archive *a;
@@ -175,12 +197,12 @@ eif_from_image (const char *source, char **manifest, enclaver_error_t *err)
             continue;
           if (out == NULL && strcmp (name, "enclave/application.eif") == 0)
             {
-              if (extract_entry (a, src, name, "application.eif", &out, err) < 0)
+              if (extract_entry (a, source, name, "application.eif", &out, err) < 0)
                 break;
             }
-          else if (*manifest == NULL && strcmp (name, "enclave/enclaver.yaml") == 0)
+          else if (w->manifest == NULL && strcmp (name, "enclave/enclaver.yaml") == 0)
             {
-              if (extract_entry (a, src, name, "enclaver.yaml", manifest, err) < 0)
+              if (extract_entry (a, source, name, "enclaver.yaml", &w->manifest, err) < 0)
                 break;
             }
         }
@@ -191,52 +213,9 @@ eif_from_image (const char *source, char **manifest, enclaver_error_t *err)
         break;
     }
   if (out == NULL && (err == NULL || *err == NULL))
-    enclaver_make_error (err, ENOENT, "%s has no enclave/application.eif: not an enclaver wrapper image", src);
+    enclaver_make_error (err, ENOENT, "%s has no enclave/application.eif: not an enclaver wrapper image", source);
   enclaver_image_free (img);
-  if (out == NULL)
-    {
-      free (*manifest);
-      *manifest = NULL;
-    }
   return out;
-}
-
-/* Remove terminal escape sequences (CSI "ESC [ ... final", OSC "ESC ] ... BEL/ST", and
- * two-byte "ESC x" such as the firmware's reset "ESC c") from a console line in place,
- * so --console does not clear or recolour the user's terminal. */
-static void
-strip_escapes (char *l)
-{
-  char *w = l;
-  for (const char *r = l; *r;)
-    {
-      if (*r != '\033')
-        {
-          *w++ = *r++;
-          continue;
-        }
-      r++;
-      if (*r == '[')
-        {
-          r++;
-          while (*r && !(*r >= 0x40 && *r <= 0x7e))
-            r++;
-          if (*r)
-            r++;
-        }
-      else if (*r == ']')
-        {
-          while (*r && *r != '\a' && !(r[0] == '\033' && r[1] == '\\'))
-            r++;
-          if (*r == '\a')
-            r++;
-          else if (*r)
-            r += 2;
-        }
-      else if (*r)
-        r++;
-    }
-  *w = '\0';
 }
 
 /* The build output of manifest m, when it exists: the wrapper image, else the EIF. */
@@ -298,6 +277,103 @@ on_signal (int s)
   got_signal = s;
 }
 
+/* "2,3" or "2-5,8": CPU ids, at most 256. */
+static int
+parse_cpu_ids (const char *s, uint32_t **out, size_t *n)
+{
+  uint32_t *ids = NULL;
+  size_t k = 0;
+  const char *p = s;
+
+  while (*p)
+    {
+      char *end;
+      unsigned long a = strtoul (p, &end, 10), b;
+      if (end == p)
+        goto bad;
+      b = a;
+      if (*end == '-')
+        {
+          p = end + 1;
+          b = strtoul (p, &end, 10);
+          if (end == p || b < a)
+            goto bad;
+        }
+      if (b > 4095 || k + (b - a + 1) > 256)
+        goto bad;
+      for (unsigned long c = a; c <= b; c++)
+        {
+          ids = xreallocarray (ids, k + 1, sizeof *ids);
+          ids[k++] = (uint32_t) c;
+        }
+      if (*end == ',')
+        end++;
+      else if (*end != '\0')
+        goto bad;
+      p = end;
+    }
+  if (k == 0)
+    goto bad;
+  *out = ids;
+  *n = k;
+  return 0;
+bad:
+  free (ids);
+  return -1;
+}
+
+/* The EIF's PCRs against the wrapper image's labels and the --verify-pcrs file. */
+static int
+check_pcrs (const char *eif, const struct enclaver_eif_measurements *m, const struct wrapper *w,
+            const char *pcrs_file, enclaver_error_t *err)
+{
+  static const int idx[] = { 0, 1, 2, 8 };
+  struct cli_expected_pcrs ex;
+  json_t *keep = NULL;
+  int rc = 0;
+
+  for (size_t i = 0; i < ARRAY_SIZE (idx); i++)
+    {
+      int n = idx[i];
+      const uint8_t *have = cli_pcr_of (m, n);
+      char hex[ENCLAVER_PCR_HEX_SIZE] = "";
+      if (w->pcr_label[n] == NULL)
+        continue;
+      if (have)
+        enclaver_pcr_to_hex (have, hex);
+      if (have == NULL || strcasecmp (hex, w->pcr_label[n]) != 0)
+        return enclaver_make_error (err, EINVAL,
+                                    "the wrapper image's label dev.enclaver.pcr%d (%s) does not match the EIF "
+                                    "inside it (%s): the image was altered after it was built; refusing to start",
+                                    n, w->pcr_label[n], have ? hex : "no PCR8: unsigned");
+    }
+  if (pcrs_file == NULL)
+    return 0;
+  memset (&ex, 0, sizeof ex);
+  if (cli_load_pcrs_file ("run", pcrs_file, &ex, &keep) != 0)
+    return enclaver_make_error (err, EINVAL, "--verify-pcrs %s: cannot be used", pcrs_file);
+  for (size_t i = 0; i < ARRAY_SIZE (idx) && rc == 0; i++)
+    {
+      int n = idx[i];
+      const uint8_t *have = cli_pcr_of (m, n);
+      char hex[ENCLAVER_PCR_HEX_SIZE] = "";
+      if (ex.hex[n] == NULL)
+        continue;
+      if (enclaver_pcr_from_hex (ex.hex[n], ex.val[n]) < 0)
+        rc = enclaver_make_error (err, EINVAL, "--verify-pcrs %s: PCR%d '%s' is not 96 hex digits", pcrs_file, n,
+                                  ex.hex[n]);
+      else if (have == NULL || memcmp (have, ex.val[n], ENCLAVER_PCR_SIZE) != 0)
+        {
+          if (have)
+            enclaver_pcr_to_hex (have, hex);
+          rc = enclaver_make_error (err, EINVAL, "%s: PCR%d is %s, but %s expects %s; refusing to start", eif, n,
+                                    have ? hex : "absent (unsigned EIF)", pcrs_file, ex.hex[n]);
+        }
+    }
+  json_decref (keep);
+  return rc;
+}
+
 int
 cmd_run (int argc, char **argv)
 {
@@ -305,39 +381,56 @@ cmd_run (int argc, char **argv)
     { "qemu", no_argument, NULL, OPT_QEMU },
     { "file", required_argument, NULL, 'f' },
     { "eif-path", required_argument, NULL, OPT_EIF_PATH },
+    { "pull", required_argument, NULL, OPT_PULL },
     { "memory-mb", required_argument, NULL, 'm' },
     { "memory", required_argument, NULL, 'm' },
     { "cpu-count", required_argument, NULL, OPT_CPUS },
+    { "cpu-ids", required_argument, NULL, OPT_CPU_IDS },
+    { "enclave-cid", required_argument, NULL, OPT_CID },
+    { "name", required_argument, NULL, OPT_NAME },
     { "timeout", required_argument, NULL, OPT_TIMEOUT },
     { "qemu-binary", required_argument, NULL, OPT_QEMU_BIN },
     { "console", no_argument, NULL, OPT_CONSOLE },
     { "attach-console", no_argument, NULL, OPT_CONSOLE },
     { "debug-mode", no_argument, NULL, 'd' },
+    { "verify-pcrs", required_argument, NULL, OPT_VERIFY_PCRS },
+    { "output", required_argument, NULL, 'o' },
+    { "insecure-registry", required_argument, NULL, OPT_INSECURE },
     { "help", no_argument, NULL, 'h' },
     CLI_COMMON_LONGOPTS,
     { NULL, 0, NULL, 0 },
   };
-  int c, qemu = 0, console = 0, rc = EXIT_ENCLAVE_FATAL;
+  int c, qemu = 0, console = 0, debug = 0, json = 0, rc;
   long mem = 0, cpus = 0, timeout = 0;
-  const char *qemu_bin = NULL, *input = NULL, *manifest_file = NULL, *eif_path = NULL;
-  cleanup_free char *eif = NULL, *kpath = NULL, *ipath = NULL, *append = NULL, *image_manifest = NULL;
-  cleanup_free char *from_manifest = NULL;
+  unsigned long long cid = 0;
+  const char *qemu_bin = NULL, *input = NULL, *manifest_file = NULL, *eif_path = NULL, *name = NULL;
+  const char *verify_pcrs = NULL;
+  cleanup_free char *eif = NULL, *from_manifest = NULL, *pcr0 = NULL, *default_name = NULL;
+  cleanup_free uint32_t *cpu_ids = NULL;
+  cleanup_free struct host_ingress *ingress = NULL;
+  const char **insecure = xmalloc0 (sizeof *insecure * (size_t) (argc + 1));
+  size_t n_cpu_ids = 0, n_insecure = 0;
+  struct enclaver_image_options io;
   struct enclaver_manifest *m = NULL;
   struct enclaver_eif_info info;
+  struct wrapper w;
+  struct host_run_config cfg;
+  struct host_backend *b = NULL;
   enclaver_error_t err = NULL;
-  int fd = -1, kfd = -1, ifd = -1, pipefd[2] = { -1, -1 }, reported = 0;
-  pid_t pid;
-  unsigned i;
-  FILE *f;
-  char line[4096];
+  struct stat st;
 
   memset (&info, 0, sizeof info);
-  while ((c = cli_getopt (argc, argv, "df:hm:" CLI_COMMON_SHORTOPTS, longopts)) != -1)
+  memset (&w, 0, sizeof w);
+  memset (&cfg, 0, sizeof cfg);
+  enclaver_image_options_init (&io);
+  io.progress = 0;
+  io.insecure_registries = insecure;
+  while ((c = cli_getopt (argc, argv, "df:hm:o:" CLI_COMMON_SHORTOPTS, longopts)) != -1)
     {
       int r = cli_common_option (c, optarg);
       char *end;
       if (r < 0)
-        return EXIT_USAGE;
+        goto usage;
       if (r > 0)
         continue;
       switch (c)
@@ -351,51 +444,122 @@ cmd_run (int argc, char **argv)
         case OPT_EIF_PATH:
           eif_path = optarg;
           break;
+        case OPT_PULL:
+          if (strcmp (optarg, "always") == 0)
+            io.pull = 1;
+          else if (strcmp (optarg, "never") == 0)
+            io.offline = 1;
+          else if (strcmp (optarg, "missing") != 0)
+            {
+              cli_usage_error ("run", "--pull: '%s' is not always, missing or never", optarg);
+              goto usage;
+            }
+          break;
         case 'm':
           mem = strtol (optarg, &end, 10);
           if (*end || mem < 64 || mem > 1048576)
-            return cli_usage_error ("run", "--memory-mb: '%s' is not a number from 64 to 1048576", optarg);
+            {
+              cli_usage_error ("run", "--memory-mb: '%s' is not a number of MiB from 64 to 1048576", optarg);
+              goto usage;
+            }
           break;
         case OPT_CPUS:
           cpus = strtol (optarg, &end, 10);
           if (*end || cpus < 1 || cpus > 256)
-            return cli_usage_error ("run", "--cpu-count: '%s' is not a number from 1 to 256", optarg);
+            {
+              cli_usage_error ("run", "--cpu-count: '%s' is not a number from 1 to 256", optarg);
+              goto usage;
+            }
+          break;
+        case OPT_CPU_IDS:
+          free (cpu_ids);
+          cpu_ids = NULL;
+          if (parse_cpu_ids (optarg, &cpu_ids, &n_cpu_ids) < 0)
+            {
+              cli_usage_error ("run", "--cpu-ids: '%s' is not a list of CPU ids such as 2,3 or 2-5", optarg);
+              goto usage;
+            }
+          break;
+        case OPT_CID:
+          errno = 0;
+          cid = strtoull (optarg, &end, 10);
+          if (errno || *end || cid < 4 || cid > 0xFFFFFFFEull)
+            {
+              cli_usage_error ("run", "--enclave-cid: '%s' is not a CID from 4 to 4294967294 (0-3 and "
+                                      "4294967295 are reserved)", optarg);
+              goto usage;
+            }
+          break;
+        case OPT_NAME:
+          if (*optarg == '\0' || strlen (optarg) > 63 || strspn (optarg, "abcdefghijklmnopqrstuvwxyz"
+                                                                            "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
+                                                               != strlen (optarg))
+            {
+              cli_usage_error ("run", "--name: '%s' must be 1-63 letters, digits, '.', '_' or '-'", optarg);
+              goto usage;
+            }
+          name = optarg;
           break;
         case OPT_TIMEOUT:
           timeout = strtol (optarg, &end, 10);
           if (*end || timeout < 1)
-            return cli_usage_error ("run", "--timeout: '%s' is not a positive number of seconds", optarg);
+            {
+              cli_usage_error ("run", "--timeout: '%s' is not a positive number of seconds", optarg);
+              goto usage;
+            }
           break;
         case OPT_QEMU_BIN:
           qemu_bin = optarg;
           break;
         case OPT_CONSOLE:
-        case 'd':
           console = 1;
+          break;
+        case 'd':
+          debug = 1;
+          break;
+        case OPT_VERIFY_PCRS:
+          verify_pcrs = optarg;
+          break;
+        case 'o':
+          if (strcmp (optarg, "json") == 0)
+            json = 1;
+          else if (strcmp (optarg, "text") != 0)
+            {
+              cli_usage_error ("run", "--output: '%s' is not text or json", optarg);
+              goto usage;
+            }
+          break;
+        case OPT_INSECURE:
+          insecure[n_insecure++] = optarg;
           break;
         case 'h':
           cli_help (stdout, run_help);
+          free (insecure);
           return EXIT_OK;
         default:
-          return cli_usage_error ("run", "invalid option");
+          cli_usage_error ("run", "invalid option");
+          goto usage;
         }
     }
-  if (!qemu)
-    {
-      fprintf (stderr, "enclaver run: running on Nitro hardware is not available yet in this version of "
-                       "enclaver; use --qemu to boot the enclave under QEMU\n");
-      return EXIT_USAGE;
-    }
   if (optind + 1 < argc)
-    return cli_usage_error ("run", "expected one EIF or image, got %d arguments", argc - optind);
+    {
+      cli_usage_error ("run", "expected one EIF or image, got %d arguments", argc - optind);
+      goto usage;
+    }
   if (optind < argc)
     input = argv[optind];
   if (eif_path && input)
-    return cli_usage_error ("run", "--eif-path and an image argument both name what to run; give one");
+    {
+      cli_usage_error ("run", "--eif-path and an image argument both name what to run; give one");
+      goto usage;
+    }
   if (eif_path)
     input = eif_path;
   if (input && manifest_file)
-    return cli_usage_error ("run", "-f names the image through the manifest; do not give an image too");
+    {
+      cli_usage_error ("run", "-f names the image through the manifest; do not give an image too");
+      goto usage;
+    }
 
   if (input == NULL)
     {
@@ -407,9 +571,10 @@ cmd_run (int argc, char **argv)
           if (manifest_file == NULL && access (mf, F_OK) != 0)
             {
               enclaver_error_release (&err);
-              return cli_usage_error ("run", "no EIF or image given, and no enclaver.yaml here to name one");
+              cli_usage_error ("run", "no EIF or image given, and no enclaver.yaml here to name one");
+              goto usage;
             }
-          return cli_fail (&err);
+          goto fail;
         }
       from_manifest = local_build_output (m);
       if (from_manifest)
@@ -421,8 +586,8 @@ cmd_run (int argc, char **argv)
         }
       else
         {
-          enclaver_manifest_free (m);
-          return cli_usage_error ("run", "%s names no target image and has no build output; give an image", mf);
+          cli_usage_error ("run", "%s names no target image and has no build output; give an image", mf);
+          goto usage;
         }
       input = from_manifest;
     }
@@ -431,9 +596,8 @@ cmd_run (int argc, char **argv)
   if (mkdtemp (tmpdir) == NULL)
     {
       tmpdir[0] = '\0';
-      enclaver_manifest_free (m);
       enclaver_make_errno (&err, errno, "create a temporary directory");
-      return cli_fail (&err);
+      goto fail;
     }
   atexit (cleanup_tmpdir);
 
@@ -442,225 +606,131 @@ cmd_run (int argc, char **argv)
      * path-like name is "no such file", anything else a registry reference. */
     struct enclaver_image_ref *ref = enclaver_image_source_resolve (input, &err);
     if (ref == NULL)
-      {
-        enclaver_manifest_free (m);
-        return cli_fail (&err);
-      }
-    eif = ref->transport == ENCLAVER_TRANSPORT_EIF ? xstrdup (ref->file)
-                                                   : eif_from_image (input, &image_manifest, &err);
+      goto fail;
+    eif = ref->transport == ENCLAVER_TRANSPORT_EIF ? xstrdup (ref->file) : eif_from_image (input, &io, &w, &err);
     enclaver_image_ref_free (ref);
     if (eif == NULL)
-      {
-        enclaver_manifest_free (m);
-        return cli_fail (&err);
-      }
+      goto fail;
   }
-  if (image_manifest)
+  if (w.manifest)
     {
       /* The wrapper image's own manifest gives the defaults of the enclave it carries. */
       enclaver_manifest_free (m);
-      m = enclaver_manifest_load_ex (image_manifest, ENCLAVER_MANIFEST_NO_APP_REQUIRED, &err);
+      m = enclaver_manifest_load_ex (w.manifest, ENCLAVER_MANIFEST_NO_APP_REQUIRED, &err);
       if (m == NULL)
         {
           enclaver_error_wrap (&err, "%s: enclave/enclaver.yaml", input);
-          return cli_fail (&err);
+          goto fail;
         }
     }
-  if (mem == 0)
-    mem = m ? (long) m->memory_mb : 4096;
-  if (cpus == 0)
-    cpus = m ? (long) m->cpu_count : 2;
-  enclaver_manifest_free (m);
-  m = NULL;
 
-  fd = open (eif, O_RDONLY | O_CLOEXEC);
-  if (fd < 0)
+  /* A signed EIF's signature is checked here, as describe and verify do; the PCRs before
+     anything starts (Enclaver #35). */
+  if (enclaver_eif_read (eif, 0, &info, &err) < 0 || enclaver_eif_check (&info, &err) < 0)
+    goto fail;
+  if (check_pcrs (eif, &info.measurements, &w, verify_pcrs, &err) < 0)
+    goto fail;
+  if (stat (eif, &st) < 0)
     {
-      enclaver_make_errno (&err, errno, "open %s", eif);
-      return cli_fail (&err);
-    }
-  /* A signed EIF's signature is checked here, as describe and verify do. */
-  if (enclaver_eif_read_fd (fd, eif, 0, &info, &err) < 0
-      || enclaver_eif_check (&info, &err) < 0)
-    {
-      close (fd);
-      enclaver_eif_info_clear (&info);
-      return cli_fail (&err);
-    }
-  kpath = xasprintf ("%s/kernel", tmpdir);
-  ipath = xasprintf ("%s/initrd", tmpdir);
-  kfd = open (kpath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  ifd = open (ipath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (kfd < 0 || ifd < 0)
-    {
-      enclaver_make_errno (&err, errno, "create files in %s", tmpdir);
+      enclaver_make_errno (&err, errno, "%s", eif);
       goto fail;
     }
-  for (i = 0; i < info.num_sections; i++)
+
+  pcr0 = xmalloc (ENCLAVER_PCR_HEX_SIZE);
+  enclaver_pcr_to_hex (info.measurements.pcr0, pcr0);
+  if (name == NULL && m && m->name && *m->name)
+    name = m->name;
+  if (name == NULL)
     {
-      const struct enclaver_eif_section_info *s = &info.sections[i];
-      uint64_t data = s->offset + ENCLAVER_EIF_SECTION_HEADER_SIZE;
-      if (s->type == ENCLAVER_EIF_SECTION_KERNEL && copy_range (fd, data, s->size, kfd, "kernel", &err) < 0)
-        goto fail;
-      if (s->type == ENCLAVER_EIF_SECTION_RAMDISK && copy_range (fd, data, s->size, ifd, "ramdisk", &err) < 0)
-        goto fail;
-      if (s->type == ENCLAVER_EIF_SECTION_CMDLINE)
-        {
-          cleanup_free char *cl = xmalloc0 (s->size + 1);
-          if (s->size > 65536 || pread (fd, cl, s->size, (off_t) data) != (ssize_t) s->size)
-            {
-              enclaver_make_error (&err, EIO, "%s: cannot read the kernel command line", eif);
-              goto fail;
-            }
-          append = xasprintf ("%s enclaver.heartbeat=off%s", cl, console ? "" : " quiet loglevel=2");
-        }
+      const char *base = strrchr (input, '/');
+      size_t len;
+      base = base ? base + 1 : input;
+      len = strcspn (base, ":@");
+      if (len > 4 && strncmp (base + len - 4, ".eif", 4) == 0)
+        len -= 4;
+      default_name = len ? xstrndup (base, len) : xstrdup ("enclave");
+      for (char *p = default_name; *p; p++)
+        if (!strchr ("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-", *p))
+          *p = '-';
+      name = default_name;
     }
-  close (kfd);
-  close (ifd);
-  kfd = ifd = -1;
-  close (fd);
-  fd = -1;
-
-  if (qemu_bin == NULL)
-    qemu_bin = (info.flags & 1) ? "qemu-system-aarch64" : "qemu-system-x86_64";
-  enclaver_log_info ("booting %s under QEMU with %ld MiB and %ld CPU%s (emulation: no attestation, no isolation)",
-                     eif, mem, cpus, cpus == 1 ? "" : "s");
-
-  if (pipe2 (pipefd, O_CLOEXEC) < 0)
+  cfg.name = name;
+  cfg.eif_path = eif;
+  cfg.eif_size = (uint64_t) st.st_size;
+  cfg.arch = (info.flags & 1) ? "aarch64" : "x86_64";
+  cfg.pcr0 = pcr0;
+  cfg.image_digest = w.digest;
+  cfg.memory_mib = (uint64_t) (mem ? mem : m ? (long) m->memory_mb : 4096);
+  cfg.cpu_count = (uint32_t) (cpus ? cpus : n_cpu_ids ? (long) n_cpu_ids : m ? (long) m->cpu_count : 2);
+  cfg.cpu_ids = cpu_ids;
+  cfg.n_cpu_ids = n_cpu_ids;
+  cfg.enclave_cid = cid;
+  cfg.debug_mode = debug;
+  cfg.status_port = m && m->status_port ? m->status_port : HOST_PORT_STATUS;
+  cfg.log_port = m && m->app_log_port ? m->app_log_port : HOST_PORT_LOG;
+  cfg.egress_port = m && m->http_egress_port ? m->http_egress_port : HOST_PORT_EGRESS;
+  cfg.has_egress = m ? m->has_egress : 0;
+  if (m && m->n_ingress)
     {
-      enclaver_make_errno (&err, errno, "pipe");
+      ingress = xmalloc0 (m->n_ingress * sizeof *ingress);
+      for (size_t i = 0; i < m->n_ingress; i++)
+        ingress[i].listen_port = m->ingress[i].listen_port;
+      cfg.ingress = ingress;
+      cfg.n_ingress = m->n_ingress;
+    }
+  cfg.json_events = json;
+  cfg.timeout_s = (int) timeout;
+  if (n_cpu_ids && cpus && (size_t) cpus != n_cpu_ids)
+    {
+      cli_usage_error ("run", "--cpu-count %ld and --cpu-ids with %zu CPUs disagree; give one", cpus, n_cpu_ids);
+      goto usage;
+    }
+
+  if (qemu)
+    {
+      struct host_qemu_options qo;
+      memset (&qo, 0, sizeof qo);
+      qo.qemu_binary = qemu_bin;
+      qo.console = console || debug;
+      b = host_backend_qemu_new (&qo);
+      enclaver_log_info ("booting %s under QEMU with %llu MiB and %u CPU%s (emulation: no attestation, no "
+                         "isolation)", eif, (unsigned long long) cfg.memory_mib, cfg.cpu_count,
+                         cfg.cpu_count == 1 ? "" : "s");
+    }
+  else
+    {
+      if (qemu_bin)
+        {
+          cli_usage_error ("run", "--qemu-binary needs --qemu");
+          goto usage;
+        }
+      b = host_backend_nitro_new (NULL, NULL);
+    }
+  if (b == NULL)
+    {
+      enclaver_make_error (&err, ENOMEM, "cannot set up the %s backend", qemu ? "qemu" : "nitro");
       goto fail;
     }
-  pid = fork ();
-  if (pid < 0)
-    {
-      enclaver_make_errno (&err, errno, "fork");
-      goto fail;
-    }
-  if (pid == 0)
-    {
-      char ms[32], n[32];
-      const char *args[32];
-      int k = 0;
-      snprintf (ms, sizeof ms, "%ld", mem);
-      snprintf (n, sizeof n, "%ld", cpus);
-      dup2 (pipefd[1], 1);
-      dup2 (pipefd[1], 2);
-      setpgid (0, 0);
-      args[k++] = qemu_bin;
-      args[k++] = "-nographic";
-      args[k++] = "-no-reboot";
-      args[k++] = "-nodefaults";
-      args[k++] = "-serial";
-      args[k++] = "stdio";
-      args[k++] = "-m";
-      args[k++] = ms;
-      args[k++] = "-smp";
-      args[k++] = n;
-      if (info.flags & 1)
-        {
-          args[k++] = "-machine";
-          args[k++] = "virt";
-          args[k++] = "-cpu";
-          args[k++] = "max";
-        }
-      args[k++] = "-kernel";
-      args[k++] = kpath;
-      args[k++] = "-initrd";
-      args[k++] = ipath;
-      args[k++] = "-append";
-      args[k++] = append;
-      args[k] = NULL;
-      execvp (qemu_bin, (char *const *) args);
-      fprintf (stderr, "enclaver run: cannot run %s: %s\n", qemu_bin, strerror (errno));
-      _exit (127);
-    }
-  close (pipefd[1]);
-  pipefd[1] = -1;
-  {
-    /* No SA_RESTART: a signal must interrupt the blocking read of QEMU's output. */
-    struct sigaction sa;
-    memset (&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigemptyset (&sa.sa_mask);
-    sigaction (SIGINT, &sa, NULL);
-    sigaction (SIGTERM, &sa, NULL);
-    if (timeout)
-      {
-        sigaction (SIGALRM, &sa, NULL);
-        alarm ((unsigned) timeout);
-      }
-  }
-
-  f = fdopen (pipefd[0], "r");
-  pipefd[0] = -1;
-  for (;;)
-    {
-      int code;
-      if (got_signal)
-        {
-          kill (-pid, SIGTERM);
-          break;
-        }
-      if (fgets (line, sizeof line, f) == NULL)
-        {
-          if (errno == EINTR && got_signal)
-            continue;
-          break;
-        }
-      if (console || !firmware_or_kernel_line (line))
-        {
-          strip_escapes (line);
-          fputs (line, stdout);
-          fflush (stdout);
-        }
-      /* The supervisor's status lines say how the app ended; init's line is the
-         fallback when the enclave runs the app without the supervisor. */
-      if (sscanf (line, "enclaver-supervisor: status {\"status\":\"exited\",\"code\":%d", &code) == 1)
-        reported = 2, rc = code & 0xff;
-      else if (sscanf (line, "enclaver-supervisor: status {\"status\":\"signaled\",\"signal\":%d", &code) == 1)
-        reported = 2, rc = EXIT_APP_SIGNALED;
-      else if (strncmp (line, "enclaver-supervisor: status {\"status\":\"fatal\"", 46) == 0)
-        reported = 2, rc = EXIT_ENCLAVE_FATAL;
-      else if (reported < 2 && sscanf (line, "enclaver-init: cmd exited with code %d", &code) == 1)
-        reported = 1, rc = code & 0xff;
-      else if (reported < 2 && sscanf (line, "enclaver-init: cmd killed by signal %d", &code) == 1)
-        reported = 1, rc = EXIT_APP_SIGNALED;
-      else if (strncmp (line, "enclaver-init: fatal:", 21) == 0)
-        reported = 1, rc = EXIT_ENCLAVE_FATAL;
-    }
-  fclose (f);
-  {
-    int status;
-    if (got_signal)
-      kill (-pid, SIGTERM);
-    while (waitpid (pid, &status, 0) < 0 && errno == EINTR)
-      ;
-    if (got_signal == SIGALRM)
-      {
-        enclaver_log_error ("the enclave did not finish within %ld s", timeout);
-        rc = EXIT_ENCLAVE_FATAL;
-      }
-    else if (got_signal)
-      rc = EXIT_INTERRUPTED;
-    else if (!reported)
-      {
-        enclaver_log_error ("the enclave stopped without reporting how its command ended (QEMU %s %d)",
-                            WIFEXITED (status) ? "exit status" : "signal",
-                            WIFEXITED (status) ? WEXITSTATUS (status) : WTERMSIG (status));
-        rc = EXIT_ENCLAVE_FATAL;
-      }
-  }
+  rc = host_run (b, &cfg, &err);
+  b->destroy (b);
   enclaver_eif_info_clear (&info);
+  enclaver_manifest_free (m);
+  wrapper_clear (&w);
+  free (insecure);
+  if (rc < 0)
+    return cli_fail (&err);
   return rc;
 
-fail:
-  if (fd >= 0)
-    close (fd);
-  if (kfd >= 0)
-    close (kfd);
-  if (ifd >= 0)
-    close (ifd);
+usage:
   enclaver_eif_info_clear (&info);
+  enclaver_manifest_free (m);
+  wrapper_clear (&w);
+  free (insecure);
+  return EXIT_USAGE;
+fail:
+  enclaver_eif_info_clear (&info);
+  enclaver_manifest_free (m);
+  wrapper_clear (&w);
+  free (insecure);
   return cli_fail (&err);
 }
