@@ -6,7 +6,7 @@ libenclaver_util_la_CFLAGS = $(AM_CFLAGS) $(DEPS_CFLAGS)
 lib_LTLIBRARIES += libenclaver.la
 libenclaver_la_SOURCES = \
 	core/error.c core/log.c core/context.c core/stage.c core/loader.c core/pipeline.c core/build.c \
-	core/digest-worker.c core/digest-worker.h \
+	core/digest-worker.c core/digest-worker.h core/tempfiles.c \
 	core/internal.h
 libenclaver_la_CFLAGS = $(AM_CFLAGS) $(DEPS_CFLAGS) -pthread
 libenclaver_la_LIBADD = libenclaver_util.la $(DEPS_LIBS)
@@ -19,4 +19,4 @@ enclaverincludedir = $(includedir)/enclaver
 enclaverinclude_HEADERS = include/enclaver/error.h include/enclaver/log.h \
 	include/enclaver/stage.h include/enclaver/context.h include/enclaver/manifest.h \
 	include/enclaver/loader.h include/enclaver/pipeline.h include/enclaver/eif.h \
-	include/enclaver/build.h
+	include/enclaver/build.h include/enclaver/tempfiles.h

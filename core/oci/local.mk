@@ -2,7 +2,7 @@
 libenclaver_la_SOURCES += core/oci/oci.h core/oci/digest.c core/oci/ref.c core/oci/platform.c \
 	core/oci/doc.c core/oci/cache.c core/oci/archive.c core/oci/layer.c core/oci/auth.c \
 	core/oci/registry.c core/oci/image.c
-enclaverinclude_HEADERS += include/enclaver/image.h
+enclaverinclude_HEADERS += include/enclaver/image.h include/enclaver/cache.h
 
 pkglib_LTLIBRARIES += stages/fetch.la
 stages_fetch_la_SOURCES = stages/fetch/fetch.c
