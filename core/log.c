@@ -35,6 +35,12 @@ enclaver_log_set_format (int format)
 }
 
 int
+enclaver_log_get_format (void)
+{
+  return log_format;
+}
+
+int
 enclaver_log_parse_format (const char *s)
 {
   if (strcmp (s, "text") == 0)

@@ -28,6 +28,7 @@ enum enclaver_log_format
 void enclaver_log_set_level (int level);
 int enclaver_log_get_level (void);
 void enclaver_log_set_format (int format);
+int enclaver_log_get_format (void);
 /* Parse "text" / "json"; returns -1 for anything else. */
 int enclaver_log_parse_format (const char *s);
 
