@@ -59,6 +59,8 @@ check_PROGRAMS += tests/core/test-error tests/core/test-context tests/core/test-
 	tests/core/test-pipeline
 TESTS += tests/core/test-error tests/core/test-context tests/core/test-loader \
 	tests/core/test-pipeline tests/cli/cli.sh tests/cli/install.sh
+TESTS += tests/cli/signals.sh
+EXTRA_DIST += tests/cli/signals.sh
 EXTRA_DIST += tests/tap.h tests/lib.sh tests/cli/cli.sh tests/cli/install.sh
 
 tests_core_test_error_SOURCES = tests/core/test-error.c
