@@ -16,7 +16,7 @@ check_PROGRAMS += tests/oci/test-oci-unit tests/oci/test-oci-layer
 TESTS += tests/oci/test-oci-unit tests/oci/test-oci-layer tests/oci/local.sh tests/oci/registry.sh \
 	tests/oci/stage.sh
 TESTS += tests/oci/cache.sh tests/oci/fetchlog.sh
-EXTRA_DIST += tests/oci/cache.sh tests/oci/fetchlog.sh
+EXTRA_DIST += tests/oci/cache.sh tests/oci/fetchlog.sh docs/cache.md
 EXTRA_DIST += tests/oci/local.sh tests/oci/registry.sh tests/oci/stage.sh tests/oci/ocitest.sh tests/oci/tokenserver.py \
 	tests/oci/faultproxy.py tests/oci/mkimage.py
 
