@@ -37,6 +37,18 @@ static atomic_int inflight;
 static atomic_int dying;
 static const int handled[] = { SIGINT, SIGTERM, SIGHUP };
 
+/* Block the handled signals in this thread (so that the handler never runs on a
+ * thread holding `lock`, which would make it wait for creations stuck on it). */
+static void
+block_signals (sigset_t *old)
+{
+  sigset_t set;
+  sigemptyset (&set);
+  for (size_t i = 0; i < sizeof handled / sizeof handled[0]; i++)
+    sigaddset (&set, handled[i]);
+  pthread_sigmask (SIG_BLOCK, &set, old);
+}
+
 static int
 reg (const char *path, int is_dir)
 {
@@ -64,14 +76,22 @@ reg (const char *path, int is_dir)
 int
 enclaver_temp_register (const char *path, int is_dir)
 {
-  return reg (path, is_dir);
+  sigset_t old;
+  block_signals (&old);
+  int rc = reg (path, is_dir);
+  int e = errno;
+  pthread_sigmask (SIG_SETMASK, &old, NULL);
+  errno = e;
+  return rc;
 }
 
 void
 enclaver_temp_forget (const char *path)
 {
+  sigset_t old;
   if (path == NULL)
     return;
+  block_signals (&old);
   pthread_mutex_lock (&lock);
   for (size_t i = 0; i < N_SLOTS; i++)
     {
@@ -85,6 +105,7 @@ enclaver_temp_forget (const char *path)
         }
     }
   pthread_mutex_unlock (&lock);
+  pthread_sigmask (SIG_SETMASK, &old, NULL);
 }
 
 int
@@ -111,11 +132,7 @@ enclaver_temp_count (void)
 static int
 create_begin (sigset_t *old)
 {
-  sigset_t set;
-  sigemptyset (&set);
-  for (size_t i = 0; i < sizeof handled / sizeof handled[0]; i++)
-    sigaddset (&set, handled[i]);
-  pthread_sigmask (SIG_BLOCK, &set, old);
+  block_signals (old);
   atomic_fetch_add (&inflight, 1);
   if (atomic_load (&dying))
     {

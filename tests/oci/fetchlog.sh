@@ -102,7 +102,7 @@ if command -v script >/dev/null 2>&1; then
   expect_in "terminal, build --no-progress: the summary stays" "$TTY" "fetched "
   tty_run "$ENCLAVER -q build -f $W/enclaver.yaml --eif-only $W/c.eif --cache-dir $TEST_TMP/b3"
   case $TTY in *"$ESC"*|*"B/s"*|*fetched*) not_ok "terminal, build -q: no bar, no summary"; diag "$TTY";; *) ok "terminal, build -q: no bar, no summary";; esac
-  [ -s "$W/c.eif" ] && ok "build -q built" || not_ok "build -q built"
+  [ -s "$W/c.eif" ] && ok "build -q built" || { not_ok "build -q built"; diag "$TTY"; }
 else
   ok "terminal cases # SKIP script(1) not installed (bsdutils)"
 fi
