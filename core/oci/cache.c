@@ -423,7 +423,10 @@ maint_open (struct oci_cache *c, const char *dir, struct enclaver_cache_report *
   if (stat (c->root, &st) < 0)
     {
       if (errno == ENOENT)
-        return 0;
+        {
+          oci_cache_close (c);
+          return 0;
+        }
       int rc = enclaver_make_errno (err, errno, "cache %s", c->root);
       oci_cache_close (c);
       return rc;
