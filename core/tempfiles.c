@@ -241,21 +241,35 @@ remove_at (int dirfd, const char *name, int depth)
   unlinkat (dirfd, name, AT_REMOVEDIR);
 }
 
-void
-enclaver_temp_remove_all (void)
+/* Take each slot's path (so that it is handled once) and remove it.  free_them is 0
+ * in the signal handler: another thread may be inside malloc. */
+static void
+remove_all (int free_them)
 {
   for (size_t i = 0; i < N_SLOTS; i++)
     {
       uintptr_t v = atomic_exchange (&slots[i], 0);
-      const char *p = (const char *) (v & ~(uintptr_t) 1);
+      char *p = (char *) (v & ~(uintptr_t) 1);
       if (v == 0)
         continue;
       if (v & 1)
         remove_at (AT_FDCWD, p, 0);
       else
         unlink (p);
-      /* p is not freed: this may run in a signal handler. */
+      if (free_them)
+        free (p);
     }
+}
+
+void
+enclaver_temp_remove_all (void)
+{
+  sigset_t old;
+  block_signals (&old);
+  pthread_mutex_lock (&lock);
+  remove_all (1);
+  pthread_mutex_unlock (&lock);
+  pthread_sigmask (SIG_SETMASK, &old, NULL);
 }
 
 static void
@@ -270,7 +284,7 @@ on_signal (int sig)
       struct timespec ts = { 0, 1000000 };
       nanosleep (&ts, NULL);
     }
-  enclaver_temp_remove_all ();
+  remove_all (0);
   /* Die of the signal itself (the parent sees 128 + sig): with the default action
    * restored, the re-raised signal is delivered as soon as the handler returns. */
   signal (sig, SIG_DFL);

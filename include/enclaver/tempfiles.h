@@ -27,7 +27,8 @@ void enclaver_temp_forget (const char *path);
 int enclaver_temp_unlink (const char *path);
 /* Number of paths registered now (for tests). */
 unsigned enclaver_temp_count (void);
-/* Remove every registered path now (async-signal-safe). */
+/* Remove every registered path now and forget them (not for a signal handler: the
+ * installed handler uses an async-signal-safe version of it). */
 void enclaver_temp_remove_all (void);
 /* Install the SIGINT/SIGTERM/SIGHUP handler that removes every registered path and
  * then dies of the signal.  Signals set to SIG_IGN at startup stay ignored. */
