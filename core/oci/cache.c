@@ -8,7 +8,9 @@
  * the rename of identical content is harmless.  A process holds an exclusive flock on
  * each temporary file it writes (and registers it for removal on a signal), so a
  * temporary that nobody holds was left by a process that died: opening the cache
- * removes those (only those), and `enclaver image cache prune` does too. */
+ * removes those (only those), and `enclaver image cache prune` does too.  A shared
+ * flock on tmp/ while a file is created and locked keeps the sweep (exclusive) from
+ * seeing it in between. */
 #include "config.h"
 #include <errno.h>
 #include <fcntl.h>
@@ -86,14 +88,19 @@ report_add (struct enclaver_cache_report *r, const char *path, const char *kind,
   r->bytes += size;
 }
 
-/* Remove the temporaries in tmp/ that no process holds a lock on.  Returns how many. */
+/* Remove the temporaries in tmp/ that no process holds a lock on.  Returns how many.
+ * A writer holds a shared flock on tmp/ itself from before it creates its file until
+ * it has locked the file; the sweep holds it exclusively, so it never sees a file in
+ * between (created, not locked yet). */
 static size_t
 sweep_tmp (struct oci_cache *c, struct enclaver_cache_report *r, uint64_t *bytes)
 {
   cleanup_dir DIR *d = opendir (c->tmp);
   struct dirent *de;
   size_t n = 0;
-  while (d && (de = readdir (d)) != NULL)
+  if (d == NULL || flock (dirfd (d), LOCK_EX) < 0)
+    return 0;
+  while ((de = readdir (d)) != NULL)
     {
       struct stat st;
       if (strcmp (de->d_name, ".") == 0 || strcmp (de->d_name, "..") == 0)
@@ -176,6 +183,10 @@ oci_sink_open (struct oci_sink *s, struct oci_cache *c, int64_t expected_size, c
   for (int tries = 0;; tries++)
     {
       struct stat st;
+      /* Create and lock the file under a shared lock of tmp/ (see sweep_tmp). */
+      cleanup_close int dfd = open (c->tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+      if (dfd < 0 || flock (dfd, LOCK_SH) < 0)
+        return enclaver_make_errno (err, errno, "cache: open %s", c->tmp);
       s->tmp_path = xasprintf ("%s/blob-XXXXXX", c->tmp);
       s->fd = enclaver_temp_mkostemp (s->tmp_path, O_CLOEXEC);
       if (s->fd < 0)
@@ -186,8 +197,8 @@ oci_sink_open (struct oci_sink *s, struct oci_cache *c, int64_t expected_size, c
           return enclaver_make_errno (err, e, "cache: create temporary file in %s", c->tmp);
         }
       /* Hold it so that another process opening the cache does not take it for a
-       * leftover; one that did so between the create and the lock has removed it
-       * (st_nlink 0): make another. */
+       * leftover.  (Should a sweep that does not know the tmp/ lock have removed it
+       * meanwhile, st_nlink is 0: make another.) */
       if (flock (s->fd, LOCK_EX) == 0 && fstat (s->fd, &st) == 0 && st.st_nlink > 0)
         break;
       int e = errno;
