@@ -7,6 +7,7 @@
 
 #include <enclaver/log.h>
 #include <enclaver/stage.h>
+#include <enclaver/tempfiles.h>
 #include "cli/commands.h"
 #include "util.h"
 
@@ -112,6 +113,7 @@ main (int argc, char **argv)
   int i;
 
   json_object_seed (1); /* deterministic hash order, no /dev/urandom read */
+  enclaver_temp_install_signal_handlers (); /* SIGINT/SIGTERM remove our temporaries */
 
   for (i = 1; i < argc && argv[i][0] == '-'; i++)
     {
