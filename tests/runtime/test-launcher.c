@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -540,6 +541,11 @@ test_stop_request (void)
       if (fd < 0)
         nap ();
     }
+  if (fd >= 0)
+    {
+      struct timeval tv = { HANG_GUARD_MS / 1000, 0 }; /* hang guard of the reads below */
+      setsockopt (fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    }
   /* The current state first. */
   while (fd >= 0 && got < sizeof line - 1 && (got == 0 || line[got - 1] != '\n')
          && (r = read (fd, line + got, 1)) == 1)
@@ -563,8 +569,21 @@ test_stop_request (void)
   if (fd >= 0 && write (fd, "{\"request\":\"stop\"}\n", 19) != 19)
     tap_diag ("write: %s", strerror (errno));
   got = 0;
-  while (fd >= 0 && got < sizeof line - 1 && (r = read (fd, line + got, sizeof line - 1 - got)) > 0)
-    got += (size_t) r; /* until the supervisor closes the stream */
+  deadline = now_ms () + HANG_GUARD_MS;
+  while (fd >= 0 && got < sizeof line - 1)
+    {
+      /* Until the supervisor closes the stream (hang guard only). */
+      struct pollfd pf = { fd, POLLIN, 0 };
+      long long left = deadline - now_ms ();
+      if (left <= 0 || poll (&pf, 1, (int) left) <= 0)
+        {
+          tap_diag ("hang guard: the supervisor did not close the status stream");
+          break;
+        }
+      if ((r = read (fd, line + got, sizeof line - 1 - got)) <= 0)
+        break;
+      got += (size_t) r;
+    }
   line[got] = '\0';
   deadline = now_ms () + HANG_GUARD_MS;
   st_code = -1;
