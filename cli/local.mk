@@ -5,10 +5,11 @@ bin_PROGRAMS += enclaver
 enclaver_SOURCES = cli/main.c cli/commands.h cli/common.c \
 	cli/cmd_plugins.c cli/cmd_build.c cli/cmd_run.c \
 	cli/eif-common.c cli/eif-common.h cli/cmd_eif.c cli/cmd_describe.c cli/cmd_verify.c \
-	cli/cmd_sign.c cli/cmd_pcr.c cli/cmd_manifest.c cli/cmd_image.c cli/cmd_nitro.c
+	cli/cmd_sign.c cli/cmd_pcr.c cli/cmd_manifest.c cli/cmd_image.c cli/cmd_nitro.c \
+	cli/cmd_ps.c cli/cmd_stop.c
 enclaver_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)
 enclaver_CFLAGS = $(AM_CFLAGS) $(DEPS_CFLAGS)
-enclaver_LDADD = libenclaver.la libenclaver_util.la $(DEPS_LIBS)
+enclaver_LDADD = runtime/host/libenclaver-host.la libenclaver.la libenclaver_util.la $(DEPS_LIBS)
 # Find libenclaver relative to the binary, so `make install DESTDIR=... prefix=...`
 # trees work wherever they are moved.
 enclaver_LDFLAGS = $(AM_LDFLAGS) -Wl,-rpath,'$$ORIGIN/../lib'
