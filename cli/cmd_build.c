@@ -34,6 +34,7 @@ static const char build_help[] =
   "      --jobs N               parallel blob downloads (default 4)\n"
   CLI_HELP_REGISTRY_OPTIONS
   "      --ca-cert FILE         extra CA bundle for registry TLS\n"
+  "      --no-progress          no download progress bar on the terminal\n"
   "      --kernel-dir DIR       kernel blobs directory (nitro-cli layout)\n"
   "      --lenient              turn harmless image oddities into warnings\n"
   "      --hook FILE            run the Lua hook script FILE too (repeatable; after the\n"
@@ -72,6 +73,7 @@ enum
   OPT_LUA_MEMORY,
   OPT_LUA_INSTRUCTIONS,
   OPT_OUTPUT_DIR,
+  OPT_NO_PROGRESS,
 };
 
 static int
@@ -119,6 +121,7 @@ cmd_build (int argc, char **argv)
     { "lua-memory", required_argument, NULL, OPT_LUA_MEMORY },
     { "lua-instructions", required_argument, NULL, OPT_LUA_INSTRUCTIONS },
     { "output-dir", required_argument, NULL, OPT_OUTPUT_DIR },
+    { "no-progress", no_argument, NULL, OPT_NO_PROGRESS },
     { "output", required_argument, NULL, 'o' },
     { "help", no_argument, NULL, 'h' },
     CLI_COMMON_LONGOPTS,
@@ -228,6 +231,9 @@ cmd_build (int argc, char **argv)
           break;
         case OPT_LENIENT:
           key = "lenient", val = "true";
+          break;
+        case OPT_NO_PROGRESS:
+          key = "progress", val = "false";
           break;
         case OPT_SET_PARAM:
           {

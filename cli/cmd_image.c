@@ -4,13 +4,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <jansson.h>
 
+#include <enclaver/cache.h>
 #include <enclaver/image.h>
 #include "cli/commands.h"
 #include "util.h"
 
 static const char image_help[] =
   "Usage: enclaver image COMMAND SOURCE [OPTIONS]\n"
+  "       enclaver image cache prune|verify [OPTIONS]\n"
   "\n"
   "Work with the container images enclaver builds from, without Docker.\n"
   "\n"
@@ -21,6 +24,12 @@ static const char image_help[] =
   "  pull SOURCE      also fetch and verify every layer blob into the cache; print the\n"
   "                   manifest digest (with --json, the inspect document plus the cache\n"
   "                   path and detected compression of each layer)\n"
+  "  cache prune      remove the temporaries interrupted runs left in the cache (those\n"
+  "                   no running enclaver holds); with --unreferenced also the blobs\n"
+  "                   no remembered tag leads to, with --all everything; print what\n"
+  "                   was removed and the bytes freed\n"
+  "  cache verify     re-hash every cached blob, remove those whose content does not\n"
+  "                   match their digest and list them (exit 1 if there was any)\n"
   "\n"
   "SOURCE is one of:\n"
   "  nginx, nginx:1.27, ghcr.io/org/app@sha256:..., localhost:5000/app:tag, docker://REF\n"
@@ -45,14 +54,19 @@ static const char image_help[] =
   "                             resolved before are served from the cache\n"
   CLI_HELP_REGISTRY_OPTIONS
   "      --ca-cert FILE         CA bundle for registry TLS (default: SSL_CERT_FILE or system)\n"
-  "      --json                 (pull) print the full JSON document instead of the digest\n"
-  "      --no-progress          no progress output on stderr\n" CLI_COMMON_HELP
+  "      --json                 (pull) print the full JSON document instead of the digest;\n"
+  "                             (cache) print the report as JSON\n"
+  "      --no-progress          no progress bar (the fetch summary is a log line: -q\n"
+  "                             hides it)\n"
+  "      --unreferenced         (cache prune) also remove unreferenced blobs\n"
+  "      --all                  (cache prune) remove every blob and remembered tag\n" CLI_COMMON_HELP
   "  -h, --help                 this help\n"
   "\n"
   "Credentials come from $REGISTRY_AUTH_FILE, $DOCKER_CONFIG/config.json or\n"
   "~/.docker/config.json (auths, credsStore, credHelpers) and containers auth.json.\n"
   "\n"
-  "Exit codes: 0 done; 1 the image could not be resolved, fetched or verified; 2 usage.\n";
+  "Exit codes: 0 done; 1 the image could not be resolved, fetched or verified (cache\n"
+  "verify: a corrupt blob was found and removed); 2 usage.\n";
 
 enum
 {
@@ -65,7 +79,93 @@ enum
   OPT_CA_CERT,
   OPT_JSON,
   OPT_NO_PROGRESS,
+  OPT_UNREFERENCED,
+  OPT_ALL,
 };
+
+static void
+human_size (uint64_t b, char *buf, size_t n)
+{
+  if (b >= 1000000000ull)
+    snprintf (buf, n, "%.2f GB", (double) b / 1e9);
+  else if (b >= 1000000)
+    snprintf (buf, n, "%.1f MB", (double) b / 1e6);
+  else if (b >= 1000)
+    snprintf (buf, n, "%.1f kB", (double) b / 1e3);
+  else
+    snprintf (buf, n, "%llu B", (unsigned long long) b);
+}
+
+static json_t *
+report_json (const struct enclaver_cache_report *r, int verify)
+{
+  json_t *items = json_array ();
+  for (size_t i = 0; i < r->n_items; i++)
+    {
+      const struct enclaver_cache_item *it = &r->items[i];
+      json_t *o = json_pack ("{s:s, s:s, s:I}", "Path", it->path, "Kind", it->kind, "Size", (json_int_t) it->size);
+      if (it->detail)
+        json_object_set_new (o, "Detail", json_string (it->detail));
+      json_array_append_new (items, o);
+    }
+  json_t *o = json_pack ("{s:s, s:o, s:I, s:I}", "Cache", r->root ? r->root : "", verify ? "Corrupt" : "Removed",
+                         items, "Files", (json_int_t) r->n_items, "Bytes", (json_int_t) r->bytes);
+  if (verify)
+    {
+      json_object_set_new (o, "Checked", json_integer ((json_int_t) r->checked));
+      json_object_set_new (o, "CheckedBytes", json_integer ((json_int_t) r->checked_bytes));
+    }
+  return o;
+}
+
+/* enclaver image cache prune|verify */
+static int
+image_cache (const char *what, const char *cache_dir, int mode, int json)
+{
+  struct enclaver_cache_report r;
+  enclaver_error_t err = NULL;
+  int verify = strcmp (what, "verify") == 0, n;
+  char a[32], b[32];
+
+  n = verify ? enclaver_image_cache_verify (cache_dir, &r, &err)
+             : enclaver_image_cache_prune (cache_dir, mode, &r, &err);
+  if (n < 0)
+    {
+      enclaver_cache_report_clear (&r);
+      return cli_fail (&err);
+    }
+  if (json)
+    {
+      json_t *o = report_json (&r, verify);
+      char *s = json_dumps (o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+      printf ("%s\n", s);
+      free (s);
+      json_decref (o);
+    }
+  else
+    {
+      for (size_t i = 0; i < r.n_items; i++)
+        {
+          human_size (r.items[i].size, a, sizeof a);
+          if (verify)
+            printf ("corrupt, removed: %s (%s, %s)\n", r.items[i].path, a, r.items[i].detail);
+          else
+            printf ("removed %s %s (%s)\n", r.items[i].kind, r.items[i].path, a);
+        }
+      human_size (r.bytes, a, sizeof a);
+      if (verify)
+        {
+          human_size (r.checked_bytes, b, sizeof b);
+          printf ("%s: checked %zu blob%s (%s): %zu corrupt, %s freed\n", r.root, r.checked,
+                  r.checked == 1 ? "" : "s", b, r.n_items, a);
+        }
+      else
+        printf ("%s: removed %zu file%s, %s freed\n", r.root, r.n_items, r.n_items == 1 ? "" : "s", a);
+    }
+  fflush (stdout);
+  enclaver_cache_report_clear (&r);
+  return verify && n > 0 ? EXIT_FAIL : EXIT_OK;
+}
 
 int
 cmd_image (int argc, char **argv)
@@ -80,6 +180,8 @@ cmd_image (int argc, char **argv)
     { "ca-cert", required_argument, NULL, OPT_CA_CERT },
     { "json", no_argument, NULL, OPT_JSON },
     { "no-progress", no_argument, NULL, OPT_NO_PROGRESS },
+    { "unreferenced", no_argument, NULL, OPT_UNREFERENCED },
+    { "all", no_argument, NULL, OPT_ALL },
     { "help", no_argument, NULL, 'h' },
     CLI_COMMON_LONGOPTS,
     { NULL, 0, NULL, 0 },
@@ -87,7 +189,7 @@ cmd_image (int argc, char **argv)
   struct enclaver_image_options o;
   const char **insecure = xmalloc0 (sizeof *insecure * (size_t) (argc + 1));
   size_t n_insecure = 0;
-  int json = 0, c, rc = EXIT_FAIL;
+  int json = 0, c, rc = EXIT_FAIL, prune_mode = ENCLAVER_CACHE_PRUNE_TEMPORARIES, prune_opt = 0;
   enclaver_error_t err = NULL;
   struct enclaver_image *img = NULL;
 
@@ -150,6 +252,16 @@ cmd_image (int argc, char **argv)
         case OPT_NO_PROGRESS:
           o.progress = 0;
           break;
+        case OPT_UNREFERENCED:
+        case OPT_ALL:
+          if (prune_opt && prune_opt != c)
+            {
+              rc = cli_usage_error ("image", "--unreferenced and --all exclude each other");
+              goto out;
+            }
+          prune_opt = c;
+          prune_mode = c == OPT_ALL ? ENCLAVER_CACHE_PRUNE_ALL : ENCLAVER_CACHE_PRUNE_UNREFERENCED;
+          break;
         case 'h':
           cli_help (stdout, image_help);
           rc = EXIT_OK;
@@ -161,14 +273,33 @@ cmd_image (int argc, char **argv)
     }
   if (optind >= argc)
     {
-      rc = cli_usage_error ("image", "missing command (inspect or pull)");
+      rc = cli_usage_error ("image", "missing command (inspect, pull or cache)");
       goto out;
     }
   const char *sub = argv[optind];
   int inspect = strcmp (sub, "inspect") == 0, pull = strcmp (sub, "pull") == 0;
+  if (strcmp (sub, "cache") == 0)
+    {
+      const char *what = optind + 1 < argc ? argv[optind + 1] : NULL;
+      if (what == NULL || (strcmp (what, "prune") != 0 && strcmp (what, "verify") != 0))
+        rc = what ? cli_usage_error ("image", "cache: unknown command '%s' (prune or verify)", what)
+                  : cli_usage_error ("image", "cache: missing command (prune or verify)");
+      else if (optind + 2 < argc)
+        rc = cli_usage_error ("image", "unexpected argument '%s'", argv[optind + 2]);
+      else if (prune_opt && strcmp (what, "prune") != 0)
+        rc = cli_usage_error ("image", "cache %s: --unreferenced and --all are options of cache prune", what);
+      else
+        rc = image_cache (what, o.cache_dir, prune_mode, json);
+      goto out;
+    }
+  if (prune_opt)
+    {
+      rc = cli_usage_error ("image", "%s: --unreferenced and --all are options of cache prune", sub);
+      goto out;
+    }
   if (!inspect && !pull)
     {
-      rc = cli_usage_error ("image", "unknown command '%s' (inspect or pull)", sub);
+      rc = cli_usage_error ("image", "unknown command '%s' (inspect, pull or cache)", sub);
       goto out;
     }
   if (optind + 1 >= argc)

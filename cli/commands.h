@@ -66,6 +66,9 @@ int cmd_run (int argc, char **argv);
 int cmd_manifest (int argc, char **argv);
 int cmd_plugins (int argc, char **argv);
 int cmd_image (int argc, char **argv);
+/* cli/cmd_ps.c, cmd_stop.c: the enclaves this host runs (runtime/host/state.h) */
+int cmd_ps (int argc, char **argv);
+int cmd_stop (int argc, char **argv);
 /* cli/cmd_eif.c, cmd_describe.c, cmd_verify.c, cmd_sign.c, cmd_pcr.c */
 int cmd_describe (int argc, char **argv);
 int cmd_verify (int argc, char **argv);

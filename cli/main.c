@@ -7,6 +7,7 @@
 
 #include <enclaver/log.h>
 #include <enclaver/stage.h>
+#include <enclaver/tempfiles.h>
 #include "cli/commands.h"
 #include "util.h"
 
@@ -18,6 +19,8 @@ static const char usage_text[] =
   "Commands:\n"
   "  build      compile enclaver.yaml's app image into an EIF and a wrapper image; print PCRs\n"
   "  run        launch an enclave (today: --qemu, to try it under emulation)\n"
+  "  ps         list the enclaves this host runs\n"
+  "  stop       stop a running enclave gracefully (as SIGTERM to `enclaver run`)\n"
   "  describe   show an EIF's measurements, metadata and signature as JSON\n"
   "  verify     check an EIF's PCRs against expected values\n"
   "  sign       add or replace an EIF's signature\n"
@@ -102,6 +105,8 @@ static const struct
   { "verify", cmd_verify },     { "sign", cmd_sign },     { "pcr", cmd_pcr },
   { "eif", cmd_eif },           { "image", cmd_image },   { "manifest", cmd_manifest },
   { "plugins", cmd_plugins },   { "version", cmd_version },
+  { "ps", cmd_ps },
+  { "stop", cmd_stop },
   /* nitro-cli's spellings (not listed in the usage; see `describe-eif --help`) */
   { "describe-eif", cmd_describe_eif }, { "build-enclave", cmd_build_enclave },
 };
@@ -112,6 +117,7 @@ main (int argc, char **argv)
   int i;
 
   json_object_seed (1); /* deterministic hash order, no /dev/urandom read */
+  enclaver_temp_install_signal_handlers (); /* SIGINT/SIGTERM remove our temporaries */
 
   for (i = 1; i < argc && argv[i][0] == '-'; i++)
     {

@@ -7,6 +7,7 @@
 
 #include <enclaver/context.h>
 #include <enclaver/manifest.h>
+#include <enclaver/tempfiles.h>
 #include "internal.h"
 
 struct slot
@@ -292,7 +293,7 @@ enclaver_ctx_output_open (enclaver_ctx_t *ctx, const char *final_path, const cha
   if (output_can_start (ctx, final_path, err) < 0)
     return -1;
   tmp = xasprintf ("%s.enclaver-tmp.XXXXXX", final_path);
-  fd = mkostemp (tmp, O_CLOEXEC);
+  fd = enclaver_temp_mkostemp (tmp, O_CLOEXEC);
   if (fd < 0)
     {
       int e = errno;
@@ -313,7 +314,7 @@ enclaver_ctx_output_dir (enclaver_ctx_t *ctx, const char *final_path, enclaver_e
   if (output_can_start (ctx, final_path, err) < 0)
     return NULL;
   tmp = xasprintf ("%s.enclaver-tmp.XXXXXX", final_path);
-  if (mkdtemp (tmp) == NULL)
+  if (enclaver_temp_mkdtemp (tmp) == NULL)
     {
       int e = errno;
       free (tmp);
@@ -403,6 +404,7 @@ enclaver_ctx_outputs_commit (enclaver_ctx_t *ctx, enclaver_error_t *err)
               enclaver_ctx_outputs_discard (ctx);
               return enclaver_make_errno (err, e, "rename %s to %s", o->tmp_path, o->final_path);
             }
+          enclaver_temp_forget (o->tmp_path);
           if (aside)
             remove_tree (aside);
           o->committed = 1;
@@ -414,6 +416,7 @@ enclaver_ctx_outputs_commit (enclaver_ctx_t *ctx, enclaver_error_t *err)
           enclaver_ctx_outputs_discard (ctx);
           return enclaver_make_errno (err, e, "rename %s to %s", o->tmp_path, o->final_path);
         }
+      enclaver_temp_forget (o->tmp_path);
       o->committed = 1;
     }
   return 0;
@@ -430,6 +433,7 @@ enclaver_ctx_outputs_discard (enclaver_ctx_t *ctx)
           remove_tree (ctx->outputs[i].tmp_path);
         else
           unlink (ctx->outputs[i].tmp_path);
+        enclaver_temp_forget (ctx->outputs[i].tmp_path);
         ctx->outputs[i].committed = 1; /* nothing left to do for it */
       }
 }

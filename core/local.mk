@@ -10,7 +10,7 @@ libenclaver_util_la_LIBADD = libenclaver_common.la
 lib_LTLIBRARIES += libenclaver.la
 libenclaver_la_SOURCES = \
 	core/error.c core/log.c core/context.c core/stage.c core/loader.c core/pipeline.c core/build.c \
-	core/digest-worker.c core/digest-worker.h \
+	core/digest-worker.c core/digest-worker.h core/tempfiles.c \
 	core/internal.h
 libenclaver_la_CFLAGS = $(AM_CFLAGS) $(DEPS_CFLAGS) -pthread
 libenclaver_la_LIBADD = libenclaver_util.la $(DEPS_LIBS)
@@ -23,7 +23,7 @@ enclaverincludedir = $(includedir)/enclaver
 enclaverinclude_HEADERS = include/enclaver/error.h include/enclaver/log.h \
 	include/enclaver/stage.h include/enclaver/context.h include/enclaver/manifest.h \
 	include/enclaver/loader.h include/enclaver/pipeline.h include/enclaver/eif.h \
-	include/enclaver/build.h
+	include/enclaver/build.h include/enclaver/tempfiles.h
 
 # Tests of the error objects and log records (tests/core/test-error is in tests/local.mk).
 check_PROGRAMS += tests/core/test-log tests/core/test-common

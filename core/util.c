@@ -9,6 +9,7 @@
 #include <stdarg.h>
 #include <sys/stat.h>
 
+#include <enclaver/tempfiles.h>
 #include "util.h"
 
 void
@@ -76,22 +77,23 @@ enclaver_write_file_atomic (const char *path, const void *buf, size_t len, int m
                             enclaver_error_t *err)
 {
   cleanup_free char *tmp = xasprintf ("%s.tmp.XXXXXX", path);
-  int fd = mkostemp (tmp, O_CLOEXEC);
+  int fd = enclaver_temp_mkostemp (tmp, O_CLOEXEC);
   if (fd < 0)
     return enclaver_make_errno (err, errno, "create temporary file for %s", path);
   if (enclaver_write_all (fd, buf, len) < 0 || fchmod (fd, (mode_t) mode) < 0 || fsync (fd) < 0)
     {
       int e = errno;
       close (fd);
-      unlink (tmp);
+      enclaver_temp_unlink (tmp);
       return enclaver_make_errno (err, e, "write %s", tmp);
     }
   if (close (fd) < 0 || rename (tmp, path) < 0)
     {
       int e = errno;
-      unlink (tmp);
+      enclaver_temp_unlink (tmp);
       return enclaver_make_errno (err, e, "rename %s to %s", tmp, path);
     }
+  enclaver_temp_forget (tmp);
   return 0;
 }
 

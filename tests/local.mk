@@ -59,6 +59,13 @@ check_PROGRAMS += tests/core/test-error tests/core/test-context tests/core/test-
 	tests/core/test-pipeline
 TESTS += tests/core/test-error tests/core/test-context tests/core/test-loader \
 	tests/core/test-pipeline tests/cli/cli.sh tests/cli/usage.sh tests/cli/nitro.sh tests/cli/install.sh
+TESTS += tests/cli/signals.sh tests/core/test-tempfiles
+EXTRA_DIST += tests/cli/signals.sh
+check_PROGRAMS += tests/core/test-tempfiles
+tests_core_test_tempfiles_SOURCES = tests/core/test-tempfiles.c tests/tap.h
+tests_core_test_tempfiles_CFLAGS = $(CORE_TEST_CC) -pthread
+tests_core_test_tempfiles_LDADD = $(CORE_TEST_LIBS)
+tests_core_test_tempfiles_LDFLAGS = -pthread
 EXTRA_DIST += tests/tap.h tests/lib.sh tests/cli/cli.sh tests/cli/usage.sh tests/cli/nitro.sh tests/cli/install.sh
 
 # The shell helpers bail out on a wrong argument count (tests/lib.sh).

@@ -22,6 +22,7 @@
 
 #include <jansson.h>
 
+#include <enclaver/tempfiles.h>
 #include "eif/eif-internal.h"
 
 /* ------------------------------------------------------------------------- */
@@ -41,7 +42,7 @@ eif_emitter_open (struct eif_emitter *e, const char *path, enclaver_error_t *err
   if (base[0] == '\0' || strcmp (base, "/") == 0 || strcmp (base, ".") == 0 || strcmp (base, "..") == 0)
     return enclaver_make_error (err, EINVAL, "%s: not a valid output file name", path);
   e->tmp_path = xasprintf ("%s/.%s.XXXXXX", dir, base);
-  e->fd = mkostemp (e->tmp_path, O_CLOEXEC);
+  e->fd = enclaver_temp_mkostemp (e->tmp_path, O_CLOEXEC);
   if (e->fd < 0)
     {
       int saved = errno;
@@ -417,6 +418,7 @@ eif_emitter_finish (struct eif_emitter *e, uint16_t version, uint16_t flags, uin
   e->fd = -1;
   if (rename (e->tmp_path, e->final_path) < 0)
     return enclaver_make_errno (err, errno, "rename %s to %s", e->tmp_path, e->final_path);
+  enclaver_temp_forget (e->tmp_path);
   free (e->tmp_path);
   e->tmp_path = NULL;
   return 0;
@@ -431,7 +433,7 @@ eif_emitter_abort (struct eif_emitter *e)
     close (e->fd);
   e->fd = -1;
   if (e->tmp_path)
-    unlink (e->tmp_path);
+    enclaver_temp_unlink (e->tmp_path);
   free (e->tmp_path);
   e->tmp_path = NULL;
   free (e->final_path);

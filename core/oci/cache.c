@@ -5,12 +5,23 @@
  *   ROOT/refs/<host>/<path>/<tag>   last digest a tag resolved to (for --offline)
  *
  * Two processes may fill the cache at once: each writes its own temporary file and
- * the rename of identical content is harmless. */
+ * the rename of identical content is harmless.  A process holds an exclusive flock on
+ * each temporary file it writes (and registers it for removal on a signal), so a
+ * temporary that nobody holds was left by a process that died: opening the cache
+ * removes those (only those), and `enclaver image cache prune` does too.  A shared
+ * flock on tmp/ while a file is created and locked keeps the sweep (exclusive) from
+ * seeing it in between. */
 #include "config.h"
 #include <errno.h>
 #include <fcntl.h>
+#include <dirent.h>
+#include <inttypes.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <enclaver/cache.h>
+#include <enclaver/log.h>
+#include <enclaver/tempfiles.h>
 #include "oci/oci.h"
 
 static int
@@ -42,21 +53,92 @@ enclaver_image_default_cache_dir (void)
   return xstrdup ("/tmp/enclaver-cache");
 }
 
-int
-oci_cache_open (struct oci_cache *c, const char *dir, enclaver_error_t *err)
+char *
+enclaver_image_cache_dir (const char *dir)
+{
+  return dir ? enclaver_path_join_abs (NULL, dir) : enclaver_image_default_cache_dir ();
+}
+
+static int
+cache_paths (struct oci_cache *c, const char *dir, enclaver_error_t *err)
 {
   memset (c, 0, sizeof *c);
-  c->root = dir ? enclaver_path_join_abs (NULL, dir) : enclaver_image_default_cache_dir ();
+  c->root = enclaver_image_cache_dir (dir);
   if (c->root == NULL)
     return enclaver_make_error (err, EINVAL, "cache directory '%s' is not usable", dir);
   c->blobs = xasprintf ("%s/blobs/sha256", c->root);
   c->tmp = xasprintf ("%s/tmp", c->root);
+  return 0;
+}
+
+static void
+report_add (struct enclaver_cache_report *r, const char *path, const char *kind, uint64_t size, char *detail)
+{
+  if (r == NULL)
+    {
+      free (detail);
+      return;
+    }
+  r->items = xreallocarray (r->items, r->n_items + 1, sizeof *r->items);
+  r->items[r->n_items].path = xstrdup (path);
+  r->items[r->n_items].kind = xstrdup (kind);
+  r->items[r->n_items].size = size;
+  r->items[r->n_items].detail = detail;
+  r->n_items++;
+  r->bytes += size;
+}
+
+/* Remove the temporaries in tmp/ that no process holds a lock on.  Returns how many.
+ * A writer holds a shared flock on tmp/ itself from before it creates its file until
+ * it has locked the file; the sweep holds it exclusively, so it never sees a file in
+ * between (created, not locked yet). */
+static size_t
+sweep_tmp (struct oci_cache *c, struct enclaver_cache_report *r, uint64_t *bytes)
+{
+  cleanup_dir DIR *d = opendir (c->tmp);
+  struct dirent *de;
+  size_t n = 0;
+  if (d == NULL || flock (dirfd (d), LOCK_EX) < 0)
+    return 0;
+  while ((de = readdir (d)) != NULL)
+    {
+      struct stat st;
+      if (strcmp (de->d_name, ".") == 0 || strcmp (de->d_name, "..") == 0)
+        continue;
+      cleanup_close int fd = openat (dirfd (d), de->d_name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+      if (fd < 0 || fstat (fd, &st) < 0 || !S_ISREG (st.st_mode))
+        continue;
+      /* A writer holds LOCK_EX for as long as the file is its temporary. */
+      if (flock (fd, LOCK_EX | LOCK_NB) < 0)
+        continue;
+      if (unlinkat (dirfd (d), de->d_name, 0) < 0)
+        continue;
+      cleanup_free char *p = xasprintf ("%s/%s", c->tmp, de->d_name);
+      enclaver_log_debug ("cache: removed the stale temporary %s (%" PRIu64 " bytes)", p, (uint64_t) st.st_size);
+      report_add (r, p, "temporary", (uint64_t) st.st_size, NULL);
+      if (bytes)
+        *bytes += (uint64_t) st.st_size;
+      n++;
+    }
+  return n;
+}
+
+int
+oci_cache_open (struct oci_cache *c, const char *dir, enclaver_error_t *err)
+{
+  if (cache_paths (c, dir, err) < 0)
+    return -1;
   if (mkdir_p (c->blobs, err) < 0 || mkdir_p (c->tmp, err) < 0)
     {
       enclaver_error_wrap (err, "cache %s", c->root);
       oci_cache_close (c);
       return -1;
     }
+  uint64_t bytes = 0;
+  size_t n = sweep_tmp (c, NULL, &bytes);
+  if (n)
+    enclaver_log_info ("cache: removed %zu stale temporary file%s (%" PRIu64 " bytes) left by an interrupted run",
+                       n, n == 1 ? "" : "s", bytes);
   return 0;
 }
 
@@ -98,14 +180,35 @@ oci_sink_open (struct oci_sink *s, struct oci_cache *c, int64_t expected_size, c
   s->cache = c;
   s->limit = expected_size;
   s->what = what;
-  s->tmp_path = xasprintf ("%s/blob-XXXXXX", c->tmp);
-  s->fd = mkostemp (s->tmp_path, O_CLOEXEC);
-  if (s->fd < 0)
+  for (int tries = 0;; tries++)
     {
+      struct stat st;
+      /* Create and lock the file under a shared lock of tmp/ (see sweep_tmp). */
+      cleanup_close int dfd = open (c->tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+      if (dfd < 0 || flock (dfd, LOCK_SH) < 0)
+        return enclaver_make_errno (err, errno, "cache: open %s", c->tmp);
+      s->tmp_path = xasprintf ("%s/blob-XXXXXX", c->tmp);
+      s->fd = enclaver_temp_mkostemp (s->tmp_path, O_CLOEXEC);
+      if (s->fd < 0)
+        {
+          int e = errno;
+          free (s->tmp_path);
+          s->tmp_path = NULL;
+          return enclaver_make_errno (err, e, "cache: create temporary file in %s", c->tmp);
+        }
+      /* Hold it so that another process opening the cache does not take it for a
+       * leftover.  (Should a sweep that does not know the tmp/ lock have removed it
+       * meanwhile, st_nlink is 0: make another.) */
+      if (flock (s->fd, LOCK_EX) == 0 && fstat (s->fd, &st) == 0 && st.st_nlink > 0)
+        break;
       int e = errno;
+      close (s->fd);
+      s->fd = -1;
+      enclaver_temp_forget (s->tmp_path);
       free (s->tmp_path);
       s->tmp_path = NULL;
-      return enclaver_make_errno (err, e, "cache: create temporary file in %s", c->tmp);
+      if (tries >= 8)
+        return enclaver_make_errno (err, e ? e : EAGAIN, "cache: lock a temporary file in %s", c->tmp);
     }
   oci_hasher_init (&s->h);
   return 0;
@@ -150,7 +253,7 @@ oci_sink_abort (struct oci_sink *s)
     close (s->fd);
   s->fd = -1;
   if (s->tmp_path)
-    unlink (s->tmp_path);
+    enclaver_temp_unlink (s->tmp_path);
   free (s->tmp_path);
   s->tmp_path = NULL;
   if (s->h.md)
@@ -192,9 +295,8 @@ oci_sink_commit (struct oci_sink *s, const char *digest, int64_t size, char *com
       enclaver_make_errno (err, errno, "%s: cache file %s", what, s->tmp_path);
       goto fail;
     }
-  close (s->fd);
-  s->fd = -1;
   {
+    /* Renamed while still locked, then closed (which drops the lock). */
     cleanup_free char *dst = oci_cache_blob_path (s->cache, got);
     if (rename (s->tmp_path, dst) < 0)
       {
@@ -202,6 +304,9 @@ oci_sink_commit (struct oci_sink *s, const char *digest, int64_t size, char *com
         goto fail;
       }
   }
+  enclaver_temp_forget (s->tmp_path);
+  close (s->fd);
+  s->fd = -1;
   free (s->tmp_path);
   s->tmp_path = NULL;
   oci_hasher_free (&s->h);
@@ -297,4 +402,318 @@ oci_cache_ref_get (struct oci_cache *c, const char *host, const char *path, cons
   *digest = xstrdup (body);
   *media_type = strcmp (sp + 1, "-") ? xstrdup (sp + 1) : NULL;
   return 1;
+}
+
+/* ------------------------------------------------------------------ maintenance */
+
+void
+enclaver_cache_report_clear (struct enclaver_cache_report *r)
+{
+  if (r == NULL)
+    return;
+  for (size_t i = 0; i < r->n_items; i++)
+    {
+      free (r->items[i].path);
+      free (r->items[i].kind);
+      free (r->items[i].detail);
+    }
+  free (r->items);
+  free (r->root);
+  memset (r, 0, sizeof *r);
+}
+
+/* Open the cache for maintenance: no directory is created.  Returns 1 when it exists,
+ * 0 when it does not, -1 on an error. */
+static int
+maint_open (struct oci_cache *c, const char *dir, struct enclaver_cache_report *out, enclaver_error_t *err)
+{
+  struct stat st;
+  memset (out, 0, sizeof *out);
+  if (cache_paths (c, dir, err) < 0)
+    return -1;
+  out->root = xstrdup (c->root);
+  if (stat (c->root, &st) < 0)
+    {
+      if (errno == ENOENT)
+        {
+          oci_cache_close (c);
+          return 0;
+        }
+      int rc = enclaver_make_errno (err, errno, "cache %s", c->root);
+      oci_cache_close (c);
+      return rc;
+    }
+  if (!S_ISDIR (st.st_mode))
+    {
+      enclaver_make_error (err, ENOTDIR, "cache %s is not a directory", c->root);
+      oci_cache_close (c);
+      return -1;
+    }
+  return 1;
+}
+
+/* A set of digests (small: the blobs of the images a cache remembers). */
+struct digest_set
+{
+  char **v;
+  size_t n;
+};
+
+static int
+set_has (const struct digest_set *s, const char *d)
+{
+  for (size_t i = 0; i < s->n; i++)
+    if (strcmp (s->v[i], d) == 0)
+      return 1;
+  return 0;
+}
+
+static void
+set_add (struct digest_set *s, const char *d)
+{
+  if (d == NULL || !oci_digest_valid (d) || set_has (s, d))
+    return;
+  s->v = xreallocarray (s->v, s->n + 1, sizeof *s->v);
+  s->v[s->n++] = xstrdup (d);
+}
+
+/* Every tag file under dir (refs/...): add the digest it names. */
+static void
+collect_refs (const char *dir, struct digest_set *s, int depth)
+{
+  cleanup_dir DIR *d = opendir (dir);
+  struct dirent *de;
+  while (d && depth < 32 && (de = readdir (d)) != NULL)
+    {
+      struct stat st;
+      if (de->d_name[0] == '.')
+        continue;
+      cleanup_free char *p = xasprintf ("%s/%s", dir, de->d_name);
+      if (lstat (p, &st) < 0)
+        continue;
+      if (S_ISDIR (st.st_mode))
+        collect_refs (p, s, depth + 1);
+      else if (S_ISREG (st.st_mode) && st.st_size < 4096)
+        {
+          cleanup_free char *body = NULL;
+          size_t len;
+          enclaver_error_t e = NULL;
+          if (enclaver_read_file (p, 4096, &body, &len, &e) < 0)
+            {
+              enclaver_error_release (&e);
+              continue;
+            }
+          body[strcspn (body, " \n")] = '\0';
+          set_add (s, body);
+        }
+    }
+}
+
+/* Walk from the remembered digests through indexes and manifests in the cache. */
+static void
+collect_reachable (struct oci_cache *c, struct digest_set *s)
+{
+  for (size_t i = 0; i < s->n; i++)
+    {
+      struct stat st;
+      cleanup_free char *p = oci_cache_blob_path (c, s->v[i]);
+      cleanup_free char *body = NULL;
+      size_t len;
+      enclaver_error_t e = NULL;
+      if (lstat (p, &st) < 0 || !S_ISREG (st.st_mode) || st.st_size > (off_t) OCI_MAX_DOC)
+        continue;
+      if (enclaver_read_file (p, OCI_MAX_DOC, &body, &len, &e) < 0)
+        {
+          enclaver_error_release (&e);
+          continue;
+        }
+      json_t *j = json_loadb (body, len, 0, NULL);
+      if (!json_is_object (j))
+        {
+          json_decref (j);
+          continue;
+        }
+      size_t k;
+      json_t *v;
+      json_array_foreach (json_object_get (j, "manifests"), k, v)
+        set_add (s, json_string_value (json_object_get (v, "digest")));
+      set_add (s, json_string_value (json_object_get (json_object_get (j, "config"), "digest")));
+      json_array_foreach (json_object_get (j, "layers"), k, v)
+        set_add (s, json_string_value (json_object_get (v, "digest")));
+      json_decref (j);
+    }
+}
+
+/* Remove regular files under dir (and the emptied directories below it). */
+static void
+remove_all_under (const char *dir, const char *kind, struct enclaver_cache_report *r, int depth)
+{
+  cleanup_dir DIR *d = opendir (dir);
+  struct dirent *de;
+  while (d && depth < 32 && (de = readdir (d)) != NULL)
+    {
+      struct stat st;
+      if (strcmp (de->d_name, ".") == 0 || strcmp (de->d_name, "..") == 0)
+        continue;
+      cleanup_free char *p = xasprintf ("%s/%s", dir, de->d_name);
+      if (lstat (p, &st) < 0)
+        continue;
+      if (S_ISDIR (st.st_mode))
+        {
+          remove_all_under (p, kind, r, depth + 1);
+          rmdir (p);
+        }
+      else if (unlink (p) == 0)
+        report_add (r, p, kind, S_ISREG (st.st_mode) ? (uint64_t) st.st_size : 0, NULL);
+    }
+}
+
+int
+enclaver_image_cache_prune (const char *dir, int mode, struct enclaver_cache_report *out, enclaver_error_t *err)
+{
+  struct oci_cache c;
+  int have = maint_open (&c, dir, out, err);
+  if (have <= 0)
+    return have;
+  sweep_tmp (&c, out, NULL);
+  if (mode == ENCLAVER_CACHE_PRUNE_ALL)
+    {
+      cleanup_free char *refs = xasprintf ("%s/refs", c.root);
+      remove_all_under (refs, "ref", out, 0);
+      remove_all_under (c.blobs, "blob", out, 0);
+    }
+  else if (mode == ENCLAVER_CACHE_PRUNE_UNREFERENCED)
+    {
+      struct digest_set keep = { NULL, 0 };
+      cleanup_free char *refs = xasprintf ("%s/refs", c.root);
+      collect_refs (refs, &keep, 0);
+      collect_reachable (&c, &keep);
+      cleanup_dir DIR *d = opendir (c.blobs);
+      struct dirent *de;
+      while (d && (de = readdir (d)) != NULL)
+        {
+          struct stat st;
+          if (strcmp (de->d_name, ".") == 0 || strcmp (de->d_name, "..") == 0)
+            continue;
+          cleanup_free char *digest = xasprintf ("sha256:%s", de->d_name);
+          cleanup_free char *p = xasprintf ("%s/%s", c.blobs, de->d_name);
+          if (set_has (&keep, digest) || lstat (p, &st) < 0 || S_ISDIR (st.st_mode))
+            continue;
+          if (unlink (p) == 0)
+            report_add (out, p, "blob", S_ISREG (st.st_mode) ? (uint64_t) st.st_size : 0, NULL);
+        }
+      enclaver_strv_free (keep.v, keep.n);
+    }
+  oci_cache_close (&c);
+  return 0;
+}
+
+/* Hash one blob file; 0 when its content is its name, 1 when not (detail set), -1 on
+ * a read error. */
+static int
+verify_one (int dfd, const char *name, uint64_t *size, char **detail, enclaver_error_t *err)
+{
+  struct stat st;
+  char got[OCI_DIGEST_LEN + 1];
+  cleanup_free char *want = xasprintf ("sha256:%s", name);
+  cleanup_close int fd = openat (dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0 || fstat (fd, &st) < 0)
+    {
+      if (errno == ELOOP)
+        {
+          *detail = xstrdup ("a symbolic link, not a blob");
+          return 1;
+        }
+      return enclaver_make_errno (err, errno, "cache: open blob %s", name);
+    }
+  *size = (uint64_t) st.st_size;
+  if (!S_ISREG (st.st_mode))
+    {
+      *detail = xstrdup ("not a regular file");
+      return 1;
+    }
+  if (strlen (name) != 64 || !oci_digest_valid (want))
+    {
+      *detail = xstrdup ("its name is not a sha256 digest");
+      return 1;
+    }
+  struct oci_hasher h;
+  cleanup_free char *buf = xmalloc (1 << 20);
+  oci_hasher_init (&h);
+  for (;;)
+    {
+      ssize_t n = read (fd, buf, 1 << 20);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0)
+        {
+          int e = errno;
+          oci_hasher_free (&h);
+          return enclaver_make_errno (err, e, "cache: read blob %s", name);
+        }
+      if (n == 0)
+        break;
+      oci_hasher_update (&h, buf, (size_t) n);
+    }
+  oci_hasher_final (&h, got);
+  oci_hasher_free (&h);
+  if (strcmp (got, want) != 0)
+    {
+      *detail = xasprintf ("content is %s", got);
+      return 1;
+    }
+  return 0;
+}
+
+int
+enclaver_image_cache_verify (const char *dir, struct enclaver_cache_report *out, enclaver_error_t *err)
+{
+  struct oci_cache c;
+  int have = maint_open (&c, dir, out, err);
+  int corrupt = 0;
+  if (have <= 0)
+    return have;
+  cleanup_dir DIR *d = opendir (c.blobs);
+  struct dirent *de;
+  if (d == NULL && errno != ENOENT)
+    {
+      enclaver_make_errno (err, errno, "cache: open %s", c.blobs);
+      oci_cache_close (&c);
+      return -1;
+    }
+  while (d && (de = readdir (d)) != NULL)
+    {
+      uint64_t size = 0;
+      cleanup_free char *detail = NULL;
+      if (strcmp (de->d_name, ".") == 0 || strcmp (de->d_name, "..") == 0)
+        continue;
+      int r = verify_one (dirfd (d), de->d_name, &size, &detail, err);
+      if (r < 0)
+        {
+          if (errno == ENOENT || (*err && (*err)->status == ENOENT))
+            {
+              enclaver_error_release (err); /* removed meanwhile (a concurrent prune) */
+              continue;
+            }
+          oci_cache_close (&c);
+          return -1;
+        }
+      out->checked++;
+      out->checked_bytes += size;
+      if (r == 0)
+        continue;
+      cleanup_free char *p = xasprintf ("%s/%s", c.blobs, de->d_name);
+      /* Dropped so that the next pull fetches it again (a directory stays: not ours). */
+      if (unlinkat (dirfd (d), de->d_name, 0) < 0 && errno != ENOENT)
+        {
+          char *d2 = xasprintf ("%s; not removed: %s", detail, strerror (errno));
+          free (detail);
+          detail = d2;
+        }
+      report_add (out, p, "corrupt", size, detail);
+      detail = NULL;
+      corrupt++;
+    }
+  oci_cache_close (&c);
+  return corrupt;
 }

@@ -2,7 +2,7 @@
 libenclaver_la_SOURCES += core/oci/oci.h core/oci/digest.c core/oci/ref.c core/oci/platform.c \
 	core/oci/doc.c core/oci/cache.c core/oci/archive.c core/oci/layer.c core/oci/auth.c \
 	core/oci/registry.c core/oci/image.c core/oci/dir.c core/oci/docker-daemon.c
-enclaverinclude_HEADERS += include/enclaver/image.h
+enclaverinclude_HEADERS += include/enclaver/image.h include/enclaver/cache.h
 
 ENCLAVER_STAGES += stages/fetch.la
 stages_fetch_la_SOURCES = stages/fetch/fetch.c
@@ -15,6 +15,8 @@ OCI_TEST_LIBS = libenclaver.la libenclaver_util.la $(DEPS_LIBS)
 check_PROGRAMS += tests/oci/test-oci-unit tests/oci/test-oci-layer
 TESTS += tests/oci/test-oci-unit tests/oci/test-oci-layer tests/oci/local.sh tests/oci/registry.sh \
 	tests/oci/stage.sh tests/oci/transports.sh tests/oci/sources.sh tests/oci/daemon.sh
+TESTS += tests/oci/cache.sh tests/oci/fetchlog.sh
+EXTRA_DIST += tests/oci/cache.sh tests/oci/fetchlog.sh docs/cache.md
 EXTRA_DIST += tests/oci/transports.sh tests/oci/sources.sh tests/oci/daemon.sh tests/oci/contained.sh tests/oci/local.sh tests/oci/registry.sh tests/oci/stage.sh tests/oci/ocitest.sh tests/oci/tokenserver.py \
 	tests/oci/faultproxy.py tests/oci/mkimage.py
 

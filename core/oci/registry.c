@@ -56,7 +56,7 @@ curl_init_once (void)
 static struct
 {
   pthread_mutex_t lock;
-  int mode;   /* 0 off, 1 tty lines, 2 summary */
+  int mode;   /* 1: draw the bar and per-blob lines on the terminal; else only the summary */
   size_t items, done;
   uint64_t bytes, total;
   struct timespec start, last;
@@ -79,6 +79,9 @@ oci_progress_begin (int mode, size_t n_items)
   pthread_mutex_lock (&prog.lock);
   if (mode < 0)
     mode = isatty (2) ? 1 : 2;
+  /* The bar is terminal drawing outside the logger: none with -q or JSON logs. */
+  if (enclaver_log_get_level () < ENCLAVER_LOG_INFO || enclaver_log_get_format () != ENCLAVER_LOG_TEXT)
+    mode = 0;
   prog.mode = mode;
   prog.items = n_items;
   prog.done = 0;
@@ -156,9 +159,8 @@ oci_progress_end (void)
       human (prog.bytes, a, sizeof a);
       if (prog.mode == 1)
         fprintf (stderr, "\r\033[K");
-      if (prog.mode != 0)
-        fprintf (stderr, "enclaver: fetched %zu blob%s, %s in %.1f s\n", prog.done, prog.done == 1 ? "" : "s", a,
-                 secs);
+      /* A log record: -q hides it, --log-format json makes it a JSON line. */
+      enclaver_log_info ("fetched %zu blob%s, %s in %.1f s", prog.done, prog.done == 1 ? "" : "s", a, secs);
     }
   prog.active = 0;
   pthread_mutex_unlock (&prog.lock);
@@ -697,10 +699,12 @@ retryable_curl (CURLcode c)
     }
 }
 
-static void
-backoff (struct oci_registry *r, int attempt, const char *retry_after)
+/* The wait before retry number n + 1 (n = 0 for the first retry): the base delay
+ * (0.5 s) doubling, at most 8 s; a Retry-After in seconds (at most 30) when longer. */
+static long
+backoff_ms (struct oci_registry *r, int n, const char *retry_after)
 {
-  long ms = r->retry_ms << (attempt < 5 ? attempt : 5);
+  long ms = r->retry_ms << (n < 5 ? n : 5);
   if (ms > 8000)
     ms = 8000;
   if (retry_after && isdigit ((unsigned char) retry_after[0]))
@@ -711,6 +715,14 @@ backoff (struct oci_registry *r, int attempt, const char *retry_after)
       if (s * 1000 > ms)
         ms = s * 1000;
     }
+  return ms;
+}
+
+/* Say that we retry (at normal verbosity: a silent wait looks like a hang), then wait. */
+static void
+retry_wait (struct oci_registry *r, const struct xfer *x, const char *how, long ms, const char *why)
+{
+  enclaver_log_info ("registry %s: %s: %s in %g s: %s", r->display, x->what, how, (double) ms / 1000.0, why);
   struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
   while (nanosleep (&ts, &ts) < 0 && errno == EINTR)
     ;
@@ -762,6 +774,9 @@ do_request (struct oci_registry *r, const char *path, const char *accept, const 
       curl_easy_setopt (c, CURLOPT_WRITEDATA, x);
       uint64_t before = x->sink ? x->sink->n : 0;
       CURLcode cc = curl_easy_perform (c);
+      long os_errno = 0;
+      if (cc != CURLE_OK)
+        curl_easy_getinfo (c, CURLINFO_OS_ERRNO, &os_errno);
       curl_easy_cleanup (c);
       curl_slist_free_all (hdrs);
       if (auth)
@@ -806,8 +821,12 @@ do_request (struct oci_registry *r, const char *path, const char *accept, const 
           if (attempt >= r->max_attempts)
             return enclaver_make_error (err, EIO, "registry %s: %s: HTTP %ld after %d attempts", r->display, x->what,
                                         x->status, attempt);
-          enclaver_log_debug ("registry %s: %s: HTTP %ld, retrying", r->display, x->what, x->status);
-          backoff (r, attempt - 1, x->retry_after);
+          {
+            char how[48], why[32];
+            snprintf (how, sizeof how, "retrying (%d/%d)", attempt + 1, r->max_attempts);
+            snprintf (why, sizeof why, "HTTP %ld", x->status);
+            retry_wait (r, x, how, backoff_ms (r, attempt - 1, x->retry_after), why);
+          }
           continue;
         }
       if (x->abort_msg)
@@ -835,9 +854,22 @@ do_request (struct oci_registry *r, const char *path, const char *accept, const 
       if (no_progress >= r->max_attempts || attempt >= 4 * r->max_attempts)
         return enclaver_make_error (err, EIO, "registry %s: %s: %s (gave up after %d attempts)", r->display, x->what,
                                     curl_easy_strerror (cc), attempt);
-      enclaver_log_debug ("registry %s: %s: %s, retrying%s", r->display, x->what, curl_easy_strerror (cc),
-                          after ? " with Range" : "");
-      backoff (r, no_progress, NULL);
+      {
+        /* The system's reason ("connection refused") says more than libcurl's. */
+        char how[64], why[128];
+        if (os_errno > 0)
+          {
+            snprintf (why, sizeof why, "%s", strerror ((int) os_errno));
+            why[0] = (char) tolower ((unsigned char) why[0]);
+          }
+        else
+          snprintf (why, sizeof why, "%s", curl_easy_strerror (cc));
+        if (no_progress == 0)
+          snprintf (how, sizeof how, "resuming at byte %llu", (unsigned long long) after);
+        else
+          snprintf (how, sizeof how, "retrying (%d/%d)", no_progress + 1, r->max_attempts);
+        retry_wait (r, x, how, backoff_ms (r, no_progress > 0 ? no_progress - 1 : 0, NULL), why);
+      }
     }
 }
 

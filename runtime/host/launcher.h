@@ -69,10 +69,15 @@ struct host_run_config
   size_t n_ingress;
 
   int json_events;      /* -o json: one JSON line per lifecycle event on stdout */
-  int stop_grace_ms;    /* after the stop request, before terminating (default 10 s) */
-  int timeout_s;        /* stop the enclave after this long (0 = never) */
+  int stop_grace_ms;    /* after the stop request, before terminating (0: the default,
+                           HOST_STOP_GRACE_DEFAULT_MS = 15 s; keep it above the app's
+                           stop_timeout, 10 s by default, so the app's SIGKILL comes from
+                           the supervisor and its final status still arrives) */
+  int timeout_s;        /* stop the enclave after this long (0 = never), as a signal would */
+  int connect_deadline_ms; /* give up on the status stream after this long (0: the default,
+                              HOST_CONNECT_DEADLINE_MS = 60 s); see runtime/host/streams.h */
   const char *run_dir;  /* state files for ps/stop (default /run/enclaver, else
-                           $XDG_RUNTIME_DIR/enclaver) */
+                           $XDG_RUNTIME_DIR/enclaver, else /tmp/enclaver-UID) */
 };
 
 struct host_enclave

@@ -1,17 +1,22 @@
-# Host launcher library (runtime/host/): the Nitro Enclaves device backend, with the
-# transport it listens through.  Linked into the tests here, and into `enclaver run`
-# once the launcher uses it.  See docs/run-nitro.md.
+# Host launcher library (runtime/host/): the launcher core (host_run, the event loop, the
+# stream clients, the state files of ps/stop), the backends (Nitro device, the tests'
+# "local" one), and the transport they listen and connect through.  Linked into
+# `enclaver` (run, ps, stop) and the tests.  See docs/run.md.
 noinst_LTLIBRARIES += runtime/host/libenclaver-host.la
 HOST_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/runtime -I$(top_srcdir)/runtime/host
 runtime_host_libenclaver_host_la_SOURCES = \
 	runtime/host/ne.c runtime/host/ne.h runtime/host/ne-errors.c runtime/host/ne-errors.h \
 	runtime/host/hugepages.c runtime/host/hugepages.h runtime/host/heartbeat.c \
 	runtime/host/heartbeat.h runtime/host/backend-nitro.c \
-	runtime/host/launcher.h \
+	runtime/host/launcher.h runtime/host/launcher.c \
+	runtime/host/evloop.c runtime/host/evloop.h \
+	runtime/host/streams.c runtime/host/streams.h \
+	runtime/host/state.c runtime/host/state.h \
+	runtime/host/backend-local.c runtime/host/backend-local.h \
 	runtime/transport.c runtime/transport.h runtime/rtutil.c runtime/rtutil.h
 runtime_host_libenclaver_host_la_CPPFLAGS = $(HOST_CPPFLAGS)
-runtime_host_libenclaver_host_la_CFLAGS = $(AM_CFLAGS)
-runtime_host_libenclaver_host_la_LIBADD = libenclaver.la libenclaver_common.la
+runtime_host_libenclaver_host_la_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
+runtime_host_libenclaver_host_la_LIBADD = libenclaver.la libenclaver_common.la $(JANSSON_LIBS)
 
 # The NE backend against the fake device (tests/runtime/fake-ne.c).
 check_PROGRAMS += tests/runtime/test-ne
@@ -37,3 +42,20 @@ bench-ne: bench/ne-launch-bench$(EXEEXT)
 	BENCH_NE='$(abs_top_builddir)/bench/ne-launch-bench$(EXEEXT)' \
 	  $(SHELL) $(top_srcdir)/bench/ne-launch.sh
 .PHONY: bench-ne
+
+# host_run() end to end over the local backend (the real supervisor binary), the exit
+# mapping, the retry/backoff, the stop protocol, the state files; and ps/stop through
+# the CLI against a running enclave (launcher-local is the tests' front end).
+check_PROGRAMS += tests/runtime/test-launcher tests/runtime/launcher-local
+TESTS += tests/runtime/test-launcher tests/runtime/launcher-ps.sh
+LAUNCHER_TEST_CPPFLAGS = $(HOST_CPPFLAGS) -I$(top_srcdir) \
+	-DRUNTIME_BUILDDIR='"$(abs_top_builddir)/runtime"'
+tests_runtime_test_launcher_SOURCES = tests/runtime/test-launcher.c tests/tap.h
+tests_runtime_test_launcher_CPPFLAGS = $(LAUNCHER_TEST_CPPFLAGS)
+tests_runtime_test_launcher_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
+tests_runtime_test_launcher_LDADD = runtime/host/libenclaver-host.la libenclaver.la libenclaver_common.la $(JANSSON_LIBS)
+tests_runtime_launcher_local_SOURCES = tests/runtime/launcher-local.c
+tests_runtime_launcher_local_CPPFLAGS = $(LAUNCHER_TEST_CPPFLAGS)
+tests_runtime_launcher_local_CFLAGS = $(AM_CFLAGS)
+tests_runtime_launcher_local_LDADD = runtime/host/libenclaver-host.la libenclaver.la libenclaver_common.la
+EXTRA_DIST += tests/runtime/launcher-ps.sh

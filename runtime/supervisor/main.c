@@ -194,6 +194,40 @@ reap (struct sv *s)
     }
 }
 
+/* A stop signal or a client's stop request: forward the signal to the app, SIGKILL it
+ * after stop_timeout; once it has exited, stop lingering. */
+static void
+request_stop (struct sv *s, int sig)
+{
+  s->stop_requested = 1;
+  if (s->app > 0)
+    {
+      sv_info (s, "forwarding signal %d to the app (pid %d)", sig, (int) s->app);
+      kill (s->app, sig);
+      if (s->kill_deadline == 0)
+        s->kill_deadline = now_ms () + (long long) s->cfg.stop_timeout * 1000;
+    }
+}
+
+/* An input line of a status client (docs/runtime.md, "Stop request"). */
+static void
+on_status_request (void *ctx, const char *line, size_t len)
+{
+  struct sv *s = ctx;
+  switch (sv_request_parse (line, len))
+    {
+    case SV_REQUEST_STOP:
+      sv_info (s, "stop requested by a status client");
+      request_stop (s, SIGTERM);
+      break;
+    case SV_REQUEST_UNKNOWN:
+      sv_info (s, "ignored an unknown request from a status client");
+      break;
+    default:
+      break;
+    }
+}
+
 static void
 on_signal (struct sv *s, int sig)
 {
@@ -204,15 +238,8 @@ on_signal (struct sv *s, int sig)
     }
   if (sig == SIGTERM || sig == SIGINT)
     {
-      s->stop_requested = 1;
-      if (s->app > 0)
-        {
-          sv_info (s, "received signal %d, forwarding it to the app (pid %d)", sig,
-                   (int) s->app);
-          kill (s->app, sig);
-          if (s->kill_deadline == 0)
-            s->kill_deadline = now_ms () + (long long) s->cfg.stop_timeout * 1000;
-        }
+      sv_info (s, "received signal %d", sig);
+      request_stop (s, sig);
       return;
     }
   if (s->app > 0)
@@ -360,6 +387,8 @@ usage (FILE *f)
            "Status stream: one JSON object per line: {\"status\":\"running\"},\n"
            "{\"status\":\"exited\",\"code\":N}, {\"status\":\"signaled\",\"signal\":N},\n"
            "{\"status\":\"fatal\",\"error\":\"...\"}; a new client first gets the current state.\n"
+           "A status client may send {\"request\":\"stop\"} (one line) to stop the app as\n"
+           "SIGTERM does.\n"
            "Log stream: the app's stdout and stderr; a new client first gets the last 128 KiB.\n"
            "\n"
            "Exit status: the app's exit code; 128+N when it was killed by signal N; 127 when\n"
@@ -427,6 +456,8 @@ main (int argc, char **argv)
 
   memset (&s, 0, sizeof s);
   s.status.name = "status";
+  s.status.on_line = on_status_request;
+  s.status.ctx = &s;
   s.log.name = "log";
   s.status.lfd = s.log.lfd = s.sfd = s.out_rd = -1;
   s.rootfs = "/";

@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+#include <jansson.h>
 
 #include "rtutil.h"
 #include "streams.h"
@@ -204,6 +205,44 @@ sv_server_fill (const struct sv_server *s, struct pollfd *p)
   return n;
 }
 
+/* Split a client's input into lines for the server's on_line (bounded: a line longer
+ * than SV_REQUEST_LINE_MAX is dropped whole). */
+static void
+client_input (struct sv_server *s, struct sv_client *c, const char *p, size_t n)
+{
+  size_t k;
+  for (k = 0; k < n; k++)
+    {
+      if (p[k] == '\n')
+        {
+          if (!c->in_skip)
+            s->on_line (s->ctx, c->in, c->in_len);
+          c->in_len = 0;
+          c->in_skip = 0;
+        }
+      else if (c->in_skip)
+        continue;
+      else if (c->in_len == sizeof c->in)
+        {
+          c->in_skip = 1;
+          c->in_len = 0;
+        }
+      else
+        c->in[c->in_len++] = p[k];
+    }
+}
+
+enum sv_request
+sv_request_parse (const char *line, size_t len)
+{
+  json_t *o = json_loadb (line, len, JSON_REJECT_DUPLICATES, NULL), *v;
+  enum sv_request r = SV_REQUEST_NONE;
+  if (json_is_object (o) && (v = json_object_get (o, "request")) != NULL)
+    r = json_is_string (v) && strcmp (json_string_value (v), "stop") == 0 ? SV_REQUEST_STOP : SV_REQUEST_UNKNOWN;
+  json_decref (o);
+  return r;
+}
+
 void
 sv_server_service (struct sv_server *s, const struct pollfd *p, size_t n)
 {
@@ -218,13 +257,15 @@ sv_server_service (struct sv_server *s, const struct pollfd *p, size_t n)
         continue;
       if (p[i].revents & POLLIN)
         {
-          char junk[512];
-          ssize_t r = recv (c->fd, junk, sizeof junk, MSG_DONTWAIT);
+          char in[512];
+          ssize_t r = recv (c->fd, in, sizeof in, MSG_DONTWAIT);
           if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR && errno != EWOULDBLOCK))
             {
               client_close (c);
               continue;
             }
+          if (r > 0 && s->on_line)
+            client_input (s, c, in, (size_t) r);
         }
       if (p[i].revents & (POLLERR | POLLNVAL))
         {

@@ -7,6 +7,7 @@
 
 #define SV_LOG_REPLAY 131072       /* 128 KiB retained for late log clients */
 #define SV_CLIENT_MAX_PENDING (4u << 20) /* a client further behind than this is dropped */
+#define SV_REQUEST_LINE_MAX 256 /* a client's request line; a longer one is dropped whole */
 
 /* Byte ring keeping the most recent `cap` bytes. */
 struct sv_ring
@@ -25,14 +26,22 @@ struct sv_client
   int fd;
   char *buf;
   size_t off, len, cap;
+  char in[SV_REQUEST_LINE_MAX]; /* the client's current input line */
+  size_t in_len;
+  int in_skip;                  /* inside a line that was too long */
   struct sv_client *next;
 };
+
+/* Called for every complete input line of a client (without the '\n'), when set. */
+typedef void sv_line_fn (void *ctx, const char *line, size_t len);
 
 struct sv_server
 {
   const char *name;  /* "status" or "log", for messages */
   int lfd;
   struct sv_client *clients;
+  sv_line_fn *on_line; /* NULL: input is read and discarded */
+  void *ctx;
 };
 
 /* Queue bytes for one client (dropped and closed when it falls too far behind). */
@@ -45,12 +54,23 @@ struct sv_client *sv_server_accept (struct sv_server *s);
 size_t sv_server_nfds (const struct sv_server *s);
 size_t sv_server_fill (const struct sv_server *s, struct pollfd *p);
 /* Handle poll results for this server's clients (p as filled by sv_server_fill):
- * flushes writable clients and closes hung-up or failed ones.  Input is discarded. */
+ * flushes writable clients and closes hung-up or failed ones.  Input is split into lines
+ * of at most SV_REQUEST_LINE_MAX bytes for on_line (longer lines are dropped), or
+ * discarded when there is no on_line. */
 void sv_server_service (struct sv_server *s, const struct pollfd *p, size_t n);
 /* Try to write everything still pending, waiting at most timeout_ms in total. */
 void sv_server_flush (struct sv_server *s, int timeout_ms);
 int sv_server_pending (const struct sv_server *s);
 void sv_server_close (struct sv_server *s);
+
+/* Requests a status client may send (docs/runtime.md, "Stop request"). */
+enum sv_request
+{
+  SV_REQUEST_NONE = 0, /* not a request: ignored */
+  SV_REQUEST_STOP = 1, /* {"request":"stop"} */
+  SV_REQUEST_UNKNOWN = 2, /* {"request":"other"}: ignored, noted on the console */
+};
+enum sv_request sv_request_parse (const char *line, size_t len);
 
 /* Format a status line (with trailing '\n') into a malloc'd string.
  * kind: "running", "exited" (value = code), "signaled" (value = signal number),

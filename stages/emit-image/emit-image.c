@@ -29,6 +29,7 @@
 #include <enclaver/eif.h>
 #include <enclaver/image.h>
 #include <enclaver/manifest.h>
+#include <enclaver/tempfiles.h>
 
 struct emit_image_config
 {
@@ -420,7 +421,7 @@ emit_image_run (enclaver_stage_t *st, enclaver_ctx_t *ctx, enclaver_error_t *err
         n = strlen (dest) + 32;
         tarpath = malloc (n);
         snprintf (tarpath, n, "%s.enclaver-blobs.XXXXXX", dest);
-        dir = mkdtemp (tarpath); /* scratch, removed below */
+        dir = enclaver_temp_mkdtemp (tarpath); /* scratch, removed below */
         if (dir == NULL)
           {
             enclaver_make_errno (err, errno, "create a scratch directory beside %s", dest);
@@ -595,7 +596,10 @@ emit_image_run (enclaver_stage_t *st, enclaver_ctx_t *ctx, enclaver_error_t *err
 
 out:
   if (tarpath)
-    scratch_remove (tarpath);
+    {
+      scratch_remove (tarpath);
+      enclaver_temp_forget (tarpath);
+    }
   json_decref (cfg);
   json_decref (man);
   json_decref (annotations);

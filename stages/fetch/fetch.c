@@ -3,7 +3,8 @@
  * blob cache and store it in the context slot "image" (type "enclaver.image").
  *
  * Context parameters read: platform, cache-dir, jobs, pull, offline,
- * insecure-registry (comma-separated host[:port] list), ca-cert.  Stage options
+ * insecure-registry (comma-separated host[:port] list), ca-cert, progress (false:
+ * no progress bar; the summary line is a log record either way).  Stage options
  * (`options:` in a custom pipeline) override them. */
 #include "config.h"
 #include <errno.h>
@@ -69,6 +70,8 @@ fetch_run (enclaver_stage_t *stage, enclaver_ctx_t *ctx, enclaver_error_t *err)
   o.pull = truthy (enclaver_ctx_get_param (ctx, "pull"));
   o.offline = truthy (enclaver_ctx_get_param (ctx, "offline"));
   o.only_metadata = cfg ? cfg->metadata_only : 0;
+  if ((v = enclaver_ctx_get_param (ctx, "progress")) && !truthy (v))
+    o.progress = 0;
   /* Layers of an oci: layout are read where they are: flatten verifies each blob's
    * digest while it reads it, so copying them into the cache would only cost time. */
   o.layers_in_place = 1;

@@ -1,0 +1,749 @@
+/* enclaver host launcher: host_run() (see launcher.h and docs/run-launcher.md).
+ *
+ * One event loop drives everything after the start: the status and log stream clients,
+ * the egress and ingress host listeners (placeholders until the proxies land: a
+ * connection is accepted, logged and closed), the backend's own descriptor, signals and
+ * timers.  The run ends when the app's final status arrives (then the log stream is
+ * drained briefly), when the status stream is lost, when the backend reports the enclave
+ * gone, or when a stop runs out of grace; the enclave is terminated in every case. */
+#include "config.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+#include <jansson.h>
+
+#include <enclaver/log.h>
+
+#include "evloop.h"
+#include "launcher.h"
+#include "state.h"
+#include "streams.h"
+
+#define SRC "run"
+
+struct listener
+{
+  struct launcher *l;
+  const char *kind; /* "egress", "ingress" */
+  uint32_t port;
+  int fd;
+  int check_cid;
+};
+
+struct launcher
+{
+  struct host_backend *b;
+  const struct host_run_config *c;
+  struct host_enclave e;
+  struct ev_loop *loop;
+  const char *name;
+  char run_dir[4096];
+  int state_written;
+
+  struct host_conn st, lg;
+  struct host_lines st_lines, lg_lines;
+  int st_open, lg_open;
+  int stop_pending; /* the stop request waits for the status stream */
+
+  struct listener *lst;
+  size_t n_lst;
+  int backend_fd;
+
+  int code;          /* the exit code once decided, else -1 */
+  const char *reason;
+  json_t *final;     /* the final status object, for the exit event */
+  int signals;       /* stop signals (and the timeout) so far */
+  int grace_ms;
+  long long grace_timer, drain_timer, idle_timer, timeout_timer;
+};
+
+/* Events and messages. */
+
+static void
+emit (struct launcher *l, json_t *o)
+{
+  char *s;
+  if (!l->c->json_events)
+    {
+      json_decref (o);
+      return;
+    }
+  s = json_dumps (o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII);
+  json_decref (o);
+  if (s == NULL)
+    return;
+  fputs (s, stdout);
+  fputc ('\n', stdout);
+  fflush (stdout);
+  free (s);
+}
+
+/* A JSON string of bytes that may not be UTF-8 (invalid bytes become U+FFFD). */
+static json_t *
+json_bytes (const char *p, size_t n)
+{
+  json_t *v = json_stringn (p, n);
+  char *buf;
+  size_t i, o = 0;
+  if (v)
+    return v;
+  buf = malloc (n * 3 + 1);
+  if (buf == NULL)
+    abort ();
+  for (i = 0; i < n; i++)
+    {
+      unsigned char ch = (unsigned char) p[i];
+      size_t k = 0, j;
+      if (ch < 0x80)
+        {
+          buf[o++] = (char) (ch ? ch : ' ');
+          continue;
+        }
+      if (ch >= 0xc2 && ch <= 0xdf)
+        k = 2;
+      else if (ch >= 0xe0 && ch <= 0xef)
+        k = 3;
+      else if (ch >= 0xf0 && ch <= 0xf4)
+        k = 4;
+      for (j = 1; k && j < k; j++)
+        if (i + j >= n || ((unsigned char) p[i + j] & 0xc0) != 0x80)
+          k = 0;
+      if (k && json_stringn (p + i, k) == NULL)
+        k = 0; /* overlong or surrogate: let jansson be the judge */
+      if (k)
+        {
+          memcpy (buf + o, p + i, k);
+          o += k;
+          i += k - 1;
+        }
+      else
+        {
+          memcpy (buf + o, "\xef\xbf\xbd", 3);
+          o += 3;
+        }
+    }
+  v = json_stringn (buf, o);
+  free (buf);
+  return v;
+}
+
+static void end_run (struct launcher *l, int code, const char *reason);
+
+/* Exit mapping (ENCLAVER.md §8). */
+
+int
+host_status_exit_code (const char *line, size_t len)
+{
+  json_t *o = json_loadb (line, len, 0, NULL), *st, *v;
+  const char *kind;
+  int code = -1;
+  if (o == NULL)
+    return -1;
+  st = json_object_get (o, "status");
+  kind = json_is_object (o) && json_is_string (st) ? json_string_value (st) : "";
+  if (strcmp (kind, "exited") == 0)
+    {
+      v = json_object_get (o, "code");
+      if (json_is_integer (v))
+        code = (int) (json_integer_value (v) & 0xff); /* as a process exit status (u8) */
+    }
+  else if (strcmp (kind, "signaled") == 0)
+    /* The signal as a number (this supervisor) or as "SIGxxx" (odyn): Enclaver's host
+     * parsed only the number, so its 107 was unreachable (ENCLAVER.md §17 #1). */
+    code = HOST_EXIT_APP_SIGNALED;
+  else if (strcmp (kind, "fatal") == 0)
+    code = HOST_EXIT_ENCLAVE_FATAL;
+  json_decref (o);
+  return code;
+}
+
+/* The stop request (docs/runtime.md, "Stop request"). */
+
+static const char stop_request[] = "{\"request\":\"stop\"}\n";
+
+static void
+send_stop (struct launcher *l)
+{
+  if (!l->st_open)
+    {
+      l->stop_pending = 1;
+      return;
+    }
+  l->stop_pending = 0;
+  if (send (l->st.fd, stop_request, sizeof stop_request - 1, MSG_NOSIGNAL | MSG_DONTWAIT)
+      != (ssize_t) (sizeof stop_request - 1))
+    enclaver_log (ENCLAVER_LOG_WARNING, SRC, "cannot send the stop request to the supervisor: %s",
+                  strerror (errno));
+  else
+    enclaver_log (ENCLAVER_LOG_DEBUG, SRC, "sent the stop request on the status stream");
+}
+
+static long long
+on_grace (struct ev_loop *loop, long long id, void *data)
+{
+  struct launcher *l = data;
+  (void) loop;
+  (void) id;
+  l->grace_timer = 0;
+  enclaver_log (ENCLAVER_LOG_WARNING, SRC,
+                "the app did not stop within %d ms of the stop request: terminating the enclave",
+                l->grace_ms);
+  end_run (l, HOST_EXIT_INTERRUPTED, "interrupted");
+  ev_stop (l->loop);
+  return EV_TIMER_DONE;
+}
+
+static void
+begin_stop (struct launcher *l, const char *why)
+{
+  l->signals++;
+  if (l->code >= 0)
+    {
+      ev_stop (l->loop); /* already ending (draining the log): end now */
+      return;
+    }
+  if (l->signals > 1)
+    {
+      enclaver_log (ENCLAVER_LOG_WARNING, SRC, "%s again: terminating the enclave now", why);
+      end_run (l, HOST_EXIT_INTERRUPTED, "interrupted");
+      ev_stop (l->loop);
+      return;
+    }
+  enclaver_log (ENCLAVER_LOG_INFO, SRC,
+                "%s: asking the app to stop (the enclave is terminated in %d ms at the latest; "
+                "a second signal terminates it now)",
+                why, l->grace_ms);
+  emit (l, json_pack ("{s:s, s:s}", "event", "stopping", "cause", why));
+  send_stop (l);
+  l->grace_timer = ev_add_timer (l->loop, l->grace_ms, on_grace, l);
+}
+
+static void
+on_signal (struct ev_loop *loop, int signo, void *data)
+{
+  (void) loop;
+  begin_stop (data, signo == SIGINT ? "SIGINT" : "SIGTERM");
+}
+
+static long long
+on_timeout (struct ev_loop *loop, long long id, void *data)
+{
+  struct launcher *l = data;
+  (void) loop;
+  (void) id;
+  l->timeout_timer = 0;
+  begin_stop (l, "the run's timeout");
+  return EV_TIMER_DONE;
+}
+
+/* The end: the code is decided; the log stream gets a short drain. */
+
+static long long
+on_drained (struct ev_loop *loop, long long id, void *data)
+{
+  struct launcher *l = data;
+  (void) id;
+  if (id == l->drain_timer)
+    l->drain_timer = 0;
+  else
+    l->idle_timer = 0;
+  ev_stop (loop);
+  return EV_TIMER_DONE;
+}
+
+static void
+end_run (struct launcher *l, int code, const char *reason)
+{
+  if (l->code >= 0)
+    return;
+  /* After a stop signal the run counts as interrupted, whatever the app's end. */
+  if (l->signals > 0)
+    code = HOST_EXIT_INTERRUPTED, reason = "interrupted";
+  l->code = code;
+  l->reason = reason;
+  if (l->grace_timer)
+    ev_del_timer (l->loop, l->grace_timer);
+  l->grace_timer = 0;
+  if (l->lg_open)
+    {
+      l->drain_timer = ev_add_timer (l->loop, HOST_LOG_DRAIN_MAX_MS, on_drained, l);
+      l->idle_timer = ev_add_timer (l->loop, HOST_LOG_DRAIN_IDLE_MS, on_drained, l);
+    }
+  else
+    ev_stop (l->loop);
+}
+
+/* Status stream. */
+
+static void
+describe_status (struct launcher *l, json_t *o)
+{
+  const char *kind = json_string_value (json_object_get (o, "status"));
+  json_t *v;
+  if (kind == NULL)
+    return;
+  if (strcmp (kind, "running") == 0)
+    enclaver_log (ENCLAVER_LOG_INFO, SRC, "enclave '%s': the app is running", l->name);
+  else if (strcmp (kind, "exited") == 0)
+    enclaver_log (ENCLAVER_LOG_INFO, SRC, "enclave '%s': the app exited with code %" JSON_INTEGER_FORMAT,
+                  l->name, json_integer_value (json_object_get (o, "code")));
+  else if (strcmp (kind, "signaled") == 0)
+    {
+      v = json_object_get (o, "signal");
+      if (json_is_string (v))
+        enclaver_log (ENCLAVER_LOG_INFO, SRC, "enclave '%s': the app was killed by %s", l->name,
+                      json_string_value (v));
+      else
+        enclaver_log (ENCLAVER_LOG_INFO, SRC,
+                      "enclave '%s': the app was killed by signal %" JSON_INTEGER_FORMAT, l->name,
+                      json_integer_value (v));
+    }
+  else if (strcmp (kind, "fatal") == 0)
+    enclaver_log (ENCLAVER_LOG_ERROR, SRC, "enclave '%s': the supervisor failed: %s", l->name,
+                  json_string_value (json_object_get (o, "error")) ? json_string_value (json_object_get (o, "error"))
+                                                                   : "(no message)");
+}
+
+static void
+on_status_line (void *ctx, const char *line, size_t len, int partial)
+{
+  struct launcher *l = ctx;
+  json_t *o, *ev;
+  const char *key;
+  json_t *val;
+  int code;
+  if (line == NULL)
+    {
+      enclaver_log (ENCLAVER_LOG_WARNING, SRC, "skipped a status line longer than %d bytes",
+                    HOST_STATUS_LINE_MAX);
+      return;
+    }
+  (void) partial;
+  while (len > 0 && (line[len - 1] == '\r' || line[len - 1] == ' '))
+    len--;
+  if (len == 0)
+    return;
+  o = json_loadb (line, len, 0, NULL);
+  if (!json_is_object (o) || !json_is_string (json_object_get (o, "status")))
+    {
+      enclaver_log (ENCLAVER_LOG_WARNING, SRC, "skipped a status line that is not a status object: %.*s",
+                    (int) (len > 200 ? 200 : len), line);
+      json_decref (o);
+      return;
+    }
+  describe_status (l, o);
+  ev = json_pack ("{s:s}", "event", "status");
+  json_object_foreach (o, key, val)
+    json_object_set (ev, key, val);
+  emit (l, ev);
+  code = host_status_exit_code (line, len);
+  if (code >= 0 && l->code < 0)
+    {
+      l->final = o;
+      end_run (l, code,
+               code == HOST_EXIT_ENCLAVE_FATAL ? "fatal" : code == HOST_EXIT_APP_SIGNALED ? "signaled" : "exited");
+      return;
+    }
+  json_decref (o);
+}
+
+static void
+on_status_readable (struct ev_loop *loop, int fd, void *data, int mask)
+{
+  struct launcher *l = data;
+  char buf[4096];
+  (void) mask;
+  for (;;)
+    {
+      ssize_t r = recv (fd, buf, sizeof buf, MSG_DONTWAIT);
+      if (r > 0)
+        {
+          host_lines_feed (&l->st_lines, buf, (size_t) r, on_status_line, l);
+          continue;
+        }
+      if (r < 0 && errno == EINTR)
+        continue;
+      if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+        return;
+      /* EOF or error: the stream is over. */
+      host_lines_finish (&l->st_lines, on_status_line, l);
+      ev_del_file (loop, fd, EV_READABLE | EV_WRITABLE);
+      host_conn_cancel (&l->st);
+      l->st_open = 0;
+      if (l->code < 0)
+        {
+          enclaver_log (ENCLAVER_LOG_ERROR, SRC,
+                        "enclave '%s': the status stream (%s) closed without a final state of the app",
+                        l->name, l->st.addr);
+          end_run (l, HOST_EXIT_ENCLAVE_FATAL, "lost");
+        }
+      return;
+    }
+}
+
+static void
+on_status_connected (struct host_conn *c, void *ctx)
+{
+  struct launcher *l = ctx;
+  enclaver_log (ENCLAVER_LOG_DEBUG, SRC, "status stream connected (%s, attempt %d)", c->addr, c->attempts);
+  if (ev_add_file (l->loop, c->fd, EV_READABLE, on_status_readable, l) < 0)
+    {
+      enclaver_log (ENCLAVER_LOG_ERROR, SRC, "epoll: %s", strerror (errno));
+      end_run (l, HOST_EXIT_ENCLAVE_FATAL, "lost");
+      return;
+    }
+  l->st_open = 1;
+  if (l->stop_pending)
+    send_stop (l);
+}
+
+static void
+on_status_giveup (struct host_conn *c, void *ctx)
+{
+  struct launcher *l = ctx;
+  enclaver_log (ENCLAVER_LOG_ERROR, SRC,
+                "enclave '%s': gave up connecting to the status stream at %s after %d attempts in "
+                "%lld ms: %s",
+                l->name, c->addr, c->attempts, ev_now_ms () - c->started, c->last_err);
+  end_run (l, HOST_EXIT_ENCLAVE_FATAL, "lost");
+}
+
+/* Log stream. */
+
+static void
+on_log_line (void *ctx, const char *line, size_t len, int partial)
+{
+  struct launcher *l = ctx;
+  if (line == NULL)
+    return;
+  if (l->c->json_events)
+    {
+      json_t *o = json_pack ("{s:s, s:o}", "event", "log", "line", json_bytes (line, len));
+      if (partial && o)
+        json_object_set_new (o, "partial", json_true ());
+      if (o)
+        emit (l, o);
+      return;
+    }
+  fwrite (line, 1, len, stderr);
+  fputc ('\n', stderr);
+}
+
+static void
+on_log_readable (struct ev_loop *loop, int fd, void *data, int mask)
+{
+  struct launcher *l = data;
+  char buf[16384];
+  (void) mask;
+  for (;;)
+    {
+      ssize_t r = recv (fd, buf, sizeof buf, MSG_DONTWAIT);
+      if (r > 0)
+        {
+          host_lines_feed (&l->lg_lines, buf, (size_t) r, on_log_line, l);
+          if (l->idle_timer)
+            {
+              ev_del_timer (loop, l->idle_timer);
+              l->idle_timer = ev_add_timer (loop, HOST_LOG_DRAIN_IDLE_MS, on_drained, l);
+            }
+          continue;
+        }
+      if (r < 0 && errno == EINTR)
+        continue;
+      if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+        break;
+      host_lines_finish (&l->lg_lines, on_log_line, l);
+      ev_del_file (loop, fd, EV_READABLE | EV_WRITABLE);
+      host_conn_cancel (&l->lg);
+      l->lg_open = 0;
+      if (l->code >= 0)
+        ev_stop (loop);
+      break;
+    }
+  fflush (stderr);
+}
+
+static void
+on_log_connected (struct host_conn *c, void *ctx)
+{
+  struct launcher *l = ctx;
+  enclaver_log (ENCLAVER_LOG_DEBUG, SRC, "log stream connected (%s, attempt %d)", c->addr, c->attempts);
+  if (ev_add_file (l->loop, c->fd, EV_READABLE, on_log_readable, l) == 0)
+    l->lg_open = 1;
+}
+
+static void
+on_log_giveup (struct host_conn *c, void *ctx)
+{
+  struct launcher *l = ctx;
+  enclaver_log (ENCLAVER_LOG_WARNING, SRC,
+                "enclave '%s': no log stream: gave up connecting to %s after %d attempts in %lld ms: %s",
+                l->name, c->addr, c->attempts, ev_now_ms () - c->started, c->last_err);
+}
+
+/* Host listeners (placeholders: the proxies come with the next issue). */
+
+static void
+on_accept (struct ev_loop *loop, int fd, void *data, int mask)
+{
+  struct listener *ls = data;
+  struct launcher *l = ls->l;
+  (void) loop;
+  (void) mask;
+  for (;;)
+    {
+      int cfd = -1;
+      uint64_t cid = 0;
+      int r = host_sock_accept (fd, &cfd, &cid);
+      if (r < 0)
+        return;
+      if (ls->check_cid && r == 1 && cid != l->e.cid)
+        enclaver_log (ENCLAVER_LOG_WARNING, SRC,
+                      "refused a connection to the %s port %" PRIu32 " from CID %" PRIu64
+                      ": enclave '%s' has CID %" PRIu64,
+                      ls->kind, ls->port, cid, l->name, l->e.cid);
+      else
+        enclaver_log (ENCLAVER_LOG_INFO, SRC,
+                      "%s connection on port %" PRIu32 " closed: the %s proxy is not available yet",
+                      ls->kind, ls->port, ls->kind);
+      close (cfd);
+    }
+}
+
+static int
+add_listener (struct launcher *l, const char *kind, uint32_t port, const char *addr, int check_cid,
+              enclaver_error_t *err)
+{
+  char e[512];
+  struct listener *ls;
+  int fd = host_sock_listen (addr, e, sizeof e);
+  if (fd < 0)
+    return enclaver_make_error (err, errno ? errno : EINVAL, "%s listener for port %" PRIu32 ": %s", kind,
+                                port, e);
+  ls = &l->lst[l->n_lst++];
+  ls->l = l;
+  ls->kind = kind;
+  ls->port = port;
+  ls->fd = fd;
+  ls->check_cid = check_cid;
+  enclaver_log (ENCLAVER_LOG_DEBUG, SRC, "%s listener on %s", kind, addr);
+  return 0;
+}
+
+/* The backend's descriptor (console, emulator exit, the local supervisor's end). */
+
+static void
+on_backend_event (struct ev_loop *loop, int fd, void *data, int mask)
+{
+  struct launcher *l = data;
+  (void) mask;
+  if (l->b->on_event == NULL || l->b->on_event (l->b, &l->e) != 1)
+    return;
+  ev_del_file (loop, fd, EV_READABLE | EV_WRITABLE);
+  l->backend_fd = -1;
+  /* What the enclave sent before it went may still be unread: read it first. */
+  if (l->lg_open)
+    on_log_readable (loop, l->lg.fd, l, EV_READABLE);
+  if (l->st_open)
+    on_status_readable (loop, l->st.fd, l, EV_READABLE);
+  if (l->code < 0)
+    {
+      enclaver_log (ENCLAVER_LOG_ERROR, SRC, "enclave '%s' ended without reporting a final state of the app",
+                    l->name);
+      end_run (l, HOST_EXIT_ENCLAVE_FATAL, "lost");
+    }
+}
+
+static void
+write_state (struct launcher *l)
+{
+  struct host_state s;
+  enclaver_error_t err = NULL;
+  memset (&s, 0, sizeof s);
+  snprintf (s.name, sizeof s.name, "%s", l->name);
+  snprintf (s.id, sizeof s.id, "%s", l->e.id);
+  snprintf (s.backend, sizeof s.backend, "%s", l->b->name ? l->b->name : "");
+  s.cid = l->e.cid;
+  snprintf (s.image_digest, sizeof s.image_digest, "%s", l->c->image_digest ? l->c->image_digest : "");
+  snprintf (s.pcr0, sizeof s.pcr0, "%s", l->c->pcr0 ? l->c->pcr0 : "");
+  s.memory_mib = l->c->memory_mib;
+  s.cpu_count = l->c->cpu_count;
+  s.started = (long long) time (NULL);
+  s.launcher_pid = getpid ();
+  s.launcher_ticks = host_proc_start_ticks (s.launcher_pid);
+  snprintf (s.status_addr, sizeof s.status_addr, "%s", l->st.addr);
+  if (host_state_write (l->run_dir, &s, &err) < 0)
+    {
+      enclaver_error_warn_and_release (&err, "enclaver ps/stop will not see this enclave");
+      return;
+    }
+  l->state_written = 1;
+}
+
+static void
+cleanup (struct launcher *l)
+{
+  size_t i;
+  host_conn_cancel (&l->st);
+  host_conn_cancel (&l->lg);
+  host_lines_free (&l->st_lines);
+  host_lines_free (&l->lg_lines);
+  for (i = 0; i < l->n_lst; i++)
+    if (l->lst[i].fd >= 0)
+      {
+        ev_del_file (l->loop, l->lst[i].fd, EV_READABLE);
+        close (l->lst[i].fd);
+      }
+  free (l->lst);
+  if (l->state_written)
+    host_state_remove (l->run_dir, l->name);
+  json_decref (l->final);
+  ev_loop_free (l->loop);
+}
+
+int
+host_run (struct host_backend *b, const struct host_run_config *c, enclaver_error_t *err)
+{
+  struct launcher L, *l = &L;
+  char addr[256];
+  sigset_t set;
+  size_t i;
+  json_t *ev;
+
+  memset (l, 0, sizeof *l);
+  l->b = b;
+  l->c = c;
+  l->code = -1;
+  l->backend_fd = -1;
+  l->name = c->name && c->name[0] ? c->name : "enclave";
+  l->grace_ms = c->stop_grace_ms > 0 ? c->stop_grace_ms : HOST_STOP_GRACE_DEFAULT_MS;
+  host_lines_init (&l->st_lines, HOST_STATUS_LINE_MAX, 1);
+  host_lines_init (&l->lg_lines, HOST_LOG_LINE_MAX, 0);
+  l->st.fd = l->lg.fd = -1;
+
+  if (!host_name_valid (l->name))
+    {
+      host_lines_free (&l->st_lines);
+      host_lines_free (&l->lg_lines);
+      return enclaver_make_error (err, EINVAL,
+                                  "invalid enclave name '%s': use 1 to %d letters, digits, '_', '.' "
+                                  "or '-', not starting with '.' or '-'",
+                                  l->name, HOST_NAME_MAX_LEN);
+    }
+  if (c->run_dir)
+    snprintf (l->run_dir, sizeof l->run_dir, "%s", c->run_dir);
+  else
+    host_run_dir_default (l->run_dir, sizeof l->run_dir);
+
+  l->loop = ev_loop_new ();
+  if (l->loop == NULL)
+    {
+      host_lines_free (&l->st_lines);
+      host_lines_free (&l->lg_lines);
+      return enclaver_make_errno (err, errno, "cannot create the event loop");
+    }
+  l->lst = calloc (c->n_ingress + 1, sizeof *l->lst);
+  if (l->lst == NULL)
+    abort ();
+
+  /* 1. Checks that touch nothing. */
+  if (b->check && b->check (b, c, err) < 0)
+    goto fail;
+  if (host_state_claim (l->run_dir, l->name, err) < 0)
+    goto fail;
+
+  /* Signals are taken from now on: one that comes during the start is handled as soon as
+   * the loop runs (a graceful stop of the enclave just started). */
+  sigemptyset (&set);
+  sigaddset (&set, SIGTERM);
+  sigaddset (&set, SIGINT);
+  if (ev_watch_signals (l->loop, &set, on_signal, l) < 0)
+    {
+      enclaver_make_errno (err, errno, "cannot watch signals");
+      goto fail;
+    }
+
+  /* 2. The host halves that must exist before the enclave: egress (the enclave may
+   * connect as soon as it runs), and the ingress ports, bound now so that a port in use
+   * is reported before anything starts (they are served once the enclave runs). */
+  if (c->has_egress)
+    {
+      if (b->host_addr (b, &l->e, c->egress_port, addr, sizeof addr) < 0)
+        {
+          enclaver_make_error (err, EINVAL, "egress: no host address for port %" PRIu32, c->egress_port);
+          goto fail;
+        }
+      if (add_listener (l, "egress", c->egress_port, addr, strncmp (addr, "vsock:", 6) == 0, err) < 0)
+        goto fail;
+    }
+  for (i = 0; i < c->n_ingress; i++)
+    {
+      snprintf (addr, sizeof addr, "tcp:127.0.0.1:%" PRIu32, c->ingress[i].listen_port);
+      if (add_listener (l, "ingress", c->ingress[i].listen_port, addr, 0, err) < 0)
+        goto fail;
+    }
+
+  /* 3. The enclave. */
+  if (b->start (b, c, &l->e, err) < 0)
+    goto fail;
+
+  if (b->enclave_addr (b, &l->e, c->status_port, addr, sizeof addr) < 0)
+    snprintf (addr, sizeof addr, "(none)");
+  snprintf (l->st.addr, sizeof l->st.addr, "%s", addr);
+  enclaver_log (ENCLAVER_LOG_INFO, SRC, "started enclave '%s' (ID %s, CID %" PRIu64 ", %s backend)", l->name,
+                l->e.id, l->e.cid, b->name ? b->name : "?");
+  ev = json_pack ("{s:s, s:s, s:s, s:I, s:I, s:s, s:I, s:I}", "event", "started", "name", l->name, "id", l->e.id,
+                  "cid", (json_int_t) l->e.cid, "pid", (json_int_t) l->e.pid, "backend", b->name ? b->name : "",
+                  "memory_mib", (json_int_t) c->memory_mib, "cpu_count", (json_int_t) c->cpu_count);
+  if (ev && c->pcr0)
+    json_object_set_new (ev, "pcr0", json_string (c->pcr0));
+  if (ev && c->image_digest)
+    json_object_set_new (ev, "image_digest", json_string (c->image_digest));
+  if (ev)
+    emit (l, ev);
+  write_state (l);
+
+  /* 4. The loop: streams, listeners, the backend's descriptor, timers. */
+  for (i = 0; i < l->n_lst; i++)
+    if (ev_add_file (l->loop, l->lst[i].fd, EV_READABLE, on_accept, &l->lst[i]) < 0)
+      enclaver_log (ENCLAVER_LOG_WARNING, SRC, "epoll: %s", strerror (errno));
+  if (b->event_fd && (l->backend_fd = b->event_fd (b, &l->e)) >= 0)
+    ev_add_file (l->loop, l->backend_fd, EV_READABLE, on_backend_event, l);
+  host_conn_start (&l->st, l->loop, "status stream", addr, c->connect_deadline_ms, on_status_connected,
+                   on_status_giveup, l);
+  if (l->code < 0 && b->enclave_addr (b, &l->e, c->log_port, addr, sizeof addr) == 0)
+    host_conn_start (&l->lg, l->loop, "log stream", addr, c->connect_deadline_ms, on_log_connected,
+                     on_log_giveup, l);
+  if (c->timeout_s > 0)
+    l->timeout_timer = ev_add_timer (l->loop, (long long) c->timeout_s * 1000, on_timeout, l);
+  if (l->code < 0 || l->lg_open)
+    if (ev_run (l->loop) < 0)
+      {
+        enclaver_log (ENCLAVER_LOG_ERROR, SRC, "event loop: %s", strerror (errno));
+        end_run (l, HOST_EXIT_ENCLAVE_FATAL, "lost");
+      }
+  if (l->code < 0) /* not reached: the loop stops only once the code is decided */
+    end_run (l, HOST_EXIT_ENCLAVE_FATAL, "lost");
+
+  /* 5. Stop the enclave, whatever happened. */
+  b->terminate (b, &l->e);
+  enclaver_log (ENCLAVER_LOG_INFO, SRC, "enclave '%s' terminated; exit code %d", l->name, l->code);
+  ev = json_pack ("{s:s, s:s, s:i, s:s}", "event", "exit", "name", l->name, "code", l->code, "reason", l->reason);
+  if (ev && l->final)
+    json_object_set (ev, "status", l->final);
+  if (ev)
+    emit (l, ev);
+  cleanup (l);
+  return l->code;
+
+fail:
+  cleanup (l);
+  return -1;
+}

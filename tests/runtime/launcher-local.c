@@ -1,0 +1,100 @@
+/* The tests' front end of host_run() over the local backend: the real supervisor of the
+ * build tree is the "enclave".  Used by tests/runtime/launcher-ps.sh (ps and stop against
+ * a running enclave).
+ *
+ *   launcher-local [--name N] [--run-dir D] [--dir SOCKDIR] [--grace MS] [--deadline MS]
+ *                  [--json] [--egress] [--ingress PORT]... [--wait-file F]
+ *                  [--status-port N] [--log-port N] [--egress-port N]
+ *                  -- SUPERVISOR-ARG...
+ * Exits with host_run()'s code (1 when it could not start). */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <enclaver/log.h>
+
+#include "backend-local.h"
+#include "launcher.h"
+
+#define SUPERVISOR RUNTIME_BUILDDIR "/enclaver-supervisor"
+
+int
+main (int argc, char **argv)
+{
+  struct host_run_config c;
+  struct host_local_options o;
+  struct host_ingress ing[8];
+  struct host_backend *b;
+  enclaver_error_t err = NULL;
+  int i, code;
+
+  memset (&c, 0, sizeof c);
+  memset (&o, 0, sizeof o);
+  c.name = "local";
+  c.memory_mib = 256;
+  c.cpu_count = 2;
+  c.status_port = HOST_PORT_STATUS;
+  c.log_port = HOST_PORT_LOG;
+  c.egress_port = HOST_PORT_EGRESS;
+  c.ingress = ing;
+  o.supervisor = SUPERVISOR;
+  o.dir = ".";
+  for (i = 1; i < argc; i++)
+    {
+      const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+      if (strcmp (a, "--") == 0)
+        {
+          i++;
+          break;
+        }
+      if (strcmp (a, "--json") == 0)
+        c.json_events = 1;
+      else if (strcmp (a, "--egress") == 0)
+        c.has_egress = 1;
+      else if (v == NULL)
+        {
+          fprintf (stderr, "launcher-local: %s needs a value\n", a);
+          return 2;
+        }
+      else if (strcmp (a, "--name") == 0)
+        c.name = v, i++;
+      else if (strcmp (a, "--run-dir") == 0)
+        c.run_dir = v, i++;
+      else if (strcmp (a, "--dir") == 0)
+        o.dir = v, i++;
+      else if (strcmp (a, "--wait-file") == 0)
+        o.wait_file = v, i++;
+      else if (strcmp (a, "--grace") == 0)
+        c.stop_grace_ms = atoi (v), i++;
+      else if (strcmp (a, "--deadline") == 0)
+        c.connect_deadline_ms = atoi (v), i++;
+      else if (strcmp (a, "--status-port") == 0)
+        c.status_port = (uint32_t) atoi (v), i++;
+      else if (strcmp (a, "--log-port") == 0)
+        c.log_port = (uint32_t) atoi (v), i++;
+      else if (strcmp (a, "--egress-port") == 0)
+        c.egress_port = (uint32_t) atoi (v), i++;
+      else if (strcmp (a, "--ingress") == 0 && c.n_ingress < 8)
+        ing[c.n_ingress++].listen_port = (uint32_t) atoi (v), i++;
+      else
+        {
+          fprintf (stderr, "launcher-local: unknown option %s\n", a);
+          return 2;
+        }
+    }
+  o.args = argv + i;
+  b = host_backend_local_new (&o);
+  if (b == NULL)
+    return 1;
+  code = host_run (b, &c, &err);
+  if (code < 0)
+    {
+      enclaver_log_error ("%s", err->msg);
+      enclaver_error_release (&err);
+      code = 1;
+    }
+  b->destroy (b);
+  return code;
+}
