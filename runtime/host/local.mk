@@ -7,11 +7,12 @@ runtime_host_libenclaver_host_la_SOURCES = \
 	runtime/host/ne.c runtime/host/ne.h runtime/host/ne-errors.c runtime/host/ne-errors.h \
 	runtime/host/hugepages.c runtime/host/hugepages.h runtime/host/heartbeat.c \
 	runtime/host/heartbeat.h runtime/host/backend-nitro.c \
+	runtime/host/backend-qemu.c runtime/host/backend-qemu.h \
 	runtime/host/launcher.h \
 	runtime/transport.c runtime/transport.h runtime/rtutil.c runtime/rtutil.h
 runtime_host_libenclaver_host_la_CPPFLAGS = $(HOST_CPPFLAGS)
 runtime_host_libenclaver_host_la_CFLAGS = $(AM_CFLAGS)
-runtime_host_libenclaver_host_la_LIBADD = libenclaver.la
+runtime_host_libenclaver_host_la_LIBADD = libenclaver.la libenclaver_common.la
 
 # The NE backend against the fake device (tests/runtime/fake-ne.c).
 check_PROGRAMS += tests/runtime/test-ne
@@ -21,7 +22,7 @@ tests_runtime_test_ne_SOURCES = tests/runtime/test-ne.c tests/runtime/fake-ne.c 
 tests_runtime_test_ne_CPPFLAGS = $(HOST_CPPFLAGS) -I$(top_srcdir) -I$(top_srcdir)/tests/runtime \
 	-DTOP_SRCDIR='"$(abs_top_srcdir)"'
 tests_runtime_test_ne_CFLAGS = $(AM_CFLAGS)
-tests_runtime_test_ne_LDADD = runtime/host/libenclaver-host.la libenclaver.la
+tests_runtime_test_ne_LDADD = runtime/host/libenclaver-host.la libenclaver.la libenclaver_common.la
 
 # Benchmark (not in make check): `make bench-ne` times a 1 GiB EIF load into the fake
 # device against memcpy and reports the launcher's own peak RSS (docs/performance.md).
@@ -37,3 +38,20 @@ bench-ne: bench/ne-launch-bench$(EXEEXT)
 	BENCH_NE='$(abs_top_builddir)/bench/ne-launch-bench$(EXEEXT)' \
 	  $(SHELL) $(top_srcdir)/bench/ne-launch.sh
 .PHONY: bench-ne
+
+# Emulation (docs/run-qemu.md): the transport's tcp: addresses and vsock mapping, the
+# init's module and NIC helpers (test-emu), and the QEMU backend booting a real EIF
+# (test-qemu.sh drives test-qemu; it skips without QEMU or the default kernel).
+check_PROGRAMS += tests/runtime/test-emu tests/runtime/test-qemu
+TESTS += tests/runtime/test-emu tests/runtime/test-qemu.sh
+EXTRA_DIST += tests/runtime/test-qemu.sh
+tests_runtime_test_emu_SOURCES = tests/runtime/test-emu.c tests/tap.h \
+	runtime/transport.c runtime/transport.h runtime/rtutil.c runtime/rtutil.h \
+	runtime/init/emu.c runtime/init/emu.h runtime/init/initlib.c runtime/init/initlib.h
+tests_runtime_test_emu_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/runtime -I$(top_srcdir)
+tests_runtime_test_emu_CFLAGS = $(AM_CFLAGS)
+tests_runtime_test_emu_LDADD = libenclaver_common.la
+tests_runtime_test_qemu_SOURCES = tests/runtime/test-qemu.c tests/tap.h
+tests_runtime_test_qemu_CPPFLAGS = $(HOST_CPPFLAGS) -I$(top_srcdir)
+tests_runtime_test_qemu_CFLAGS = $(AM_CFLAGS)
+tests_runtime_test_qemu_LDADD = runtime/host/libenclaver-host.la libenclaver.la libenclaver_common.la
