@@ -23,14 +23,44 @@ const char *const init_emu_modules[] = {
   "vsock", "vmw_vsock_virtio_transport_common", "vmw_vsock_virtio_transport", NULL,
 };
 
+void
+init_emu_module_params (const char *cmdline, const char *name, char *buf, size_t len)
+{
+  size_t nl = strlen (name), o = 0;
+  const char *p = cmdline;
+  if (len == 0)
+    return;
+  buf[0] = '\0';
+  while (p && *p)
+    {
+      size_t n;
+      p += strspn (p, " \t\n");
+      n = strcspn (p, " \t\n");
+      if (n > nl + 1 && memcmp (p, name, nl) == 0 && p[nl] == '.' && memchr (p, '=', n) != NULL)
+        {
+          size_t w = n - nl - 1;
+          if (o + (o ? 1 : 0) + w < len)
+            {
+              if (o)
+                buf[o++] = ' ';
+              memcpy (buf + o, p + nl + 1, w);
+              o += w;
+              buf[o] = '\0';
+            }
+        }
+      p += n;
+    }
+}
+
 int
-init_emu_load_modules (const char *dir, int *loaded, char *err, size_t errlen)
+init_emu_load_modules (const char *dir, const char *cmdline, int *loaded, char *err,
+                       size_t errlen)
 {
   size_t i;
   *loaded = 0;
   for (i = 0; init_emu_modules[i]; i++)
     {
-      char path[512];
+      char path[512], params[1024];
       int fd;
       snprintf (path, sizeof path, "%s/%s.ko", dir, init_emu_modules[i]);
       fd = open (path, O_RDONLY | O_CLOEXEC);
@@ -40,7 +70,8 @@ init_emu_load_modules (const char *dir, int *loaded, char *err, size_t errlen)
             continue;
           return rt_err (err, errlen, "emulation: open %s: %s", path, strerror (errno));
         }
-      if (syscall (SYS_finit_module, fd, "", 0) < 0 && errno != EEXIST)
+      init_emu_module_params (cmdline ? cmdline : "", init_emu_modules[i], params, sizeof params);
+      if (syscall (SYS_finit_module, fd, params, 0) < 0 && errno != EEXIST)
         {
           int e = errno;
           close (fd);

@@ -42,11 +42,17 @@ say (const char *fmt, ...)
   va_end (ap);
 }
 
+/* Set under emulation: QEMU's microvm has no ACPI there (its ACPI hangs the kernel under
+ * TCG), so a power-off would only halt; a reboot ends QEMU (-no-reboot). */
+static int emulated;
+
 static void __attribute__ ((noreturn))
 power_off (void)
 {
   say ("powering off");
   sync ();
+  if (emulated)
+    reboot (RB_AUTOBOOT);
   reboot (RB_POWER_OFF);
   /* Not reached; PID 1 must not return. */
   for (;;)
@@ -131,20 +137,21 @@ emulation_setup (const char *cmdline, enum enclaver_emulation emu)
   int loaded;
   if (!init_cmdline_get (cmdline, "enclaver.modules", dir, sizeof dir) || dir[0] == '\0')
     snprintf (dir, sizeof dir, "%s", INIT_EMU_MODULES_DIR);
+  emulated = 1;
   enclaver_transport_set_emulation (emu == ENCLAVER_EMULATION_TCP ? "tcp" : "vsock");
-  if (init_emu_load_modules (dir, &loaded, err, sizeof err) < 0)
+  if (init_emu_load_modules (dir, cmdline, &loaded, err, sizeof err) < 0)
     die ("%s", err);
+  say ("emulation: %d module%s loaded from %s", loaded, loaded == 1 ? "" : "s", dir);
   if (emu != ENCLAVER_EMULATION_TCP)
     {
-      say ("emulation: vsock, %d module%s loaded", loaded, loaded == 1 ? "" : "s");
       return;
     }
   if (init_emu_net_up (INIT_EMU_IFNAME, INIT_EMU_IP, INIT_EMU_NETMASK, INIT_EMU_GATEWAY,
                        INIT_EMU_IF_TIMEOUT_MS, err, sizeof err)
       < 0)
     die ("%s", err);
-  say ("emulation: vsock over TCP on %s %s/24 via %s (%d module%s loaded)", INIT_EMU_IFNAME,
-       INIT_EMU_IP, INIT_EMU_GATEWAY, loaded, loaded == 1 ? "" : "s");
+  say ("emulation: vsock over TCP on %s %s/24 via %s", INIT_EMU_IFNAME, INIT_EMU_IP,
+       INIT_EMU_GATEWAY);
 }
 
 static void

@@ -157,7 +157,7 @@ test_init_helpers (void)
       tap_ok (0, "mkdtemp");
       return;
     }
-  tap_ok (init_emu_load_modules (dir, &loaded, err, sizeof err) == 0 && loaded == 0,
+  tap_ok (init_emu_load_modules (dir, "", &loaded, err, sizeof err) == 0 && loaded == 0,
           "init: a modules directory without modules loads nothing");
   /* Not a module: the kernel refuses it (ENOEXEC, or EPERM without CAP_SYS_MODULE). */
   snprintf (p, sizeof p, "%s/virtio_ring.ko", dir);
@@ -167,11 +167,18 @@ test_init_helpers (void)
       fputs ("not an ELF module\n", f);
       fclose (f);
     }
-  tap_ok (init_emu_load_modules (dir, &loaded, err, sizeof err) < 0 && strstr (err, p) != NULL,
+  tap_ok (init_emu_load_modules (dir, "", &loaded, err, sizeof err) < 0 && strstr (err, p) != NULL,
           "init: a module that does not load is an error naming the file (%s)", err);
   unlink (p);
   rmdir (dir);
   TAP_STR_EQ (init_emu_modules[0], "virtio_ring", "init: virtio_ring loads first");
+  init_emu_module_params ("pci=off virtio_mmio.device=512@0xfeb00e00:12 virtio.x=1 "
+                          "virtio_mmio.device=512@0xfeb00c00:13 virtio_mmio.flag virtio_mmiox.a=b",
+                          "virtio_mmio", p, sizeof p);
+  TAP_STR_EQ (p, "device=512@0xfeb00e00:12 device=512@0xfeb00c00:13",
+              "init: the module's own NAME.KEY=VALUE words of the command line are its parameters");
+  init_emu_module_params ("console=ttyS0", "virtio_net", p, sizeof p);
+  TAP_STR_EQ (p, "", "init: none, none");
   TAP_STR_EQ (init_emu_modules[5], "virtio_net", "init: virtio_net after its dependencies");
 }
 
