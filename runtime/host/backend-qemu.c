@@ -661,6 +661,38 @@ kill_qemu (struct qemu_enclave *qe)
 
 /* --- start ------------------------------------------------------------------------- */
 
+/* The host's TSC frequency in kHz (from /proc/cpuinfo), or 0.  Under TCG the guest's TSC
+ * runs at the host's; told so (tsc_early_khz=), the kernel needs no PIT calibration,
+ * which fails on a loaded host and then leaves the kernel without a timer tick (seen:
+ * "tsc: Unable to calibrate against PIT", then no progress). */
+static unsigned long
+host_tsc_khz (void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+  FILE *f = fopen ("/proc/cpuinfo", "re");
+  char line[256];
+  unsigned long khz = 0;
+  int constant = 0;
+  if (f == NULL)
+    return 0;
+  while (fgets (line, sizeof line, f))
+    {
+      double mhz;
+      if (khz == 0 && sscanf (line, "cpu MHz : %lf", &mhz) == 1 && mhz > 0 && mhz < 100000)
+        khz = (unsigned long) (mhz * 1000);
+      if (strncmp (line, "flags", 5) == 0)
+        {
+          constant = strstr (line, " constant_tsc") != NULL;
+          break;
+        }
+    }
+  fclose (f);
+  return constant ? khz : 0;
+#else
+  return 0;
+#endif
+}
+
 /* A free TCP port on 127.0.0.1 (the listener stays open in *fd until QEMU starts, so two
  * forwards never get the same port). */
 static uint32_t
@@ -759,7 +791,8 @@ qemu_start (struct host_backend *b, const struct host_run_config *c, struct host
   struct qemu_enclave *qe = calloc (1, sizeof *qe);
   int port_fds[QEMU_MAX_FWD], pipefd[2] = { -1, -1 }, lfd = -1, timeout;
   char *cmdline = NULL, *append = NULL, *netdev = NULL, *device = NULL, *kpath = NULL, *ipath = NULL;
-  char lerr[256], mem[32], cpus[32];
+  char lerr[256], mem[32], cpus[32], tsc[48] = "";
+  unsigned long khz;
   uint32_t hb_port;
   uint64_t cid = c->enclave_cid ? c->enclave_cid : QEMU_GUEST_CID;
   size_t i, n_fds = 0;
@@ -790,10 +823,12 @@ qemu_start (struct host_backend *b, const struct host_run_config *c, struct host
       goto fail;
     }
   hb_port = qe->use_vsock ? 9000 : enclaver_transport_local_port (lfd);
+  if (!is_aarch64 (c) && (khz = host_tsc_khz ()) > 0)
+    snprintf (tsc, sizeof tsc, " tsc_early_khz=%lu", khz);
   append = fmt ("%s enclaver.emulation=%s enclaver.modules=/emu/modules "
-                "enclaver.heartbeat_addr=%s:%" PRIu32 "%s",
+                "enclaver.heartbeat_addr=%s:%" PRIu32 "%s%s",
                 cmdline, qe->use_vsock ? "vsock" : "tcp",
-                qe->use_vsock ? "vsock:2" : "tcp:" ENCLAVER_EMU_HOST_IP, hb_port,
+                qe->use_vsock ? "vsock:2" : "tcp:" ENCLAVER_EMU_HOST_IP, hb_port, tsc,
                 q->console || c->debug_mode ? "" : " quiet loglevel=2");
 
   if (qe->use_vsock)
