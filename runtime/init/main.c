@@ -141,6 +141,9 @@ emulation_setup (const char *cmdline, enum enclaver_emulation emu)
   enclaver_transport_set_emulation (emu == ENCLAVER_EMULATION_TCP ? "tcp" : "vsock");
   if (init_emu_load_modules (dir, cmdline, &loaded, err, sizeof err) < 0)
     die ("%s", err);
+  if (loaded == 0)
+    die ("emulation: no virtio modules in %s (`enclaver run --qemu` appends them to the "
+         "initrd; scripts/fetch-kernel.sh extracts them)", dir);
   say ("emulation: %d module%s loaded from %s", loaded, loaded == 1 ? "" : "s", dir);
   if (emu != ENCLAVER_EMULATION_TCP)
     {
