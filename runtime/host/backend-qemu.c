@@ -881,8 +881,16 @@ qemu_start (struct host_backend *b, const struct host_run_config *c, struct host
       const char *args[40];
       int k = 0, nul = open ("/dev/null", O_RDONLY);
       const char *bin = qemu_binary (q, c);
+      sigset_t none;
       /* QEMU must not outlive the launcher, even one killed by SIGKILL. */
       prctl (PR_SET_PDEATHSIG, SIGKILL);
+      /* The launcher's event loop may block or ignore signals; QEMU must get terminate's
+         SIGTERM. */
+      sigemptyset (&none);
+      sigprocmask (SIG_SETMASK, &none, NULL);
+      signal (SIGTERM, SIG_DFL);
+      signal (SIGINT, SIG_DFL);
+      signal (SIGPIPE, SIG_DFL);
       setpgid (0, 0);
       if (nul >= 0)
         dup2 (nul, 0);

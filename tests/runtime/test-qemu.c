@@ -218,9 +218,16 @@ main (int argc, char **argv)
   tap_ok (kill (pid, 0) < 0 && errno == ESRCH && kill (-pid, 0) < 0 && errno == ESRCH,
           "terminate: no QEMU process (nor its group) is left");
 
-  /* A second boot, terminated while it runs. */
+  /* A second boot, terminated while it runs, from a launcher that blocks SIGTERM (as
+     an event loop with signalfd does): QEMU must not inherit the mask. */
   memset (&E, 0, sizeof E);
   ended = 0;
+  {
+    sigset_t term;
+    sigemptyset (&term);
+    sigaddset (&term, SIGTERM);
+    sigprocmask (SIG_BLOCK, &term, NULL);
+  }
   if (B->start (B, &c, &E, &err) < 0)
     {
       tap_ok (0, "second start: %s", (err)->msg);
@@ -233,6 +240,9 @@ main (int argc, char **argv)
       B->terminate (B, &E);
       tap_ok (kill (pid, 0) < 0 && errno == ESRCH && kill (-pid, 0) < 0 && errno == ESRCH,
               "terminate while running: no QEMU process is left");
+      tap_ok (host_qemu_wait_status (B, &E) >= 0 && !WIFSIGNALED (host_qemu_wait_status (B, &E)),
+              "terminate: QEMU ended on its SIGTERM, not the SIGKILL fallback (wait status 0x%x)",
+              (unsigned) host_qemu_wait_status (B, &E));
       tap_ok (B->event_fd (B, &E) < 0, "terminate: the console is closed");
     }
   B->destroy (B);
