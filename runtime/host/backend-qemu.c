@@ -29,6 +29,7 @@
 
 #include "backend-qemu.h"
 #include "heartbeat.h"
+#include "qemu-support.h"
 #include "transport.h"
 
 #define QEMU_MAX_FWD 64
@@ -82,20 +83,6 @@ xstrdup_or_null (const char *s)
   return r;
 }
 
-static char *__attribute__ ((format (printf, 1, 2)))
-fmt (const char *f, ...)
-{
-  va_list ap;
-  char *r;
-  int n;
-  va_start (ap, f);
-  n = vasprintf (&r, f, ap);
-  va_end (ap);
-  if (n < 0)
-    abort ();
-  return r;
-}
-
 static int
 want_vsock (const struct qemu *q)
 {
@@ -130,7 +117,7 @@ find_program (const char *prog)
   for (p = path ? path : "/usr/bin:/bin"; *p;)
     {
       size_t n = strcspn (p, ":");
-      char *cand = fmt ("%.*s/%s", (int) n, n ? p : ".", prog);
+      char *cand = qemu_fmt ("%.*s/%s", (int) n, n ? p : ".", prog);
       struct stat st;
       if (stat (cand, &st) == 0 && S_ISREG (st.st_mode) && access (cand, X_OK) == 0)
         return cand;
@@ -140,29 +127,6 @@ find_program (const char *prog)
         p++;
     }
   return NULL;
-}
-
-/* "KernelVersion" of the EIF's metadata JSON into buf, or "". */
-static void
-kernel_version (const struct enclaver_eif_info *info, char *buf, size_t len)
-{
-  const char *p = info->metadata ? strstr (info->metadata, "\"KernelVersion\"") : NULL;
-  size_t n;
-  buf[0] = '\0';
-  if (p == NULL)
-    return;
-  p += strlen ("\"KernelVersion\"");
-  p += strspn (p, " \t\r\n");
-  if (*p++ != ':')
-    return;
-  p += strspn (p, " \t\r\n");
-  if (*p++ != '"')
-    return;
-  n = strcspn (p, "\"\\/");
-  if (p[n] != '"' || n == 0 || n >= len)
-    return;
-  memcpy (buf, p, n);
-  buf[n] = '\0';
 }
 
 /* The modules directory for an EIF: the option, $ENCLAVER_EMU_MODULES, the cached kernel
@@ -178,11 +142,11 @@ modules_dir (const struct qemu *q, const struct enclaver_eif_info *info)
     return xstrdup_or_null (q->modules_dir);
   if (env && *env)
     return xstrdup_or_null (env);
-  cache = xdg && *xdg ? fmt ("%s/enclaver/kernel", xdg) : fmt ("%s/.cache/enclaver/kernel", home ? home : "/root");
-  kernel_version (info, kv, sizeof kv);
+  cache = xdg && *xdg ? qemu_fmt ("%s/enclaver/kernel", xdg) : qemu_fmt ("%s/.cache/enclaver/kernel", home ? home : "/root");
+  qemu_kernel_version (info, kv, sizeof kv);
   if (kv[0])
     {
-      d = fmt ("%s/linux-image-%s/emu-modules", cache, kv);
+      d = qemu_fmt ("%s/linux-image-%s/emu-modules", cache, kv);
       if (stat (d, &st) == 0 && S_ISDIR (st.st_mode))
         {
           free (cache);
@@ -190,7 +154,7 @@ modules_dir (const struct qemu *q, const struct enclaver_eif_info *info)
         }
       free (d);
     }
-  d = fmt ("%s/default/emu-modules", cache);
+  d = qemu_fmt ("%s/default/emu-modules", cache);
   free (cache);
   return d;
 }
@@ -219,7 +183,7 @@ check_modules (const char *dir, const char *const *mods, enclaver_error_t *err)
   size_t i;
   for (i = 0; mods[i]; i++)
     {
-      char *p = fmt ("%s/%s.ko", dir, mods[i]);
+      char *p = qemu_fmt ("%s/%s.ko", dir, mods[i]);
       int ok = access (p, R_OK) == 0;
       free (p);
       if (!ok)
@@ -266,114 +230,16 @@ qemu_check (struct host_backend *b, const struct host_run_config *c, enclaver_er
 
 /* --- files ------------------------------------------------------------------------- */
 
-static int
-write_all (int fd, const void *buf, size_t len)
-{
-  const char *p = buf;
-  while (len > 0)
-    {
-      ssize_t n = write (fd, p, len);
-      if (n < 0 && errno == EINTR)
-        continue;
-      if (n <= 0)
-        {
-          if (n == 0)
-            errno = EIO;
-          return -1;
-        }
-      p += n;
-      len -= (size_t) n;
-    }
-  return 0;
-}
-
-static int
-copy_range (int fd, uint64_t offset, uint64_t len, int out, const char *what, enclaver_error_t *err)
-{
-  char buf[1 << 16];
-  while (len > 0)
-    {
-      size_t want = len < sizeof buf ? (size_t) len : sizeof buf;
-      ssize_t n = pread (fd, buf, want, (off_t) offset);
-      if (n <= 0)
-        return enclaver_make_errno (err, n < 0 ? errno : EIO, "read the EIF's %s", what);
-      if (write_all (out, buf, (size_t) n) < 0)
-        return enclaver_make_errno (err, errno, "write the %s copy", what);
-      offset += (uint64_t) n;
-      len -= (uint64_t) n;
-    }
-  return 0;
-}
-
-static int
-write_newc (int out, const char *name, unsigned mode, const void *data, size_t size, off_t *pos)
-{
-  static const char zeros[4] = { 0 };
-  char hdr[111];
-  size_t nl = strlen (name) + 1, pad;
-  snprintf (hdr, sizeof hdr,
-            "070701%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X", 0u, mode, 0u, 0u,
-            (mode & 0040000) ? 2u : 1u, 0u, (unsigned) size, 0u, 0u, 0u, 0u, (unsigned) nl, 0u);
-  if (write_all (out, hdr, 110) < 0 || write_all (out, name, nl) < 0)
-    return -1;
-  *pos += (off_t) (110 + nl);
-  pad = (4 - (size_t) (*pos % 4)) % 4;
-  if (pad && write_all (out, zeros, pad) < 0)
-    return -1;
-  *pos += (off_t) pad;
-  if (size && write_all (out, data, size) < 0)
-    return -1;
-  *pos += (off_t) size;
-  pad = (4 - (size_t) (*pos % 4)) % 4;
-  if (pad && write_all (out, zeros, pad) < 0)
-    return -1;
-  *pos += (off_t) pad;
-  return 0;
-}
-
-/* Append a newc archive of emu/modules/NAME.ko to out (at *pos, 4-aligned). */
-static int
-append_modules (int out, off_t *pos, const char *dir, const char *const *mods, enclaver_error_t *err)
-{
-  size_t i;
-  if (write_newc (out, "emu", 0040755, NULL, 0, pos) < 0
-      || write_newc (out, "emu/modules", 0040755, NULL, 0, pos) < 0)
-    return enclaver_make_errno (err, errno, "write the modules cpio");
-  for (i = 0; mods[i]; i++)
-    {
-      char *src = fmt ("%s/%s.ko", dir, mods[i]), *dst = fmt ("emu/modules/%s.ko", mods[i]);
-      int fd = open (src, O_RDONLY | O_CLOEXEC), r = -1;
-      struct stat st;
-      void *buf = NULL;
-      if (fd >= 0 && fstat (fd, &st) == 0 && st.st_size > 0 && st.st_size < (64 << 20)
-          && (buf = malloc ((size_t) st.st_size)) != NULL
-          && pread (fd, buf, (size_t) st.st_size, 0) == st.st_size)
-        r = write_newc (out, dst, 0100644, buf, (size_t) st.st_size, pos);
-      if (r < 0)
-        enclaver_make_errno (err, errno ? errno : EIO, "add %s to the modules cpio", src);
-      if (fd >= 0)
-        close (fd);
-      free (buf);
-      free (src);
-      free (dst);
-      if (r < 0)
-        return -1;
-    }
-  if (write_newc (out, "TRAILER!!!", 0, NULL, 0, pos) < 0)
-    return enclaver_make_errno (err, errno, "write the modules cpio");
-  return 0;
-}
-
 static void
 remove_copies (struct qemu_enclave *qe)
 {
   char *p;
   if (qe->dir[0] == '\0')
     return;
-  p = fmt ("%s/kernel", qe->dir);
+  p = qemu_fmt ("%s/kernel", qe->dir);
   unlink (p);
   free (p);
-  p = fmt ("%s/initrd", qe->dir);
+  p = qemu_fmt ("%s/initrd", qe->dir);
   unlink (p);
   free (p);
   rmdir (qe->dir);
@@ -408,8 +274,8 @@ make_copies (struct qemu *q, const struct host_run_config *c, struct qemu_enclav
     if (realpath (qe->dir, abs) != NULL)
       snprintf (qe->dir, sizeof qe->dir, "%s", abs);
   }
-  kpath = fmt ("%s/kernel", qe->dir);
-  ipath = fmt ("%s/initrd", qe->dir);
+  kpath = qemu_fmt ("%s/kernel", qe->dir);
+  ipath = qemu_fmt ("%s/initrd", qe->dir);
   kfd = open (kpath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   ifd = open (ipath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (kfd < 0 || ifd < 0)
@@ -421,11 +287,11 @@ make_copies (struct qemu *q, const struct host_run_config *c, struct qemu_enclav
     {
       const struct enclaver_eif_section_info *s = &info.sections[i];
       uint64_t data = s->offset + ENCLAVER_EIF_SECTION_HEADER_SIZE;
-      if (s->type == ENCLAVER_EIF_SECTION_KERNEL && copy_range (fd, data, s->size, kfd, "kernel", err) < 0)
+      if (s->type == ENCLAVER_EIF_SECTION_KERNEL && qemu_copy_range (fd, data, s->size, kfd, "kernel", err) < 0)
         goto out;
       if (s->type == ENCLAVER_EIF_SECTION_RAMDISK)
         {
-          if (copy_range (fd, data, s->size, ifd, "ramdisk", err) < 0)
+          if (qemu_copy_range (fd, data, s->size, ifd, "ramdisk", err) < 0)
             goto out;
           pos += (off_t) s->size;
         }
@@ -457,7 +323,7 @@ make_copies (struct qemu *q, const struct host_run_config *c, struct qemu_enclav
   /* Zero padding between newc archives is skipped by the kernel's initramfs loader. */
   while (pos % 4)
     {
-      if (write_all (ifd, "", 1) < 0)
+      if (qemu_write_all (ifd, "", 1) < 0)
         {
           enclaver_make_errno (err, errno, "write %s", ipath);
           goto out;
@@ -466,7 +332,7 @@ make_copies (struct qemu *q, const struct host_run_config *c, struct qemu_enclav
     }
   dir = modules_dir (q, &info);
   if (check_modules (dir, qe->use_vsock ? mods_vsock : mods_tcp, err) < 0
-      || append_modules (ifd, &pos, dir, qe->use_vsock ? mods_vsock : mods_tcp, err) < 0)
+      || qemu_append_modules (ifd, &pos, dir, qe->use_vsock ? mods_vsock : mods_tcp, err) < 0)
     goto out;
   if (close (kfd) < 0 || close (ifd) < 0)
     {
@@ -499,73 +365,10 @@ out:
 
 /* --- console ----------------------------------------------------------------------- */
 
-/* Remove terminal escape sequences (CSI, OSC, two-byte ESC x) and CRs in place. */
-static void
-strip_escapes (char *l)
-{
-  char *w = l;
-  const char *r = l;
-  while (*r)
-    {
-      if (*r == '\r')
-        {
-          r++;
-          continue;
-        }
-      if (*r != '\033')
-        {
-          *w++ = *r++;
-          continue;
-        }
-      r++;
-      if (*r == '[')
-        {
-          r++;
-          while (*r && !(*r >= 0x40 && *r <= 0x7e))
-            r++;
-          if (*r)
-            r++;
-        }
-      else if (*r == ']')
-        {
-          while (*r && *r != '\a' && !(r[0] == '\033' && r[1] == '\\'))
-            r++;
-          if (*r == '\a')
-            r++;
-          else if (*r)
-            r += 2;
-        }
-      else if (*r)
-        r++;
-    }
-  *w = '\0';
-}
-
-/* Lines of the firmware and of the kernel's log ("[    0.123456] ..."). */
-static int
-firmware_or_kernel_line (const char *l)
-{
-  const char *p = l;
-  if (strncmp (l, "SeaBIOS", 7) == 0 || strncmp (l, "Booting from", 12) == 0
-      || strncmp (l, "qboot", 5) == 0)
-    return 1;
-  if (*p++ != '[')
-    return 0;
-  while (*p == ' ')
-    p++;
-  while (*p >= '0' && *p <= '9')
-    p++;
-  if (*p++ != '.')
-    return 0;
-  while (*p >= '0' && *p <= '9')
-    p++;
-  return *p == ']';
-}
-
 static void
 console_line (struct qemu_enclave *qe, char *l)
 {
-  strip_escapes (l);
+  qemu_strip_escapes (l);
   if (strstr (l, ": fatal: ") != NULL && strncmp (l, "enclaver-", 9) == 0)
     snprintf (qe->fatal, sizeof qe->fatal, "%s", l);
   if (qe->show_all)
@@ -573,7 +376,7 @@ console_line (struct qemu_enclave *qe, char *l)
       fprintf (stderr, "%s\n", l);
       fflush (stderr);
     }
-  else if (l[0] != '\0' && !firmware_or_kernel_line (l))
+  else if (l[0] != '\0' && !qemu_firmware_or_kernel_line (l))
     enclaver_log_debug ("console: %s", l);
 }
 
@@ -660,38 +463,6 @@ kill_qemu (struct qemu_enclave *qe)
 }
 
 /* --- start ------------------------------------------------------------------------- */
-
-/* The host's TSC frequency in kHz (from /proc/cpuinfo), or 0.  Under TCG the guest's TSC
- * runs at the host's; told so (tsc_early_khz=), the kernel needs no PIT calibration,
- * which fails on a loaded host and then leaves the kernel without a timer tick (seen:
- * "tsc: Unable to calibrate against PIT", then no progress). */
-static unsigned long
-host_tsc_khz (void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-  FILE *f = fopen ("/proc/cpuinfo", "re");
-  char line[256];
-  unsigned long khz = 0;
-  int constant = 0;
-  if (f == NULL)
-    return 0;
-  while (fgets (line, sizeof line, f))
-    {
-      double mhz;
-      if (khz == 0 && sscanf (line, "cpu MHz : %lf", &mhz) == 1 && mhz > 0 && mhz < 100000)
-        khz = (unsigned long) (mhz * 1000);
-      if (strncmp (line, "flags", 5) == 0)
-        {
-          constant = strstr (line, " constant_tsc") != NULL;
-          break;
-        }
-    }
-  fclose (f);
-  return constant ? khz : 0;
-#else
-  return 0;
-#endif
-}
 
 /* A free TCP port on 127.0.0.1 (the listener stays open in *fd until QEMU starts, so two
  * forwards never get the same port). */
@@ -823,16 +594,16 @@ qemu_start (struct host_backend *b, const struct host_run_config *c, struct host
       goto fail;
     }
   hb_port = qe->use_vsock ? 9000 : enclaver_transport_local_port (lfd);
-  if (!is_aarch64 (c) && (khz = host_tsc_khz ()) > 0)
+  if (!is_aarch64 (c) && (khz = qemu_host_tsc_khz ()) > 0)
     snprintf (tsc, sizeof tsc, " tsc_early_khz=%lu", khz);
-  append = fmt ("%s enclaver.emulation=%s enclaver.modules=/emu/modules "
+  append = qemu_fmt ("%s enclaver.emulation=%s enclaver.modules=/emu/modules "
                 "enclaver.heartbeat_addr=%s:%" PRIu32 "%s%s",
                 cmdline, qe->use_vsock ? "vsock" : "tcp",
                 qe->use_vsock ? "vsock:2" : "tcp:" ENCLAVER_EMU_HOST_IP, hb_port, tsc,
                 q->console || c->debug_mode ? "" : " quiet loglevel=2");
 
   if (qe->use_vsock)
-    device = fmt ("vhost-vsock-device,guest-cid=%" PRIu64, cid);
+    device = qemu_fmt ("vhost-vsock-device,guest-cid=%" PRIu64, cid);
   else
     {
       if (add_fwd (qe, c->status_port ? c->status_port : HOST_PORT_STATUS, port_fds, err) < 0
@@ -845,18 +616,18 @@ qemu_start (struct host_backend *b, const struct host_run_config *c, struct host
       /* No restrict=on: slirp then refuses every guest connection that is not a
          guestfwd, and a guestfwd is one connection opened when QEMU starts, which the
          heartbeat and egress (several connections, later) cannot use. */
-      netdev = fmt ("user,id=n0");
+      netdev = qemu_fmt ("user,id=n0");
       for (i = 0; i < qe->n_fwd; i++)
         {
-          char *n2 = fmt ("%s,hostfwd=tcp:127.0.0.1:%" PRIu32 "-" ENCLAVER_EMU_GUEST_IP ":%" PRIu32,
+          char *n2 = qemu_fmt ("%s,hostfwd=tcp:127.0.0.1:%" PRIu32 "-" ENCLAVER_EMU_GUEST_IP ":%" PRIu32,
                           netdev, qe->fwd[i].host_port, qe->fwd[i].guest_port);
           free (netdev);
           netdev = n2;
         }
-      device = fmt ("virtio-net-device,netdev=n0");
+      device = qemu_fmt ("virtio-net-device,netdev=n0");
     }
-  kpath = fmt ("%s/kernel", qe->dir);
-  ipath = fmt ("%s/initrd", qe->dir);
+  kpath = qemu_fmt ("%s/kernel", qe->dir);
+  ipath = qemu_fmt ("%s/initrd", qe->dir);
   snprintf (mem, sizeof mem, "%" PRIu64, c->memory_mib);
   snprintf (cpus, sizeof cpus, "%" PRIu32, c->cpu_count ? c->cpu_count : 1);
 

@@ -8,6 +8,7 @@ runtime_host_libenclaver_host_la_SOURCES = \
 	runtime/host/hugepages.c runtime/host/hugepages.h runtime/host/heartbeat.c \
 	runtime/host/heartbeat.h runtime/host/backend-nitro.c \
 	runtime/host/backend-qemu.c runtime/host/backend-qemu.h \
+	runtime/host/qemu-support.c runtime/host/qemu-support.h \
 	runtime/host/launcher.h \
 	runtime/transport.c runtime/transport.h runtime/rtutil.c runtime/rtutil.h
 runtime_host_libenclaver_host_la_CPPFLAGS = $(HOST_CPPFLAGS)
