@@ -24,7 +24,8 @@ RUNTIME_SV_SOURCES = $(RUNTIME_COMMON) runtime/nsm.c runtime/nsm.h \
 	runtime/supervisor/user.c runtime/supervisor/user.h \
 	runtime/supervisor/launch.c runtime/supervisor/launch.h \
 	runtime/supervisor/streams.c runtime/supervisor/streams.h
-RUNTIME_INIT_SOURCES = $(RUNTIME_COMMON) runtime/init/initlib.c runtime/init/initlib.h
+RUNTIME_INIT_SOURCES = $(RUNTIME_COMMON) runtime/init/initlib.c runtime/init/initlib.h \
+	runtime/init/emu.c runtime/init/emu.h
 
 pkglibexec_PROGRAMS = runtime/enclaver-supervisor runtime/enclaver-init
 

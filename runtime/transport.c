@@ -1,8 +1,10 @@
-/* enclaver runtime: stream-socket transport (AF_VSOCK in enclaves, AF_UNIX in tests). */
+/* enclaver runtime: stream-socket transport (AF_VSOCK in enclaves, AF_UNIX in tests, TCP
+ * under emulation). */
 #include "config.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +13,8 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <linux/vm_sockets.h>
 
 #include "rtutil.h"
@@ -89,8 +93,29 @@ enclaver_transport_parse (const char *spec, struct enclaver_transport_addr *out,
       memcpy (out->path, p, n + 1);
       return 0;
     }
+  if (strncmp (spec, "tcp:", 4) == 0)
+    {
+      const char *rest = spec + 4, *colon = strrchr (rest, ':');
+      char host[16];
+      struct in_addr in;
+      size_t hl;
+      out->kind = ENCLAVER_TRANSPORT_TCP;
+      if (colon == NULL || (hl = (size_t) (colon - rest)) == 0 || hl >= sizeof host)
+        return rt_err (err, errlen, "bad tcp address '%s' (expected tcp:IPV4:PORT)", spec);
+      memcpy (host, rest, hl);
+      host[hl] = '\0';
+      if (inet_pton (AF_INET, host, &in) != 1)
+        return rt_err (err, errlen, "bad IPv4 address '%s' in address '%s' (expected tcp:IPV4:PORT)",
+                       host, spec);
+      if (parse_u32 (colon + 1, strlen (colon + 1), &out->port) < 0 || out->port > 65535)
+        return rt_err (err, errlen, "bad tcp port in address '%s' (0 to 65535)", spec);
+      out->ip = in.s_addr;
+      return 0;
+    }
   return rt_err (err, errlen,
-                 "unknown transport address '%s' (expected vsock:CID:PORT or unix:PATH)", spec);
+                 "unknown transport address '%s' (expected vsock:CID:PORT, unix:PATH or "
+                 "tcp:IPV4:PORT)",
+                 spec);
 }
 
 static int
@@ -107,6 +132,15 @@ make_sockaddr (const struct enclaver_transport_addr *a, struct sockaddr_storage 
       *len = sizeof *vm;
       *family = AF_VSOCK;
     }
+  else if (a->kind == ENCLAVER_TRANSPORT_TCP)
+    {
+      struct sockaddr_in *in = (struct sockaddr_in *) ss;
+      in->sin_family = AF_INET;
+      in->sin_addr.s_addr = a->ip;
+      in->sin_port = htons ((uint16_t) a->port);
+      *len = sizeof *in;
+      *family = AF_INET;
+    }
   else
     {
       struct sockaddr_un *un = (struct sockaddr_un *) ss;
@@ -116,6 +150,130 @@ make_sockaddr (const struct enclaver_transport_addr *a, struct sockaddr_storage 
       *family = AF_UNIX;
     }
   return 0;
+}
+
+/* Emulation mode: -1 until known. */
+static int emulation_mode = -1;
+
+static int
+emulation_parse (const char *v, size_t n)
+{
+  if (n == 3 && memcmp (v, "tcp", 3) == 0)
+    return ENCLAVER_EMULATION_TCP;
+  if (n == 5 && memcmp (v, "vsock", 5) == 0)
+    return ENCLAVER_EMULATION_VSOCK;
+  if (n == 0 || (n == 4 && memcmp (v, "none", 4) == 0) || (n == 3 && memcmp (v, "off", 3) == 0))
+    return ENCLAVER_EMULATION_NONE;
+  return -1;
+}
+
+enum enclaver_emulation
+enclaver_transport_emulation_from_cmdline (const char *cmdline)
+{
+  static const char key[] = "enclaver.emulation=";
+  const char *p = cmdline;
+  int mode = ENCLAVER_EMULATION_NONE;
+  while (p && *p)
+    {
+      size_t n;
+      while (*p == ' ' || *p == '\t' || *p == '\n')
+        p++;
+      n = strcspn (p, " \t\n");
+      if (n > sizeof key - 1 && memcmp (p, key, sizeof key - 1) == 0)
+        {
+          int m = emulation_parse (p + sizeof key - 1, n - (sizeof key - 1));
+          mode = m < 0 ? ENCLAVER_EMULATION_NONE : m; /* the last one wins */
+        }
+      p += n;
+    }
+  return (enum enclaver_emulation) mode;
+}
+
+int
+enclaver_transport_set_emulation (const char *mode)
+{
+  int m = mode ? emulation_parse (mode, strlen (mode)) : ENCLAVER_EMULATION_NONE;
+  if (m < 0)
+    return -1;
+  emulation_mode = m;
+  return 0;
+}
+
+enum enclaver_emulation
+enclaver_transport_emulation (void)
+{
+  const char *env;
+  if (emulation_mode >= 0)
+    return (enum enclaver_emulation) emulation_mode;
+  env = getenv ("ENCLAVER_EMULATION");
+  if (env != NULL && enclaver_transport_set_emulation (env) == 0)
+    return (enum enclaver_emulation) emulation_mode;
+  emulation_mode = ENCLAVER_EMULATION_NONE;
+  {
+    char buf[4097];
+    int fd = open ("/proc/cmdline", O_RDONLY | O_CLOEXEC);
+    if (fd >= 0)
+      {
+        ssize_t r = read (fd, buf, sizeof buf - 1);
+        close (fd);
+        if (r > 0)
+          {
+            buf[r] = '\0';
+            emulation_mode = enclaver_transport_emulation_from_cmdline (buf);
+          }
+      }
+  }
+  return (enum enclaver_emulation) emulation_mode;
+}
+
+int
+enclaver_transport_map (enum enclaver_emulation mode, const char *spec, int listening, char *out,
+                        size_t outlen)
+{
+  struct enclaver_transport_addr a;
+  char e[8];
+  int n;
+  if (mode != ENCLAVER_EMULATION_NONE && spec != NULL
+      && enclaver_transport_parse (spec, &a, e, sizeof e) == 0 && a.kind == ENCLAVER_TRANSPORT_VSOCK)
+    {
+      if (mode == ENCLAVER_EMULATION_TCP && listening && a.cid == ENCLAVER_VSOCK_CID_ANY)
+        n = snprintf (out, outlen, "tcp:0.0.0.0:%" PRIu32, a.port);
+      else if (mode == ENCLAVER_EMULATION_TCP && !listening
+               && (a.cid == ENCLAVER_VSOCK_CID_HOST || a.cid == ENCLAVER_VSOCK_CID_PARENT))
+        n = snprintf (out, outlen, "tcp:" ENCLAVER_EMU_HOST_IP ":%" PRIu32, a.port);
+      else if (mode == ENCLAVER_EMULATION_VSOCK && !listening && a.cid == ENCLAVER_VSOCK_CID_PARENT)
+        n = snprintf (out, outlen, "vsock:%u:%" PRIu32, ENCLAVER_VSOCK_CID_HOST, a.port);
+      else
+        n = snprintf (out, outlen, "%s", spec);
+    }
+  else
+    n = snprintf (out, outlen, "%s", spec ? spec : "");
+  return n >= 0 && (size_t) n < outlen ? 0 : -1;
+}
+
+uint32_t
+enclaver_transport_local_port (int fd)
+{
+  struct sockaddr_storage ss;
+  socklen_t len = sizeof ss;
+  memset (&ss, 0, sizeof ss);
+  if (getsockname (fd, (struct sockaddr *) &ss, &len) < 0)
+    return 0;
+  if (ss.ss_family == AF_INET)
+    return ntohs (((struct sockaddr_in *) &ss)->sin_port);
+  if (ss.ss_family == AF_VSOCK)
+    return ((struct sockaddr_vm *) &ss)->svm_port;
+  return 0;
+}
+
+/* spec under the emulation mode in force: buf, or spec itself when it does not fit. */
+static const char *
+mapped (const char *spec, int listening, char *buf, size_t len)
+{
+  if (spec == NULL || enclaver_transport_emulation () == ENCLAVER_EMULATION_NONE
+      || enclaver_transport_map (enclaver_transport_emulation (), spec, listening, buf, len) < 0)
+    return spec;
+  return buf;
 }
 
 /* Parse spec into *a and *ss and open a stream socket of its family: the fd, or -1
@@ -148,11 +306,18 @@ enclaver_transport_listen (const char *spec, char *err, size_t errlen)
   struct enclaver_transport_addr a;
   struct sockaddr_storage ss;
   socklen_t len;
+  char mbuf[160];
   int fd, e;
 
+  spec = mapped (spec, 1, mbuf, sizeof mbuf);
   fd = spec_socket (spec, &a, &ss, &len, err, errlen);
   if (fd < 0)
     return -1;
+  if (a.kind == ENCLAVER_TRANSPORT_TCP)
+    {
+      int one = 1;
+      setsockopt (fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    }
   if (a.kind == ENCLAVER_TRANSPORT_UNIX)
     {
       struct stat st;
@@ -177,8 +342,10 @@ enclaver_transport_connect (const char *spec, char *err, size_t errlen)
   struct enclaver_transport_addr a;
   struct sockaddr_storage ss;
   socklen_t len;
+  char mbuf[160];
   int fd, e, r;
 
+  spec = mapped (spec, 0, mbuf, sizeof mbuf);
   fd = spec_socket (spec, &a, &ss, &len, err, errlen);
   if (fd < 0)
     return -1;

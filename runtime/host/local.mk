@@ -8,6 +8,8 @@ runtime_host_libenclaver_host_la_SOURCES = \
 	runtime/host/ne.c runtime/host/ne.h runtime/host/ne-errors.c runtime/host/ne-errors.h \
 	runtime/host/hugepages.c runtime/host/hugepages.h runtime/host/heartbeat.c \
 	runtime/host/heartbeat.h runtime/host/backend-nitro.c \
+	runtime/host/backend-qemu.c runtime/host/backend-qemu.h \
+	runtime/host/qemu-support.c runtime/host/qemu-support.h \
 	runtime/host/launcher.h runtime/host/launcher.c \
 	runtime/host/evloop.c runtime/host/evloop.h \
 	runtime/host/streams.c runtime/host/streams.h \
@@ -59,3 +61,20 @@ tests_runtime_launcher_local_CPPFLAGS = $(LAUNCHER_TEST_CPPFLAGS)
 tests_runtime_launcher_local_CFLAGS = $(AM_CFLAGS)
 tests_runtime_launcher_local_LDADD = runtime/host/libenclaver-host.la libenclaver.la libenclaver_common.la
 EXTRA_DIST += tests/runtime/launcher-ps.sh
+
+# Emulation (docs/run-qemu.md): the transport's tcp: addresses and vsock mapping, the
+# init's module and NIC helpers (test-emu), and the QEMU backend booting a real EIF
+# (test-qemu.sh drives test-qemu; it skips without QEMU or the default kernel).
+check_PROGRAMS += tests/runtime/test-emu tests/runtime/test-qemu
+TESTS += tests/runtime/test-emu tests/runtime/test-qemu.sh
+EXTRA_DIST += tests/runtime/test-qemu.sh
+tests_runtime_test_emu_SOURCES = tests/runtime/test-emu.c tests/tap.h \
+	runtime/transport.c runtime/transport.h runtime/rtutil.c runtime/rtutil.h \
+	runtime/init/emu.c runtime/init/emu.h runtime/init/initlib.c runtime/init/initlib.h
+tests_runtime_test_emu_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/runtime -I$(top_srcdir)
+tests_runtime_test_emu_CFLAGS = $(AM_CFLAGS)
+tests_runtime_test_emu_LDADD = libenclaver_common.la
+tests_runtime_test_qemu_SOURCES = tests/runtime/test-qemu.c tests/tap.h
+tests_runtime_test_qemu_CPPFLAGS = $(HOST_CPPFLAGS) -I$(top_srcdir)
+tests_runtime_test_qemu_CFLAGS = $(AM_CFLAGS)
+tests_runtime_test_qemu_LDADD = runtime/host/libenclaver-host.la libenclaver.la libenclaver_common.la

@@ -4,6 +4,10 @@
  *   port 9000, unless enclaver.heartbeat=off is on the kernel command line), /env and /cmd,
  *   switch into /rootfs, the standard mounts, run cmd, reap, then power off, printing the
  *   exit status of cmd on the console.
+ * Under emulation (enclaver.emulation=tcp|vsock on the command line, which only
+ * `enclaver run --qemu` appends) it first loads the virtio modules of the extra cpio and,
+ * for tcp, configures the user-mode NIC; the transport then maps vsock onto it (emu.h,
+ * docs/run-qemu.md).
  * It refuses to do anything unless it is PID 1. */
 #include "config.h"
 
@@ -21,8 +25,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "emu.h"
 #include "initlib.h"
 #include "rtutil.h"
+#include "transport.h"
 
 #define PROG "enclaver-init"
 
@@ -36,11 +42,17 @@ say (const char *fmt, ...)
   va_end (ap);
 }
 
+/* Set under emulation: QEMU's microvm has no ACPI there (its ACPI hangs the kernel under
+ * TCG), so a power-off would only halt; a reboot ends QEMU (-no-reboot). */
+static int emulated;
+
 static void __attribute__ ((noreturn))
 power_off (void)
 {
   say ("powering off");
   sync ();
+  if (emulated)
+    reboot (RB_AUTOBOOT);
   reboot (RB_POWER_OFF);
   /* Not reached; PID 1 must not return. */
   for (;;)
@@ -115,6 +127,34 @@ read_cmdline (void)
       close (fd);
     }
   return buf;
+}
+
+/* Emulation only: the virtio modules, then the NIC for tcp (docs/run-qemu.md). */
+static void
+emulation_setup (const char *cmdline, enum enclaver_emulation emu)
+{
+  char dir[256], err[512];
+  int loaded;
+  if (!init_cmdline_get (cmdline, "enclaver.modules", dir, sizeof dir) || dir[0] == '\0')
+    snprintf (dir, sizeof dir, "%s", INIT_EMU_MODULES_DIR);
+  emulated = 1;
+  enclaver_transport_set_emulation (emu == ENCLAVER_EMULATION_TCP ? "tcp" : "vsock");
+  if (init_emu_load_modules (dir, cmdline, &loaded, err, sizeof err) < 0)
+    die ("%s", err);
+  if (loaded == 0)
+    die ("emulation: no virtio modules in %s (`enclaver run --qemu` appends them to the "
+         "initrd; scripts/fetch-kernel.sh extracts them)", dir);
+  say ("emulation: %d module%s loaded from %s", loaded, loaded == 1 ? "" : "s", dir);
+  if (emu != ENCLAVER_EMULATION_TCP)
+    {
+      return;
+    }
+  if (init_emu_net_up (INIT_EMU_IFNAME, INIT_EMU_IP, INIT_EMU_NETMASK, INIT_EMU_GATEWAY,
+                       INIT_EMU_IF_TIMEOUT_MS, err, sizeof err)
+      < 0)
+    die ("%s", err);
+  say ("emulation: vsock over TCP on %s %s/24 via %s", INIT_EMU_IFNAME, INIT_EMU_IP,
+       INIT_EMU_GATEWAY);
 }
 
 static void
@@ -203,7 +243,8 @@ main (int argc, char **argv)
 {
   static char *default_argv[] = { (char *) "sh", NULL };
   static char *default_env[] = { (char *) "PATH=" INIT_DEFAULT_PATH, NULL };
-  char err[1024], desc[128];
+  char err[1024], desc[128], hb[160];
+  enum enclaver_emulation emu;
   char **cmd, **env;
   char *cmdline;
   size_t ncmd, nenv;
@@ -242,9 +283,16 @@ main (int argc, char **argv)
   else
     cmdline = xstrdup ("");
 
+  emu = enclaver_transport_emulation_from_cmdline (cmdline);
+  if (emu != ENCLAVER_EMULATION_NONE)
+    emulation_setup (cmdline, emu);
+  /* The emulator may name another host port for the heartbeat (tcp:10.0.2.2:PORT). */
+  if (!init_cmdline_get (cmdline, "enclaver.heartbeat_addr", hb, sizeof hb) || hb[0] == '\0')
+    snprintf (hb, sizeof hb, "%s", INIT_HEARTBEAT_ADDR);
+
   if (init_heartbeat_wanted (cmdline))
     {
-      if (init_heartbeat (INIT_HEARTBEAT_ADDR, err, sizeof err) < 0)
+      if (init_heartbeat (hb, err, sizeof err) < 0)
         die ("%s", err);
     }
   else
