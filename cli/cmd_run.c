@@ -88,18 +88,18 @@ static const char run_help[] =
 
 enum
 {
-  OPT_QEMU = 0x100,
-  OPT_CPUS,
-  OPT_CPU_IDS,
-  OPT_CID,
-  OPT_NAME,
-  OPT_TIMEOUT,
-  OPT_QEMU_BIN,
-  OPT_CONSOLE,
-  OPT_EIF_PATH,
-  OPT_PULL,
-  OPT_VERIFY_PCRS,
-  OPT_INSECURE,
+  RUN_OPT_QEMU = 0x100,
+  RUN_OPT_CPUS,
+  RUN_OPT_CPU_IDS,
+  RUN_OPT_CID,
+  RUN_OPT_NAME,
+  RUN_OPT_TIMEOUT,
+  RUN_OPT_QEMU_BIN,
+  RUN_OPT_CONSOLE,
+  RUN_OPT_EIF_PATH,
+  RUN_OPT_PULL,
+  RUN_OPT_VERIFY_PCRS,
+  RUN_OPT_INSECURE,
 };
 
 static char tmpdir[256];
@@ -250,33 +250,6 @@ local_build_output (const struct enclaver_manifest *m)
   return NULL;
 }
 
-/* Lines of the firmware and kernel log, hidden unless --console. */
-static int
-firmware_or_kernel_line (const char *l)
-{
-  const char *p = l;
-  if (strchr (l, '\033') != NULL || strncmp (l, "SeaBIOS", 7) == 0 || strncmp (l, "Booting from", 12) == 0)
-    return 1;
-  if (*p++ != '[')
-    return 0;
-  while (*p == ' ')
-    p++;
-  while (*p >= '0' && *p <= '9')
-    p++;
-  if (*p++ != '.')
-    return 0;
-  while (*p >= '0' && *p <= '9')
-    p++;
-  return *p == ']';
-}
-
-static volatile sig_atomic_t got_signal;
-static void
-on_signal (int s)
-{
-  got_signal = s;
-}
-
 /* "2,3" or "2-5,8": CPU ids, at most 256. */
 static int
 parse_cpu_ids (const char *s, uint32_t **out, size_t *n)
@@ -378,24 +351,24 @@ int
 cmd_run (int argc, char **argv)
 {
   static const struct option longopts[] = {
-    { "qemu", no_argument, NULL, OPT_QEMU },
+    { "qemu", no_argument, NULL, RUN_OPT_QEMU },
     { "file", required_argument, NULL, 'f' },
-    { "eif-path", required_argument, NULL, OPT_EIF_PATH },
-    { "pull", required_argument, NULL, OPT_PULL },
+    { "eif-path", required_argument, NULL, RUN_OPT_EIF_PATH },
+    { "pull", required_argument, NULL, RUN_OPT_PULL },
     { "memory-mb", required_argument, NULL, 'm' },
     { "memory", required_argument, NULL, 'm' },
-    { "cpu-count", required_argument, NULL, OPT_CPUS },
-    { "cpu-ids", required_argument, NULL, OPT_CPU_IDS },
-    { "enclave-cid", required_argument, NULL, OPT_CID },
-    { "name", required_argument, NULL, OPT_NAME },
-    { "timeout", required_argument, NULL, OPT_TIMEOUT },
-    { "qemu-binary", required_argument, NULL, OPT_QEMU_BIN },
-    { "console", no_argument, NULL, OPT_CONSOLE },
-    { "attach-console", no_argument, NULL, OPT_CONSOLE },
+    { "cpu-count", required_argument, NULL, RUN_OPT_CPUS },
+    { "cpu-ids", required_argument, NULL, RUN_OPT_CPU_IDS },
+    { "enclave-cid", required_argument, NULL, RUN_OPT_CID },
+    { "name", required_argument, NULL, RUN_OPT_NAME },
+    { "timeout", required_argument, NULL, RUN_OPT_TIMEOUT },
+    { "qemu-binary", required_argument, NULL, RUN_OPT_QEMU_BIN },
+    { "console", no_argument, NULL, RUN_OPT_CONSOLE },
+    { "attach-console", no_argument, NULL, RUN_OPT_CONSOLE },
     { "debug-mode", no_argument, NULL, 'd' },
-    { "verify-pcrs", required_argument, NULL, OPT_VERIFY_PCRS },
+    { "verify-pcrs", required_argument, NULL, RUN_OPT_VERIFY_PCRS },
     { "output", required_argument, NULL, 'o' },
-    { "insecure-registry", required_argument, NULL, OPT_INSECURE },
+    { "insecure-registry", required_argument, NULL, RUN_OPT_INSECURE },
     { "help", no_argument, NULL, 'h' },
     CLI_COMMON_LONGOPTS,
     { NULL, 0, NULL, 0 },
@@ -435,16 +408,16 @@ cmd_run (int argc, char **argv)
         continue;
       switch (c)
         {
-        case OPT_QEMU:
+        case RUN_OPT_QEMU:
           qemu = 1;
           break;
         case 'f':
           manifest_file = optarg;
           break;
-        case OPT_EIF_PATH:
+        case RUN_OPT_EIF_PATH:
           eif_path = optarg;
           break;
-        case OPT_PULL:
+        case RUN_OPT_PULL:
           if (strcmp (optarg, "always") == 0)
             io.pull = 1;
           else if (strcmp (optarg, "never") == 0)
@@ -463,7 +436,7 @@ cmd_run (int argc, char **argv)
               goto usage;
             }
           break;
-        case OPT_CPUS:
+        case RUN_OPT_CPUS:
           cpus = strtol (optarg, &end, 10);
           if (*end || cpus < 1 || cpus > 256)
             {
@@ -471,7 +444,7 @@ cmd_run (int argc, char **argv)
               goto usage;
             }
           break;
-        case OPT_CPU_IDS:
+        case RUN_OPT_CPU_IDS:
           free (cpu_ids);
           cpu_ids = NULL;
           if (parse_cpu_ids (optarg, &cpu_ids, &n_cpu_ids) < 0)
@@ -480,7 +453,7 @@ cmd_run (int argc, char **argv)
               goto usage;
             }
           break;
-        case OPT_CID:
+        case RUN_OPT_CID:
           errno = 0;
           cid = strtoull (optarg, &end, 10);
           if (errno || *end || cid < 4 || cid > 0xFFFFFFFEull)
@@ -490,7 +463,7 @@ cmd_run (int argc, char **argv)
               goto usage;
             }
           break;
-        case OPT_NAME:
+        case RUN_OPT_NAME:
           if (*optarg == '\0' || strlen (optarg) > 63 || strspn (optarg, "abcdefghijklmnopqrstuvwxyz"
                                                                             "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
                                                                != strlen (optarg))
@@ -500,7 +473,7 @@ cmd_run (int argc, char **argv)
             }
           name = optarg;
           break;
-        case OPT_TIMEOUT:
+        case RUN_OPT_TIMEOUT:
           timeout = strtol (optarg, &end, 10);
           if (*end || timeout < 1)
             {
@@ -508,16 +481,16 @@ cmd_run (int argc, char **argv)
               goto usage;
             }
           break;
-        case OPT_QEMU_BIN:
+        case RUN_OPT_QEMU_BIN:
           qemu_bin = optarg;
           break;
-        case OPT_CONSOLE:
+        case RUN_OPT_CONSOLE:
           console = 1;
           break;
         case 'd':
           debug = 1;
           break;
-        case OPT_VERIFY_PCRS:
+        case RUN_OPT_VERIFY_PCRS:
           verify_pcrs = optarg;
           break;
         case 'o':
@@ -529,7 +502,7 @@ cmd_run (int argc, char **argv)
               goto usage;
             }
           break;
-        case OPT_INSECURE:
+        case RUN_OPT_INSECURE:
           insecure[n_insecure++] = optarg;
           break;
         case 'h':

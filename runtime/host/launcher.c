@@ -50,6 +50,7 @@ struct launcher
   struct host_conn st, lg;
   struct host_lines st_lines, lg_lines;
   int st_open, lg_open;
+  int st_bytes, lg_bytes; /* bytes seen on the current status / log connection */
   int stop_pending; /* the stop request waits for the status stream */
 
   struct listener *lst;
@@ -365,6 +366,7 @@ on_status_readable (struct ev_loop *loop, int fd, void *data, int mask)
       ssize_t r = recv (fd, buf, sizeof buf, MSG_DONTWAIT);
       if (r > 0)
         {
+          l->st_bytes = 1;
           host_lines_feed (&l->st_lines, buf, (size_t) r, on_status_line, l);
           continue;
         }
@@ -372,9 +374,16 @@ on_status_readable (struct ev_loop *loop, int fd, void *data, int mask)
         continue;
       if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
         return;
-      /* EOF or error: the stream is over. */
-      host_lines_finish (&l->st_lines, on_status_line, l);
+      /* EOF or error: the stream is over, unless it closed before its first byte: a
+         forwarder that accepted before the enclave listened (then try again). */
       ev_del_file (loop, fd, EV_READABLE | EV_WRITABLE);
+      if (!l->st_bytes && l->code < 0)
+        {
+          l->st_open = 0;
+          host_conn_reconnect (&l->st, "closed before sending anything");
+          return;
+        }
+      host_lines_finish (&l->st_lines, on_status_line, l);
       host_conn_cancel (&l->st);
       l->st_open = 0;
       if (l->code < 0)
@@ -400,6 +409,7 @@ on_status_connected (struct host_conn *c, void *ctx)
       return;
     }
   l->st_open = 1;
+  l->st_bytes = 0;
   if (l->stop_pending)
     send_stop (l);
 }
@@ -447,6 +457,7 @@ on_log_readable (struct ev_loop *loop, int fd, void *data, int mask)
       ssize_t r = recv (fd, buf, sizeof buf, MSG_DONTWAIT);
       if (r > 0)
         {
+          l->lg_bytes = 1;
           host_lines_feed (&l->lg_lines, buf, (size_t) r, on_log_line, l);
           if (l->idle_timer)
             {
@@ -459,8 +470,14 @@ on_log_readable (struct ev_loop *loop, int fd, void *data, int mask)
         continue;
       if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
         break;
-      host_lines_finish (&l->lg_lines, on_log_line, l);
       ev_del_file (loop, fd, EV_READABLE | EV_WRITABLE);
+      if (!l->lg_bytes && l->code < 0)
+        {
+          l->lg_open = 0;
+          host_conn_reconnect (&l->lg, "closed before sending anything");
+          break;
+        }
+      host_lines_finish (&l->lg_lines, on_log_line, l);
       host_conn_cancel (&l->lg);
       l->lg_open = 0;
       if (l->code >= 0)
@@ -475,6 +492,7 @@ on_log_connected (struct host_conn *c, void *ctx)
 {
   struct launcher *l = ctx;
   enclaver_log (ENCLAVER_LOG_DEBUG, SRC, "log stream connected (%s, attempt %d)", c->addr, c->attempts);
+  l->lg_bytes = 0;
   if (ev_add_file (l->loop, c->fd, EV_READABLE, on_log_readable, l) == 0)
     l->lg_open = 1;
 }

@@ -352,6 +352,27 @@ conn_attempt (struct host_conn *c)
   conn_retry (c);
 }
 
+int
+host_conn_reconnect (struct host_conn *c, const char *why)
+{
+  long long left = c->started + c->deadline_ms - ev_now_ms ();
+  if (c->fd >= 0)
+    close (c->fd);
+  c->fd = -1;
+  c->connecting = 0;
+  if (c->timer)
+    ev_del_timer (c->loop, c->timer);
+  c->timer = 0;
+  snprintf (c->last_err, sizeof c->last_err, "%s", why);
+  if (left <= 0)
+    {
+      c->on_giveup (c, c->ctx);
+      return -1;
+    }
+  conn_retry (c);
+  return 0;
+}
+
 void
 host_conn_start (struct host_conn *c, struct ev_loop *l, const char *what, const char *addr,
                  long long deadline_ms, host_conn_fn *on_connected, host_conn_fn *on_giveup, void *ctx)

@@ -83,5 +83,10 @@ void host_conn_start (struct host_conn *c, struct ev_loop *l, const char *what, 
                       void *ctx);
 /* Stop trying, close the fd if any (idempotent). */
 void host_conn_cancel (struct host_conn *c);
+/* The connection closed before a single byte arrived: close it and try again within the
+ * same deadline (a user-mode NIC, such as QEMU's slirp, accepts on the host side before
+ * the enclave listens, then closes).  Returns 0 when a retry is scheduled, -1 when the
+ * deadline has passed (on_giveup has then been called). */
+int host_conn_reconnect (struct host_conn *c, const char *why);
 
 #endif
