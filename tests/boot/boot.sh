@@ -42,6 +42,7 @@ def variant(name, cmd):
     json.dump(idx, open(os.path.join(dst, "index.json"), "w"))
 variant("exit3", ["--exit", "3"])
 variant("killed", ["--signal", "9"])
+variant("waiter", ["--wait"])
 PY
 
 build () { # name source
@@ -55,22 +56,42 @@ expect_in "the EIF records the Debian kernel's version" "$OUT" '"KernelVersion":
 
 run_cmd timeout 600 "$ENCLAVER" run --qemu --timeout 300 hello.eif
 expect_rc "the app's exit code 0 is enclaver run's" 0
-expect_in "the app ran and printed" "$OUT" "Hello from the enclave, world! (pid"
-expect_in "Env from the image reached the app" "$OUT" "GREETING=hi"
-expect_in "supervisor reported running" "$OUT" 'enclaver-supervisor: status {"status":"running"}'
-expect_in "supervisor reported the exit" "$OUT" 'enclaver-supervisor: status {"status":"exited","code":0}'
-expect_in "init saw the command end" "$OUT" "enclaver-init: cmd exited with code 0"
-expect_in "clean power-off" "$OUT" "enclaver-init: powering off"
+expect_in "the app ran; its output arrived over the log stream" "$ERR" "Hello from the enclave, world! (pid"
+expect_in "Env from the image reached the app" "$ERR" "GREETING=hi"
+expect_in "the launcher reports the app's end from the status stream" "$ERR" "the app exited with code 0"
+run_cmd timeout 600 "$ENCLAVER" run --qemu --timeout 300 -o json hello.eif
+expect_rc "-o json: exit 0" 0
+expect_in "-o json: a started event with the PCR0" "$OUT" '"event":"started"'
+expect_in "-o json: the status event" "$OUT" '{"event":"status","status":"exited","code":0}'
+expect_in "-o json: the app's line as a log event" "$OUT" '"line":"Hello from the enclave, world!'
+expect_in "-o json: the exit event" "$OUT" '"event":"exit"'
 
 build exit3 oci:exit3 || not_ok "build exit3"
 run_cmd timeout 600 "$ENCLAVER" run --qemu --timeout 300 exit3.eif
 expect_rc "an app exiting 3 makes enclaver run exit 3" 3
-expect_in "status line with code 3" "$OUT" '{"status":"exited","code":3}'
+expect_in "the exit is reported" "$ERR" "the app exited with code 3"
 
 build killed oci:killed || not_ok "build killed"
-run_cmd timeout 600 "$ENCLAVER" run --qemu --timeout 300 killed.eif
+run_cmd timeout 600 "$ENCLAVER" run --qemu --timeout 300 -o json killed.eif
 expect_rc "an app killed by a signal makes enclaver run exit 107" 107
-expect_in "signal reported as a number" "$OUT" '{"status":"signaled","signal":9}'
+expect_in "the signal is in the status event" "$OUT" '"status":"signaled","signal":9'
+
+# SIGTERM to enclaver run while the app runs: the app gets SIGTERM (the stop request to
+# the supervisor), its last line arrives, exit 109.
+build waiter oci:waiter || not_ok "build waiter"
+timeout 600 "$ENCLAVER" run --qemu waiter.eif >waiter.out 2>waiter.err &
+wpid=$!
+i=0
+while [ $i -lt 600 ] && ! grep -q "waiting for SIGTERM" waiter.err 2>/dev/null; do sleep 0.5; i=$((i + 1)); done
+kill -TERM $wpid
+wait $wpid; RC=$?
+ERR=$(cat waiter.err)
+expect_rc "SIGTERM to enclaver run: exit 109" 109
+expect_in "the app saw SIGTERM and its last line arrived" "$ERR" "caught SIGTERM, exiting"
+timeout 600 "$ENCLAVER" run --qemu --timeout 3 waiter.eif >waiter.out 2>waiter.err; RC=$?
+ERR=$(cat waiter.err)
+expect_rc "--timeout stops the enclave as a signal would: exit 109" 109
+expect_in "--timeout: the app was stopped gracefully" "$ERR" "caught SIGTERM, exiting"
 
 # Signed EIFs boot: signed by `enclaver sign`, and by the manifest's signature: key.
 CERT="$top_srcdir/golden/eif/sign-cert.pem" KEY="$top_srcdir/golden/eif/sign-key.pem"
@@ -78,7 +99,7 @@ run_cmd "$ENCLAVER" sign hello.eif --signing-certificate "$CERT" --private-key "
 expect_rc "enclaver sign" 0
 run_cmd timeout 600 "$ENCLAVER" run --qemu --timeout 300 signed.eif
 expect_rc "an EIF signed by 'enclaver sign' boots: exit 0" 0
-expect_in "the signed EIF's app ran" "$OUT" "Hello from the enclave, world! (pid"
+expect_in "the signed EIF's app ran" "$ERR" "Hello from the enclave, world! (pid"
 
 # A signed wrapper image whose manifest sets memory and CPUs; run reads them from the
 # image's enclave/enclaver.yaml.  The same manifest, as -f without an image, names its
@@ -103,7 +124,7 @@ run_cmd "$ENCLAVER" describe proj/boot-signed.eif
 expect_in "the manifest's signature: signed the EIF" "$OUT" '"SignatureCheck": true'
 run_cmd timeout 600 "$ENCLAVER" run --qemu --timeout 300 proj/boot-signed-image
 expect_rc "a signed wrapper image boots: exit 0" 0
-expect_in "the signed image's app ran" "$OUT" "Hello from the enclave, world! (pid"
+expect_in "the signed image's app ran" "$ERR" "Hello from the enclave, world! (pid"
 expect_in "memory and CPUs come from the image's defaults" "$ERR" "with 777 MiB and 1 CPU "
 run_cmd timeout 600 "$ENCLAVER" run --qemu --timeout 300 --memory 640 --cpu-count 2 proj/boot-signed-image
 expect_rc "--memory (nitro-cli's spelling) and --cpu-count: exit 0" 0
@@ -112,7 +133,7 @@ expect_in "the command line wins over the image's defaults" "$ERR" "with 640 MiB
 OUT=$(cat target.out); ERR=$(cat target.err)
 expect_rc "run without an image: ./enclaver.yaml's build output" 0
 expect_in "it says which image it runs" "$ERR" "the build output of enclaver.yaml"
-expect_in "that image's app ran" "$OUT" "Hello from the enclave, world! (pid"
+expect_in "that image's app ran" "$ERR" "Hello from the enclave, world! (pid"
 run_cmd "$ENCLAVER" run --qemu -f proj/enclaver.yaml hello.eif
 expect_rc "-f and an image together: usage error" 2
 
@@ -120,15 +141,23 @@ expect_rc "-f and an image together: usage error" 2
 # terminal escapes (SeaBIOS clears the screen).
 run_cmd timeout 600 "$ENCLAVER" run --qemu --timeout 300 --attach-console --eif-path hello.eif
 expect_rc "--attach-console --eif-path: exit 0" 0
-expect_in "the console shows the kernel's messages" "$OUT" "Linux version"
+expect_in "the console shows the kernel's messages" "$ERR" "Linux version"
+expect_in "the console shows the supervisor's status lines" "$ERR" 'enclaver-supervisor: status {"status":"running"}'
 esc=$(printf '\033')
-case $OUT in *"$esc"*) not_ok "no escape sequences reach the terminal" ;; *) ok "no escape sequences reach the terminal" ;; esac
+case $ERR in *"$esc"*) not_ok "no escape sequences reach the terminal" ;; *) ok "no escape sequences reach the terminal" ;; esac
 
-run_cmd timeout 120 "$ENCLAVER" run --qemu --timeout 2 hello.eif
-expect_rc "--timeout stops the enclave: exit 108" 108
-expect_in "--timeout says so" "$ERR" "did not finish within 2 s"
+# The wrapper image's PCR labels and --verify-pcrs are checked before anything starts.
+"$ENCLAVER" describe hello.eif >hello-pcrs.json
+run_cmd timeout 600 "$ENCLAVER" run --qemu --timeout 300 --verify-pcrs hello-pcrs.json hello.eif
+expect_rc "--verify-pcrs with the EIF's own PCRs: exit 0" 0
+"$ENCLAVER" describe exit3.eif >other-pcrs.json
+run_cmd "$ENCLAVER" run --qemu --verify-pcrs other-pcrs.json hello.eif
+expect_rc "--verify-pcrs with another EIF's PCRs: refused, exit 1" 1
+expect_in "the refusal names the PCR and the file" "$ERR" "other-pcrs.json expects"
+case $ERR in *"started enclave"*) not_ok "nothing was started" ;; *) ok "nothing was started" ;; esac
 run_cmd "$ENCLAVER" run hello.eif
-expect_rc "run without --qemu is not available yet: exit 2" 2
+expect_rc "run without --qemu on a host without Nitro: exit 1" 1
+expect_in "it says what to install" "$ERR" "/dev/nitro_enclaves"
 run_cmd "$ENCLAVER" run --qemu "$top_srcdir/README.md"
 expect_rc "run --qemu on a file that is neither an EIF nor an image: exit 1" 1
 

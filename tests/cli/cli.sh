@@ -20,9 +20,9 @@ for c in build run describe verify sign pcr eif image manifest plugins version; 
   run_cmd "$ENCLAVER" $c --help
   if [ "$RC" -eq 0 ] && [ -n "$OUT" ]; then ok "$c --help"; else not_ok "$c --help"; diag "rc=$RC" "$ERR"; fi
 done
-run_cmd "$ENCLAVER" run
-expect_rc "run is not available yet: exit 2" 2
-expect_in "run says so" "$ERR" "not available yet"
+( cd "$TEST_TMP" && "$ENCLAVER" run >run.out 2>run.err ); RC=$?; ERR=$(cat "$TEST_TMP/run.err")
+expect_rc "run with nothing to run: usage error" 2
+expect_in "run says what is missing" "$ERR" "no EIF or image given"
 
 run_cmd "$ENCLAVER" version
 expect_rc "version" 0
