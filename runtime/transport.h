@@ -5,7 +5,7 @@
  *   unix:PATH         AF_UNIX stream socket at PATH (tests, local emulation).
  *   tcp:HOST:PORT     TCP over IPv4; HOST is a dotted address (0.0.0.0 listens on every
  *                     interface, which only the emulated guest does; the host side uses
- *                     127.0.0.1).  Used under emulation (docs/run-qemu.md).
+ *                     127.0.0.1).  Used under emulation (docs/run.md).
  *
  * Emulation: when the kernel command line has enclaver.emulation=tcp (or the
  * environment ENCLAVER_EMULATION=tcp, or enclaver_transport_set_emulation()), vsock

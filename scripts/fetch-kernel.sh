@@ -2,7 +2,7 @@
 # Fetch Debian's cloud kernel without installing it on the host and lay it out as an
 # enclaver kernel directory: bzImage + cmdline (no init, no nsm.ko: enclaver then
 # uses its builtin init), plus emu-modules/: the kernel's virtio modules that
-# `enclaver run --qemu` hands the guest in an extra cpio (docs/run-qemu.md).  They are
+# `enclaver run --qemu` hands the guest in an extra cpio (docs/run.md).  They are
 # not part of any EIF: `enclaver build` reads only bzImage, cmdline, init and nsm.ko.  This is the default kernel for trying enclaver locally and
 # for the QEMU boot tests; production enclaves use AWS's Nitro kernel blobs
 # (/usr/share/nitro_enclaves/blobs, or --kernel-dir / kernel.blobs).
@@ -27,7 +27,7 @@ if [ -z "$pkg" ]; then
 fi
 [ -n "$pkg" ] || { echo "fetch-kernel: cannot resolve $meta with apt-cache" >&2; exit 1; }
 dir="$cache/$pkg"
-# The virtio modules emulation needs (docs/run-qemu.md; EMULATION.md): virtio-mmio and
+# The virtio modules emulation needs (docs/run.md; EMULATION.md): virtio-mmio and
 # virtio-net for the user-mode NIC, vsock for hosts with /dev/vhost-vsock.
 mods="drivers/virtio/virtio_ring.ko drivers/virtio/virtio.ko drivers/virtio/virtio_mmio.ko
 net/core/failover.ko drivers/net/net_failover.ko drivers/net/virtio_net.ko

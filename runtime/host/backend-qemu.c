@@ -1,4 +1,4 @@
-/* enclaver host launcher: the "qemu" backend (backend-qemu.h, docs/run-qemu.md).
+/* enclaver host launcher: the "qemu" backend (backend-qemu.h, docs/run.md).
  *
  * start: read the EIF with enclaver's reader, copy its kernel and ramdisks into a private
  * temporary directory, append a newc cpio of the virtio modules, append the emulation

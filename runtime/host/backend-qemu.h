@@ -1,4 +1,4 @@
-/* enclaver host launcher: the "qemu" backend (`enclaver run --qemu`, docs/run-qemu.md).
+/* enclaver host launcher: the "qemu" backend (`enclaver run --qemu`, docs/run.md).
  *
  * It boots the EIF's own kernel, command line and ramdisks under QEMU (-M microvm on
  * x86_64), with one extra cpio of the kernel's virtio modules appended to the initrd and

@@ -1,4 +1,4 @@
-/* enclaver host launcher: host_run() (see launcher.h and docs/run-launcher.md).
+/* enclaver host launcher: host_run() (see launcher.h and docs/run.md).
  *
  * One event loop drives everything after the start: the status and log stream clients,
  * the egress and ingress host listeners (placeholders until the proxies land: a

@@ -62,7 +62,7 @@ tests_runtime_launcher_local_CFLAGS = $(AM_CFLAGS)
 tests_runtime_launcher_local_LDADD = runtime/host/libenclaver-host.la libenclaver.la libenclaver_common.la
 EXTRA_DIST += tests/runtime/launcher-ps.sh
 
-# Emulation (docs/run-qemu.md): the transport's tcp: addresses and vsock mapping, the
+# Emulation (docs/run.md): the transport's tcp: addresses and vsock mapping, the
 # init's module and NIC helpers (test-emu), and the QEMU backend booting a real EIF
 # (test-qemu.sh drives test-qemu; it skips without QEMU or the default kernel).
 check_PROGRAMS += tests/runtime/test-emu tests/runtime/test-qemu

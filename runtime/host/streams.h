@@ -1,6 +1,6 @@
 /* enclaver host launcher: sockets, the retrying stream connector and the line splitter.
  *
- * Every limit and timeout of the launcher's streams is named here; docs/run-launcher.md
+ * Every limit and timeout of the launcher's streams is named here; docs/run.md
  * has them in one table. */
 #ifndef ENCLAVER_HOST_STREAMS_H
 #define ENCLAVER_HOST_STREAMS_H

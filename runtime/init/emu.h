@@ -1,4 +1,4 @@
-/* enclaver-init under emulation (`enclaver run --qemu`, docs/run-qemu.md): the virtio
+/* enclaver-init under emulation (`enclaver run --qemu`, docs/run.md): the virtio
  * modules of the extra cpio, and the user-mode NIC.  Nothing here runs unless the kernel
  * command line has enclaver.emulation=tcp|vsock, which the EIF's own never has. */
 #ifndef ENCLAVER_INIT_EMU_H

@@ -7,7 +7,7 @@
  * Under emulation (enclaver.emulation=tcp|vsock on the command line, which only
  * `enclaver run --qemu` appends) it first loads the virtio modules of the extra cpio and,
  * for tcp, configures the user-mode NIC; the transport then maps vsock onto it (emu.h,
- * docs/run-qemu.md).
+ * docs/run.md).
  * It refuses to do anything unless it is PID 1. */
 #include "config.h"
 
@@ -129,7 +129,7 @@ read_cmdline (void)
   return buf;
 }
 
-/* Emulation only: the virtio modules, then the NIC for tcp (docs/run-qemu.md). */
+/* Emulation only: the virtio modules, then the NIC for tcp (docs/run.md). */
 static void
 emulation_setup (const char *cmdline, enum enclaver_emulation emu)
 {
