@@ -17,9 +17,11 @@
 int
 host_run_dir_default (char *out, size_t len)
 {
-  const char *xdg = getenv ("XDG_RUNTIME_DIR");
+  const char *xdg = getenv ("XDG_RUNTIME_DIR"), *env = getenv ("ENCLAVER_RUN_DIR");
   int n;
-  if (access ("/run", W_OK) == 0)
+  if (env && env[0] == '/')
+    n = snprintf (out, len, "%s", env);
+  else if (access ("/run", W_OK) == 0)
     n = snprintf (out, len, "/run/enclaver");
   else if (xdg && xdg[0] == '/')
     n = snprintf (out, len, "%s/enclaver", xdg);

@@ -21,7 +21,7 @@ unset NITRO_CLI_BLOBS
 python3 - "$IMG" <<'PY'
 import json, os, sys, hashlib, shutil
 src = sys.argv[1]
-def variant(name, cmd):
+def variant(name, cmd, entrypoint=None):
     dst = name
     shutil.copytree(src, dst)
     idx = json.load(open(os.path.join(dst, "index.json")))
@@ -29,6 +29,8 @@ def variant(name, cmd):
     man = json.load(open(os.path.join(dst, "blobs", "sha256", md)))
     cfg = json.load(open(os.path.join(dst, "blobs", "sha256", man["config"]["digest"][7:])))
     cfg["config"]["Cmd"] = cmd
+    if entrypoint is not None:
+        cfg["config"]["Entrypoint"] = entrypoint
     cb = json.dumps(cfg, sort_keys=True, separators=(",", ":")).encode()
     cd = hashlib.sha256(cb).hexdigest()
     open(os.path.join(dst, "blobs", "sha256", cd), "wb").write(cb)
@@ -43,6 +45,7 @@ def variant(name, cmd):
 variant("exit3", ["--exit", "3"])
 variant("killed", ["--signal", "9"])
 variant("waiter", ["--wait"])
+variant("nocmd", [], ["/no/such/program"])
 PY
 
 build () { # name source
@@ -66,6 +69,11 @@ expect_in "-o json: the status event" "$OUT" '{"event":"status","status":"exited
 expect_in "-o json: the app's line as a log event" "$OUT" '"line":"Hello from the enclave, world!'
 expect_in "-o json: the exit event" "$OUT" '"event":"exit"'
 
+build nocmd oci:nocmd || not_ok "build nocmd"
+run_cmd timeout 600 "$ENCLAVER" run --qemu --timeout 300 nocmd.eif
+expect_rc "a command that does not exist: the supervisor's fatal status makes exit 108" 108
+expect_in "the launcher says the enclave failed" "$ERR" "/no/such/program"
+
 build exit3 oci:exit3 || not_ok "build exit3"
 run_cmd timeout 600 "$ENCLAVER" run --qemu --timeout 300 exit3.eif
 expect_rc "an app exiting 3 makes enclaver run exit 3" 3
@@ -88,6 +96,35 @@ wait $wpid; RC=$?
 ERR=$(cat waiter.err)
 expect_rc "SIGTERM to enclaver run: exit 109" 109
 expect_in "the app saw SIGTERM and its last line arrived" "$ERR" "caught SIGTERM, exiting"
+
+# Two enclaves at once (each gets its own forwarded ports), seen by `enclaver ps` and
+# stopped by `enclaver stop` the same graceful way.
+export ENCLAVER_RUN_DIR="$TEST_TMP/run"  # not /run/enclaver: the test leaves the host as it was
+timeout 600 "$ENCLAVER" run --qemu --name boot-a waiter.eif >a.out 2>a.err &
+apid=$!
+timeout 600 "$ENCLAVER" run --qemu --name boot-b waiter.eif >b.out 2>b.err &
+bpid=$!
+i=0
+while [ $i -lt 600 ] && ! { grep -q "waiting for SIGTERM" a.err && grep -q "waiting for SIGTERM" b.err; } 2>/dev/null; do
+  sleep 0.5; i=$((i + 1))
+done
+run_cmd "$ENCLAVER" ps -o json
+expect_rc "enclaver ps" 0
+expect_in "ps lists the first enclave" "$OUT" '"name":"boot-a"'
+expect_in "ps lists the second enclave" "$OUT" '"name":"boot-b"'
+run_cmd "$ENCLAVER" stop boot-a
+expect_rc "enclaver stop boot-a" 0
+wait $apid; RC=$?
+expect_rc "the stopped enclave's launcher: exit 109" 109
+expect_in "the stopped app saw SIGTERM" "$(cat a.err)" "caught SIGTERM, exiting"
+run_cmd "$ENCLAVER" ps -o json
+case $OUT in *'"name":"boot-a"'*) not_ok "boot-a is gone from ps" ;; *) ok "boot-a is gone from ps" ;; esac
+expect_in "boot-b still runs" "$OUT" '"name":"boot-b"'
+run_cmd "$ENCLAVER" stop boot-b
+wait $bpid; RC=$?
+expect_rc "the second enclave stopped too: exit 109" 109
+unset ENCLAVER_RUN_DIR
+
 timeout 600 "$ENCLAVER" run --qemu --timeout 3 waiter.eif >waiter.out 2>waiter.err; RC=$?
 ERR=$(cat waiter.err)
 expect_rc "--timeout stops the enclave as a signal would: exit 109" 109
