@@ -87,7 +87,9 @@ expect_in "the signal is in the status event" "$OUT" '"status":"signaled","signa
 # SIGTERM to enclaver run while the app runs: the app gets SIGTERM (the stop request to
 # the supervisor), its last line arrives, exit 109.
 build waiter oci:waiter || not_ok "build waiter"
-timeout 600 "$ENCLAVER" run --qemu waiter.eif >waiter.out 2>waiter.err &
+# (not under timeout(1): it passes a SIGTERM on to its whole process group, so the
+# launcher would get two, and a second signal terminates at once)
+"$ENCLAVER" run --qemu --timeout 600 waiter.eif >waiter.out 2>waiter.err &
 wpid=$!
 i=0
 while [ $i -lt 600 ] && ! grep -q "waiting for SIGTERM" waiter.err 2>/dev/null; do sleep 0.5; i=$((i + 1)); done
@@ -100,9 +102,9 @@ expect_in "the app saw SIGTERM and its last line arrived" "$ERR" "caught SIGTERM
 # Two enclaves at once (each gets its own forwarded ports), seen by `enclaver ps` and
 # stopped by `enclaver stop` the same graceful way.
 export ENCLAVER_RUN_DIR="$TEST_TMP/run"  # not /run/enclaver: the test leaves the host as it was
-timeout 600 "$ENCLAVER" run --qemu --name boot-a waiter.eif >a.out 2>a.err &
+"$ENCLAVER" run --qemu --timeout 600 --name boot-a waiter.eif >a.out 2>a.err &
 apid=$!
-timeout 600 "$ENCLAVER" run --qemu --name boot-b waiter.eif >b.out 2>b.err &
+"$ENCLAVER" run --qemu --timeout 600 --name boot-b waiter.eif >b.out 2>b.err &
 bpid=$!
 i=0
 while [ $i -lt 600 ] && ! { grep -q "waiting for SIGTERM" a.err && grep -q "waiting for SIGTERM" b.err; } 2>/dev/null; do
