@@ -42,7 +42,7 @@ def variant(name, cmd, entrypoint=None):
     idx["manifests"][0]["digest"] = "sha256:" + mdg
     idx["manifests"][0]["size"] = len(mb)
     json.dump(idx, open(os.path.join(dst, "index.json"), "w"))
-variant("exit3", ["--exit", "3"])
+variant("exit7", ["--exit", "7"])
 variant("killed", ["--signal", "9"])
 variant("waiter", ["--wait"])
 variant("nocmd", [], ["/no/such/program"])
@@ -74,10 +74,10 @@ run_cmd timeout 600 "$ENCLAVER" run --qemu --timeout 300 nocmd.eif
 expect_rc "a command that does not exist: the supervisor's fatal status makes exit 108" 108
 expect_in "the launcher says the enclave failed" "$ERR" "/no/such/program"
 
-build exit3 oci:exit3 || not_ok "build exit3"
-run_cmd timeout 600 "$ENCLAVER" run --qemu --timeout 300 exit3.eif
-expect_rc "an app exiting 3 makes enclaver run exit 3" 3
-expect_in "the exit is reported" "$ERR" "the app exited with code 3"
+build exit7 oci:exit7 || not_ok "build exit7"
+run_cmd timeout 600 "$ENCLAVER" run --qemu --timeout 300 exit7.eif
+expect_rc "an app exiting 7 makes enclaver run exit 7" 7
+expect_in "the exit is reported" "$ERR" "the app exited with code 7"
 
 build killed oci:killed || not_ok "build killed"
 run_cmd timeout 600 "$ENCLAVER" run --qemu --timeout 300 -o json killed.eif
@@ -189,7 +189,7 @@ case $ERR in *"$esc"*) not_ok "no escape sequences reach the terminal" ;; *) ok 
 "$ENCLAVER" describe hello.eif >hello-pcrs.json
 run_cmd timeout 600 "$ENCLAVER" run --qemu --timeout 300 --verify-pcrs hello-pcrs.json hello.eif
 expect_rc "--verify-pcrs with the EIF's own PCRs: exit 0" 0
-"$ENCLAVER" describe exit3.eif >other-pcrs.json
+"$ENCLAVER" describe exit7.eif >other-pcrs.json
 run_cmd "$ENCLAVER" run --qemu --verify-pcrs other-pcrs.json hello.eif
 expect_rc "--verify-pcrs with another EIF's PCRs: refused, exit 1" 1
 expect_in "the refusal names the PCR and the file" "$ERR" "other-pcrs.json expects"
