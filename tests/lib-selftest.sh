@@ -44,6 +44,8 @@ bad_call "diag without text" lib 'diag'
 bad_call "run_cmd without a command" lib 'run_cmd'
 bad_call "skip_all without a reason" lib 'skip_all'
 bad_call "done_testing with an argument" lib 'done_testing 3'
+bad_call "fake_boot_blobs without a directory" lib 'fake_boot_blobs'
+bad_call "fake_boot_blobs given a missing directory" lib 'fake_boot_blobs /nonexistent/blobs'
 if command -v python3 >/dev/null 2>&1 && command -v jq >/dev/null 2>&1; then
   bad_call "expect_eq with two arguments" oci 'expect_eq "x" "y"'
   bad_call "expect_eq with four arguments" oci 'expect_eq "x" 0 0 0'

@@ -92,5 +92,14 @@ expect_in () {
   [ -n "$3" ] || tap_bug expect_in "given an empty needle (it matches anything)" "$@"
   case $2 in *"$3"*) ok "$1";; *) not_ok "$1"; diag "expected to find: $3" "in: $2";; esac
 }
+# fake_boot_blobs DIR: an init and an nsm.ko that inject accepts (they start as ELF files
+# of the host's architecture, then random bytes) in DIR, for builds whose EIF is never
+# booted.  The kernel and cmdline are the test's own.
+fake_boot_blobs () {
+  tap_argc fake_boot_blobs 1 1 "$@"
+  [ -d "$1" ] || tap_bug fake_boot_blobs "given '$1', which is not a directory" "$@"
+  { cat /bin/true; head -c 3000 /dev/urandom; } >"$1/init"
+  { head -c 64 /bin/true; head -c 1234 /dev/urandom; } >"$1/nsm.ko"
+}
 skip_all () { tap_argc skip_all 1 - "$@"; echo "1..0 # SKIP $*"; exit 0; }  # the TAP driver counts exit 77 as an error
 done_testing () { tap_argc done_testing 0 0 "$@"; echo "1..$TAP_N"; [ "$TAP_FAILED" -eq 0 ]; }

@@ -12,8 +12,7 @@ chmod 755 "$W/l1/bin/hello"
 python3 "$top_srcdir/tests/build/mkoci.py" "$W/img" --layer "$W/l1" --cmd '["/bin/hello"]' >/dev/null
 cp "$top_srcdir/golden/eif/kernel.bin" "$W/blobs/bzImage"
 printf 'console=ttyS0\n' > "$W/blobs/cmdline"
-{ cat /bin/true; head -c 3000 /dev/urandom; } >"$W/blobs/init"  # inject wants an ELF for the EIF's arch
-{ head -c 64 /bin/true; head -c 1234 /dev/urandom; } >"$W/blobs/nsm.ko"
+fake_boot_blobs "$W/blobs"
 cat > "$W/enclaver.yaml" <<'YAML'
 version: v1
 name: sig

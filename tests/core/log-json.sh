@@ -65,8 +65,7 @@ check_recs "json: the unknown key is on line 9" 'any(r["line"] == 9 and "colour"
 # The same manifest through build: text is one entry as before, JSON one record each.
 cp "$G/kernel.bin" blobs/bzImage
 printf 'console=ttyS0\n' >blobs/cmdline
-{ cat /bin/true; head -c 3000 /dev/urandom; } >blobs/init  # inject wants an ELF for the EIF's arch
-{ head -c 64 /bin/true; head -c 1234 /dev/urandom; } >blobs/nsm.ko
+fake_boot_blobs "blobs"
 run_cmd "$ENCLAVER" build -f bad.yaml --eif-only out.eif
 expect_rc "build with a bad manifest fails" 1
 first=$(printf '%s\n' "$ERR" | grep -c '^enclaver: error: ')

@@ -143,8 +143,7 @@ fi
 mkdir -p "$W/blobs"
 cp "$top_srcdir/golden/eif/kernel.bin" "$W/blobs/bzImage"
 printf 'reboot=k panic=30 pci=off nomodules console=ttyS0\n' > "$W/blobs/cmdline"
-{ cat /bin/true; head -c 3000 /dev/urandom; } >"$W/blobs/init"  # inject wants an ELF for the EIF's arch
-{ head -c 64 /bin/true; head -c 1234 /dev/urandom; } >"$W/blobs/nsm.ko"
+fake_boot_blobs "$W/blobs"
 cat > "$W/enclaver.yaml" <<YAML
 version: v1
 name: daemon

@@ -90,8 +90,7 @@ if command -v script >/dev/null 2>&1; then
   mkdir -p "$W/blobs"
   cp "$top_srcdir/golden/eif/kernel.bin" "$W/blobs/bzImage"
   printf 'console=ttyS0\n' > "$W/blobs/cmdline"
-  { cat /bin/true; head -c 3000 /dev/urandom; } >"$W/blobs/init"  # inject wants an ELF for the EIF's arch
-  { head -c 64 /bin/true; head -c 1234 /dev/urandom; } >"$W/blobs/nsm.ko"
+  fake_boot_blobs "$W/blobs"
   printf 'version: v1\nname: bar\ntarget: bar:latest\nsources:\n  app: %s/test/img:single\nkernel:\n  blobs: ./blobs\n' \
     "$R" > "$W/enclaver.yaml"
   tty_run "$ENCLAVER build -f $W/enclaver.yaml --eif-only $W/a.eif --cache-dir $TEST_TMP/b1"
