@@ -143,12 +143,7 @@ cmd_build (int argc, char **argv)
 
   while ((c = cli_getopt (argc, argv, "f:ho:" CLI_COMMON_SHORTOPTS, longopts)) != -1)
     {
-      int r = cli_common_option (c, optarg);
       const char *key = NULL, *val = optarg;
-      if (r < 0)
-        goto usage;
-      if (r > 0)
-        continue;
       switch (c)
         {
         case 'f':

@@ -197,14 +197,6 @@ cmd_image (int argc, char **argv)
   o.insecure_registries = insecure;
   while ((c = cli_getopt (argc, argv, "h" CLI_COMMON_SHORTOPTS, longopts)) != -1)
     {
-      int r = cli_common_option (c, optarg);
-      if (r < 0)
-        {
-          rc = EXIT_USAGE;
-          goto out;
-        }
-      if (r > 0)
-        continue;
       switch (c)
         {
         case OPT_PLATFORM:

@@ -65,11 +65,6 @@ cmd_describe_eif (int argc, char **argv)
 
   while ((c = cli_getopt (argc, argv, "h" CLI_COMMON_SHORTOPTS, longopts)) != -1)
     {
-      int r = cli_common_option (c, optarg);
-      if (r < 0)
-        return EXIT_USAGE;
-      if (r > 0)
-        continue;
       if (c == OPT_EIF_PATH)
         path = optarg;
       else if (c == OPT_SECTIONS)
@@ -164,11 +159,6 @@ cmd_build_enclave (int argc, char **argv)
 
   while ((c = cli_getopt (argc, argv, "h" CLI_COMMON_SHORTOPTS, longopts)) != -1)
     {
-      int r = cli_common_option (c, optarg);
-      if (r < 0)
-        return EXIT_USAGE;
-      if (r > 0)
-        continue;
       switch (c)
         {
         case OPT_DOCKER_URI:

@@ -53,11 +53,6 @@ cmd_plugins (int argc, char **argv)
 
   while ((c = cli_getopt (argc, argv, "h" CLI_COMMON_SHORTOPTS, longopts)) != -1)
     {
-      int r = cli_common_option (c, optarg);
-      if (r < 0)
-        return EXIT_USAGE;
-      if (r > 0)
-        continue;
       switch (c)
         {
         case 'j':

@@ -114,11 +114,6 @@ cmd_ps (int argc, char **argv)
   optind = 1;
   while ((c = cli_getopt (argc, argv, "o:h" CLI_COMMON_SHORTOPTS, longopts)) != -1)
     {
-      int r = cli_common_option (c, optarg);
-      if (r < 0)
-        return EXIT_USAGE;
-      if (r > 0)
-        continue;
       switch (c)
         {
         case 'o':

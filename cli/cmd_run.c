@@ -400,12 +400,7 @@ cmd_run (int argc, char **argv)
   io.insecure_registries = insecure;
   while ((c = cli_getopt (argc, argv, "df:hm:o:" CLI_COMMON_SHORTOPTS, longopts)) != -1)
     {
-      int r = cli_common_option (c, optarg);
       char *end;
-      if (r < 0)
-        goto usage;
-      if (r > 0)
-        continue;
       switch (c)
         {
         case RUN_OPT_QEMU:

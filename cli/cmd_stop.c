@@ -126,13 +126,8 @@ cmd_stop (int argc, char **argv)
   optind = 1;
   while ((c = cli_getopt (argc, argv, "t:h" CLI_COMMON_SHORTOPTS, longopts)) != -1)
     {
-      int r = cli_common_option (c, optarg);
       char *end;
       long v;
-      if (r < 0)
-        return EXIT_USAGE;
-      if (r > 0)
-        continue;
       switch (c)
         {
         case 't':

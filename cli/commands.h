@@ -42,7 +42,8 @@ extern const char *cli_command_name;
 
 /* getopt_long() with the tool's error reporting: an unknown option (with a "did you
  * mean" when one is close), an ambiguous one or a missing value is reported once, as
- * "enclaver CMD: ...", and the process exits 2.  Never returns '?' or ':'. */
+ * "enclaver CMD: ...", and the process exits 2.  The common options are applied here
+ * and never returned.  Never returns '?' or ':'. */
 int cli_getopt (int argc, char **argv, const char *shortopts, const struct option *longopts);
 /* Print a help text to f, expanding CLI_COMMON_HELP in the column of the text's own
  * option descriptions. */

@@ -129,7 +129,16 @@ cli_getopt (int argc, char **argv, const char *shortopts, const struct option *l
     shortopts++;
   snprintf (spec, sizeof spec, "%s:%s", lead, shortopts);
   opterr = 0;
-  c = getopt_long (argc, argv, spec, longopts, NULL);
+  /* The common options (-v, -q, --log-format, --plugin-dir) are handled here, so no
+     command sees them; a bad value of one was reported and is a usage error. */
+  while ((c = getopt_long (argc, argv, spec, longopts, NULL)) != -1 && c != '?' && c != ':')
+    {
+      int r = cli_common_option (c, optarg);
+      if (r < 0)
+        exit (EXIT_USAGE);
+      if (r == 0)
+        return c;
+    }
   if (c == '?' || c == ':')
     {
       const char *arg = optind > 0 && optind <= argc ? argv[optind - 1] : "";

@@ -65,19 +65,12 @@ print_measurements (const struct enclaver_eif_measurements *m)
 int
 common_opt (const char *cmd, int c, const char *help)
 {
-  int r;
+  (void) cmd; /* cli_getopt reported bad options and applied the common ones */
   if (c == 'h')
     {
       cli_help (stdout, help);
       return EXIT_OK + 1000;
     }
-  r = cli_common_option (c, optarg);
-  if (r == 1)
-    return 0;
-  if (r < 0)
-    return EXIT_USAGE + 1000;
-  if (c == '?')
-    return cli_usage_error (cmd, "invalid option") + 1000;
   return -1;
 }
 

@@ -44,8 +44,7 @@ json_t *pcr_json (const uint8_t pcr[ENCLAVER_PCR_SIZE]);
 json_t *measurements_json (const struct enclaver_eif_measurements *m);
 /* {"Measurements": ...} on stdout. */
 void print_measurements (const struct enclaver_eif_measurements *m);
-/* Handle -h and the common options; returns -1 if c is not one of them, 0 to go on,
- * or the command's exit code + 1000. */
+/* Handle -h; returns -1 if c is not -h, else the command's exit code + 1000. */
 int common_opt (const char *cmd, int c, const char *help);
 /* $SOURCE_DATE_EPOCH (else now) as RFC 3339, allocated. */
 char *now_rfc3339 (void);

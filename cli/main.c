@@ -68,11 +68,6 @@ cmd_version (int argc, char **argv)
   optind = 1;
   while ((c = cli_getopt (argc, argv, "h" CLI_COMMON_SHORTOPTS, longopts)) != -1)
     {
-      int r = cli_common_option (c, optarg);
-      if (r < 0)
-        return EXIT_USAGE;
-      if (r > 0)
-        continue;
       if (c == 'j')
         json = 1;
       else if (c == 'h')
