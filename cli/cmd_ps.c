@@ -148,13 +148,15 @@ cmd_ps (int argc, char **argv)
       char *s;
       for (i = 0; i < n; i++)
         json_array_append_new (
-          a, json_pack ("{s:s, s:s, s:I, s:s?, s:s?, s:I, s:I, s:I, s:I, s:I, s:s}", "name", v[i].name, "id",
+          a, json_pack ("{s:s, s:s, s:I, s:s?, s:s?, s:I, s:I, s:I, s:I, s:I, s:s, s:s?, s:s?}", "name", v[i].name, "id",
                         v[i].id, "cid", (json_int_t) v[i].cid, "image_digest",
                         v[i].image_digest[0] ? v[i].image_digest : NULL, "pcr0", v[i].pcr0[0] ? v[i].pcr0 : NULL,
                         "memory_mib", (json_int_t) v[i].memory_mib, "cpu_count", (json_int_t) v[i].cpu_count,
                         "started", (json_int_t) v[i].started, "uptime_s",
                         (json_int_t) ((long long) time (NULL) - v[i].started), "launcher_pid",
-                        (json_int_t) v[i].launcher_pid, "backend", v[i].backend));
+                        (json_int_t) v[i].launcher_pid, "backend", v[i].backend, "status_addr",
+                        v[i].status_addr[0] ? v[i].status_addr : NULL, "log_addr",
+                        v[i].log_addr[0] ? v[i].log_addr : NULL));
       s = json_dumps (a, JSON_COMPACT | JSON_PRESERVE_ORDER);
       json_decref (a);
       if (s)

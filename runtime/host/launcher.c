@@ -597,6 +597,9 @@ write_state (struct launcher *l)
   s.launcher_pid = getpid ();
   s.launcher_ticks = host_proc_start_ticks (s.launcher_pid);
   snprintf (s.status_addr, sizeof s.status_addr, "%s", l->st.addr);
+  if (l->b->enclave_addr (l->b, &l->e, l->c->log_port ? l->c->log_port : HOST_PORT_LOG, s.log_addr,
+                          sizeof s.log_addr) < 0)
+    s.log_addr[0] = '\0';
   if (host_state_write (l->run_dir, &s, &err) < 0)
     {
       enclaver_error_warn_and_release (&err, "enclaver ps/stop will not see this enclave");

@@ -155,12 +155,13 @@ host_state_write (const char *run_dir, const struct host_state *s, enclaver_erro
     return enclaver_make_error (err, ENAMETOOLONG, "run directory path too long: %s", run_dir);
   if (mkdir_p (run_dir) < 0)
     return enclaver_make_errno (err, errno, "cannot create the run directory %s", run_dir);
-  o = json_pack ("{s:s, s:s, s:s, s:I, s:s?, s:s?, s:I, s:I, s:I, s:I, s:I, s:s}", "name", s->name,
+  o = json_pack ("{s:s, s:s, s:s, s:I, s:s?, s:s?, s:I, s:I, s:I, s:I, s:I, s:s, s:s}", "name", s->name,
                  "backend", s->backend, "id", s->id, "cid", (json_int_t) s->cid, "image_digest",
                  s->image_digest[0] ? s->image_digest : NULL, "pcr0", s->pcr0[0] ? s->pcr0 : NULL,
                  "memory_mib", (json_int_t) s->memory_mib, "cpu_count", (json_int_t) s->cpu_count,
                  "started", (json_int_t) s->started, "launcher_pid", (json_int_t) s->launcher_pid,
-                 "launcher_ticks", (json_int_t) s->launcher_ticks, "status_addr", s->status_addr);
+                 "launcher_ticks", (json_int_t) s->launcher_ticks, "status_addr", s->status_addr,
+                 "log_addr", s->log_addr);
   if (o == NULL)
     return enclaver_make_error (err, EINVAL, "cannot encode the state of enclave '%s'", s->name);
   text = json_dumps (o, JSON_INDENT (2) | JSON_PRESERVE_ORDER);
@@ -249,6 +250,8 @@ host_state_read (const char *path, struct host_state *s, enclaver_error_t *err)
     r = get_str (o, "pcr0", s->pcr0, sizeof s->pcr0, 0, path, err);
   if (r == 0)
     r = get_str (o, "status_addr", s->status_addr, sizeof s->status_addr, 0, path, err);
+  if (r == 0)
+    r = get_str (o, "log_addr", s->log_addr, sizeof s->log_addr, 0, path, err);
   if (r == 0)
     r = get_int (o, "cid", &cid, path, err);
   if (r == 0)

@@ -28,6 +28,7 @@ struct host_state
   unsigned long long launcher_ticks; /* its start time (/proc/PID/stat field 22), so a
                                         reused pid is not taken for the launcher */
   char status_addr[256];  /* where the supervisor's status stream (and the stop request) is */
+  char log_addr[256];     /* where its log stream is (a late client gets the retained tail) */
   char backend[16];
 };
 

@@ -114,6 +114,15 @@ run_cmd "$ENCLAVER" ps -o json
 expect_rc "enclaver ps" 0
 expect_in "ps lists the first enclave" "$OUT" '"name":"boot-a"'
 expect_in "ps lists the second enclave" "$OUT" '"name":"boot-b"'
+# A late client of boot-a's log stream gets the retained tail (the app's lines so far).
+la=$(printf '%s\n' "$OUT" | python3 -c 'import json,sys; print(next(e["log_addr"] for e in json.load(sys.stdin) if e["name"] == "boot-a"))')
+case $la in
+  tcp:127.0.0.1:*)
+    ok "ps -o json names the log stream ($la)"
+    tail=$(timeout 5 bash -c 'exec 3<>/dev/tcp/127.0.0.1/'"${la##*:}"'; cat <&3' 2>/dev/null)
+    expect_in "a late log client gets the replayed tail" "$tail" "waiting for SIGTERM" ;;
+  *) not_ok "ps -o json names the log stream ($la)" ;;
+esac
 run_cmd "$ENCLAVER" stop boot-a
 expect_rc "enclaver stop boot-a" 0
 wait $apid; RC=$?
