@@ -277,6 +277,10 @@ end_run (struct launcher *l, int code, const char *reason)
       l->drain_timer = ev_add_timer (l->loop, HOST_LOG_DRAIN_MAX_MS, on_drained, l);
       l->idle_timer = ev_add_timer (l->loop, HOST_LOG_DRAIN_IDLE_MS, on_drained, l);
     }
+  else if (l->lg.timer || l->lg.connecting)
+    /* The log stream is still being reached (a slow boot, a user-mode NIC): the app's
+       last lines are in the supervisor's ring, so wait for it, at most the drain time. */
+    l->drain_timer = ev_add_timer (l->loop, HOST_LOG_DRAIN_MAX_MS, on_drained, l);
   else
     ev_stop (l->loop);
 }
@@ -495,6 +499,8 @@ on_log_connected (struct host_conn *c, void *ctx)
   l->lg_bytes = 0;
   if (ev_add_file (l->loop, c->fd, EV_READABLE, on_log_readable, l) == 0)
     l->lg_open = 1;
+  if (l->lg_open && l->code >= 0 && !l->idle_timer)
+    l->idle_timer = ev_add_timer (l->loop, HOST_LOG_DRAIN_IDLE_MS, on_drained, l);
 }
 
 static void
@@ -504,6 +510,8 @@ on_log_giveup (struct host_conn *c, void *ctx)
   enclaver_log (ENCLAVER_LOG_WARNING, SRC,
                 "enclave '%s': no log stream: gave up connecting to %s after %d attempts in %lld ms: %s",
                 l->name, c->addr, c->attempts, ev_now_ms () - c->started, c->last_err);
+  if (l->code >= 0)
+    ev_stop (l->loop);
 }
 
 /* Host listeners (placeholders: the proxies come with the next issue). */

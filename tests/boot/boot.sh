@@ -16,6 +16,9 @@ make -C "$top_builddir" example >/dev/null 2>&1 || { not_ok "make example"; done
 IMG="$top_builddir/examples/hello/app-image"
 cd "$TEST_TMP" || exit 1
 unset NITRO_CLI_BLOBS
+# The launchers' state files stay in the test's directory: not /run/enclaver, where
+# another test run on the machine could hold the same enclave names.
+export ENCLAVER_RUN_DIR="$TEST_TMP/run"
 
 # Variants of the example image with other commands, from the same layer.
 python3 - "$IMG" <<'PY'
@@ -101,7 +104,6 @@ expect_in "the app saw SIGTERM and its last line arrived" "$ERR" "caught SIGTERM
 
 # Two enclaves at once (each gets its own forwarded ports), seen by `enclaver ps` and
 # stopped by `enclaver stop` the same graceful way.
-export ENCLAVER_RUN_DIR="$TEST_TMP/run"  # not /run/enclaver: the test leaves the host as it was
 "$ENCLAVER" run --qemu --timeout 600 --name boot-a waiter.eif >a.out 2>a.err &
 apid=$!
 "$ENCLAVER" run --qemu --timeout 600 --name boot-b waiter.eif >b.out 2>b.err &
@@ -134,7 +136,6 @@ expect_in "boot-b still runs" "$OUT" '"name":"boot-b"'
 run_cmd "$ENCLAVER" stop boot-b
 wait $bpid; RC=$?
 expect_rc "the second enclave stopped too: exit 109" 109
-unset ENCLAVER_RUN_DIR
 
 timeout 600 "$ENCLAVER" run --qemu --timeout 3 waiter.eif >waiter.out 2>waiter.err; RC=$?
 ERR=$(cat waiter.err)
