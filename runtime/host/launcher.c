@@ -525,20 +525,18 @@ on_accept (struct ev_loop *loop, int fd, void *data, int mask)
   (void) mask;
   for (;;)
     {
-      int cfd = -1;
-      uint64_t cid = 0;
-      int r = host_sock_accept (fd, &cfd, &cid);
+      int cfd = -1, r;
+      /* Every listener applies the CID check (host_peer_allowed): a vsock peer must be
+       * this enclave; the ingress listeners are TCP on 127.0.0.1, whose peers carry no
+       * CID and pass. */
+      r = host_sock_accept_checked (fd, &cfd, l->e.cid, ls->kind, ls->port, l->name);
       if (r < 0)
         return;
-      if (ls->check_cid && r == 1 && cid != l->e.cid)
-        enclaver_log (ENCLAVER_LOG_WARNING, SRC,
-                      "refused a connection to the %s port %" PRIu32 " from CID %" PRIu64
-                      ": enclave '%s' has CID %" PRIu64,
-                      ls->kind, ls->port, cid, l->name, l->e.cid);
-      else
-        enclaver_log (ENCLAVER_LOG_INFO, SRC,
-                      "%s connection on port %" PRIu32 " closed: the %s proxy is not available yet",
-                      ls->kind, ls->port, ls->kind);
+      if (r == 0)
+        continue; /* refused, closed and logged */
+      enclaver_log (ENCLAVER_LOG_INFO, SRC,
+                    "%s connection on port %" PRIu32 " closed: the %s proxy is not available yet",
+                    ls->kind, ls->port, ls->kind);
       close (cfd);
     }
 }

@@ -149,5 +149,9 @@ void ne_enclave_close (struct ne_enclave *e);
  * vsock:3:9000. */
 struct host_backend;
 struct host_backend *host_backend_nitro_new (const struct ne_dev *dev, const char *heartbeat_addr);
+/* Where the console of a debug-mode enclave is reached: a transport address in which
+ * "%u" stands for the console port (enclave CID + 10000); NULL restores the default,
+ * "vsock:0:%u" (EIF.md §6).  The tests point it at a unix: socket. */
+void host_backend_nitro_set_console (struct host_backend *b, const char *addr_fmt);
 
 #endif

@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +13,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 #include <linux/vm_sockets.h>
+
+#include <enclaver/log.h>
 
 #include "streams.h"
 #include "transport.h"
@@ -174,6 +177,69 @@ host_sock_accept (int lfd, int *fd, uint64_t *cid)
       return 1;
     }
   return 0;
+}
+
+int
+host_peer_allowed (const struct sockaddr *sa, unsigned int len, uint64_t enclave_cid, char *why, size_t whylen)
+{
+  if (why != NULL && whylen > 0)
+    why[0] = '\0';
+  if (sa == NULL || len < sizeof sa->sa_family)
+    {
+      snprintf (why, whylen, "a peer without an address");
+      return 0;
+    }
+  switch (sa->sa_family)
+    {
+    case AF_VSOCK:
+      {
+        const struct sockaddr_vm *vm = (const struct sockaddr_vm *) sa;
+        if (len < sizeof *vm)
+          {
+            snprintf (why, whylen, "a vsock peer with a truncated address");
+            return 0;
+          }
+        if ((uint64_t) vm->svm_cid == enclave_cid)
+          return 1;
+        snprintf (why, whylen, "from CID %u: the enclave has CID %" PRIu64, vm->svm_cid, enclave_cid);
+        return 0;
+      }
+    case AF_UNIX:
+    case AF_INET:
+    case AF_INET6:
+      return 1; /* no CID to check */
+    default:
+      snprintf (why, whylen, "a peer of address family %d", (int) sa->sa_family);
+      return 0;
+    }
+}
+
+int
+host_sock_accept_checked (int lfd, int *fd, uint64_t enclave_cid, const char *kind, uint32_t port,
+                          const char *enclave_name)
+{
+  struct sockaddr_storage ss;
+  socklen_t len = sizeof ss;
+  char why[128];
+  int s = accept4 (lfd, (struct sockaddr *) &ss, &len, SOCK_CLOEXEC | SOCK_NONBLOCK);
+  if (s < 0)
+    return -1;
+  if (host_peer_allowed ((const struct sockaddr *) &ss, len, enclave_cid, why, sizeof why))
+    {
+      *fd = s;
+      return 1;
+    }
+  close (s);
+  *fd = -1;
+  host_peer_log_refused (kind, port, why, enclave_name);
+  return 0;
+}
+
+void
+host_peer_log_refused (const char *kind, uint32_t port, const char *why, const char *enclave_name)
+{
+  enclaver_log (ENCLAVER_LOG_WARNING, "run", "refused a connection to the %s port %" PRIu32 " %s (enclave '%s')",
+                kind, port, why, enclave_name ? enclave_name : "?");
 }
 
 void

@@ -44,6 +44,24 @@ int host_sock_connect_start (const char *spec, int *fd, char *err, size_t errlen
  * CID and the return is 1; for other families 0 (no CID); -1 with errno when none. */
 int host_sock_accept (int lfd, int *fd, uint64_t *cid);
 
+/* Host listeners accept only the enclave they launched (ENCLAVER.md §17, Enclaver bug #11:
+ * several enclaves on one host).  Pure: 1 when the peer may connect, 0 when refused (why
+ * then says why).  AF_VSOCK: allowed when svm_cid == enclave_cid; AF_UNIX and AF_INET(6)
+ * peers carry no CID and are allowed (the QEMU backend's user-mode NIC, the tests, and
+ * the ingress listeners, which on the host are TCP on 127.0.0.1).  A truncated vsock
+ * address or another family is refused. */
+struct sockaddr;
+int host_peer_allowed (const struct sockaddr *sa, unsigned int len, uint64_t enclave_cid, char *why,
+                       size_t whylen);
+/* Accept one connection (as host_sock_accept) and apply host_peer_allowed; a refused
+ * peer is closed and logged as a warning naming the listener (kind, port) and the
+ * enclave.  Returns 1 with *fd for an allowed peer, 0 for a refused one, -1 with errno
+ * when none is pending. */
+int host_sock_accept_checked (int lfd, int *fd, uint64_t enclave_cid, const char *kind, uint32_t port,
+                              const char *enclave_name);
+/* The warning host_sock_accept_checked logs for a refused peer. */
+void host_peer_log_refused (const char *kind, uint32_t port, const char *why, const char *enclave_name);
+
 /* Splits a byte stream into lines of at most max bytes (without the '\n').  A longer line
  * is delivered in max-sized pieces with partial = 1, or dropped when skip_long (then fn
  * gets line = NULL, partial = 1 once for it). */

@@ -26,6 +26,8 @@
 
 #include <enclaver/log.h>
 
+#include <linux/vm_sockets.h>
+
 #include "backend-local.h"
 #include "launcher.h"
 #include "state.h"
@@ -619,6 +621,93 @@ rm_cb (const char *path, const struct stat *sb, int flag, struct FTW *ftw)
   return remove (path);
 }
 
+/* ---- host listeners accept only their enclave's CID ------------------------------------ */
+
+static void
+test_peer_cid (void)
+{
+  struct sockaddr_vm vm;
+  struct sockaddr_un un;
+  struct sockaddr_in in;
+  struct sockaddr sa;
+  char why[128], path[128], errfile[128], out[2048];
+  int lfd, cfd, fd = -1, saved, r;
+  FILE *fp;
+  size_t n;
+
+  memset (&vm, 0, sizeof vm);
+  vm.svm_family = AF_VSOCK;
+  vm.svm_port = 40000;
+  vm.svm_cid = 16;
+  TAP_INT_EQ (host_peer_allowed ((struct sockaddr *) &vm, sizeof vm, 16, why, sizeof why), 1,
+              "peer: vsock from the enclave's CID is allowed");
+  vm.svm_cid = 17;
+  TAP_INT_EQ (host_peer_allowed ((struct sockaddr *) &vm, sizeof vm, 16, why, sizeof why), 0,
+              "peer: vsock from another enclave's CID is refused");
+  TAP_STR_EQ (why, "from CID 17: the enclave has CID 16", "peer: ... and the reason names both CIDs");
+  vm.svm_cid = 2; /* the host's own CID */
+  TAP_INT_EQ (host_peer_allowed ((struct sockaddr *) &vm, sizeof vm, 16, why, sizeof why), 0,
+              "peer: vsock from the host (CID 2) is refused");
+  vm.svm_cid = 16;
+  TAP_INT_EQ (host_peer_allowed ((struct sockaddr *) &vm, 4, 16, why, sizeof why), 0,
+              "peer: a truncated vsock address is refused");
+  memset (&un, 0, sizeof un);
+  un.sun_family = AF_UNIX;
+  TAP_INT_EQ (host_peer_allowed ((struct sockaddr *) &un, sizeof un, 16, why, sizeof why), 1,
+              "peer: AF_UNIX carries no CID: allowed");
+  memset (&in, 0, sizeof in);
+  in.sin_family = AF_INET;
+  TAP_INT_EQ (host_peer_allowed ((struct sockaddr *) &in, sizeof in, 16, why, sizeof why), 1,
+              "peer: AF_INET (ingress, QEMU's NIC) carries no CID: allowed");
+  memset (&sa, 0, sizeof sa);
+  sa.sa_family = AF_APPLETALK;
+  TAP_INT_EQ (host_peer_allowed (&sa, sizeof sa, 16, why, sizeof why), 0, "peer: another family is refused");
+
+  /* The accepting side: an allowed peer is handed over, and nothing is logged. */
+  snprintf (path, sizeof path, "unix:/tmp/enclaver-test-peer-%d.sock", (int) getpid ());
+  snprintf (errfile, sizeof errfile, "/tmp/enclaver-test-peer-%d.err", (int) getpid ());
+  lfd = host_sock_listen (path, why, sizeof why);
+  tap_ok (lfd >= 0, "peer: a unix listener");
+  cfd = enclaver_transport_connect (path, why, sizeof why);
+  fflush (stderr);
+  saved = dup (2);
+  r = open (errfile, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  dup2 (r, 2);
+  close (r);
+  r = host_sock_accept_checked (lfd, &fd, 16, "egress", 17002, "peer-test");
+  fflush (stderr);
+  dup2 (saved, 2);
+  close (saved);
+  TAP_INT_EQ (r, 1, "peer: host_sock_accept_checked hands over an AF_UNIX peer");
+  tap_ok (fd >= 0, "peer: ... with its fd");
+  if (fd >= 0)
+    close (fd);
+  if (cfd >= 0)
+    close (cfd);
+  close (lfd);
+  unlink (path + 5);
+
+  /* The refusal message, as on_accept logs it (the logging half, with a refused peer). */
+  saved = dup (2);
+  r = open (errfile, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  dup2 (r, 2);
+  close (r);
+  vm.svm_cid = 17;
+  if (!host_peer_allowed ((struct sockaddr *) &vm, sizeof vm, 16, why, sizeof why))
+    host_peer_log_refused ("egress", 17002, why, "peer-test");
+  fflush (stderr);
+  dup2 (saved, 2);
+  close (saved);
+  fp = fopen (errfile, "rb");
+  n = fp ? fread (out, 1, sizeof out - 1, fp) : 0;
+  out[n] = '\0';
+  if (fp)
+    fclose (fp);
+  TAP_CONTAINS (out, "refused a connection to the egress port 17002 from CID 17: the enclave has CID 16",
+                "peer: the refusal is logged with the port and both CIDs");
+  unlink (errfile);
+}
+
 int
 main (void)
 {
@@ -636,6 +725,7 @@ main (void)
     }
 
   test_exit_mapping ();
+  test_peer_cid ();
   test_lines ();
   test_state ();
   test_stop_request ();

@@ -6,11 +6,14 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "tests/tap.h"
@@ -943,6 +946,164 @@ test_backend (void)
   fake_ne_free (f);
 }
 
+/* ---- the debug console (EIF.md §6), played by a unix socket --------------------------- */
+
+static int
+unix_listen (const char *path)
+{
+  struct sockaddr_un a;
+  int fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  memset (&a, 0, sizeof a);
+  a.sun_family = AF_UNIX;
+  if (strlen (path) >= sizeof a.sun_path)
+    abort ();
+  memcpy (a.sun_path, path, strlen (path) + 1);
+  unlink (path);
+  if (fd < 0 || bind (fd, (struct sockaddr *) &a, sizeof a) < 0 || listen (fd, 4) < 0)
+    abort ();
+  return fd;
+}
+
+/* stderr into a file for the length of a test; returns the saved fd. */
+static int
+stderr_to (const char *path)
+{
+  int saved = dup (2), fd = open (path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  fflush (stderr);
+  if (saved < 0 || fd < 0 || dup2 (fd, 2) < 0)
+    abort ();
+  close (fd);
+  return saved;
+}
+
+static void
+stderr_back (int saved)
+{
+  fflush (stderr);
+  dup2 (saved, 2);
+  close (saved);
+}
+
+static void
+slurp (const char *path, char *buf, size_t len)
+{
+  FILE *fp = fopen (path, "rb");
+  size_t n = 0;
+  if (fp != NULL)
+    {
+      n = fread (buf, 1, len - 1, fp);
+      fclose (fp);
+    }
+  buf[n] = '\0';
+}
+
+static struct host_backend *
+console_backend (struct fake_ne **f, struct host_run_config *rc, const char *tmpl)
+{
+  struct fake_ne_config c = base_config ();
+  struct host_backend *b;
+  struct stat st;
+  *f = new_fake (&c);
+  b = host_backend_nitro_new (fake_ne_dev (*f), hb_addr);
+  host_backend_nitro_set_console (b, tmpl);
+  memset (rc, 0, sizeof *rc);
+  stat (vector1, &st);
+  rc->eif_path = vector1;
+  rc->eif_size = (uint64_t) st.st_size;
+  rc->arch = "x86_64";
+  rc->memory_mib = 128;
+  rc->cpu_count = 2;
+  return b;
+}
+
+static void
+test_console (void)
+{
+  static const char lines[] = "hello \033[1;32mgreen\033[0m world\r\n\033]0;title\007second line\nlast, no newline";
+  char tmpl[128], sock[128], errfile[128], out[4096];
+  struct host_run_config rc;
+  struct host_enclave e;
+  struct fake_ne *f;
+  struct host_backend *b;
+  enclaver_error_t err = NULL;
+  struct pollfd pfd;
+  int lfd, cfd, saved, n;
+
+  snprintf (tmpl, sizeof tmpl, "unix:%s/console-%%u.sock", tmpdir);
+  snprintf (sock, sizeof sock, "%s/console-10016.sock", tmpdir); /* CID 16 + 10000 */
+  snprintf (errfile, sizeof errfile, "%s/stderr.txt", tmpdir);
+  lfd = unix_listen (sock);
+
+  /* Debug mode: the backend connects, the console's lines reach stderr without escapes. */
+  b = console_backend (&f, &rc, tmpl);
+  rc.debug_mode = 1;
+  memset (&e, 0, sizeof e);
+  saved = stderr_to (errfile);
+  n = b->start (b, &rc, &e, &err);
+  cfd = accept4 (lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+  if (cfd >= 0)
+    {
+      if (write (cfd, lines, sizeof lines - 1) != (ssize_t) (sizeof lines - 1))
+        abort ();
+      close (cfd);
+    }
+  pfd.fd = b->event_fd (b, &e);
+  pfd.events = POLLIN;
+  pfd.revents = 0;
+  poll (&pfd, 1, 5000);
+  TAP_INT_EQ (b->on_event (b, &e), 0, "console: the console's end is not the enclave's end");
+  stderr_back (saved);
+  TAP_INT_EQ (n, 0, "console: debug-mode start launches the enclave");
+  enclaver_error_release (&err);
+  tap_ok (cfd >= 0, "console: the backend connected to the console address (CID + 10000)");
+  tap_ok (pfd.fd >= 0 && (pfd.revents & POLLIN), "console: the event fd wakes for the console");
+  slurp (errfile, out, sizeof out);
+  TAP_CONTAINS (out, "hello green world\nsecond line\nlast, no newline\n", "console: lines on stderr, escapes and CRs removed");
+  tap_ok (strchr (out, '\033') == NULL, "console: no escape byte reaches stderr");
+  saved = stderr_to (errfile);
+  b->terminate (b, &e);
+  stderr_back (saved);
+  slurp (errfile, out, sizeof out);
+  TAP_STR_EQ (out, "", "console: the last partial line was already flushed at the console's end");
+  TAP_INT_EQ (fake_ne_record (f)->enclave_closed, 1, "console: terminate still closes the enclave fd");
+  b->destroy (b);
+  fake_ne_free (f);
+
+  /* Without debug mode nothing connects and the event fd is the enclave's. */
+  b = console_backend (&f, &rc, tmpl);
+  memset (&e, 0, sizeof e);
+  TAP_INT_EQ (b->start (b, &rc, &e, &err), 0, "console: a production-mode start");
+  enclaver_error_release (&err);
+  cfd = accept4 (lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+  TAP_INT_EQ (cfd, -1, "console: without debug mode nothing connects to the console");
+  if (cfd >= 0)
+    close (cfd);
+  TAP_INT_EQ (b->on_event (b, &e), 0, "console: the enclave runs");
+  b->terminate (b, &e);
+  b->destroy (b);
+  fake_ne_free (f);
+  close (lfd);
+  unlink (sock);
+
+  /* A console that never opens: a warning, and the enclave runs. */
+  b = console_backend (&f, &rc, tmpl);
+  rc.debug_mode = 1;
+  memset (&e, 0, sizeof e);
+  saved = stderr_to (errfile);
+  n = b->start (b, &rc, &e, &err);
+  stderr_back (saved);
+  TAP_INT_EQ (n, 0, "console: a console that never opens does not fail the start");
+  enclaver_error_release (&err);
+  slurp (errfile, out, sizeof out);
+  TAP_CONTAINS (out, "no console at unix:", "console: ... it is a warning naming the address");
+  TAP_CONTAINS (out, "after 6 attempts", "console: ... after the retries");
+  TAP_INT_EQ (b->on_event (b, &e), 0, "console: the enclave runs without its console");
+  b->terminate (b, &e);
+  b->destroy (b);
+  fake_ne_free (f);
+  unlink (errfile);
+}
+
 int
 main (void)
 {
@@ -964,6 +1125,7 @@ main (void)
   test_launch_errors ();
   test_fake_rules ();
   test_backend ();
+  test_console ();
   test_real_dev ();
 
   unlink (hb_addr + 5);
