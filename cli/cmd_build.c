@@ -86,20 +86,6 @@ add_param (enclaver_ctx_t *ctx, const char *k, const char *v)
 }
 
 
-/* One warning per manifest key that is accepted but has no effect yet (issue #12). */
-static void
-cli_warn_unimplemented (const struct enclaver_manifest *m)
-{
-  const struct enclaver_manifest_key *k;
-  size_t i;
-  for (i = 0; (k = enclaver_manifest_unimplemented (m, i)) != NULL; i++)
-    {
-      char *msg = enclaver_manifest_unimplemented_message (m, k);
-      enclaver_log_warning ("%s", msg);
-      free (msg);
-    }
-}
-
 int
 cmd_build (int argc, char **argv)
 {

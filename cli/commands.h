@@ -59,6 +59,10 @@ int cli_common_option (int c, const char *arg);
 const char *const *cli_plugin_dirs (void);
 /* Print "enclaver CMD: msg\nTry 'enclaver CMD --help'." and return EXIT_USAGE. */
 int cli_usage_error (const char *cmd, const char *fmt, ...) __attribute__ ((format (printf, 2, 3)));
+struct enclaver_manifest;
+/* One warning per manifest key of m that is accepted but has no effect yet (build and
+ * manifest print them). */
+void cli_warn_unimplemented (const struct enclaver_manifest *m);
 /* Log err as an error, release it, return EXIT_FAIL. */
 int cli_fail (enclaver_error_t *err);
 

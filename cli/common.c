@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include <enclaver/log.h>
+#include <enclaver/manifest.h>
 #include "cli/commands.h"
 #include "util.h"
 
@@ -234,4 +235,16 @@ cli_help (FILE *f, const char *text)
       text = mark + strlen (CLI_COMMON_HELP);
     }
   fputs (text, f);
+}
+
+void
+cli_warn_unimplemented (const struct enclaver_manifest *m)
+{
+  const struct enclaver_manifest_key *k;
+  for (size_t i = 0; (k = enclaver_manifest_unimplemented (m, i)) != NULL; i++)
+    {
+      char *msg = enclaver_manifest_unimplemented_message (m, k);
+      enclaver_log_warning ("%s", msg);
+      free (msg);
+    }
 }
