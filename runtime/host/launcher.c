@@ -34,7 +34,6 @@ struct listener
   const char *kind; /* "egress", "ingress" */
   uint32_t port;
   int fd;
-  int check_cid;
 };
 
 struct launcher
@@ -542,8 +541,7 @@ on_accept (struct ev_loop *loop, int fd, void *data, int mask)
 }
 
 static int
-add_listener (struct launcher *l, const char *kind, uint32_t port, const char *addr, int check_cid,
-              enclaver_error_t *err)
+add_listener (struct launcher *l, const char *kind, uint32_t port, const char *addr, enclaver_error_t *err)
 {
   char e[512];
   struct listener *ls;
@@ -556,7 +554,6 @@ add_listener (struct launcher *l, const char *kind, uint32_t port, const char *a
   ls->kind = kind;
   ls->port = port;
   ls->fd = fd;
-  ls->check_cid = check_cid;
   enclaver_log (ENCLAVER_LOG_DEBUG, SRC, "%s listener on %s", kind, addr);
   return 0;
 }
@@ -707,13 +704,13 @@ host_run (struct host_backend *b, const struct host_run_config *c, enclaver_erro
           enclaver_make_error (err, EINVAL, "egress: no host address for port %" PRIu32, c->egress_port);
           goto fail;
         }
-      if (add_listener (l, "egress", c->egress_port, addr, strncmp (addr, "vsock:", 6) == 0, err) < 0)
+      if (add_listener (l, "egress", c->egress_port, addr, err) < 0)
         goto fail;
     }
   for (i = 0; i < c->n_ingress; i++)
     {
       snprintf (addr, sizeof addr, "tcp:127.0.0.1:%" PRIu32, c->ingress[i].listen_port);
-      if (add_listener (l, "ingress", c->ingress[i].listen_port, addr, 0, err) < 0)
+      if (add_listener (l, "ingress", c->ingress[i].listen_port, addr, err) < 0)
         goto fail;
     }
 
