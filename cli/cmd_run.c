@@ -681,24 +681,19 @@ cmd_run (int argc, char **argv)
     }
   rc = host_run (b, &cfg, &err);
   b->destroy (b);
-  enclaver_eif_info_clear (&info);
-  enclaver_manifest_free (m);
-  wrapper_clear (&w);
-  free (insecure);
   if (rc < 0)
-    return cli_fail (&err);
-  return rc;
+    rc = cli_fail (&err);
+  goto out;
 
 usage:
-  enclaver_eif_info_clear (&info);
-  enclaver_manifest_free (m);
-  wrapper_clear (&w);
-  free (insecure);
-  return EXIT_USAGE;
+  rc = EXIT_USAGE;
+  goto out;
 fail:
+  rc = cli_fail (&err);
+out:
   enclaver_eif_info_clear (&info);
   enclaver_manifest_free (m);
   wrapper_clear (&w);
   free (insecure);
-  return cli_fail (&err);
+  return rc;
 }
