@@ -7,12 +7,14 @@ PKGS="build-essential autoconf automake libtool pkg-config make gcc clang
 libarchive-dev libssl-dev libcurl4-openssl-dev liblua5.4-dev lua5.4 libjansson-dev
 libyaml-dev zlib1g-dev libzstd-dev libisal-dev
 docker-registry curl ca-certificates openssl jq xz-utils zstd cpio git python3 umoci
-podman skopeo"
+podman skopeo socat python3-jsonschema debootstrap"
 
 # QEMU boots the built EIFs in the test suite (x86_64 hosts).
+# Both QEMU system emulators and the other architecture's cross compiler: the tests
+# build and boot enclaves of both architectures (docs/cross-arch.md).
 case $(dpkg --print-architecture 2>/dev/null) in
-  amd64) PKGS="$PKGS qemu-system-x86" ;;
-  arm64) PKGS="$PKGS qemu-system-arm" ;;
+  amd64) PKGS="$PKGS qemu-system-x86 qemu-system-arm gcc-aarch64-linux-gnu libc6-dev-arm64-cross" ;;
+  arm64) PKGS="$PKGS qemu-system-arm qemu-system-x86 gcc-x86-64-linux-gnu libc6-dev-amd64-cross" ;;
 esac
 
 missing=""
