@@ -8,7 +8,7 @@
  *   1. runs the pre-flight checks of the backend (nothing is started when one fails);
  *   2. starts the host halves that must exist before the enclave (egress listener);
  *   3. starts the enclave through its backend (Nitro device, QEMU, the tests' fake);
- *   4. runs one event loop (runtime/host/evloop.c) with the status and log stream
+ *   4. runs one event loop (runtime/evloop.c) with the status and log stream
  *      clients (bounded retries and backoff), the ingress listeners, the console in
  *      debug mode, signals and timers;
  *   5. maps the app's end to an exit code (ENCLAVER.md §8) and stops the enclave:

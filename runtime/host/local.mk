@@ -11,7 +11,7 @@ runtime_host_libenclaver_host_la_SOURCES = \
 	runtime/host/backend-qemu.c runtime/host/backend-qemu.h \
 	runtime/host/qemu-support.c runtime/host/qemu-support.h \
 	runtime/host/launcher.h runtime/host/launcher.c \
-	runtime/host/evloop.c runtime/host/evloop.h \
+	runtime/evloop.c runtime/evloop.h \
 	runtime/host/streams.c runtime/host/streams.h \
 	runtime/host/state.c runtime/host/state.h \
 	runtime/host/backend-local.c runtime/host/backend-local.h \
