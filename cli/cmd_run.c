@@ -30,6 +30,7 @@
 #include "backend-qemu.h"
 #include "launcher.h"
 #include "ne.h"
+#include "services.h"
 
 static const char run_help[] =
   "Usage: enclaver run [OPTIONS] [EIF_OR_IMAGE]\n"
@@ -390,6 +391,7 @@ cmd_run (int argc, char **argv)
   struct host_run_config cfg;
   struct host_backend *b = NULL;
   enclaver_error_t err = NULL;
+  json_t *mjson = NULL;
   struct stat st;
 
   memset (&info, 0, sizeof info);
@@ -646,6 +648,19 @@ cmd_run (int argc, char **argv)
       cfg.ingress = ingress;
       cfg.n_ingress = m->n_ingress;
     }
+  if (m)
+    {
+      /* The host services read the policy of what they launched (defence in depth). */
+      cleanup_free char *text = enclaver_manifest_to_json (m, &err);
+      if (text == NULL || (mjson = json_loads (text, 0, NULL)) == NULL)
+        {
+          if (err == NULL)
+            enclaver_make_error (&err, EINVAL, "cannot convert the manifest to JSON");
+          goto fail;
+        }
+      cfg.manifest = mjson;
+    }
+  cfg.services = host_services;
   cfg.json_events = json;
   cfg.timeout_s = (int) timeout;
   if (n_cpu_ids && cpus && (size_t) cpus != n_cpu_ids)
@@ -691,6 +706,7 @@ usage:
 fail:
   rc = cli_fail (&err);
 out:
+  json_decref (mjson);
   enclaver_eif_info_clear (&info);
   enclaver_manifest_free (m);
   wrapper_clear (&w);

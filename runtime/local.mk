@@ -18,12 +18,16 @@ RUNTIME_PREFIX_MAP = $(REPRO_PREFIX_MAP)
 # format) is the libc-only helper library of common/, linked in statically; nothing of
 # libenclaver (libarchive, curl, Lua, ...) is.
 RUNTIME_LIBS = libenclaver_common.la
+SV_SSL_LIBS = -lssl -lcrypto
 RUNTIME_COMMON = runtime/rtutil.c runtime/rtutil.h runtime/transport.c runtime/transport.h
 RUNTIME_SV_SOURCES = $(RUNTIME_COMMON) runtime/nsm.c runtime/nsm.h \
 	runtime/supervisor/svconfig.c runtime/supervisor/svconfig.h \
 	runtime/supervisor/user.c runtime/supervisor/user.h \
 	runtime/supervisor/launch.c runtime/supervisor/launch.h \
-	runtime/supervisor/streams.c runtime/supervisor/streams.h
+	runtime/supervisor/streams.c runtime/supervisor/streams.h \
+	runtime/evloop.c runtime/evloop.h \
+	runtime/supervisor/net.c runtime/supervisor/net.h \
+	runtime/supervisor/services.c runtime/supervisor/services.h
 RUNTIME_INIT_SOURCES = $(RUNTIME_COMMON) runtime/init/initlib.c runtime/init/initlib.h \
 	runtime/init/emu.c runtime/init/emu.h
 
@@ -33,7 +37,9 @@ runtime_enclaver_supervisor_SOURCES = $(RUNTIME_SV_SOURCES) runtime/supervisor/m
 runtime_enclaver_supervisor_CPPFLAGS = $(RUNTIME_CPPFLAGS)
 runtime_enclaver_supervisor_CFLAGS = $(AM_CFLAGS) $(RUNTIME_PREFIX_MAP) $(JANSSON_CFLAGS)
 runtime_enclaver_supervisor_LDFLAGS = $(AM_LDFLAGS) $(RUNTIME_STATIC)
-runtime_enclaver_supervisor_LDADD = $(RUNTIME_LIBS) $(JANSSON_LIBS)
+# The network services (TLS ingress, the KMS proxy) use OpenSSL; Debian ships its static
+# archives, so the supervisor stays one static file.  -pthread: the network thread.
+runtime_enclaver_supervisor_LDADD = $(RUNTIME_LIBS) $(JANSSON_LIBS) $(SV_SSL_LIBS) -lpthread
 
 runtime_enclaver_init_SOURCES = $(RUNTIME_INIT_SOURCES) runtime/init/main.c
 runtime_enclaver_init_CPPFLAGS = $(RUNTIME_CPPFLAGS)
@@ -53,7 +59,7 @@ tests_runtime_test_runtime_units_SOURCES = tests/runtime/test-runtime-units.c te
 	$(RUNTIME_SV_SOURCES)
 tests_runtime_test_runtime_units_CPPFLAGS = $(RUNTIME_TEST_CPPFLAGS)
 tests_runtime_test_runtime_units_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
-tests_runtime_test_runtime_units_LDADD = $(RUNTIME_LIBS) $(JANSSON_LIBS)
+tests_runtime_test_runtime_units_LDADD = $(RUNTIME_LIBS) $(JANSSON_LIBS) $(SV_SSL_LIBS) -lpthread
 
 tests_runtime_test_init_SOURCES = tests/runtime/test-init.c tests/tap.h $(RUNTIME_INIT_SOURCES)
 tests_runtime_test_init_CPPFLAGS = $(RUNTIME_TEST_CPPFLAGS)

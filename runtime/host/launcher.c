@@ -1,9 +1,8 @@
 /* enclaver host launcher: host_run() (see launcher.h and docs/run.md).
  *
  * One event loop drives everything after the start: the status and log stream clients,
- * the egress and ingress host listeners (placeholders until the proxies land: a
- * connection is accepted, logged and closed), the backend's own descriptor, signals and
- * timers.  The run ends when the app's final status arrives (then the log stream is
+ * the host services (hostsvc.h: egress, ingress, the emulated NSM), the backend's own
+ * descriptor, signals and timers.  The run ends when the app's final status arrives (then the log stream is
  * drained briefly), when the status stream is lost, when the backend reports the enclave
  * gone, or when a stop runs out of grace; the enclave is terminated in every case. */
 #include "config.h"
@@ -22,19 +21,12 @@
 #include <enclaver/log.h>
 
 #include "evloop.h"
+#include "hostsvc.h"
 #include "launcher.h"
 #include "state.h"
 #include "streams.h"
 
 #define SRC "run"
-
-struct listener
-{
-  struct launcher *l;
-  const char *kind; /* "egress", "ingress" */
-  uint32_t port;
-  int fd;
-};
 
 struct launcher
 {
@@ -52,8 +44,9 @@ struct launcher
   int st_bytes, lg_bytes; /* bytes seen on the current status / log connection */
   int stop_pending; /* the stop request waits for the status stream */
 
-  struct listener *lst;
-  size_t n_lst;
+  struct host_svc_ctx svc;
+  const struct host_service *const *svc_list; /* c->services, or an empty list */
+  void **svc_state; /* one per svc_list entry */
   int backend_fd;
 
   int code;          /* the exit code once decided, else -1 */
@@ -513,49 +506,49 @@ on_log_giveup (struct host_conn *c, void *ctx)
     ev_stop (l->loop);
 }
 
-/* Host listeners (placeholders: the proxies come with the next issue). */
+/* Host services (hostsvc.h). */
+
+static const struct host_service *const no_services[] = { NULL };
 
 static void
-on_accept (struct ev_loop *loop, int fd, void *data, int mask)
+services_stop_accepting (struct launcher *l)
 {
-  struct listener *ls = data;
-  struct launcher *l = ls->l;
-  (void) loop;
-  (void) mask;
-  for (;;)
-    {
-      int cfd = -1, r;
-      /* Every listener applies the CID check (host_peer_allowed): a vsock peer must be
-       * this enclave; the ingress listeners are TCP on 127.0.0.1, whose peers carry no
-       * CID and pass. */
-      r = host_sock_accept_checked (fd, &cfd, l->e.cid, ls->kind, ls->port, l->name);
-      if (r < 0)
-        return;
-      if (r == 0)
-        continue; /* refused, closed and logged */
-      enclaver_log (ENCLAVER_LOG_INFO, SRC,
-                    "%s connection on port %" PRIu32 " closed: the %s proxy is not available yet",
-                    ls->kind, ls->port, ls->kind);
-      close (cfd);
-    }
+  size_t i;
+  for (i = 0; l->svc_list[i]; i++)
+    if (l->svc_state[i] && l->svc_list[i]->stop_accepting)
+      l->svc_list[i]->stop_accepting (l->svc_state[i]);
 }
 
-static int
-add_listener (struct launcher *l, const char *kind, uint32_t port, const char *addr, enclaver_error_t *err)
+static size_t
+services_active (struct launcher *l)
 {
-  char e[512];
-  struct listener *ls;
-  int fd = host_sock_listen (addr, e, sizeof e);
-  if (fd < 0)
-    return enclaver_make_error (err, errno ? errno : EINVAL, "%s listener for port %" PRIu32 ": %s", kind,
-                                port, e);
-  ls = &l->lst[l->n_lst++];
-  ls->l = l;
-  ls->kind = kind;
-  ls->port = port;
-  ls->fd = fd;
-  enclaver_log (ENCLAVER_LOG_DEBUG, SRC, "%s listener on %s", kind, addr);
-  return 0;
+  size_t i, n = 0;
+  for (i = 0; l->svc_list[i]; i++)
+    if (l->svc_state[i] && l->svc_list[i]->active)
+      n += l->svc_list[i]->active (l->svc_state[i]);
+  return n;
+}
+
+/* Once the app has ended: no new connections; the ones in flight get a bounded time to
+ * finish before the enclave stops (as Enclaver does). */
+static void
+services_drain (struct launcher *l)
+{
+  long long deadline = ev_now_ms () + HOST_NET_DRAIN_MS;
+  size_t n;
+  services_stop_accepting (l);
+  while ((n = services_active (l)) > 0)
+    {
+      if (ev_now_ms () >= deadline)
+        {
+          enclaver_log (ENCLAVER_LOG_WARNING, SRC,
+                        "enclave '%s': %zu connection(s) still open after %d ms: closing them", l->name, n,
+                        HOST_NET_DRAIN_MS);
+          break;
+        }
+      if (ev_process (l->loop, 0) < 0)
+        break;
+    }
 }
 
 /* The backend's descriptor (console, emulator exit, the local supervisor's end). */
@@ -619,13 +612,10 @@ cleanup (struct launcher *l)
   host_conn_cancel (&l->lg);
   host_lines_free (&l->st_lines);
   host_lines_free (&l->lg_lines);
-  for (i = 0; i < l->n_lst; i++)
-    if (l->lst[i].fd >= 0)
-      {
-        ev_del_file (l->loop, l->lst[i].fd, EV_READABLE);
-        close (l->lst[i].fd);
-      }
-  free (l->lst);
+  for (i = 0; l->svc_state && l->svc_list && l->svc_list[i]; i++)
+    if (l->svc_state[i])
+      l->svc_list[i]->destroy (l->svc_state[i]);
+  free (l->svc_state);
   if (l->state_written)
     host_state_remove (l->run_dir, l->name);
   json_decref (l->final);
@@ -673,9 +663,17 @@ host_run (struct host_backend *b, const struct host_run_config *c, enclaver_erro
       host_lines_free (&l->lg_lines);
       return enclaver_make_errno (err, errno, "cannot create the event loop");
     }
-  l->lst = calloc (c->n_ingress + 1, sizeof *l->lst);
-  if (l->lst == NULL)
+  l->svc_list = c->services ? c->services : no_services;
+  for (i = 0; l->svc_list[i]; i++)
+    ;
+  l->svc_state = calloc (i + 1, sizeof *l->svc_state);
+  if (l->svc_state == NULL)
     abort ();
+  l->svc.loop = l->loop;
+  l->svc.c = c;
+  l->svc.b = b;
+  l->svc.e = &l->e;
+  l->svc.name = l->name;
 
   /* 1. Checks that touch nothing. */
   if (b->check && b->check (b, c, err) < 0)
@@ -697,22 +695,9 @@ host_run (struct host_backend *b, const struct host_run_config *c, enclaver_erro
   /* 2. The host halves that must exist before the enclave: egress (the enclave may
    * connect as soon as it runs), and the ingress ports, bound now so that a port in use
    * is reported before anything starts (they are served once the enclave runs). */
-  if (c->has_egress)
-    {
-      if (b->host_addr (b, &l->e, c->egress_port, addr, sizeof addr) < 0)
-        {
-          enclaver_make_error (err, EINVAL, "egress: no host address for port %" PRIu32, c->egress_port);
-          goto fail;
-        }
-      if (add_listener (l, "egress", c->egress_port, addr, err) < 0)
-        goto fail;
-    }
-  for (i = 0; i < c->n_ingress; i++)
-    {
-      snprintf (addr, sizeof addr, "tcp:127.0.0.1:%" PRIu32, c->ingress[i].listen_port);
-      if (add_listener (l, "ingress", c->ingress[i].listen_port, addr, err) < 0)
-        goto fail;
-    }
+  for (i = 0; l->svc_list[i]; i++)
+    if (l->svc_list[i]->prepare (&l->svc, &l->svc_state[i], err) < 0)
+      goto fail;
 
   /* 3. The enclave. */
   if (b->start (b, c, &l->e, err) < 0)
@@ -733,11 +718,14 @@ host_run (struct host_backend *b, const struct host_run_config *c, enclaver_erro
   if (ev)
     emit (l, ev);
   write_state (l);
+  for (i = 0; l->svc_list[i]; i++)
+    if (l->svc_state[i] && l->svc_list[i]->started && l->svc_list[i]->started (l->svc_state[i], err) < 0)
+      {
+        b->terminate (b, &l->e);
+        goto fail;
+      }
 
-  /* 4. The loop: streams, listeners, the backend's descriptor, timers. */
-  for (i = 0; i < l->n_lst; i++)
-    if (ev_add_file (l->loop, l->lst[i].fd, EV_READABLE, on_accept, &l->lst[i]) < 0)
-      enclaver_log (ENCLAVER_LOG_WARNING, SRC, "epoll: %s", strerror (errno));
+  /* 4. The loop: streams, host services, the backend's descriptor, timers. */
   if (b->event_fd && (l->backend_fd = b->event_fd (b, &l->e)) >= 0)
     ev_add_file (l->loop, l->backend_fd, EV_READABLE, on_backend_event, l);
   host_conn_start (&l->st, l->loop, "status stream", addr, c->connect_deadline_ms, on_status_connected,
@@ -757,6 +745,7 @@ host_run (struct host_backend *b, const struct host_run_config *c, enclaver_erro
     end_run (l, HOST_EXIT_ENCLAVE_FATAL, "lost");
 
   /* 5. Stop the enclave, whatever happened. */
+  services_drain (l);
   b->terminate (b, &l->e);
   enclaver_log (ENCLAVER_LOG_INFO, SRC, "enclave '%s' terminated; exit code %d", l->name, l->code);
   ev = json_pack ("{s:s, s:s, s:i, s:s}", "event", "exit", "name", l->name, "code", l->code, "reason", l->reason);

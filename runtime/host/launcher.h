@@ -27,6 +27,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include <jansson.h>
+
 #include <enclaver/error.h>
 
 /* Enclaver's exit codes (ENCLAVER.md §8). */
@@ -41,6 +43,11 @@ enum
 #define HOST_PORT_STATUS 17000u
 #define HOST_PORT_LOG 17001u
 #define HOST_PORT_EGRESS 17002u
+
+/* Bounded wait for in-flight connections of the host services once the app has ended. */
+#define HOST_NET_DRAIN_MS 5000
+
+struct host_service;
 
 struct host_ingress
 {
@@ -67,6 +74,10 @@ struct host_run_config
   int has_egress;       /* start the egress host half before the enclave */
   const struct host_ingress *ingress;
   size_t n_ingress;
+  const struct host_service *const *services; /* host halves of the network services
+                             (hostsvc.h; NULL-terminated; NULL = none) */
+  const json_t *manifest; /* the launched manifest as `enclaver manifest -o json` prints it
+                             (the host services read their policy from it), or NULL */
 
   int json_events;      /* -o json: one JSON line per lifecycle event on stdout */
   int stop_grace_ms;    /* after the stop request, before terminating (0: the default,

@@ -12,6 +12,8 @@ runtime_host_libenclaver_host_la_SOURCES = \
 	runtime/host/qemu-support.c runtime/host/qemu-support.h \
 	runtime/host/launcher.h runtime/host/launcher.c \
 	runtime/evloop.c runtime/evloop.h \
+	runtime/host/hostsvc.h runtime/host/services.c runtime/host/services.h \
+	runtime/host/placeholder.c \
 	runtime/host/streams.c runtime/host/streams.h \
 	runtime/host/state.c runtime/host/state.h \
 	runtime/host/backend-local.c runtime/host/backend-local.h \

@@ -1,8 +1,10 @@
 /* enclaver-supervisor: runs the app inside the enclave and reports on it.
  *
- * Single-threaded poll loop over: a signalfd (SIGCHLD, SIGTERM, SIGINT and forwarded
- * signals), the app's output pipe (stdout+stderr), and the status and log stream
- * servers.  See docs/runtime.md for the configuration and the wire protocols. */
+ * The main thread's poll loop serves: a signalfd (SIGCHLD, SIGTERM, SIGINT and forwarded
+ * signals), the app's output pipe (stdout+stderr), the status and log stream servers,
+ * and the log pipe of the network services, which run on a thread of their own (net.h:
+ * started before the app, told to drain once it has ended, joined at exit).  See
+ * docs/runtime.md for the configuration and the wire protocols. */
 #include "config.h"
 
 #include <errno.h>
@@ -21,6 +23,8 @@
 #include <unistd.h>
 
 #include "launch.h"
+#include "net.h"
+#include "services.h"
 #include "nsm.h"
 #include "rtutil.h"
 #include "streams.h"
@@ -50,6 +54,7 @@ struct sv
   int finished;      /* the app exited, or could not be started */
   int exit_code;
   int stop_requested;
+  struct sv_net *net;        /* the network services, or NULL */
   long long kill_deadline;   /* ms, 0 = none */
   long long linger_deadline; /* ms, valid once finished */
 };
@@ -101,6 +106,21 @@ set_status (struct sv *s, const char *kind, int value, const char *text)
   sv_info (s, "status %.*s", (int) strlen (s->status_line) - 1, s->status_line);
 }
 
+/* Set KEY=VALUE in an environment vector, replacing the same key. */
+static char **
+sv_env_set (char **env, const char *kv)
+{
+  size_t klen = strcspn (kv, "="), i;
+  for (i = 0; env && env[i]; i++)
+    if (strncmp (env[i], kv, klen) == 0 && env[i][klen] == '=')
+      {
+        free (env[i]);
+        env[i] = xstrdup (kv);
+        return env;
+      }
+  return rt_strv_push (env, kv);
+}
+
 static void
 finish (struct sv *s, int exit_code)
 {
@@ -108,6 +128,8 @@ finish (struct sv *s, int exit_code)
   s->app = 0;
   s->exit_code = exit_code;
   s->linger_deadline = now_ms () + (long long) s->cfg.linger * 1000;
+  /* Like odyn: the listeners stop with the app; what is in flight drains (bounded). */
+  sv_net_shutdown (s->net);
 }
 
 static void
@@ -116,6 +138,22 @@ fatal (struct sv *s, int exit_code, const char *msg)
   sv_warn (s, "fatal: %s", msg);
   set_status (s, "fatal", 0, msg);
   finish (s, exit_code);
+}
+
+/* Lines of the network services: into the replay ring and to the log clients (they
+ * are on the console already). */
+static void
+pump_net_log (struct sv *s)
+{
+  char buf[8192];
+  int fd = sv_net_log_fd (s->net);
+  ssize_t r;
+  while (fd >= 0 && ((r = read (fd, buf, sizeof buf)) > 0 || (r < 0 && errno == EINTR)))
+    if (r > 0)
+      {
+        sv_ring_append (&s->ring, buf, (size_t) r);
+        sv_server_broadcast (&s->log, buf, (size_t) r);
+      }
 }
 
 /* Copy available app output to the console, the replay ring and the log clients.
@@ -290,7 +328,7 @@ run_loop (struct sv *s)
   for (;;)
     {
       size_t n_status = sv_server_nfds (&s->status), n_log = sv_server_nfds (&s->log);
-      size_t n = 2 + n_status + n_log, i = 0, st_at, lg_at;
+      size_t n = 3 + n_status + n_log, i = 0, st_at, lg_at;
       struct pollfd *p = xcalloc (n, sizeof *p);
       long long now = now_ms (), timeout = -1;
       int r;
@@ -322,6 +360,8 @@ run_loop (struct sv *s)
       p[i++].events = POLLIN;
       p[i].fd = s->out_rd; /* negative fds are ignored by poll */
       p[i++].events = POLLIN;
+      p[i].fd = sv_net_log_fd (s->net);
+      p[i++].events = POLLIN;
       st_at = i;
       i += sv_server_fill (&s->status, p + i);
       lg_at = i;
@@ -347,6 +387,8 @@ run_loop (struct sv *s)
             close (s->out_rd);
             s->out_rd = -1;
           }
+      if (p[2].revents & POLLIN)
+        pump_net_log (s);
       if (s->status.lfd >= 0 && (p[st_at].revents & POLLIN))
         accept_status (s);
       if (s->log.lfd >= 0 && (p[lg_at].revents & POLLIN))
@@ -609,6 +651,22 @@ main (int argc, char **argv)
         fatal (&s, SV_EXIT_FATAL, err);
       else
         user_ok = 1;
+      /* The network services come up before the app, which may use them at once. */
+      if (user_ok)
+        {
+          s.net = sv_net_new (sv_services, s.cfg.root, err, sizeof err);
+          if (s.net == NULL || sv_net_start (s.net, err, sizeof err) < 0)
+            {
+              fatal (&s, SV_EXIT_FATAL, err);
+              user_ok = 0;
+            }
+          else
+            {
+              char *const *ne = sv_net_env (s.net);
+              for (i = 0; ne[i]; i++)
+                s.cfg.env = sv_env_set (s.cfg.env, ne[i]);
+            }
+        }
       if (user_ok)
         {
           int exec_errno;
@@ -649,6 +707,13 @@ main (int argc, char **argv)
 
   if (run_loop (&s) < 0 && !s.finished)
     s.exit_code = SV_EXIT_FATAL;
+
+  /* The network thread has been told to drain when the app ended; it ends within the
+   * drain time.  Its last lines go to the log clients too. */
+  sv_net_stop (s.net);
+  pump_net_log (&s);
+  sv_net_free (s.net);
+  s.net = NULL;
 
   /* Hand over what is still queued before going away (bounded). */
   sv_server_flush (&s.status, 2000);

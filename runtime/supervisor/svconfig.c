@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <jansson.h>
 
+#include "net.h"
 #include "rtutil.h"
 #include "svconfig.h"
 
@@ -33,6 +34,7 @@ sv_config_free (struct sv_config *c)
   free (c->user);
   free (c->status_addr);
   free (c->log_addr);
+  json_decref (c->root);
   memset (c, 0, sizeof *c);
 }
 
@@ -147,6 +149,13 @@ apply (struct sv_config *c, json_t *root, const char *name, char *err, size_t er
           c->bootstrap = json_is_true (v);
           r = 0;
         }
+      else if (strcmp (key, "manifest") == 0 || strcmp (key, "net") == 0 || sv_net_is_service_key (key))
+        {
+          /* Read by the network services (net.h), which check their own keys. */
+          if (!json_is_object (v) && !(json_is_null (v) && strcmp (key, "manifest") == 0))
+            return rt_err (err, errlen, "%s: key \"%s\" must be an object", name, key);
+          r = 0;
+        }
       else
         return rt_err (err, errlen, "%s: unknown key \"%s\"", name, key);
       if (r < 0)
@@ -168,7 +177,13 @@ sv_config_load_buffer (struct sv_config *c, const char *buf, size_t len, const c
   if (root == NULL)
     return rt_err (err, errlen, "%s:%d:%d: %s", name, je.line, je.column, je.text);
   r = apply (c, root, name, err, errlen);
-  json_decref (root);
+  if (r == 0)
+    {
+      json_decref (c->root);
+      c->root = root;
+    }
+  else
+    json_decref (root);
   return r;
 }
 

@@ -3,6 +3,7 @@
 #define ENCLAVER_SV_CONFIG_H
 
 #include <stddef.h>
+#include <jansson.h>
 
 #define SV_DEFAULT_CONFIG "/etc/enclaver/supervisor.json"
 #define SV_DEFAULT_STATUS_ADDR "vsock:any:17000"
@@ -24,6 +25,8 @@ struct sv_config
   int stop_timeout;   /* seconds between the forwarded SIGTERM and SIGKILL */
   int linger;         /* seconds to keep serving status/logs after the app exited */
   int bootstrap;      /* bring up loopback and seed the RNG */
+  json_t *root;       /* the whole configuration object, for the network services
+                         ("manifest", "net" and their own keys; net.h); NULL without a file */
 };
 
 void sv_config_init (struct sv_config *c);

@@ -407,6 +407,31 @@ install_supervisor (enclaver_stage_t *st, const char *sv_path, enclaver_tree_t *
   json_object_set_new (cfg, "status_addr", json_string (addr));
   snprintf (addr, sizeof addr, "vsock:any:%u", m && m->app_log_port ? m->app_log_port : 17001u);
   json_object_set_new (cfg, "log_addr", json_string (addr));
+  /* The network services of the supervisor (egress, ingress, API, KMS proxy) read their
+   * settings from the normalised manifest (runtime/supervisor/net.h): only the keys the
+   * enclave uses, none that carries a path of the build host (the EIF stays the same
+   * bytes from any directory). */
+  if (m)
+    {
+      static const char *const runtime_keys[] = { "name", "defaults", "ingress", "egress",
+                                                  "kms_proxy", "api", "vsock_ports" };
+      char *mtext = enclaver_manifest_to_json (m, err);
+      json_t *mj = mtext ? json_loads (mtext, 0, NULL) : NULL, *sub = json_object ();
+      free (mtext);
+      if (mj == NULL)
+        {
+          json_decref (cfg);
+          json_decref (sub);
+          if (err && *err == NULL)
+            enclaver_make_error (err, EINVAL, "inject: cannot convert the manifest to JSON");
+          return -1;
+        }
+      for (i = 0; i < sizeof runtime_keys / sizeof runtime_keys[0]; i++)
+        if (json_object_get (mj, runtime_keys[i]))
+          json_object_set (sub, runtime_keys[i], json_object_get (mj, runtime_keys[i]));
+      json_decref (mj);
+      json_object_set_new (cfg, "manifest", sub);
+    }
   text = json_dumps (cfg, JSON_INDENT (2) | JSON_PRESERVE_ORDER);
   json_decref (cfg);
   if (text == NULL || add_blob (tree, "etc/enclaver/supervisor.json", text, strlen (text), 0644, mtime, err) < 0)

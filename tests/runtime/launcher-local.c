@@ -17,6 +17,7 @@
 
 #include "backend-local.h"
 #include "launcher.h"
+#include "services.h"
 
 #define SUPERVISOR RUNTIME_BUILDDIR "/enclaver-supervisor"
 
@@ -85,6 +86,7 @@ main (int argc, char **argv)
         }
     }
   o.args = argv + i;
+  c.services = host_services;
   b = host_backend_local_new (&o);
   if (b == NULL)
     return 1;

@@ -30,6 +30,7 @@
 
 #include "backend-local.h"
 #include "launcher.h"
+#include "services.h"
 #include "state.h"
 #include "streams.h"
 #include "tests/tap.h"
@@ -268,6 +269,7 @@ run_start (struct run *r)
       c.log_port = r->log_port;
       c.egress_port = HOST_PORT_EGRESS;
       c.has_egress = r->has_egress;
+      c.services = host_services;
       c.json_events = r->json;
       c.stop_grace_ms = r->grace_ms;
       c.connect_deadline_ms = r->deadline_ms;

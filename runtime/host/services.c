@@ -1,0 +1,18 @@
+/* enclaver host launcher: the table of host services (see hostsvc.h).  A service is
+ * added with one line here and its extern.  The front ends (enclaver run, enclaver-run)
+ * hand the table to host_run in host_run_config.services. */
+#include "config.h"
+
+#include <stddef.h>
+
+#include "services.h"
+
+/* placeholder.c: the listeners of the ports no proxy serves yet. */
+extern const struct host_service host_egress_placeholder_service;
+extern const struct host_service host_ingress_placeholder_service;
+
+const struct host_service *const host_services[] = {
+  &host_egress_placeholder_service,
+  &host_ingress_placeholder_service,
+  NULL,
+};

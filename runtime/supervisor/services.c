@@ -1,0 +1,14 @@
+/* enclaver-supervisor: the table of network services (see net.h).  A service is added
+ * with one line here and one extern below; its start() decides from the manifest
+ * whether it runs. */
+#include "config.h"
+
+#include <stddef.h>
+
+#include "services.h"
+
+/* extern const struct sv_service sv_egress_service; */
+
+const struct sv_service *const sv_services[] = {
+  NULL,
+};
