@@ -71,3 +71,15 @@ tests_runtime_test_supervisor_SOURCES = tests/runtime/test-supervisor.c tests/ta
 tests_runtime_test_supervisor_CPPFLAGS = $(RUNTIME_TEST_CPPFLAGS)
 tests_runtime_test_supervisor_CFLAGS = $(AM_CFLAGS)
 tests_runtime_test_supervisor_LDADD = $(RUNTIME_LIBS)
+
+# Shared network code of both sides (runtime/net/, docs/network.md): the HTTP/1.1 head
+# parser and the relay, with their unit test.
+RUNTIME_NET_SOURCES = runtime/net/http.c runtime/net/http.h \
+	runtime/net/relay.c runtime/net/relay.h
+check_PROGRAMS += tests/net/test-net-units
+TESTS += tests/net/test-net-units
+tests_net_test_net_units_SOURCES = tests/net/test-net-units.c tests/tap.h \
+	$(RUNTIME_NET_SOURCES) runtime/evloop.c runtime/evloop.h
+tests_net_test_net_units_CPPFLAGS = $(RUNTIME_TEST_CPPFLAGS)
+tests_net_test_net_units_CFLAGS = $(AM_CFLAGS)
+tests_net_test_net_units_LDADD = $(RUNTIME_LIBS)
