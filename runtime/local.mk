@@ -27,7 +27,9 @@ RUNTIME_SV_SOURCES = $(RUNTIME_COMMON) runtime/nsm.c runtime/nsm.h \
 	runtime/supervisor/streams.c runtime/supervisor/streams.h \
 	runtime/evloop.c runtime/evloop.h \
 	runtime/supervisor/net.c runtime/supervisor/net.h \
-	runtime/supervisor/services.c runtime/supervisor/services.h
+	runtime/supervisor/services.c runtime/supervisor/services.h \
+	$(RUNTIME_NET_SOURCES) runtime/net/egressproto.c runtime/net/egressproto.h \
+	runtime/supervisor/egress.c
 RUNTIME_INIT_SOURCES = $(RUNTIME_COMMON) runtime/init/initlib.c runtime/init/initlib.h \
 	runtime/init/emu.c runtime/init/emu.h
 
@@ -83,3 +85,7 @@ tests_net_test_net_units_SOURCES = tests/net/test-net-units.c tests/tap.h \
 tests_net_test_net_units_CPPFLAGS = $(RUNTIME_TEST_CPPFLAGS)
 tests_net_test_net_units_CFLAGS = $(AM_CFLAGS)
 tests_net_test_net_units_LDADD = $(RUNTIME_LIBS)
+# The egress proxy, both halves over the transport seam (tests/net/egress-peer.py is the
+# far end: origins, raw clients, stand-ins of Enclaver's halves for the framing).
+TESTS += tests/net/egress.sh
+EXTRA_DIST += tests/net/egress.sh tests/net/egress-peer.py

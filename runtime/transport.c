@@ -337,6 +337,50 @@ enclaver_transport_listen (const char *spec, char *err, size_t errlen)
 }
 
 int
+enclaver_transport_connect_nb (const char *spec, int *in_progress, char *err, size_t errlen)
+{
+  struct enclaver_transport_addr a;
+  struct sockaddr_storage ss;
+  socklen_t len;
+  char mbuf[160];
+  int fd, e, r, fl;
+
+  *in_progress = 0;
+  spec = mapped (spec, 0, mbuf, sizeof mbuf);
+  fd = spec_socket (spec, &a, &ss, &len, err, errlen);
+  if (fd < 0)
+    return -1;
+  fl = fcntl (fd, F_GETFL);
+  if (fl < 0 || fcntl (fd, F_SETFL, fl | O_NONBLOCK) < 0)
+    {
+      e = errno;
+      rt_err (err, errlen, "connect to %s: %s", spec, strerror (e));
+      close (fd);
+      errno = e;
+      return -1;
+    }
+  do
+    r = connect (fd, (struct sockaddr *) &ss, len);
+  while (r < 0 && errno == EINTR);
+  if (r < 0 && (errno == EINPROGRESS || errno == EAGAIN))
+    {
+      /* EAGAIN: a Unix socket whose listener's backlog is full; no connection is
+       * pending, so the caller treats it as refused (the peer is overloaded). */
+      *in_progress = errno == EINPROGRESS ? 1 : 2;
+      return fd;
+    }
+  if (r < 0)
+    {
+      e = errno;
+      rt_err (err, errlen, "connect to %s: %s", spec, strerror (e));
+      close (fd);
+      errno = e;
+      return -1;
+    }
+  return fd;
+}
+
+int
 enclaver_transport_connect (const char *spec, char *err, size_t errlen)
 {
   struct enclaver_transport_addr a;

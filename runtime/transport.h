@@ -83,6 +83,12 @@ int enclaver_transport_listen (const char *spec, char *err, size_t errlen);
 /* Connect; returns a close-on-exec blocking stream fd, or -1 with err set (errno preserved). */
 int enclaver_transport_connect (const char *spec, char *err, size_t errlen);
 
+/* Connect without blocking: a non-blocking close-on-exec fd, with *in_progress = 1 when
+ * the connection is still being set up (wait for EV_WRITABLE, then read SO_ERROR), or
+ * 2 when a Unix socket's backlog was full (EAGAIN: treat like a refused connection or
+ * retry later).  -1 with err set (errno preserved) when it failed at once. */
+int enclaver_transport_connect_nb (const char *spec, int *in_progress, char *err, size_t errlen);
+
 /* The local port of a bound socket (for tcp:127.0.0.1:0), or 0. */
 uint32_t enclaver_transport_local_port (int fd);
 

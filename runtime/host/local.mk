@@ -13,14 +13,16 @@ runtime_host_libenclaver_host_la_SOURCES = \
 	runtime/host/launcher.h runtime/host/launcher.c \
 	runtime/evloop.c runtime/evloop.h \
 	runtime/host/hostsvc.h runtime/host/services.c runtime/host/services.h \
-	runtime/host/placeholder.c \
+	runtime/host/placeholder.c runtime/host/egress.c \
+	runtime/net/http.c runtime/net/http.h runtime/net/relay.c runtime/net/relay.h \
+	runtime/net/egressproto.c runtime/net/egressproto.h \
 	runtime/host/streams.c runtime/host/streams.h \
 	runtime/host/state.c runtime/host/state.h \
 	runtime/host/backend-local.c runtime/host/backend-local.h \
 	runtime/transport.c runtime/transport.h runtime/rtutil.c runtime/rtutil.h
 runtime_host_libenclaver_host_la_CPPFLAGS = $(HOST_CPPFLAGS)
 runtime_host_libenclaver_host_la_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
-runtime_host_libenclaver_host_la_LIBADD = libenclaver.la libenclaver_common.la $(JANSSON_LIBS)
+runtime_host_libenclaver_host_la_LIBADD = libenclaver.la libenclaver_common.la $(JANSSON_LIBS) -lpthread
 
 # The NE backend against the fake device (tests/runtime/fake-ne.c).
 check_PROGRAMS += tests/runtime/test-ne
@@ -60,8 +62,9 @@ tests_runtime_test_launcher_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
 tests_runtime_test_launcher_LDADD = runtime/host/libenclaver-host.la libenclaver.la libenclaver_common.la $(JANSSON_LIBS)
 tests_runtime_launcher_local_SOURCES = tests/runtime/launcher-local.c
 tests_runtime_launcher_local_CPPFLAGS = $(LAUNCHER_TEST_CPPFLAGS)
-tests_runtime_launcher_local_CFLAGS = $(AM_CFLAGS)
-tests_runtime_launcher_local_LDADD = runtime/host/libenclaver-host.la libenclaver.la libenclaver_common.la
+tests_runtime_launcher_local_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
+tests_runtime_launcher_local_LDADD = runtime/host/libenclaver-host.la libenclaver.la libenclaver_common.la \
+	$(JANSSON_LIBS)
 EXTRA_DIST += tests/runtime/launcher-ps.sh
 
 # Emulation (docs/run.md): the transport's tcp: addresses and vsock mapping, the

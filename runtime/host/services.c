@@ -7,12 +7,13 @@
 
 #include "services.h"
 
+/* egress.c: the host half of the egress proxy. */
+extern const struct host_service host_egress_service;
 /* placeholder.c: the listeners of the ports no proxy serves yet. */
-extern const struct host_service host_egress_placeholder_service;
 extern const struct host_service host_ingress_placeholder_service;
 
 const struct host_service *const host_services[] = {
-  &host_egress_placeholder_service,
+  &host_egress_service,
   &host_ingress_placeholder_service,
   NULL,
 };

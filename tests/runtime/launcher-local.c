@@ -4,7 +4,7 @@
  *
  *   launcher-local [--name N] [--run-dir D] [--dir SOCKDIR] [--grace MS] [--deadline MS]
  *                  [--json] [--egress] [--ingress PORT]... [--wait-file F]
- *                  [--status-port N] [--log-port N] [--egress-port N]
+ *                  [--status-port N] [--log-port N] [--egress-port N] [--manifest JSON]
  *                  -- SUPERVISOR-ARG...
  * Exits with host_run()'s code (1 when it could not start). */
 #include "config.h"
@@ -12,6 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <jansson.h>
 
 #include <enclaver/log.h>
 
@@ -28,6 +30,7 @@ main (int argc, char **argv)
   struct host_local_options o;
   struct host_ingress ing[8];
   struct host_backend *b;
+  json_t *manifest = NULL;
   enclaver_error_t err = NULL;
   int i, code;
 
@@ -77,6 +80,20 @@ main (int argc, char **argv)
         c.log_port = (uint32_t) atoi (v), i++;
       else if (strcmp (a, "--egress-port") == 0)
         c.egress_port = (uint32_t) atoi (v), i++;
+      else if (strcmp (a, "--manifest") == 0)
+        {
+          /* the manifest as `enclaver manifest -o json` prints it (the host services'
+           * policy) */
+          json_error_t je;
+          manifest = json_load_file (v, 0, &je);
+          if (manifest == NULL)
+            {
+              fprintf (stderr, "launcher-local: %s:%d: %s\n", v, je.line, je.text);
+              return 2;
+            }
+          c.manifest = manifest;
+          i++;
+        }
       else if (strcmp (a, "--ingress") == 0 && c.n_ingress < 8)
         ing[c.n_ingress++].listen_port = (uint32_t) atoi (v), i++;
       else
@@ -98,5 +115,6 @@ main (int argc, char **argv)
       code = 1;
     }
   b->destroy (b);
+  json_decref (manifest);
   return code;
 }
