@@ -83,3 +83,12 @@ tests_net_test_net_units_SOURCES = tests/net/test-net-units.c tests/tap.h \
 tests_net_test_net_units_CPPFLAGS = $(RUNTIME_TEST_CPPFLAGS)
 tests_net_test_net_units_CFLAGS = $(AM_CFLAGS)
 tests_net_test_net_units_LDADD = $(RUNTIME_LIBS)
+
+# The egress policy (common/netpolicy.c) from a table of cases: libc only, as the
+# supervisor links it.
+check_PROGRAMS += tests/net/test-netpolicy
+TESTS += tests/net/test-netpolicy
+tests_net_test_netpolicy_SOURCES = tests/net/test-netpolicy.c tests/tap.h
+tests_net_test_netpolicy_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)
+tests_net_test_netpolicy_CFLAGS = $(AM_CFLAGS)
+tests_net_test_netpolicy_LDADD = libenclaver_common.la
