@@ -12,3 +12,6 @@ libenclaver_common_la_SOURCES = common/base.h \
 	common/paths.c common/paths.h common/strbuf.c common/strbuf.h \
 	common/jsonl.c common/jsonl.h common/logline.c common/logline.h
 libenclaver_common_la_CFLAGS = $(AM_CFLAGS) $(REPRO_PREFIX_MAP)
+# The egress allow/deny policy (docs/network.md, "Egress policy"): the manifest's lint,
+# the in-enclave proxy and the host half share it.
+libenclaver_common_la_SOURCES += common/netpolicy.c common/netpolicy.h

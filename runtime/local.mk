@@ -89,3 +89,12 @@ tests_net_test_net_units_LDADD = $(RUNTIME_LIBS)
 # far end: origins, raw clients, stand-ins of Enclaver's halves for the framing).
 TESTS += tests/net/egress.sh
 EXTRA_DIST += tests/net/egress.sh tests/net/egress-peer.py
+
+# The egress policy (common/netpolicy.c) from a table of cases: libc only, as the
+# supervisor links it.
+check_PROGRAMS += tests/net/test-netpolicy
+TESTS += tests/net/test-netpolicy
+tests_net_test_netpolicy_SOURCES = tests/net/test-netpolicy.c tests/tap.h
+tests_net_test_netpolicy_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)
+tests_net_test_netpolicy_CFLAGS = $(AM_CFLAGS)
+tests_net_test_netpolicy_LDADD = libenclaver_common.la

@@ -14,7 +14,6 @@
  * the two). */
 #include "config.h"
 
-#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <stddef.h>
@@ -26,165 +25,19 @@
 #include <enclaver/image.h>
 
 #include "internal.h"
+#include "common/netpolicy.h"
 
 /* ------------------------------------------------------------------------- */
-/* Egress patterns (ENCLAVER.md section 3)                                    */
-
-static int
-check_ip_or_cidr (const char *s, int *is_ip, enclaver_error_t *err)
-{
-  cleanup_free char *addr = xstrdup (s);
-  char *slash = strchr (addr, '/');
-  unsigned char buf[16];
-  int family = 0;
-  size_t alen;
-
-  *is_ip = 0;
-  if (slash)
-    *slash = '\0';
-  alen = strlen (addr);
-  if (alen >= 2 && addr[0] == '[' && addr[alen - 1] == ']')
-    {
-      memmove (addr, addr + 1, alen - 2);
-      addr[alen - 2] = '\0';
-      if (inet_pton (AF_INET6, addr, buf) != 1)
-        return enclaver_make_error (err, EINVAL, "invalid IPv6 address in brackets");
-      family = AF_INET6;
-    }
-  else if (inet_pton (AF_INET, addr, buf) == 1)
-    family = AF_INET;
-  else if (strchr (addr, ':') != NULL)
-    {
-      if (inet_pton (AF_INET6, addr, buf) != 1)
-        {
-          /* "example.com:443" is a common mistake */
-          char *colon = strrchr (addr, ':');
-          if (strchr (addr, ':') == colon && colon[1] != '\0'
-              && strspn (colon + 1, "0123456789") == strlen (colon + 1))
-            return enclaver_make_error (err, EINVAL,
-                                        "ports are not part of egress patterns (drop \"%s\")",
-                                        colon);
-          return enclaver_make_error (err, EINVAL, "invalid IPv6 address");
-        }
-      family = AF_INET6;
-    }
-  else
-    {
-      /* all-numeric dotted text is a broken IPv4 address, not a host name */
-      const char *p;
-      int digits_dots = *addr != '\0';
-      for (p = addr; *p; p++)
-        if (!isdigit ((unsigned char) *p) && *p != '.')
-          digits_dots = 0;
-      if (digits_dots && strchr (addr, '.'))
-        return enclaver_make_error (err, EINVAL, "invalid IPv4 address");
-      if (slash)
-        return enclaver_make_error (err, EINVAL,
-                                    "\"/\" is only allowed in CIDRs (ADDRESS/PREFIX)");
-      return 0; /* not an IP: a domain pattern */
-    }
-
-  *is_ip = 1;
-  if (family == AF_INET6 && memcmp (buf, "\0\0\0\0\0\0\0\0\0\0\xff\xff", 12) == 0)
-    return enclaver_make_error (err, EINVAL,
-                                "IPv4-mapped IPv6 addresses are not supported; write the "
-                                "IPv4 address");
-  if (slash)
-    {
-      const char *pfx = slash + 1;
-      int maxp = family == AF_INET ? 32 : 128;
-      long v;
-      char *end;
-      if (*pfx == '\0' || strspn (pfx, "0123456789") != strlen (pfx) || strlen (pfx) > 3)
-        return enclaver_make_error (err, EINVAL, "invalid CIDR prefix length \"%s\"", pfx);
-      v = strtol (pfx, &end, 10);
-      if (v > maxp)
-        return enclaver_make_error (err, EINVAL,
-                                    "CIDR prefix length %ld out of range for %s (0..%d)", v,
-                                    family == AF_INET ? "IPv4" : "IPv6", maxp);
-    }
-  return 0;
-}
+/* Egress patterns (ENCLAVER.md section 3): the grammar lives in common/netpolicy.c,
+ * shared with the proxy that enforces it.                                    */
 
 int
 enclaver_egress_pattern_check (const char *s, enclaver_error_t *err)
 {
-  const char *p, *label;
-  size_t n, nlabels = 0, i;
-  int is_ip, seen_dstar = 0;
-
-  if (s == NULL || *s == '\0')
-    return enclaver_make_error (err, EINVAL, "empty pattern");
-  for (p = s; *p; p++)
-    if (isspace ((unsigned char) *p) || iscntrl ((unsigned char) *p))
-      return enclaver_make_error (err, EINVAL, "whitespace or control character");
-  if (strstr (s, "://") != NULL)
-    return enclaver_make_error (err, EINVAL, "a URL, not a host name (drop the scheme)");
-  if (check_ip_or_cidr (s, &is_ip, err) < 0)
-    return -1;
-  if (is_ip)
-    return 0;
-
-  n = strlen (s);
-  if (n > 253)
-    return enclaver_make_error (err, EINVAL, "longer than 253 characters");
-  if (s[0] == '.')
-    return enclaver_make_error (err, EINVAL, "empty label (leading dot)");
-  if (s[n - 1] == '.')
-    return enclaver_make_error (err, EINVAL, "empty label (trailing dot)");
-
-  label = s;
-  for (;;)
-    {
-      const char *e = strchr (label, '.');
-      size_t l = e ? (size_t) (e - label) : strlen (label);
-      nlabels++;
-      if (l == 0)
-        return enclaver_make_error (err, EINVAL, "empty label");
-      if (l > 63)
-        return enclaver_make_error (err, EINVAL, "label longer than 63 characters");
-      if (l == 2 && label[0] == '*' && label[1] == '*')
-        {
-          if (nlabels != 1)
-            return enclaver_make_error (err, EINVAL,
-                                        "\"**\" must be the leftmost label (labels left of it "
-                                        "would be ignored)");
-          seen_dstar = 1;
-        }
-      else if (l == 1 && label[0] == '*')
-        ;
-      else
-        {
-          for (i = 0; i < l; i++)
-            {
-              unsigned char ch = (unsigned char) label[i];
-              if (ch == '*')
-                return enclaver_make_error (err, EINVAL,
-                                            "\"*\" must be a whole label (\"*\" or \"**\")");
-              if (ch == ':')
-                return enclaver_make_error (err, EINVAL, "ports are not part of egress patterns");
-              if (ch == '/')
-                return enclaver_make_error (err, EINVAL,
-                                            "\"/\" is only allowed in CIDRs (ADDRESS/PREFIX)");
-              if (!(isalnum (ch) || ch == '-' || ch == '_' || ch >= 0x80))
-                return enclaver_make_error (err, EINVAL, "invalid character '%c' in a label",
-                                            ch);
-            }
-          if (label[0] == '-' || label[l - 1] == '-')
-            return enclaver_make_error (err, EINVAL, "a label must not start or end with '-'");
-        }
-      if (e == NULL)
-        break;
-      label = e + 1;
-    }
-  (void) seen_dstar;
-  /* the rightmost label (TLD) of a host name is never all digits */
-  {
-    const char *last = strrchr (s, '.');
-    last = last ? last + 1 : s;
-    if (nlabels > 1 && strspn (last, "0123456789") == strlen (last))
-      return enclaver_make_error (err, EINVAL, "looks like a malformed IP address");
-  }
+  char msg[256];
+  size_t col;
+  if (netpolicy_pattern_check (s, &col, msg, sizeof msg) < 0)
+    return enclaver_make_error (err, EINVAL, "%s", msg);
   return 0;
 }
 
@@ -263,12 +116,22 @@ check_version (struct pctx *c, const struct ynode *v, const char *path, char **v
 static int
 check_pattern (struct pctx *c, const struct ynode *v, const char *path, char **val)
 {
-  enclaver_error_t e = NULL;
-  if (enclaver_egress_pattern_check (*val, &e) < 0)
+  char msg[256];
+  size_t off = 0, i;
+  unsigned col;
+  if (netpolicy_pattern_check (*val, &off, msg, sizeof msg) < 0)
     {
       cleanup_free char *q = mf_quote (*val);
-      mf_err_node (c, v, path, "invalid pattern %s: %s", q, e->msg);
-      enclaver_error_release (&e);
+      /* Point at the offending character: the node's column is the scalar's first
+       * character, or its opening quote.  Columns count characters (as libyaml's
+       * marks do), off counts bytes.  White space is refused first, so off never
+       * passes a line a quoted value was folded at; only escapes ("\x2e") written
+       * before the offending character would shift the column. */
+      col = v->col + (v->plain ? 0 : 1);
+      for (i = 0; i < off && (*val)[i]; i++)
+        if (((unsigned char) (*val)[i] & 0xc0) != 0x80)
+          col++;
+      mf_err_at (c, v->line, col, path, "invalid pattern %s: %s", q, msg);
       return -1;
     }
   return 0;
