@@ -11,4 +11,5 @@ libenclaver_common_la_SOURCES = common/base.h \
 	common/xalloc.c common/xalloc.h common/fdio.c common/fdio.h \
 	common/paths.c common/paths.h common/strbuf.c common/strbuf.h \
 	common/jsonl.c common/jsonl.h common/logline.c common/logline.h
+libenclaver_common_la_SOURCES += common/cbor.c common/cbor.h
 libenclaver_common_la_CFLAGS = $(AM_CFLAGS) $(REPRO_PREFIX_MAP)
