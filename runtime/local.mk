@@ -83,3 +83,7 @@ tests_net_test_net_units_SOURCES = tests/net/test-net-units.c tests/tap.h \
 tests_net_test_net_units_CPPFLAGS = $(RUNTIME_TEST_CPPFLAGS)
 tests_net_test_net_units_CFLAGS = $(AM_CFLAGS)
 tests_net_test_net_units_LDADD = $(RUNTIME_LIBS)
+
+# The attestation API (docs/attestation.md) and the HTTP head parser it uses.  (If the
+# egress/ingress services also add $(RUNTIME_NET_SOURCES) to RUNTIME_SV_SOURCES, keep one.)
+RUNTIME_SV_SOURCES += runtime/supervisor/api.c $(RUNTIME_NET_SOURCES)
