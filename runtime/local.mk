@@ -87,3 +87,13 @@ tests_net_test_net_units_LDADD = $(RUNTIME_LIBS)
 # The attestation API (docs/attestation.md) and the HTTP head parser it uses.  (If the
 # egress/ingress services also add $(RUNTIME_NET_SOURCES) to RUNTIME_SV_SOURCES, keep one.)
 RUNTIME_SV_SOURCES += runtime/supervisor/api.c $(RUNTIME_NET_SOURCES)
+# The CBOR decoder's limits and the NSM client's codec; the attestation API end to end
+# with the real supervisor, the strict fake NSM and curl (tests/nsm/).
+check_PROGRAMS += tests/nsm/test-nsm-units
+TESTS += tests/nsm/test-nsm-units tests/nsm/api.sh
+EXTRA_DIST += tests/nsm/api.sh tests/nsm/fake-nsm.py
+tests_nsm_test_nsm_units_SOURCES = tests/nsm/test-nsm-units.c tests/tap.h runtime/nsm.c runtime/nsm.h \
+	runtime/rtutil.c runtime/rtutil.h runtime/transport.c runtime/transport.h
+tests_nsm_test_nsm_units_CPPFLAGS = $(RUNTIME_TEST_CPPFLAGS)
+tests_nsm_test_nsm_units_CFLAGS = $(AM_CFLAGS)
+tests_nsm_test_nsm_units_LDADD = $(RUNTIME_LIBS)
