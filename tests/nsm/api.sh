@@ -260,4 +260,8 @@ expect_in "... naming the NSM at fault" "$BODY" "unix:$TEST_TMP/nsm.sock"
 kill "$SV_PID"; wait "$SV_PID"; RC=$?; SV_PID=
 OUT=; ERR=
 expect_rc "the supervisor ends with the app's status on SIGTERM" 143
+# In the sanitizer build, a memory error or leak of the supervisor ends up here.
+if grep -qE 'Sanitizer|runtime error' console.err; then
+  not_ok "the supervisor's console has no sanitizer report"; diag "$(grep -A20 -E 'Sanitizer|runtime error' console.err | head -40)"
+else ok "the supervisor's console has no sanitizer report"; fi
 done_testing
