@@ -260,6 +260,25 @@ expect_in "... naming the NSM at fault" "$BODY" "unix:$TEST_TMP/nsm.sock"
 kill "$SV_PID"; wait "$SV_PID"; RC=$?; SV_PID=
 OUT=; ERR=
 expect_rc "the supervisor ends with the app's status on SIGTERM" 143
+
+# A second supervisor: the listener moved to a Unix socket (supervisor.json "api.listen")
+# and no NSM device at all: it starts, warns, and answers 503.
+cat >sv2.json <<EOF
+{"manifest": {"api": {"listen_port": $PORT}},
+ "nsm": {"device": "$TEST_TMP/no-such-nsm"},
+ "api": {"listen": "unix:$TEST_TMP/api.sock"}}
+EOF
+"$SV" -c sv2.json --status-addr "unix:$TEST_TMP/status2" --log-addr "unix:$TEST_TMP/log2" \
+  --no-bootstrap -- sleep 600 >console2.out 2>console2.err &
+SV_PID=$!
+wait_for "the API on $TEST_TMP/api.sock" test -S "$TEST_TMP/api.sock"
+CODE=$(curl -s -o body -w '%{http_code}' --unix-socket "$TEST_TMP/api.sock" http://x/v1/pcrs)
+expect_rc_code "api.listen moves the API to a Unix socket; without an NSM: 503" 503
+expect_in "... naming the missing device" "$(cat body)" "$TEST_TMP/no-such-nsm"
+expect_in "... and the start says so on the console" "$(cat console2.err)" "will answer 503"
+kill "$SV_PID"; wait "$SV_PID"; SV_PID=
+cat console2.err >>console.err
+
 # In the sanitizer build, a memory error or leak of the supervisor ends up here.
 if grep -qE 'Sanitizer|runtime error' console.err; then
   not_ok "the supervisor's console has no sanitizer report"; diag "$(grep -A20 -E 'Sanitizer|runtime error' console.err | head -40)"
