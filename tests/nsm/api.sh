@@ -56,8 +56,45 @@ post () {
     --data-binary @"$body" "$@" "$URL/v1/attestation${Q:-}")
 }
 b64 () { tap_argc b64 1 1 "$@"; printf '%s' "$1" | base64 -w0; }
-hexof () { tap_argc hexof 1 1 "$@"; printf '%s' "$1" | od -An -tx1 | tr -d ' \n'; }
+hexof () { tap_argc hexof 1 1 "$@"; printf '%s' "$1" | od -An -v -tx1 | tr -d ' \n'; }
 verify () { tap_argc verify 1 - "$@"; run_cmd "$top_builddir/enclaver" verify --attestation "$1" --root ca/root.pem --pcrs ca/pcrs.json "${@:2}"; }
+
+# ---- the fake itself is strict: what the NSM would refuse, it refuses ----
+# nsm_raw HEX: send request bytes to the fake NSM, print the answer as hex
+nsm_raw () {
+  tap_argc nsm_raw 1 1 "$@"
+  python3 - "$TEST_TMP/nsm.sock" "$1" <<'EOF'
+import socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])
+req = bytes.fromhex(sys.argv[2])
+s.sendall(len(req).to_bytes(4, "big") + req)
+b = b""
+while True:
+    c = s.recv(65536)
+    if not c:
+        break
+    b += c
+print(b[4:].hex())
+EOF
+}
+err_of () { tap_argc err_of 1 1 "$@"; python3 -c 'import sys; print(bytes.fromhex(sys.argv[1])[7:].decode("latin-1"))' "$1"; }
+expect_in "fake NSM: DescribePCR{16} answers" "$(nsm_raw a16b4465736372696265504352a165696e64657810)" \
+  "a16b4465736372696265504352a2646c6f636bf46464617461"
+expect_in "fake NSM: a non-minimal index (19 0010) is refused" \
+  "$(err_of "$(nsm_raw a16b4465736372696265504352a165696e646578190010)")" "InvalidOperation"
+expect_in "fake NSM: PCR 32 is InvalidIndex" \
+  "$(err_of "$(nsm_raw a16b4465736372696265504352a165696e6465781820)")" "InvalidIndex"
+expect_in "fake NSM: Attestation fields out of order are refused" \
+  "$(err_of "$(nsm_raw a16b4174746573746174696f6ea3656e6f6e6365f669757365725f64617461f66a7075626c69635f6b6579f6)")" \
+  "InvalidOperation"
+expect_in "fake NSM: a text nonce is refused" \
+  "$(err_of "$(nsm_raw a16b4174746573746174696f6ea369757365725f64617461f6656e6f6e636561416a7075626c69635f6b6579f6)")" \
+  "InvalidOperation"
+expect_in "fake NSM: a 513-byte nonce is InputTooLarge" \
+  "$(err_of "$(nsm_raw "a16b4174746573746174696f6ea369757365725f64617461f6656e6f6e6365590201$(head -c 513 /dev/zero | od -An -v -tx1 | tr -d ' \n')6a7075626c69635f6b6579f6")")" \
+  "InputTooLarge"
+expect_in "fake NSM: trailing bytes are refused" "$(err_of "$(nsm_raw 6947657452616e646f6d00)")" "InvalidOperation"
 
 # ---- documents ----
 openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out rsa.key 2>/dev/null

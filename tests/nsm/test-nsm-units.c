@@ -7,10 +7,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "tests/tap.h"
 #include "common/cbor.h"
 #include "nsm.h"
+#include "transport.h"
 
 static char err[1024];
 
@@ -312,11 +316,63 @@ test_responses (void)
   }
 }
 
+/* The socket seam: a peer that claims a response longer than the NSM's 12288 bytes, and
+ * one that closes mid-frame, are refused. */
+static void
+test_socket_seam (void)
+{
+  char dir[] = "/tmp/enclaver-nsmu.XXXXXX", addr[128], e[256];
+  uint8_t out[16];
+  int lfd, round;
+
+  if (mkdtemp (dir) == NULL)
+    {
+      tap_ok (0, "nsm: mkdtemp");
+      return;
+    }
+  snprintf (addr, sizeof addr, "unix:%s/s", dir);
+  lfd = enclaver_transport_listen (addr, e, sizeof e);
+  tap_ok (lfd >= 0, "nsm: a socket for the seam (%s)", e);
+  for (round = 0; round < 2 && lfd >= 0; round++)
+    {
+      pid_t pid = fork ();
+      if (pid == 0)
+        {
+          static const uint8_t huge[] = { 0x00, 0x00, 0x30, 0x01 };     /* 12289 */
+          static const uint8_t short_[] = { 0x00, 0x00, 0x00, 0x20, 0xa1 }; /* 32, then 1 */
+          uint8_t buf[64];
+          int fd = accept (lfd, NULL, NULL);
+          if (fd < 0 || read (fd, buf, sizeof buf) <= 0)
+            _exit (1);
+          if (write (fd, round == 0 ? huge : short_, round == 0 ? sizeof huge : sizeof short_) < 0)
+            _exit (1);
+          close (fd);
+          _exit (0);
+        }
+      {
+        struct enclaver_nsm *nsm = enclaver_nsm_open (addr, NULL, err, sizeof err);
+        long r = nsm ? enclaver_nsm_get_random (nsm, out, sizeof out, err, sizeof err) : 0;
+        TAP_INT_EQ (r, -1, round == 0 ? "nsm: a response frame over 12288 bytes is refused"
+                                      : "nsm: a response frame cut short is refused");
+        TAP_CONTAINS (err, round == 0 ? "more than the NSM's 12288" : "reading the 32-byte response",
+                      "nsm: ... saying so");
+        enclaver_nsm_close (nsm);
+        waitpid (pid, NULL, 0);
+      }
+    }
+  if (lfd >= 0)
+    close (lfd);
+  snprintf (addr, sizeof addr, "%s/s", dir);
+  unlink (addr);
+  rmdir (dir);
+}
+
 int
 main (void)
 {
   test_decoder_limits ();
   test_requests ();
   test_responses ();
+  test_socket_seam ();
   return tap_done ();
 }
