@@ -265,6 +265,10 @@ respond_error (struct api_conn *c, int status, const char *extra, const char *fm
   va_start (ap, fmt);
   vsnprintf (msg, sizeof msg, fmt, ap);
   va_end (ap);
+  /* Messages quote client input: keep them printable ASCII (and valid JSON strings). */
+  for (char *p = msg; *p; p++)
+    if ((unsigned char) *p < 0x20 || (unsigned char) *p >= 0x7f)
+      *p = '?';
   o = json_pack ("{s:s}", "error", msg);
   s = o ? json_dumps (o, JSON_COMPACT) : NULL;
   if (s == NULL)

@@ -262,6 +262,8 @@ raw '\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03garbage\r\n\r\n'
 expect_in "a TLS hello to the plain port: 400" "$RAW" "HTTP/1.1 400"
 raw "GET /$(head -c 9000 /dev/zero | tr '\0' a) HTTP/1.1\r\n\r\n"
 expect_in "a 9000-byte request line: refused (431)" "$RAW" "HTTP/1.1 431"
+raw 'GET /\xff\xfe HTTP/1.1\r\nHost: x\r\n\r\n'
+expect_in "bytes outside ASCII in the target: 400 with a JSON error" "$RAW" '{"error":'
 raw 'GET /v1/pcrs HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n'
 expect_in "a negative Content-Length: 400" "$RAW" "HTTP/1.1 400"
 raw 'GET /v1/pcrs HTTP/1.1\r\nHost: x\r\n\r\nGET /v1/pcrs HTTP/1.1\r\nHost: x\r\n\r\n'
