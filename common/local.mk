@@ -11,6 +11,7 @@ libenclaver_common_la_SOURCES = common/base.h \
 	common/xalloc.c common/xalloc.h common/fdio.c common/fdio.h \
 	common/paths.c common/paths.h common/strbuf.c common/strbuf.h \
 	common/jsonl.c common/jsonl.h common/logline.c common/logline.h
+libenclaver_common_la_SOURCES += common/cbor.c common/cbor.h
 libenclaver_common_la_CFLAGS = $(AM_CFLAGS) $(REPRO_PREFIX_MAP)
 # The egress allow/deny policy (docs/network.md, "Egress policy"): the manifest's lint,
 # the in-enclave proxy and the host half share it.

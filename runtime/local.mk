@@ -98,3 +98,17 @@ tests_net_test_netpolicy_SOURCES = tests/net/test-netpolicy.c tests/tap.h
 tests_net_test_netpolicy_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)
 tests_net_test_netpolicy_CFLAGS = $(AM_CFLAGS)
 tests_net_test_netpolicy_LDADD = libenclaver_common.la
+
+# The attestation API (docs/attestation.md) and the HTTP head parser it uses.  (The HTTP
+# parser is in RUNTIME_SV_SOURCES already, for the egress proxy.)
+RUNTIME_SV_SOURCES += runtime/supervisor/api.c
+# The CBOR decoder's limits and the NSM client's codec; the attestation API end to end
+# with the real supervisor, the strict fake NSM and curl (tests/nsm/).
+check_PROGRAMS += tests/nsm/test-nsm-units
+TESTS += tests/nsm/test-nsm-units tests/nsm/api.sh
+EXTRA_DIST += tests/nsm/api.sh tests/nsm/fake-nsm.py
+tests_nsm_test_nsm_units_SOURCES = tests/nsm/test-nsm-units.c tests/tap.h runtime/nsm.c runtime/nsm.h \
+	runtime/rtutil.c runtime/rtutil.h runtime/transport.c runtime/transport.h
+tests_nsm_test_nsm_units_CPPFLAGS = $(RUNTIME_TEST_CPPFLAGS)
+tests_nsm_test_nsm_units_CFLAGS = $(AM_CFLAGS)
+tests_nsm_test_nsm_units_LDADD = $(RUNTIME_LIBS)

@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <enclaver/eif.h>
 #include "util.h"
+#include "common/cbor.h"
 
 /* Streaming buffer size for copies and hashing. */
 #define EIF_IO_CHUNK (256u * 1024)
@@ -87,40 +88,8 @@ int eif_measure_final (struct eif_measure *m, struct enclaver_eif_measurements *
                        enclaver_error_t *err) ENCLAVER_INTERNAL;
 void eif_measure_cleanup (struct eif_measure *m) ENCLAVER_INTERNAL;
 
-/* ---- CBOR (RFC 8949 subset: ints, bstr, tstr, arrays, maps, tags) ---- */
-struct cbor_buf
-{
-  uint8_t *data;
-  size_t len, cap;
-};
-void cbor_put_head (struct cbor_buf *b, unsigned major, uint64_t val) ENCLAVER_INTERNAL;
-void cbor_put_raw (struct cbor_buf *b, const void *data, size_t len) ENCLAVER_INTERNAL;
-void cbor_put_int (struct cbor_buf *b, int64_t v) ENCLAVER_INTERNAL;
-void cbor_put_bstr (struct cbor_buf *b, const void *data, size_t len) ENCLAVER_INTERNAL;
-void cbor_put_tstr (struct cbor_buf *b, const char *s) ENCLAVER_INTERNAL;
-/* A byte vector the way serde_cbor writes Vec<u8>: an array of small uints. */
-void cbor_put_u8_array (struct cbor_buf *b, const void *data, size_t len) ENCLAVER_INTERNAL;
-
-#define CBOR_MAX_DEPTH 16
-struct cbor_cur
-{
-  const uint8_t *p;
-  size_t len;
-  size_t pos;
-  uint64_t base;    /* file offset of p[0], for error messages */
-  const char *what; /* "signature section", "COSE_Sign1", ... */
-};
-enum
-{
-  CBOR_UINT = 0,
-  CBOR_NINT = 1,
-  CBOR_BSTR = 2,
-  CBOR_TSTR = 3,
-  CBOR_ARRAY = 4,
-  CBOR_MAP = 5,
-  CBOR_TAG = 6,
-  CBOR_SIMPLE = 7,
-};
+/* ---- CBOR: the one codec of common/cbor.h (encoder, cursor, limits), with the
+ * decoding functions wrapped to report through enclaver_error_t (cbor.c) ---- */
 int cbor_get_head (struct cbor_cur *c, unsigned *major, uint64_t *val, enclaver_error_t *err) ENCLAVER_INTERNAL;
 int cbor_peek_major (const struct cbor_cur *c) ENCLAVER_INTERNAL;
 int cbor_get_container (struct cbor_cur *c, unsigned major, uint64_t *n, enclaver_error_t *err) ENCLAVER_INTERNAL;

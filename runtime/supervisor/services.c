@@ -8,8 +8,11 @@
 #include "services.h"
 
 extern const struct sv_service sv_egress_service;
+extern const struct sv_service sv_api_service;
 
+/* Start order as odyn's: egress first (the KMS proxy will need it), the API last. */
 const struct sv_service *const sv_services[] = {
   &sv_egress_service,
+  &sv_api_service,
   NULL,
 };
