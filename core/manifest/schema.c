@@ -441,8 +441,7 @@ static const struct mf_key reproducible_keys[] = {
 static const struct mf_key vsock_keys[] = {
   { .name = "status_port", .type = MT_PORT, .off = M (status_port), .dflt = 17000 },
   { .name = "app_log_port", .type = MT_PORT, .off = M (app_log_port), .dflt = 17001 },
-  { .name = "http_egress_port", .type = MT_PORT, .off = M (http_egress_port), .dflt = 17002,
-    .flags = MK_NO_EFFECT, .what = "enclaver has no egress proxy" },
+  { .name = "http_egress_port", .type = MT_PORT, .off = M (http_egress_port), .dflt = 17002 },
 };
 
 static const struct mf_key lua_keys[] = {
@@ -482,13 +481,11 @@ static const struct mf_key root_keys[] = {
     .count_off = M (n_ingress), .flags = MK_NO_EFFECT,
     .what = "enclaver has no ingress proxy" },
   { .name = "egress", .type = MT_SECTION, .sub = &egress_section,
-    .has_at = MF_AT (M (has_egress)), .flags = MK_NO_EFFECT,
-    .what = "enclaver has no egress proxy" },
+    .has_at = MF_AT (M (has_egress)) },
   { .name = "kms_proxy", .type = MT_SECTION, .sub = &kms_section,
     .has_at = MF_AT (M (has_kms_proxy)), .flags = MK_NO_EFFECT,
     .what = "enclaver has no KMS proxy" },
-  { .name = "api", .type = MT_SECTION, .sub = &api_section, .has_at = MF_AT (M (has_api)),
-    .flags = MK_NO_EFFECT, .what = "enclaver has no attestation API" },
+  { .name = "api", .type = MT_SECTION, .sub = &api_section, .has_at = MF_AT (M (has_api)) },
   { .name = "spire", .type = MT_SECTION, .sub = &spire_section,
     .has_at = MF_AT (M (has_spire)), .flags = MK_NO_EFFECT,
     .what = "enclaver has no SPIFFE workload API" },
