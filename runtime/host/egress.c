@@ -615,24 +615,6 @@ on_accept (struct ev_loop *l, int fd, void *data, int mask)
 
 static void egh_destroy (void *state);
 
-static const char **
-strv (const json_t *arr, size_t *n)
-{
-  size_t i, k = 0;
-  const char **v;
-  *n = 0;
-  if (!json_is_array (arr) || json_array_size (arr) == 0)
-    return NULL;
-  v = calloc (json_array_size (arr) + 1, sizeof *v);
-  if (v == NULL)
-    abort ();
-  for (i = 0; i < json_array_size (arr); i++)
-    if (json_is_string (json_array_get (arr, i)))
-      v[k++] = json_string_value (json_array_get (arr, i));
-  *n = k;
-  return v;
-}
-
 static int
 egh_prepare (const struct host_svc_ctx *ctx, void **state, enclaver_error_t *err)
 {
@@ -656,11 +638,7 @@ egh_prepare (const struct host_svc_ctx *ctx, void **state, enclaver_error_t *err
   if (eg != NULL)
     {
       size_t na, nd;
-      const char **allow = strv (json_object_get (eg, "allow"), &na);
-      const char **deny = strv (json_object_get (eg, "deny"), &nd);
-      s->pol = netpolicy_new (allow, na, deny, nd, e, sizeof e);
-      free (allow);
-      free (deny);
+      s->pol = egress_policy_from_json (eg, &na, &nd, e, sizeof e);
       if (s->pol == NULL)
         {
           egh_destroy (s);

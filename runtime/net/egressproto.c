@@ -9,6 +9,7 @@
 
 #include <jansson.h>
 
+#include "common/netpolicy.h"
 #include "egressproto.h"
 
 static void
@@ -217,4 +218,34 @@ egress_decode_reply (const char *json, size_t len, int *ok, int *os_code, char *
 out:
   json_decref (j);
   return rc;
+}
+
+/* The string entries of a JSON array (borrowed from it), or NULL when there are none. */
+static const char **
+json_strv (const json_t *arr, size_t *n)
+{
+  size_t i, k = 0;
+  const char **v;
+  *n = 0;
+  if (!json_is_array (arr) || json_array_size (arr) == 0)
+    return NULL;
+  v = calloc (json_array_size (arr) + 1, sizeof *v);
+  if (v == NULL)
+    abort ();
+  for (i = 0; i < json_array_size (arr); i++)
+    if (json_is_string (json_array_get (arr, i)))
+      v[k++] = json_string_value (json_array_get (arr, i));
+  *n = k;
+  return v;
+}
+
+struct netpolicy *
+egress_policy_from_json (const json_t *egress, size_t *n_allow, size_t *n_deny, char *err, size_t errlen)
+{
+  const char **allow = json_strv (json_object_get (egress, "allow"), n_allow);
+  const char **deny = json_strv (json_object_get (egress, "deny"), n_deny);
+  struct netpolicy *p = netpolicy_new (allow, *n_allow, deny, *n_deny, err, errlen);
+  free (allow);
+  free (deny);
+  return p;
 }

@@ -8,12 +8,17 @@
  * EGRESS_FRAME_MAX bytes of JSON (Enclaver allows up to 65535; no real request or
  * reply comes near 4 KiB, so a bigger one is refused as garbage).
  *
- * Encoding and decoding only; the callers do the I/O (non-blocking, with timeouts). */
+ * Encoding and decoding only; the callers do the I/O (non-blocking, with timeouts).
+ * Both halves also enforce the same policy, read here from the manifest. */
 #ifndef ENCLAVER_NET_EGRESSPROTO_H
 #define ENCLAVER_NET_EGRESSPROTO_H
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include <jansson.h>
+
+struct netpolicy;
 
 #define EGRESS_FRAME_MAX 4096
 #define EGRESS_HOST_MAX 255 /* a DNS name is at most 253 characters; brackets of IPv6 */
@@ -47,5 +52,12 @@ int egress_encode_err (char *out, size_t cap, int os_code, const char *message);
  * message in err when it is neither. */
 int egress_decode_reply (const char *json, size_t len, int *ok, int *os_code, char *message,
                          size_t msgcap, char *err, size_t errlen);
+
+/* The policy of a manifest's "egress" object (as `enclaver manifest -o json` prints it;
+ * NULL or a missing list: no patterns).  *n_allow / *n_deny get the number of patterns;
+ * no allow pattern gives a policy that denies everything (egress is off).  NULL with a
+ * message in err for a bad pattern (the counts are set either way). */
+struct netpolicy *egress_policy_from_json (const json_t *egress, size_t *n_allow, size_t *n_deny, char *err,
+                                           size_t errlen);
 
 #endif

@@ -1125,56 +1125,35 @@ on_accept (struct ev_loop *l, int fd, void *data, int mask)
 
 static void eg_destroy (void *state);
 
-/* The manifest's egress lists as string vectors. */
-static const char **
-strv (const json_t *arr, size_t *n)
-{
-  size_t i, k = 0;
-  const char **v;
-  *n = 0;
-  if (!json_is_array (arr) || json_array_size (arr) == 0)
-    return NULL;
-  v = xcalloc (json_array_size (arr) + 1, sizeof *v);
-  for (i = 0; i < json_array_size (arr); i++)
-    if (json_is_string (json_array_get (arr, i)))
-      v[k++] = json_string_value (json_array_get (arr, i));
-  *n = k;
-  return v;
-}
-
 static int
 eg_start (const struct sv_net_ctx *ctx, void **state, char *err, size_t errlen)
 {
   const json_t *eg = json_object_get (ctx->manifest, "egress");
   const json_t *cfg = json_object_get (ctx->config, "egress");
   const json_t *vp = json_object_get (ctx->manifest, "vsock_ports");
-  const char **allow, **deny;
+  struct netpolicy *pol;
   size_t na, nd;
   struct eg_svc *s;
   char perr[512], url[64];
   struct rlimit rl;
 
   *state = NULL;
-  allow = strv (json_object_get (eg, "allow"), &na);
+  pol = egress_policy_from_json (eg, &na, &nd, perr, sizeof perr);
   if (na == 0)
     {
-      free (allow);
+      netpolicy_free (pol);
       return 0; /* no allow list: no egress, no proxy, no environment (ENCLAVER.md §2) */
     }
-  deny = strv (json_object_get (eg, "deny"), &nd);
+  if (pol == NULL)
+    {
+      rt_err (err, errlen, "egress: %s", perr);
+      return -1;
+    }
   s = xcalloc (1, sizeof *s);
   s->net = ctx->net;
   s->loop = ctx->loop;
   s->lfd = -1;
-  s->pol = netpolicy_new (allow, na, deny, nd, perr, sizeof perr);
-  free (allow);
-  free (deny);
-  if (s->pol == NULL)
-    {
-      rt_err (err, errlen, "egress: %s", perr);
-      eg_destroy (s);
-      return -1;
-    }
+  s->pol = pol;
   s->port = EG_DEFAULT_PORT;
   if (json_is_integer (json_object_get (eg, "proxy_port")))
     s->port = (unsigned) json_integer_value (json_object_get (eg, "proxy_port"));
