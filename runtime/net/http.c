@@ -8,6 +8,7 @@
 #include "config.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "net/http.h"
@@ -539,4 +540,132 @@ http_format_response (char *out, size_t cap, int status, const char *ctype,
   if (body_len)
     memcpy (out + n, body, body_len);
   return n + (int) body_len;
+}
+
+/* ---- authorities and proxy heads ---- */
+
+int
+http_split_authority (const char *p, size_t len, unsigned default_port, char *host, size_t hostcap,
+                      unsigned *port, const char **why)
+{
+  const char *hs = p, *he, *ps = NULL;
+  size_t hl, i;
+  unsigned long v = 0;
+  if (len == 0)
+    return *why = "empty host", -1;
+  if (memchr (p, '@', len) != NULL)
+    return *why = "credentials in the authority are not allowed", -1;
+  if (p[0] == '[')
+    {
+      const char *rb = memchr (p, ']', len);
+      if (rb == NULL)
+        return *why = "unterminated IPv6 address", -1;
+      hs = p + 1;
+      he = rb;
+      if ((size_t) (rb + 1 - p) < len)
+        {
+          if (rb[1] != ':')
+            return *why = "junk after the IPv6 address", -1;
+          ps = rb + 2;
+        }
+    }
+  else
+    {
+      const char *colon = memchr (p, ':', len);
+      he = colon ? colon : p + len;
+      if (colon)
+        ps = colon + 1;
+    }
+  hl = (size_t) (he - hs);
+  if (hl == 0 || hl >= hostcap)
+    return *why = "host empty or too long", -1;
+  for (i = 0; i < hl; i++)
+    if ((unsigned char) hs[i] <= ' ' || hs[i] == 0x7f || hs[i] == '/' || hs[i] == '\\')
+      return *why = "invalid character in the host", -1;
+  memcpy (host, hs, hl);
+  host[hl] = '\0';
+  if (ps == NULL)
+    {
+      if (default_port == 0)
+        return *why = "the port is missing", -1;
+      *port = default_port;
+      return 0;
+    }
+  if (p + len - ps == 0 || p + len - ps > 5)
+    return *why = "the port must be a number in 1..65535", -1;
+  for (; ps < p + len; ps++)
+    {
+      if (*ps < '0' || *ps > '9')
+        return *why = "the port must be a number in 1..65535", -1;
+      v = v * 10 + (unsigned long) (*ps - '0');
+    }
+  if (v < 1 || v > 65535)
+    return *why = "the port must be a number in 1..65535", -1;
+  *port = (unsigned) v;
+  return 0;
+}
+
+static int
+hop_by_hop (struct http_str name)
+{
+  return http_str_ieq (name, "Proxy-Connection") || http_str_ieq (name, "Proxy-Authorization")
+         || http_str_ieq (name, "Keep-Alive");
+}
+
+size_t
+http_forward_head_size (const struct http_head *h, size_t olen, size_t alen)
+{
+  /* a field written "name: value" may be one byte longer than sent ("name:value");
+   * the request line and an added Host line fit in the rest */
+  return h->head_len + olen + alen + HTTP_MAX_HEADERS + 64;
+}
+
+size_t
+http_format_forward_head (char *o, size_t cap, const struct http_head *h, const char *origin, size_t olen,
+                          const char *authority, size_t alen)
+{
+  size_t n = 0, i;
+  int host_done = 0;
+  /* Every byte written below comes from the head (its fields are at most head_len long
+   * with their separators), origin, authority, or the fixed texts the spare bytes of
+   * http_forward_head_size hold; the check keeps a wrong cap from writing past out. */
+#define PUT(p, l)                                                                                                     \
+  do                                                                                                                  \
+    {                                                                                                                 \
+      if (n + (l) > cap)                                                                                              \
+        abort ();                                                                                                     \
+      memcpy (o + n, (p), (l));                                                                                       \
+      n += (l);                                                                                                       \
+    }                                                                                                                 \
+  while (0)
+  PUT (h->method.p, h->method.len);
+  PUT (" ", 1);
+  PUT (origin, olen);
+  PUT (h->version_minor ? " HTTP/1.1\r\n" : " HTTP/1.0\r\n", 11);
+  for (i = 0; i < h->nheaders; i++)
+    {
+      const struct http_header *f = &h->headers[i];
+      int is_host = http_str_ieq (f->name, "Host");
+      if (hop_by_hop (f->name) || (is_host && host_done))
+        continue;
+      PUT (f->name.p, f->name.len);
+      PUT (": ", 2);
+      if (is_host)
+        {
+          host_done = 1;
+          PUT (authority, alen);
+        }
+      else
+        PUT (f->value.p, f->value.len);
+      PUT ("\r\n", 2);
+    }
+  if (!host_done)
+    {
+      PUT ("Host: ", 6);
+      PUT (authority, alen);
+      PUT ("\r\n", 2);
+    }
+  PUT ("\r\n", 2);
+#undef PUT
+  return n;
 }

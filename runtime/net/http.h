@@ -107,4 +107,19 @@ int http_format_response (char *out, size_t cap, int status, const char *ctype,
                           const char *extra_headers, const void *body, size_t body_len,
                           int close_conn);
 
+/* Split "host:port", "[v6]:port" (a CONNECT target) or a URL's authority into host (NUL
+ * terminated, brackets dropped) and port; default_port when the port is absent (0: the
+ * port is required).  Credentials ("user@") are refused.  0, or -1 with *why set. */
+int http_split_authority (const char *p, size_t len, unsigned default_port, char *host,
+                          size_t hostcap, unsigned *port, const char **why);
+
+/* A proxy's head for the origin server: "METHOD origin HTTP/1.x", the fields of h in
+ * their order and spelling minus the proxy's hop-by-hop ones (Proxy-Connection,
+ * Proxy-Authorization, Keep-Alive), Host replaced by authority (added when absent).
+ * out must hold http_forward_head_size() bytes; returns the length written. */
+size_t http_forward_head_size (const struct http_head *h, size_t olen, size_t alen);
+size_t http_format_forward_head (char *out, size_t cap, const struct http_head *h,
+                                 const char *origin, size_t olen, const char *authority,
+                                 size_t alen);
+
 #endif

@@ -216,72 +216,6 @@ answer (struct eg_conn *c, int status, const char *fmt, ...)
   conn_update (c);
 }
 
-/* Split "host:port" / "[v6]:port" (CONNECT) or an URL authority; default_port when the
- * port is absent (0: required).  0, or -1 with why. */
-static int
-split_authority (const char *p, size_t len, unsigned default_port, char *host, size_t hostcap, unsigned *port,
-                 const char **why)
-{
-  const char *hs = p, *he, *ps = NULL;
-  size_t hl, i;
-  if (len == 0)
-    return *why = "empty host", -1;
-  if (memchr (p, '@', len) != NULL)
-    return *why = "credentials in the authority are not allowed", -1;
-  if (p[0] == '[')
-    {
-      const char *rb = memchr (p, ']', len);
-      if (rb == NULL)
-        return *why = "unterminated IPv6 address", -1;
-      hs = p + 1;
-      he = rb;
-      if ((size_t) (rb + 1 - p) < len)
-        {
-          if (rb[1] != ':')
-            return *why = "junk after the IPv6 address", -1;
-          ps = rb + 2;
-        }
-    }
-  else
-    {
-      const char *colon = memchr (p, ':', len);
-      he = colon ? colon : p + len;
-      if (colon)
-        ps = colon + 1;
-    }
-  hl = (size_t) (he - hs);
-  if (hl == 0 || hl >= hostcap || hl > EGRESS_HOST_MAX)
-    return *why = "host empty or too long", -1;
-  for (i = 0; i < hl; i++)
-    if ((unsigned char) hs[i] <= ' ' || hs[i] == 0x7f || hs[i] == '/' || hs[i] == '\\')
-      return *why = "invalid character in the host", -1;
-  memcpy (host, hs, hl);
-  host[hl] = '\0';
-  if (ps == NULL)
-    {
-      if (default_port == 0)
-        return *why = "the port is missing", -1;
-      *port = default_port;
-      return 0;
-    }
-  {
-    size_t pl = (size_t) (p + len - ps);
-    unsigned long v = 0;
-    if (pl == 0 || pl > 5)
-      return *why = "the port must be a number in 1..65535", -1;
-    for (i = 0; i < pl; i++)
-      {
-        if (ps[i] < '0' || ps[i] > '9')
-          return *why = "the port must be a number in 1..65535", -1;
-        v = v * 10 + (unsigned long) (ps[i] - '0');
-      }
-    if (v < 1 || v > 65535)
-      return *why = "the port must be a number in 1..65535", -1;
-    *port = (unsigned) v;
-  }
-  return 0;
-}
-
 static void
 log_verdict (struct eg_conn *c, const struct netpolicy_verdict *v)
 {
@@ -424,66 +358,15 @@ tunnel_done (void *data, const struct relay_result *res)
 
 /* ---- plain HTTP: the request head rewritten for the origin ---- */
 
-static int
-hop_by_hop (struct http_str name)
-{
-  return http_str_ieq (name, "Proxy-Connection") || http_str_ieq (name, "Proxy-Authorization")
-         || http_str_ieq (name, "Keep-Alive");
-}
-
-/* Build "METHOD origin HTTP/1.x", the fields with Host replaced (added when absent).
- * authority: host[:port] as the URL wrote it. */
+/* Build the head for the origin: "METHOD origin HTTP/1.x", Host set to authority. */
 static void
 rewrite_head (struct eg_conn *c, const struct http_head *h, const char *origin, size_t olen, const char *authority,
               size_t alen)
 {
-  size_t cap = h->head_len + alen + olen + 64, n = 0, i;
-  char *o = xmalloc (cap);
-  int host_done = 0;
-#define PUT(p, l)                                                                                                     \
-  do                                                                                                                  \
-    {                                                                                                                 \
-      memcpy (o + n, (p), (l));                                                                                       \
-      n += (l);                                                                                                       \
-    }                                                                                                                 \
-  while (0)
-  PUT (h->method.p, h->method.len);
-  PUT (" ", 1);
-  PUT (origin, olen);
-  PUT (h->version_minor ? " HTTP/1.1\r\n" : " HTTP/1.0\r\n", 11);
-  for (i = 0; i < h->nheaders; i++)
-    {
-      const struct http_header *f = &h->headers[i];
-      if (hop_by_hop (f->name))
-        continue;
-      if (http_str_ieq (f->name, "Host"))
-        {
-          if (host_done)
-            continue;
-          host_done = 1;
-          PUT (f->name.p, f->name.len);
-          PUT (": ", 2);
-          PUT (authority, alen);
-          PUT ("\r\n", 2);
-          continue;
-        }
-      PUT (f->name.p, f->name.len);
-      PUT (": ", 2);
-      PUT (f->value.p, f->value.len);
-      PUT ("\r\n", 2);
-    }
-  if (!host_done)
-    {
-      /* the Host line must fit: cap has room for it (64 spare bytes + alen) */
-      PUT ("Host: ", 6);
-      PUT (authority, alen);
-      PUT ("\r\n", 2);
-    }
-  PUT ("\r\n", 2);
-#undef PUT
+  size_t cap = http_forward_head_size (h, olen, alen);
   free (c->fwd_head);
-  c->fwd_head = o;
-  c->fwd_head_len = n;
+  c->fwd_head = xmalloc (cap);
+  c->fwd_head_len = http_format_forward_head (c->fwd_head, cap, h, origin, olen, authority, alen);
   c->fwd_head_off = 0;
 }
 
@@ -500,7 +383,7 @@ handle_request (struct eg_conn *c, const struct http_head *h)
   c->is_connect = http_str_ieq (h->method, "CONNECT");
   if (c->is_connect)
     {
-      if (split_authority (h->target.p, h->target.len, 0, c->host, sizeof c->host, &c->port, &why) < 0)
+      if (http_split_authority (h->target.p, h->target.len, 0, c->host, sizeof c->host, &c->port, &why) < 0)
         {
           sv_net_log (s->net, "egress: bad CONNECT target \"%.*s\": %s", (int) (h->target.len > 200 ? 200 : h->target.len),
                       h->target.p, why);
@@ -530,7 +413,7 @@ handle_request (struct eg_conn *c, const struct http_head *h)
         pathp++;
       al = (size_t) (pathp - auth);
       pl = (size_t) (t + tl - pathp);
-      if (split_authority (auth, al, 80, c->host, sizeof c->host, &c->port, &why) < 0)
+      if (http_split_authority (auth, al, 80, c->host, sizeof c->host, &c->port, &why) < 0)
         {
           sv_net_log (s->net, "egress: bad URL \"%.*s\": %s", (int) (tl > 200 ? 200 : tl), t, why);
           answer (c, 400, "egress: bad URL: %s", why);

@@ -16,6 +16,7 @@
 
 #include "tests/tap.h"
 #include "common/base.h"
+#include "common/xalloc.h"
 #include "evloop.h"
 #include "net/http.h"
 #include "net/relay.h"
@@ -204,6 +205,54 @@ test_writer (void)
               "writer: too small a buffer is -1");
 }
 
+/* The proxy's rewritten head: worst case for its size (every field sent without the space
+ * after the colon, no Host to replace), hop-by-hop fields dropped, Host replaced once. */
+static void
+test_forward_head (void)
+{
+  char in[8192], host[64];
+  size_t n = 0, i, cap, len;
+  char *out;
+  struct http_head h;
+  unsigned port = 0;
+  const char *why = NULL;
+  n += (size_t) snprintf (in + n, sizeof in - n, "GET http://a.example:8080/x HTTP/1.1\r\n");
+  for (i = 0; i < HTTP_MAX_HEADERS; i++)
+    n += (size_t) snprintf (in + n, sizeof in - n, "X%zu:v\r\n", i);
+  n += (size_t) snprintf (in + n, sizeof in - n, "\r\n");
+  TAP_INT_EQ (http_parse_request (in, n, sizeof in, &h), HTTP_DONE, "forward: 64 fields parse");
+  cap = http_forward_head_size (&h, 2, 14);
+  out = xmalloc (cap);
+  len = http_format_forward_head (out, cap, &h, "/x", 2, "a.example:8080", 14);
+  tap_ok (len <= cap && len > 40 && memcmp (out, "GET /x HTTP/1.1\r\nX0: v\r\nX1: v\r\n", 31) == 0
+            && memcmp (out + len - 24, "Host: a.example:8080\r\n\r\n", 24) == 0
+            && strstr (out, "X63: v\r\nHost") != NULL,
+          "forward: worst-case head fits, Host added");
+  free (out);
+  {
+    const char *r = "GET http://b/ HTTP/1.0\r\nHost: old\r\nProxy-Connection: keep-alive\r\n"
+                    "Keep-Alive: 5\r\nProxy-Authorization: x\r\nhost: dup\r\nA: 1\r\n\r\n";
+    req (r, &h);
+    cap = http_forward_head_size (&h, 1, 1);
+    out = xmalloc (cap);
+    len = http_format_forward_head (out, cap, &h, "/", 1, "b", 1);
+    tap_ok (len == strlen ("GET / HTTP/1.0\r\nHost: b\r\nA: 1\r\n\r\n")
+              && memcmp (out, "GET / HTTP/1.0\r\nHost: b\r\nA: 1\r\n\r\n", len) == 0,
+            "forward: hop-by-hop fields dropped, one Host, order kept");
+    free (out);
+  }
+  tap_ok (http_split_authority ("[::1]:443", 9, 0, host, sizeof host, &port, &why) == 0 && strcmp (host, "::1") == 0
+            && port == 443, "authority: bracketed IPv6");
+  tap_ok (http_split_authority ("a.b", 3, 80, host, sizeof host, &port, &why) == 0 && port == 80,
+          "authority: default port");
+  tap_ok (http_split_authority ("a.b", 3, 0, host, sizeof host, &port, &why) < 0, "authority: port required");
+  tap_ok (http_split_authority ("u@a.b:1", 7, 0, host, sizeof host, &port, &why) < 0 && strstr (why, "credentials"),
+          "authority: credentials refused");
+  tap_ok (http_split_authority ("a.b:65536", 9, 0, host, sizeof host, &port, &why) < 0, "authority: port range");
+  tap_ok (http_split_authority ("a.b:0x1", 7, 0, host, sizeof host, &port, &why) < 0, "authority: port digits");
+  tap_ok (http_split_authority ("abcd:1", 6, 0, host, 4, &port, &why) < 0, "authority: host longer than the buffer");
+}
+
 /* ---- relay ---- */
 
 static uint64_t
@@ -390,6 +439,7 @@ main (void)
   test_response_heads ();
   test_chunked ();
   test_writer ();
+  test_forward_head ();
   relay_roundtrip ("relay unix splice", 0, 0, 8u << 20);
   relay_roundtrip ("relay unix buffers", 0, 1, 8u << 20);
   relay_roundtrip ("relay tcp splice", 1, 0, 8u << 20);
