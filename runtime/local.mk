@@ -83,3 +83,5 @@ tests_net_test_net_units_SOURCES = tests/net/test-net-units.c tests/tap.h \
 tests_net_test_net_units_CPPFLAGS = $(RUNTIME_TEST_CPPFLAGS)
 tests_net_test_net_units_CFLAGS = $(AM_CFLAGS)
 tests_net_test_net_units_LDADD = $(RUNTIME_LIBS)
+# Ingress, the enclave half (runtime/supervisor/ingress.c; docs/network.md "Ingress").
+RUNTIME_SV_SOURCES += $(RUNTIME_NET_SOURCES) runtime/supervisor/ingress.c

@@ -80,3 +80,6 @@ tests_runtime_test_qemu_SOURCES = tests/runtime/test-qemu.c tests/tap.h
 tests_runtime_test_qemu_CPPFLAGS = $(HOST_CPPFLAGS) -I$(top_srcdir)
 tests_runtime_test_qemu_CFLAGS = $(AM_CFLAGS)
 tests_runtime_test_qemu_LDADD = runtime/host/libenclaver-host.la libenclaver.la libenclaver_common.la
+# Ingress, the host half (runtime/host/ingress.c; docs/network.md "Ingress").
+runtime_host_libenclaver_host_la_SOURCES += runtime/host/ingress.c runtime/host/ingress.h \
+	$(RUNTIME_NET_SOURCES)

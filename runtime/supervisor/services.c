@@ -8,7 +8,9 @@
 #include "services.h"
 
 /* extern const struct sv_service sv_egress_service; */
+extern const struct sv_service sv_ingress_service;
 
 const struct sv_service *const sv_services[] = {
+  &sv_ingress_service,
   NULL,
 };
