@@ -28,6 +28,7 @@
 #include "util.h"
 
 #include "backend-qemu.h"
+#include "ingress.h"
 #include "launcher.h"
 #include "ne.h"
 #include "services.h"
@@ -76,6 +77,11 @@ static const char run_help[] =
   "  -o, --output FORMAT        text (default) or json: one JSON line per lifecycle\n"
   "                             event on stdout (started, status, exit)\n"
   "      --timeout SECONDS      stop the enclave after this long, as a signal would\n"
+  "  -p, --publish [ADDR:]HOSTPORT:PORT\n"
+  "                             serve the manifest's ingress port PORT on the host's\n"
+  "                             ADDR:HOSTPORT (ADDR a dotted IPv4 address, default\n"
+  "                             0.0.0.0), like `docker run -p`; repeatable.  Without it\n"
+  "                             every ingress port P is published on 0.0.0.0:P\n"
   "      --qemu                 boot under QEMU (emulation) instead of Nitro\n"
   "      --qemu-binary PATH     QEMU to run (default qemu-system-x86_64 / -aarch64)\n"
   CLI_HELP_REGISTRY_OPTIONS
@@ -370,6 +376,7 @@ cmd_run (int argc, char **argv)
     { "verify-pcrs", required_argument, NULL, RUN_OPT_VERIFY_PCRS },
     { "output", required_argument, NULL, 'o' },
     { "insecure-registry", required_argument, NULL, RUN_OPT_INSECURE },
+    { "publish", required_argument, NULL, 'p' },
     { "help", no_argument, NULL, 'h' },
     CLI_COMMON_LONGOPTS,
     { NULL, 0, NULL, 0 },
@@ -383,7 +390,8 @@ cmd_run (int argc, char **argv)
   cleanup_free uint32_t *cpu_ids = NULL;
   cleanup_free struct host_ingress *ingress = NULL;
   const char **insecure = xmalloc0 (sizeof *insecure * (size_t) (argc + 1));
-  size_t n_cpu_ids = 0, n_insecure = 0;
+  cleanup_free const char **publish = xmalloc0 (sizeof *publish * (size_t) (argc + 1));
+  size_t n_cpu_ids = 0, n_insecure = 0, n_publish = 0;
   struct enclaver_image_options io;
   struct enclaver_manifest *m = NULL;
   struct enclaver_eif_info info;
@@ -400,7 +408,7 @@ cmd_run (int argc, char **argv)
   enclaver_image_options_init (&io);
   io.progress = 0;
   io.insecure_registries = insecure;
-  while ((c = cli_getopt (argc, argv, "df:hm:o:" CLI_COMMON_SHORTOPTS, longopts)) != -1)
+  while ((c = cli_getopt (argc, argv, "df:hm:o:p:" CLI_COMMON_SHORTOPTS, longopts)) != -1)
     {
       char *end;
       switch (c)
@@ -501,6 +509,15 @@ cmd_run (int argc, char **argv)
           break;
         case RUN_OPT_INSECURE:
           insecure[n_insecure++] = optarg;
+          break;
+        case 'p':
+          if (host_ingress_publish_check (optarg, &err) < 0)
+            {
+              cli_usage_error ("run", "%s", err->msg);
+              enclaver_error_release (&err);
+              goto usage;
+            }
+          publish[n_publish++] = optarg;
           break;
         case 'h':
           cli_help (stdout, run_help);
@@ -648,6 +665,9 @@ cmd_run (int argc, char **argv)
       cfg.ingress = ingress;
       cfg.n_ingress = m->n_ingress;
     }
+  for (size_t i = 0; i < n_publish; i++)
+    if (host_ingress_publish (ingress, cfg.n_ingress, publish[i], &err) < 0)
+      goto fail;
   if (m)
     {
       /* The host services read the policy of what they launched (defence in depth). */

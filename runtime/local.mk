@@ -112,3 +112,6 @@ tests_nsm_test_nsm_units_SOURCES = tests/nsm/test-nsm-units.c tests/tap.h runtim
 tests_nsm_test_nsm_units_CPPFLAGS = $(RUNTIME_TEST_CPPFLAGS)
 tests_nsm_test_nsm_units_CFLAGS = $(AM_CFLAGS)
 tests_nsm_test_nsm_units_LDADD = $(RUNTIME_LIBS)
+
+# Ingress, the enclave half (runtime/supervisor/ingress.c; docs/network.md "Ingress").
+RUNTIME_SV_SOURCES += runtime/supervisor/ingress.c

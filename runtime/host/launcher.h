@@ -51,7 +51,9 @@ struct host_service;
 
 struct host_ingress
 {
-  uint32_t listen_port; /* the enclave's port; the host listens on the same TCP port */
+  uint32_t listen_port; /* the enclave's port */
+  char bind_addr[64];   /* the host's listening address (dotted IPv4; "" = 0.0.0.0) */
+  uint32_t host_port;   /* the host's TCP port (0 = listen_port); --publish sets both */
 };
 
 struct host_run_config

@@ -13,7 +13,7 @@ runtime_host_libenclaver_host_la_SOURCES = \
 	runtime/host/launcher.h runtime/host/launcher.c \
 	runtime/evloop.c runtime/evloop.h \
 	runtime/host/hostsvc.h runtime/host/services.c runtime/host/services.h \
-	runtime/host/placeholder.c runtime/host/egress.c \
+	runtime/host/egress.c \
 	runtime/net/http.c runtime/net/http.h runtime/net/relay.c runtime/net/relay.h \
 	runtime/net/egressproto.c runtime/net/egressproto.h \
 	runtime/host/streams.c runtime/host/streams.h \
@@ -83,3 +83,5 @@ tests_runtime_test_qemu_SOURCES = tests/runtime/test-qemu.c tests/tap.h
 tests_runtime_test_qemu_CPPFLAGS = $(HOST_CPPFLAGS) -I$(top_srcdir)
 tests_runtime_test_qemu_CFLAGS = $(AM_CFLAGS)
 tests_runtime_test_qemu_LDADD = runtime/host/libenclaver-host.la libenclaver.la libenclaver_common.la
+# Ingress, the host half (runtime/host/ingress.c; docs/network.md "Ingress").
+runtime_host_libenclaver_host_la_SOURCES += runtime/host/ingress.c runtime/host/ingress.h

@@ -9,11 +9,11 @@
 
 /* egress.c: the host half of the egress proxy. */
 extern const struct host_service host_egress_service;
-/* placeholder.c: the listeners of the ports no proxy serves yet. */
-extern const struct host_service host_ingress_placeholder_service;
+/* ingress.c: the host half of ingress. */
+extern const struct host_service host_ingress_service;
 
 const struct host_service *const host_services[] = {
   &host_egress_service,
-  &host_ingress_placeholder_service,
+  &host_ingress_service,
   NULL,
 };
