@@ -114,4 +114,4 @@ tests_nsm_test_nsm_units_CFLAGS = $(AM_CFLAGS)
 tests_nsm_test_nsm_units_LDADD = $(RUNTIME_LIBS)
 
 # Ingress, the enclave half (runtime/supervisor/ingress.c; docs/network.md "Ingress").
-RUNTIME_SV_SOURCES += runtime/supervisor/ingress.c
+RUNTIME_SV_SOURCES += runtime/supervisor/ingress.c runtime/net/tlspump.c runtime/net/tlspump.h

@@ -9,6 +9,14 @@
  *                             accepted, logged and closed at once
  *   "idle_timeout": S         seconds without a byte either way (default 600; 0: none)
  *   "connect_timeout": S      seconds to reach the app (default 10)
+ *   "handshake_timeout": S    TLS ports: seconds for the client's handshake (default 10)
+ *
+ * ingress[].tls: the port terminates TLS with the manifest's cert_file and key_file,
+ * read inside the image (the supervisor's --rootfs; relative names from its root).
+ * Enclaver ignores those names and reads /etc/enclaver/tls/server/<P>/{cert,key}.pem:
+ * when the named files are both absent, that place is used (images built for
+ * Enclaver keep working).  A missing, unreadable or mismatched key or certificate is
+ * fatal at start, before the app runs.
  * Test-only keys (the tests run the supervisor without vsock): "listen": {"P": ADDR}
  * and "target": {"P": ADDR} replace vsock:any:P and tcp:127.0.0.1:P. */
 #include "config.h"
@@ -28,12 +36,14 @@
 #include "evloop.h"
 #include "net.h"
 #include "net/relay.h"
+#include "net/tlspump.h"
 #include "rtutil.h"
 #include "transport.h"
 
 #define ING_MAX_CONNS_DEFAULT 1024
 #define ING_IDLE_DEFAULT_S 600
 #define ING_CONNECT_DEFAULT_S 10
+#define ING_HANDSHAKE_DEFAULT_S 10
 #define ING_BACKLOG 512
 #define ING_ACCEPT_PAUSE_MS 100 /* out of descriptors: stop accepting that long */
 
@@ -44,6 +54,7 @@ struct ing_port
   struct ing *s;
   uint32_t port;
   char listen[256], target[256];
+  SSL_CTX *tls; /* NULL: plain */
   int lfd;
   long long pause_timer;
 };
@@ -55,6 +66,7 @@ struct ing_conn
   int cfd, tfd;
   long long timer;
   struct relay *relay;
+  struct tls_pump *pump;
   struct ing_conn *prev, *next;
 };
 
@@ -65,7 +77,7 @@ struct ing
   struct ing_port *ports;
   size_t n;
   size_t active, max_conns;
-  long long idle_ms, connect_ms;
+  long long idle_ms, connect_ms, handshake_ms;
   struct ing_conn *conns;
 };
 
@@ -90,6 +102,8 @@ conn_free (struct ing_conn *c)
     ev_del_timer (c->s->loop, c->timer);
   if (c->relay)
     relay_abort (c->relay);
+  else if (c->pump)
+    tls_pump_abort (c->pump);
   else
     {
       if (c->tfd >= 0)
@@ -119,6 +133,21 @@ relay_done (void *data, const struct relay_result *res)
 }
 
 static void
+pump_done (void *data, const struct tls_pump_result *res)
+{
+  struct ing_conn *c = data;
+  c->pump = NULL; /* the pump closed both descriptors */
+  c->cfd = c->tfd = -1;
+  if (res->err && res->err != ECONNRESET && res->err != EPIPE)
+    sv_net_log (c->s->net, "ingress port %" PRIu32 ": TLS connection ended on the %s side: %s", c->p->port,
+                res->err_side == 'a' ? "app" : "client", res->why[0] ? res->why : strerror (res->err));
+  else if (!res->handshake_done)
+    sv_net_log (c->s->net, "ingress port %" PRIu32 ": %s", c->p->port,
+                res->why[0] ? res->why : "the client left before the TLS handshake ended");
+  conn_free (c);
+}
+
+static void
 conn_connected (struct ing_conn *c)
 {
   struct relay_opts o = { c->s->idle_ms, 0 };
@@ -128,6 +157,16 @@ conn_connected (struct ing_conn *c)
   c->timer = 0;
   ev_del_file (c->s->loop, tfd, EV_READABLE | EV_WRITABLE);
   c->cfd = c->tfd = -1;
+  if (c->p->tls)
+    {
+      c->pump = tls_pump_start (c->s->loop, c->p->tls, cfd, tfd, c->s->handshake_ms, c->s->idle_ms, pump_done, c);
+      if (c->pump == NULL)
+        {
+          sv_net_log (c->s->net, "ingress port %" PRIu32 ": cannot start TLS: %s", c->p->port, strerror (errno));
+          conn_free (c);
+        }
+      return;
+    }
   c->relay = relay_start (c->s->loop, cfd, tfd, NULL, 0, NULL, 0, &o, relay_done, c);
   if (c->relay == NULL)
     {
@@ -319,13 +358,65 @@ port_override (const json_t *cfg, const char *key, uint32_t port)
   return json_is_string (v) ? json_string_value (v) : NULL;
 }
 
+/* path inside the image: under rootfs ("/" or a test's directory). */
+static char *
+image_path (const char *rootfs, const char *path)
+{
+  int root = rootfs == NULL || strcmp (rootfs, "/") == 0;
+  while (*path == '/')
+    path++;
+  return xasprintf ("%s/%s", root ? "" : rootfs, path);
+}
+
+static int
+file_exists (const char *path)
+{
+  return access (path, F_OK) == 0;
+}
+
+static int
+load_tls (const struct sv_net_ctx *ctx, struct ing_port *p, const json_t *tls, size_t i, char *err, size_t errlen)
+{
+  const char *kf = json_string_value (json_object_get (tls, "key_file"));
+  const char *cf = json_string_value (json_object_get (tls, "cert_file"));
+  char *key = NULL, *cert = NULL, e[400];
+  const char *from = "";
+  int rc = 0;
+  if (kf && cf)
+    {
+      key = image_path (ctx->rootfs, kf);
+      cert = image_path (ctx->rootfs, cf);
+    }
+  if (key == NULL || (!file_exists (key) && !file_exists (cert)))
+    {
+      /* Enclaver's fixed place (it ignores the manifest's names) */
+      char k[80], c[80];
+      snprintf (k, sizeof k, "etc/enclaver/tls/server/%" PRIu32 "/key.pem", p->port);
+      snprintf (c, sizeof c, "etc/enclaver/tls/server/%" PRIu32 "/cert.pem", p->port);
+      free (key);
+      free (cert);
+      key = image_path (ctx->rootfs, k);
+      cert = image_path (ctx->rootfs, c);
+      from = kf ? " (the manifest's key_file and cert_file are absent, so Enclaver's place was tried)" : "";
+    }
+  p->tls = tls_server_ctx_load (cert, key, e, sizeof e);
+  if (p->tls == NULL)
+    rc = rt_err (err, errlen, "ingress[%zu] (port %" PRIu32 "): TLS: %s%s; put the PEM files in the image where "
+                 "ingress[%zu].tls names them", i, p->port, e, from, i);
+  else
+    sv_net_log (ctx->net, "ingress port %" PRIu32 ": TLS with the certificate %s", p->port, cert);
+  free (key);
+  free (cert);
+  return rc;
+}
+
 static int
 ing_start (const struct sv_net_ctx *ctx, void **state, char *err, size_t errlen)
 {
   const json_t *list = ctx->manifest ? json_object_get (ctx->manifest, "ingress") : NULL;
   const json_t *cfg = json_object_get (ctx->config, "ingress"), *v;
   static const char *const keys[] = { "max_connections", "idle_timeout", "connect_timeout", "listen",
-                                      "target" };
+                                      "target", "handshake_timeout" };
   const char *key;
   struct ing *s;
   size_t i, k;
@@ -356,7 +447,8 @@ ing_start (const struct sv_net_ctx *ctx, void **state, char *err, size_t errlen)
       s->max_conns = (size_t) json_integer_value (v);
     }
   if (get_seconds (cfg, "idle_timeout", ING_IDLE_DEFAULT_S, &s->idle_ms, err, errlen) < 0
-      || get_seconds (cfg, "connect_timeout", ING_CONNECT_DEFAULT_S, &s->connect_ms, err, errlen) < 0)
+      || get_seconds (cfg, "connect_timeout", ING_CONNECT_DEFAULT_S, &s->connect_ms, err, errlen) < 0
+      || get_seconds (cfg, "handshake_timeout", ING_HANDSHAKE_DEFAULT_S, &s->handshake_ms, err, errlen) < 0)
     {
       free (s);
       return -1;
@@ -378,11 +470,10 @@ ing_start (const struct sv_net_ctx *ctx, void **state, char *err, size_t errlen)
       p->s = s;
       p->port = (uint32_t) json_integer_value (lp);
       p->lfd = -1;
-      if (json_is_object (json_object_get (e, "tls")))
+      if (json_is_object (json_object_get (e, "tls")) && load_tls (ctx, p, json_object_get (e, "tls"), i, le, sizeof le) < 0)
         {
           ing_destroy (s);
-          return rt_err (err, errlen,
-                         "ingress port %" PRIu32 ": TLS termination is not available in this build yet", p->port);
+          return rt_err (err, errlen, "%s", le);
         }
       o = port_override (cfg, "listen", p->port);
       if (o)
@@ -448,11 +539,14 @@ static void
 ing_destroy (void *state)
 {
   struct ing *s = state;
+  size_t i;
   if (s == NULL)
     return;
   ing_stop_accepting (s);
   while (s->conns)
     conn_free (s->conns);
+  for (i = 0; i < s->n; i++)
+    SSL_CTX_free (s->ports[i].tls);
   free (s->ports);
   free (s);
 }

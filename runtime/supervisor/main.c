@@ -413,7 +413,8 @@ usage (FILE *f)
            "      --no-config         read no configuration file\n"
            "      --status-addr ADDR  status stream listen address (default " SV_DEFAULT_STATUS_ADDR ")\n"
            "      --log-addr ADDR     log stream listen address (default " SV_DEFAULT_LOG_ADDR ")\n"
-           "      --rootfs DIR        where etc/passwd and etc/group are read (default /)\n"
+           "      --rootfs DIR        where the image's files are: etc/passwd, etc/group, TLS\n"
+           "                          keys of ingress (default /)\n"
            "      --user SPEC         user[:group] to run the app as (name or number)\n"
            "      --workdir DIR       working directory of the app (default /)\n"
            "      --env KEY=VALUE     add to the app's environment (repeatable)\n"
@@ -655,6 +656,8 @@ main (int argc, char **argv)
       if (user_ok)
         {
           s.net = sv_net_new (sv_services, s.cfg.root, err, sizeof err);
+          if (s.net)
+            sv_net_set_rootfs (s.net, s.rootfs);
           if (s.net == NULL || sv_net_start (s.net, err, sizeof err) < 0)
             {
               fatal (&s, SV_EXIT_FATAL, err);

@@ -99,6 +99,7 @@ sv_net_new (const struct sv_service *const *services, const json_t *config, char
   if (!json_is_object (n->ctx.manifest))
     n->ctx.manifest = NULL;
   n->ctx.net = n;
+  n->ctx.rootfs = "/";
   return n;
 }
 
@@ -219,6 +220,12 @@ net_thread (void *arg)
   if (ev_run (n->loop) < 0)
     sv_net_log (n, "network services: event loop failed: %s", strerror (errno));
   return NULL;
+}
+
+void
+sv_net_set_rootfs (struct sv_net *n, const char *rootfs)
+{
+  n->ctx.rootfs = rootfs ? rootfs : "/";
 }
 
 int

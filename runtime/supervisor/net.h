@@ -38,6 +38,8 @@ struct sv_net_ctx
   const json_t *config;   /* the whole supervisor.json object (never NULL; {} without one) */
   const json_t *manifest; /* config["manifest"]: the normalised manifest as `enclaver
                              manifest -o json` prints it, or NULL */
+  const char *rootfs;     /* where the image's files are: "/" in an enclave, a directory
+                             in tests (the supervisor's --rootfs) */
   struct sv_net *net;
 };
 
@@ -64,6 +66,9 @@ int sv_net_is_service_key (const char *key);
  * resources: NULL with err. */
 struct sv_net *sv_net_new (const struct sv_service *const *services, const json_t *config, char *err,
                            size_t errlen);
+/* Before sv_net_start: where the services read the image's files (default "/"; the
+ * string must outlive n). */
+void sv_net_set_rootfs (struct sv_net *n, const char *rootfs);
 /* Start every service, then the thread.  0, or -1 with err naming the service. */
 int sv_net_start (struct sv_net *n, char *err, size_t errlen);
 /* KEY=VALUE strings the services added for the app (owned by n; NULL-terminated). */

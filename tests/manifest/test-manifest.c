@@ -536,7 +536,9 @@ test_no_effect (const char *top)
   TAP_INT_EQ (enclaver_manifest_key_status ("sources.supervisor"), ENCLAVER_MANIFEST_KEY_NO_EFFECT,
               "0.5.0 spelling known");
   TAP_INT_EQ (enclaver_manifest_key_status ("ingress[3].tls.cert_file"),
-              ENCLAVER_MANIFEST_KEY_NO_EFFECT, "list index in a key path");
+              ENCLAVER_MANIFEST_KEY_IMPLEMENTED, "list index in a key path");
+  TAP_INT_EQ (enclaver_manifest_key_status ("kms_proxy.listen_port"),
+              ENCLAVER_MANIFEST_KEY_NO_EFFECT, "below a no-effect key");
   TAP_INT_EQ (enclaver_manifest_key_status ("sources.app"), ENCLAVER_MANIFEST_KEY_IMPLEMENTED,
               "sources.app implemented");
   TAP_INT_EQ (enclaver_manifest_key_status ("pipeline[].options"),

@@ -341,8 +341,22 @@ test_socket_seam (void)
           static const uint8_t huge[] = { 0x00, 0x00, 0x30, 0x01 };     /* 12289 */
           static const uint8_t short_[] = { 0x00, 0x00, 0x00, 0x20, 0xa1 }; /* 32, then 1 */
           uint8_t buf[64];
+          size_t got = 0, want = 4;
           int fd = accept (lfd, NULL, NULL);
-          if (fd < 0 || read (fd, buf, sizeof buf) <= 0)
+          /* read the whole request frame (length, then body) before answering: closing
+           * earlier would fail the client's send with EPIPE instead of the test's point */
+          while (fd >= 0 && got < want)
+            {
+              ssize_t r = read (fd, buf + got, want - got);
+              if (r <= 0)
+                _exit (1);
+              got += (size_t) r;
+              if (got == 4)
+                want = 4 + ((size_t) buf[0] << 24 | (size_t) buf[1] << 16 | (size_t) buf[2] << 8 | buf[3]);
+              if (want > sizeof buf)
+                _exit (1);
+            }
+          if (fd < 0)
             _exit (1);
           if (write (fd, round == 0 ? huge : short_, round == 0 ? sizeof huge : sizeof short_) < 0)
             _exit (1);
