@@ -87,8 +87,8 @@ tests_net_test_net_units_CFLAGS = $(AM_CFLAGS)
 tests_net_test_net_units_LDADD = $(RUNTIME_LIBS)
 # The egress proxy, both halves over the transport seam (tests/net/egress-peer.py is the
 # far end: origins, raw clients, stand-ins of Enclaver's halves for the framing).
-TESTS += tests/net/egress.sh
-EXTRA_DIST += tests/net/egress.sh tests/net/egress-peer.py
+TESTS += tests/net/egress.sh tests/net/ingress.sh
+EXTRA_DIST += tests/net/egress.sh tests/net/egress-peer.py tests/net/ingress.sh tests/net/ingress-app.py
 
 # The egress policy (common/netpolicy.c) from a table of cases: libc only, as the
 # supervisor links it.

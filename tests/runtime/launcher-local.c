@@ -3,7 +3,7 @@
  * a running enclave).
  *
  *   launcher-local [--name N] [--run-dir D] [--dir SOCKDIR] [--grace MS] [--deadline MS]
- *                  [--json] [--egress] [--ingress PORT]... [--wait-file F]
+ *                  [--json] [--egress] [--ingress PORT]... [--publish SPEC]... [--wait-file F]
  *                  [--status-port N] [--log-port N] [--egress-port N] [--manifest JSON]
  *                  -- SUPERVISOR-ARG...
  * Exits with host_run()'s code (1 when it could not start). */
@@ -19,6 +19,7 @@
 
 #include "backend-local.h"
 #include "launcher.h"
+#include "ingress.h"
 #include "services.h"
 
 #define SUPERVISOR RUNTIME_BUILDDIR "/enclaver-supervisor"
@@ -96,6 +97,16 @@ main (int argc, char **argv)
         }
       else if (strcmp (a, "--ingress") == 0 && c.n_ingress < 8)
         ing[c.n_ingress++].listen_port = (uint32_t) atoi (v), i++;
+      else if (strcmp (a, "--publish") == 0)
+        {
+          /* as enclaver run -p: after the --ingress ports it applies to */
+          if (host_ingress_publish (ing, c.n_ingress, v, &err) < 0)
+            {
+              fprintf (stderr, "launcher-local: %s\n", err->msg);
+              return 2;
+            }
+          i++;
+        }
       else
         {
           fprintf (stderr, "launcher-local: unknown option %s\n", a);
