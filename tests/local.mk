@@ -95,3 +95,11 @@ EXTRA_DIST += tests/build/checks.sh tests/build/provenance.sh
 # QEMU boot of the quick-start example (issue 6).
 TESTS += tests/boot/boot.sh
 EXTRA_DIST += tests/boot/boot.sh
+# The network end to end under QEMU: egress through "host", a denied name, ingress
+# through --publish (issue 15).  netapp is static like the example: it runs in the EIF.
+check_PROGRAMS += tests/boot/netapp
+tests_boot_netapp_SOURCES = tests/boot/netapp.c
+tests_boot_netapp_CFLAGS = $(WARN_CFLAGS) -O2
+tests_boot_netapp_LDFLAGS = -all-static
+TESTS += tests/boot/net.sh
+EXTRA_DIST += tests/boot/net.sh

@@ -103,6 +103,7 @@ main (int argc, char **argv)
           if (host_ingress_publish (ing, c.n_ingress, v, &err) < 0)
             {
               fprintf (stderr, "launcher-local: %s\n", err->msg);
+              enclaver_error_release (&err);
               return 2;
             }
           i++;

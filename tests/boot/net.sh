@@ -1,0 +1,80 @@
+#!/bin/sh
+# The network end to end under emulation: a real EIF (Debian kernel, enclaver's init and
+# supervisor) booted by `enclaver run --qemu`, whose app (tests/boot/netapp.c) fetches
+# from an HTTP server this test runs on the host's 127.0.0.1 through the name `host`
+# (egress proxy -> host half), is refused a name outside its allow list, and serves on
+# an ingress port that the test reaches from the host through --publish.
+. "$top_srcdir/tests/lib.sh"
+QEMU=qemu-system-x86_64
+[ "$(uname -m)" = x86_64 ] || skip_all "boot tests run on x86_64 hosts"
+command -v $QEMU >/dev/null || skip_all "$QEMU not installed (scripts/setup-deps.sh installs it)"
+command -v curl >/dev/null || skip_all "curl is not installed"
+KDIR=${ENCLAVER_DEFAULT_KERNEL:-${XDG_CACHE_HOME:-${HOME:-/root}/.cache}/enclaver/kernel/default}
+[ -f "$KDIR/bzImage" ] || skip_all "no default kernel in $KDIR (run scripts/fetch-kernel.sh)"
+if ldd "$top_builddir/runtime/enclaver-init" >/dev/null 2>&1; then
+  skip_all "the runtime is dynamically linked in this (sanitizer) build; it cannot boot"
+fi
+APPBIN=$top_builddir/tests/boot/netapp
+[ -x "$APPBIN" ] || { not_ok "tests/boot/netapp is built"; done_testing; exit 1; }
+cd "$TEST_TMP" || exit 1
+export ENCLAVER_RUN_DIR="$TEST_TMP/run"
+PIDS=
+cleanup () { for p in $PIDS; do kill "$p" 2>/dev/null; done; wait 2>/dev/null; }
+trap cleanup EXIT
+free_port () { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_for () { i=0; while ! grep -qF -- "$2" "$1" 2>/dev/null && [ $i -lt 1800 ]; do sleep 0.1; i=$((i + 1)); done; grep -qF -- "$2" "$1"; }
+
+# The origin on the host's loopback, reached from the enclave as "host".
+mkdir -p www && echo "origin on the host says hi" >www/hello.txt
+ORIGIN=$(free_port)
+python3 -m http.server "$ORIGIN" --bind 127.0.0.1 --directory www >origin.log 2>&1 &
+PIDS="$PIDS $!"
+HPORT=$(free_port)
+
+mkdir -p rootfs proj
+cp "$APPBIN" rootfs/netapp
+python3 "$top_srcdir/tests/build/mkoci.py" app-image --layer rootfs --entrypoint '["/netapp"]' \
+  --cmd "[\"--fetch\",\"http://host:$ORIGIN/hello.txt\",\"--fetch\",\"http://denied.example/x\",\"--serve\",\"8080\"]" >/dev/null
+cat >proj/enclaver.yaml <<EOF
+version: v1
+name: netboot
+target: netboot:latest
+sources:
+  app: oci:$TEST_TMP/app-image
+defaults:
+  cpu_count: 1
+  memory_mb: 512
+egress:
+  allow: [host]
+ingress:
+  - listen_port: 8080
+EOF
+run_cmd "$ENCLAVER" -q build -f proj/enclaver.yaml
+expect_rc "build the network test's release image" 0
+
+timeout 600 "$ENCLAVER" run --qemu --timeout 400 -p "127.0.0.1:$HPORT:8080" -f proj/enclaver.yaml \
+  >run.out 2>run.err &
+RUN=$!
+PIDS="$PIDS $RUN"
+if wait_for run.err "serving on 127.0.0.1:8080"; then ok "the enclave's app serves its ingress port"
+else not_ok "the enclave's app serves its ingress port"; diag "$(tail -30 run.err)"; done_testing; exit 1; fi
+LOG=$(cat run.err)
+expect_in "egress: the app fetched from the host's 127.0.0.1 through the name host" "$LOG" \
+  "fetch http://host:$ORIGIN/hello.txt: HTTP/1.0 200 OK"
+expect_in "egress: the origin's body reached the app" "$LOG" "fetch body: origin on the host says hi"
+expect_in "egress: a name outside the allow list is refused with 401" "$LOG" \
+  "fetch http://denied.example/x: HTTP/1.1 401"
+expect_in "egress: the proxy's log line names the decision" "$LOG" \
+  "egress: GET denied.example:80 denied: no egress.allow pattern matches"
+grep -q "GET /hello.txt" origin.log && ok "the origin saw the enclave's request" || not_ok "the origin saw the enclave's request"
+
+run_cmd curl -sS -m 60 "http://127.0.0.1:$HPORT/"
+expect_rc "ingress: curl from the host through --publish, exit 0" 0
+expect_in "ingress: the enclave's app answered" "$OUT" "hello from inside the enclave"
+wait_for run.err "served a request" && ok "the app logged the request" || not_ok "the app logged the request"
+
+kill -TERM "$RUN"
+wait "$RUN"; RC=$?
+expect_rc "SIGTERM: the enclave stops gracefully, exit 109 (stopped by a signal to enclaver run)" 109
+expect_in "the app saw SIGTERM" "$(cat run.err)" "caught SIGTERM, exiting"
+done_testing
