@@ -22,7 +22,7 @@
 
 #include "evloop.h"
 
-#define TLS_PUMP_BUF 16384
+#define TLS_PUMP_BUF 8192 /* with OpenSSL's two record buffers (~17 KiB each) under 64 KiB */
 
 struct tls_pump;
 
