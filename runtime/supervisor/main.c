@@ -421,7 +421,8 @@ usage (FILE *f)
            "      --linger SECONDS    keep serving status/logs after the app exits (default %d)\n"
            "      --stop-timeout SECONDS  grace period after a forwarded SIGTERM/SIGINT before\n"
            "                          SIGKILL (default %d)\n"
-           "      --no-bootstrap      do not bring up loopback nor seed the RNG from /dev/nsm\n"
+           "      --no-bootstrap      do not bring up loopback nor seed the RNG from the NSM\n"
+           "                          (/dev/nsm, or supervisor.json's nsm.device)\n"
            "  -h, --help              show this help\n"
            "\n"
            "ADDR is vsock:CID:PORT (CID any, host, parent or a number) or unix:PATH.\n"
@@ -640,13 +641,17 @@ main (int argc, char **argv)
       if (s.cfg.bootstrap)
         {
           int r;
+          /* the same NSM the attestation API talks to: supervisor.json "nsm.device" */
+          const char *dev = json_string_value (json_object_get (json_object_get (s.cfg.root, "nsm"), "device"));
+          if (dev == NULL)
+            dev = ENCLAVER_NSM_DEVICE;
           if (sv_bootstrap_loopback (err, sizeof err) < 0)
             sv_warn (&s, "warning: %s", err);
-          r = enclaver_nsm_seed_rng (ENCLAVER_NSM_DEVICE, err, sizeof err);
+          r = enclaver_nsm_seed_rng (dev, err, sizeof err);
           if (r < 0)
             sv_warn (&s, "warning: seeding the RNG from the NSM: %s", err);
           else if (r > 0)
-            sv_info (&s, "seeded the kernel RNG from %s", ENCLAVER_NSM_DEVICE);
+            sv_info (&s, "seeded the kernel RNG from %s", dev);
         }
       if (sv_user_resolve (s.rootfs, s.cfg.user, &l.user, err, sizeof err) < 0)
         fatal (&s, SV_EXIT_FATAL, err);

@@ -290,6 +290,18 @@ expect_in "one log line per request, with peer, method, path and status" "$log" 
   "api: 127.0.0.1:"
 expect_in "... e.g. the 413" "$log" "POST /v1/attestation: 413"
 
+# The bootstrap seeds the kernel RNG from the same NSM (nsm.device), not a fixed /dev/nsm.
+printf '{"nsm": {"device": "unix:%s/nsm.sock"}}\n' "$TEST_TMP" >sv3.json
+before=$(grep -c '"GetRandom"' ca/requests.log)
+"$SV" -c sv3.json --status-addr "unix:$TEST_TMP/status3" --log-addr "unix:$TEST_TMP/log3" \
+  -- true >console3.out 2>console3.err
+expect_in "bootstrap: the RNG is seeded from nsm.device" "$(cat console3.err)" \
+  "seeded the kernel RNG from unix:$TEST_TMP/nsm.sock"
+after=$(grep -c '"GetRandom"' ca/requests.log)
+[ "$after" -gt "$before" ] && ok "bootstrap: the NSM answered a GetRandom for it" \
+  || { not_ok "bootstrap: the NSM answered a GetRandom for it"; diag "$(tail -3 ca/requests.log)"; }
+cat console3.err >>console.err
+
 # ---- the NSM gone ----
 kill "$NSM_PID"; wait "$NSM_PID" 2>/dev/null; NSM_PID=
 status POST /v1/attestation -d '{}'
