@@ -190,6 +190,15 @@ app_ended (struct sv *s, int st)
       close (s->out_rd);
       s->out_rd = -1;
     }
+  /* Drain before the final status: the host stops the enclave as soon as it reads it,
+   * so bytes the app wrote just before it ended (an answer still in the ingress relay)
+   * must reach their clients first.  Bounded by net.drain_timeout; immediate when
+   * nothing is in flight. */
+  if (s->net)
+    {
+      sv_net_stop (s->net);
+      pump_net_log (s);
+    }
   if (WIFEXITED (st))
     {
       set_status (s, "exited", WEXITSTATUS (st), NULL);

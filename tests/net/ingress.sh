@@ -146,6 +146,83 @@ run_cmd curl -sS -m 10 "http://127.0.0.1:$H_DEAD/"
 wait_for "$TEST_TMP/launcher.log" "ingress port $DEAD: cannot reach the app at tcp:127.0.0.1:$DEAD" \
   && ok "log: the app is not listening, naming the address" || { not_ok "log: the app is not listening"; diag "$(grep -i "port $DEAD" "$TEST_TMP/launcher.log")"; }
 
+# --- shutdown drains: an answer the app wrote just before it ended still reaches the
+# client.  The host stops the enclave the moment it reads the final status (Enclaver's
+# host does), so the supervisor must drain before it reports: here a watcher plays that
+# host, killing the supervisor with SIGKILL as soon as "exited" arrives. ---
+SV=$top_builddir/runtime/enclaver-supervisor
+ONE=$(free_port); H_ONE=$(free_port)
+python3 - "$ONE" "$H_ONE" >"$TEST_TMP/sv4.json" <<'PY'
+import json, sys
+p = int(sys.argv[1])
+print(json.dumps({"manifest": {"name": "drain", "ingress": [{"listen_port": p}]},
+                  "ingress": {"listen": {str(p): "tcp:127.0.0.1:%s" % sys.argv[2]}},
+                  "net": {"drain_timeout": 30}}))
+PY
+cat >"$TEST_TMP/oneshot.py" <<'PY'
+import socket, sys
+# answer one request with 4 MiB, close, and end at once: most of the answer is still in
+# the socket buffers and the relay when the app is gone
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(1)
+print("oneshot-ready", flush=True)
+c, _ = s.accept(); c.recv(4096)
+body = bytes(range(256)) * 16384
+c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n" % len(body) + body)
+c.close()
+PY
+"$SV" -c "$TEST_TMP/sv4.json" --status-addr "unix:$TEST_TMP/st4" --log-addr "unix:$TEST_TMP/lg4" \
+  --no-bootstrap -- python3 "$TEST_TMP/oneshot.py" "$ONE" >"$TEST_TMP/sv4.out" 2>"$TEST_TMP/sv4.err" &
+SV4=$!
+PIDS="$PIDS $SV4"
+wait_for "$TEST_TMP/sv4.out" oneshot-ready
+# the watcher: SIGKILL at the final status
+python3 - "$TEST_TMP/st4" "$SV4" >"$TEST_TMP/watch.out" <<'PY' &
+import os, signal, socket, sys, time
+s = socket.socket(socket.AF_UNIX)
+for _ in range(100):
+    try:
+        s.connect(sys.argv[1]); break
+    except OSError:
+        time.sleep(0.1)
+buf = b""
+while b'"exited"' not in buf:
+    b = s.recv(4096)
+    if not b:
+        break
+    buf += b
+os.kill(int(sys.argv[2]), signal.SIGKILL)
+print("killed at:", buf.decode(errors="replace").strip().splitlines()[-1] if buf else "nothing")
+PY
+WATCH=$!
+# the client: a small receive buffer, and it reads slowly, so the answer is in flight
+python3 - "$H_ONE" >"$TEST_TMP/drain.out" <<'PY'
+import hashlib, socket, sys, time
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
+s.connect(("127.0.0.1", int(sys.argv[1])))
+s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+time.sleep(1.5)
+data = b""
+s.settimeout(60)
+while True:
+    try:
+        b = s.recv(8192)
+    except OSError:
+        break
+    if not b:
+        break
+    data += b
+    time.sleep(0.001)
+body = data.split(b"\r\n\r\n", 1)[1] if b"\r\n\r\n" in data else b""
+print(len(body), hashlib.sha256(body).hexdigest())
+PY
+wait "$WATCH"
+WANT=$(python3 -c 'import hashlib; b=bytes(range(256))*16384; print(len(b), hashlib.sha256(b).hexdigest())')
+expect_in "drain: the whole answer reached the client although the 'host' killed the supervisor at the final status" \
+  "$(cat "$TEST_TMP/drain.out")" "$WANT"
+expect_in "drain: the watcher saw the final status" "$(cat "$TEST_TMP/watch.out")" '"exited"'
+
 # --- start-up errors: fatal before the app runs, naming the file ---
 start_fail () { # NAME MANIFEST-EDIT EXPECTED-TEXT
   python3 - "$TEST_TMP/manifest.json" "$2" >"$TEST_TMP/m2.json" <<'PY'
