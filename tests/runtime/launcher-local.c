@@ -37,6 +37,7 @@ main (int argc, char **argv)
 
   memset (&c, 0, sizeof c);
   memset (&o, 0, sizeof o);
+  memset (ing, 0, sizeof ing); /* --ingress sets listen_port only */
   c.name = "local";
   c.memory_mib = 256;
   c.cpu_count = 2;
