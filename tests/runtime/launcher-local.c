@@ -3,7 +3,8 @@
  * a running enclave).
  *
  *   launcher-local [--name N] [--run-dir D] [--dir SOCKDIR] [--grace MS] [--deadline MS]
- *                  [--json] [--egress] [--ingress PORT]... [--wait-file F]
+ *                  [--json] [--egress] [--ingress PORT]... [--publish [ADDR:]HOSTPORT:PORT]...
+ *                  [--wait-file F]
  *                  [--status-port N] [--log-port N] [--egress-port N] [--manifest JSON]
  *                  -- SUPERVISOR-ARG...
  * Exits with host_run()'s code (1 when it could not start). */
@@ -18,6 +19,7 @@
 #include <enclaver/log.h>
 
 #include "backend-local.h"
+#include "ingress.h"
 #include "launcher.h"
 #include "services.h"
 
@@ -36,6 +38,7 @@ main (int argc, char **argv)
 
   memset (&c, 0, sizeof c);
   memset (&o, 0, sizeof o);
+  memset (ing, 0, sizeof ing); /* --ingress sets listen_port only */
   c.name = "local";
   c.memory_mib = 256;
   c.cpu_count = 2;
@@ -96,6 +99,17 @@ main (int argc, char **argv)
         }
       else if (strcmp (a, "--ingress") == 0 && c.n_ingress < 8)
         ing[c.n_ingress++].listen_port = (uint32_t) atoi (v), i++;
+      else if (strcmp (a, "--publish") == 0)
+        {
+          /* as enclaver run's: after the --ingress it names (bench/net.sh binds 127.0.0.1) */
+          if (host_ingress_publish (ing, c.n_ingress, v, &err) < 0)
+            {
+              fprintf (stderr, "launcher-local: %s\n", err->msg);
+              enclaver_error_release (&err);
+              return 2;
+            }
+          i++;
+        }
       else
         {
           fprintf (stderr, "launcher-local: unknown option %s\n", a);
