@@ -14,9 +14,11 @@
  *       "CONNECT PROXY_TARGET HTTP/1.1" and waits for a 200.  The clock starts once
  *       every tunnel is established and stops at the last byte (down) or at the last
  *       server's count (up).  Prints one JSON line.
- *   net-load http-server PORTFILE
+ *   net-load http-server PORTFILE [split]
  *       HTTP/1.1 server on 127.0.0.1 that answers every request with a fixed 2-byte
- *       body, keep-alive unless the request says Connection: close.
+ *       body, keep-alive unless the request says Connection: close.  With split, the
+ *       head and the body go out in two send() calls (TCP_NODELAY is on either way), as
+ *       servers that flush the head before the body do.
  *   net-load http PORT CONNS SECONDS keepalive|close
  *       Closed loop: CONNS clients, each with one request outstanding, for SECONDS
  *       (after 0.5 s of warm-up); keepalive reuses the connection, close opens a new
@@ -377,6 +379,8 @@ static const char resp_ka[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-T
 static const char resp_close[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Type: text/plain\r\n"
                                  "Connection: close\r\n\r\nok";
 
+static int http_split;
+
 struct hconn
 {
   int fd, is_listener;
@@ -434,7 +438,9 @@ http_server (const char *portfile)
               int close_it = memmem (c->buf, hl, "Connection: close", 17) != NULL;
               const char *resp = close_it ? resp_close : resp_ka;
               size_t rl = close_it ? sizeof resp_close - 1 : sizeof resp_ka - 1;
-              if (send (c->fd, resp, rl, MSG_NOSIGNAL) != (ssize_t) rl || close_it)
+              size_t first = http_split ? rl - 2 : rl;
+              if (send (c->fd, resp, first, MSG_NOSIGNAL) != (ssize_t) first
+                  || (http_split && send (c->fd, resp + first, 2, MSG_NOSIGNAL) != 2) || close_it)
                 {
                   close (c->fd);
                   free (c);
@@ -575,11 +581,14 @@ main (int argc, char **argv)
   if ((argc == 6 || argc == 7) && strcmp (argv[1], "stream") == 0)
     return stream_client (atoi (argv[2]), argv[3], strtoull (argv[4], NULL, 10), atoi (argv[5]),
                           argc == 7 ? argv[6] : NULL);
-  if (argc == 3 && strcmp (argv[1], "http-server") == 0)
-    http_server (argv[2]);
+  if ((argc == 3 || (argc == 4 && strcmp (argv[3], "split") == 0)) && strcmp (argv[1], "http-server") == 0)
+    {
+      http_split = argc == 4;
+      http_server (argv[2]);
+    }
   if (argc == 6 && strcmp (argv[1], "http") == 0)
     return http_client (atoi (argv[2]), atoi (argv[3]), atof (argv[4]), strcmp (argv[5], "keepalive") == 0);
   fprintf (stderr, "usage: net-load stream-server PORTFILE | stream PORT up|down BYTES CONNS [HOST:PORT] |\n"
-                   "       http-server PORTFILE | http PORT CONNS SECONDS keepalive|close\n");
+                   "       http-server PORTFILE [split] | http PORT CONNS SECONDS keepalive|close\n");
   return 2;
 }

@@ -36,12 +36,14 @@ def main():
     http = [c for c in cases if "rps" in by[(c, "direct")][0]]
     if stream:
         out += ["## Throughput (MiB/s, median)", "",
-                "| case | direct | enclaver | socat | enclaver / socat | goal >= 0.8 |",
-                "|---|---:|---:|---:|---:|---|"]
+                "| case | direct | enclaver | socat | socat -b 32768 | enclaver / socat "
+                "| enclaver / socat -b 32768 | goal >= 0.8 |",
+                "|---|---:|---:|---:|---:|---:|---:|---|"]
         for c in stream:
-            d, e, s = (med(c, r, "mib_s") for r in ROUTES)
+            d, e, s, s32 = (med(c, r, "mib_s") for r in ROUTES + ("socat-32k",))
             ratio = e / s
-            out.append("| %s | %.0f | %.0f | %.0f | %.2f | %s |" % (c, d, e, s, ratio, "met" if ratio >= 0.8 else "NOT met"))
+            out.append("| %s | %.0f | %.0f | %.0f | %.0f | %.2f | %.2f | %s |" % (
+                c, d, e, s, s32, ratio, e / s32, "met" if min(ratio, e / s32) >= 0.8 else "NOT met"))
         out.append("")
     if http:
         out += ["## HTTP requests through ingress (median of the repetitions)", "",
