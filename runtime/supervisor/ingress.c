@@ -28,10 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
-#include <arpa/inet.h>
-#include <netinet/in.h>
 
 #include "evloop.h"
 #include "net.h"
@@ -208,66 +205,6 @@ on_connect_timeout (struct ev_loop *l, long long id, void *data)
   return EV_TIMER_DONE;
 }
 
-/* A non-blocking connect to a tcp: or unix: address.  0 connected, 1 in progress, -1
- * with errno. */
-static int
-connect_start (const char *spec, int *fd)
-{
-  struct enclaver_transport_addr a;
-  char e[256];
-  union
-  {
-    struct sockaddr sa;
-    struct sockaddr_in in;
-    struct sockaddr_un un;
-  } u;
-  socklen_t len;
-  int s;
-  if (enclaver_transport_parse (spec, &a, e, sizeof e) < 0)
-    {
-      errno = EINVAL;
-      return -1;
-    }
-  memset (&u, 0, sizeof u);
-  if (a.kind == ENCLAVER_TRANSPORT_TCP)
-    {
-      u.in.sin_family = AF_INET;
-      u.in.sin_port = htons ((uint16_t) a.port);
-      u.in.sin_addr.s_addr = a.ip;
-      len = sizeof u.in;
-    }
-  else if (a.kind == ENCLAVER_TRANSPORT_UNIX)
-    {
-      u.un.sun_family = AF_UNIX;
-      memcpy (u.un.sun_path, a.path, sizeof u.un.sun_path);
-      len = sizeof u.un;
-    }
-  else
-    {
-      errno = EAFNOSUPPORT;
-      return -1;
-    }
-  s = socket (u.sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (s < 0)
-    return -1;
-  if (connect (s, &u.sa, len) == 0)
-    {
-      *fd = s;
-      return 0;
-    }
-  if (errno == EINPROGRESS)
-    {
-      *fd = s;
-      return 1;
-    }
-  {
-    int keep = errno == EAGAIN ? ECONNREFUSED : errno; /* a full Unix backlog */
-    close (s);
-    errno = keep;
-  }
-  return -1;
-}
-
 static void on_accept (struct ev_loop *l, int fd, void *data, int mask);
 
 static long long
@@ -286,6 +223,7 @@ on_accept (struct ev_loop *l, int fd, void *data, int mask)
 {
   struct ing_port *p = data;
   struct ing *s = p->s;
+  char le[256];
   int i;
   (void) mask;
   for (i = 0; i < 64 && p->lfd >= 0; i++)
@@ -318,9 +256,15 @@ on_accept (struct ev_loop *l, int fd, void *data, int mask)
         s->conns->prev = c;
       s->conns = c;
       s->active++;
-      r = connect_start (p->target, &c->tfd);
-      if (r < 0)
+      c->tfd = enclaver_transport_connect_nb (p->target, &r, le, sizeof le);
+      if (c->tfd < 0)
         conn_fail (c, errno);
+      else if (r == 2) /* a full Unix backlog: as refused */
+        {
+          close (c->tfd);
+          c->tfd = -1;
+          conn_fail (c, ECONNREFUSED);
+        }
       else if (r == 0)
         conn_connected (c);
       else if (ev_add_file (l, c->tfd, EV_WRITABLE, on_connect, c) < 0)
