@@ -101,5 +101,17 @@ fake_boot_blobs () {
   { cat /bin/true; head -c 3000 /dev/urandom; } >"$1/init"
   { head -c 64 /bin/true; head -c 1234 /dev/urandom; } >"$1/nsm.ko"
 }
+# need_boot: skip unless this machine and build can boot an EIF under QEMU (x86_64, QEMU
+# installed, the default kernel fetched, the runtime linked statically); sets KDIR.
+need_boot () {
+  tap_argc need_boot 0 0 "$@"
+  [ "$(uname -m)" = x86_64 ] || skip_all "boot tests run on x86_64 hosts"
+  command -v qemu-system-x86_64 >/dev/null || skip_all "qemu-system-x86_64 not installed (scripts/setup-deps.sh installs it)"
+  KDIR=${ENCLAVER_DEFAULT_KERNEL:-${XDG_CACHE_HOME:-${HOME:-/root}/.cache}/enclaver/kernel/default}
+  [ -f "$KDIR/bzImage" ] || skip_all "no default kernel in $KDIR (run scripts/fetch-kernel.sh)"
+  if ldd "$top_builddir/runtime/enclaver-init" >/dev/null 2>&1; then
+    skip_all "the runtime is dynamically linked in this (sanitizer) build; it cannot boot"
+  fi
+}
 skip_all () { tap_argc skip_all 1 - "$@"; echo "1..0 # SKIP $*"; exit 0; }  # the TAP driver counts exit 77 as an error
 done_testing () { tap_argc done_testing 0 0 "$@"; echo "1..$TAP_N"; [ "$TAP_FAILED" -eq 0 ]; }

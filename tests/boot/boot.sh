@@ -4,14 +4,7 @@
 # --qemu`, which extracts kernel, cmdline and ramdisks with enclaver's own EIF reader,
 # and check what the enclave reports on its console and the exit codes.
 . "$top_srcdir/tests/lib.sh"
-QEMU=qemu-system-x86_64
-[ "$(uname -m)" = x86_64 ] || skip_all "boot test runs on x86_64 hosts"
-command -v $QEMU >/dev/null || skip_all "$QEMU not installed (scripts/setup-deps.sh installs it)"
-KDIR=${ENCLAVER_DEFAULT_KERNEL:-${XDG_CACHE_HOME:-${HOME:-/root}/.cache}/enclaver/kernel/default}
-[ -f "$KDIR/bzImage" ] || skip_all "no default kernel in $KDIR (run scripts/fetch-kernel.sh)"
-if ldd "$top_builddir/runtime/enclaver-init" >/dev/null 2>&1; then
-  skip_all "the runtime is dynamically linked in this (sanitizer) build; it cannot boot"
-fi
+need_boot
 make -C "$top_builddir" example >/dev/null 2>&1 || { not_ok "make example"; done_testing; exit 1; }
 IMG="$top_builddir/examples/hello/app-image"
 cd "$TEST_TMP" || exit 1

@@ -5,15 +5,8 @@
 # (egress proxy -> host half), is refused a name outside its allow list, and serves on
 # an ingress port that the test reaches from the host through --publish.
 . "$top_srcdir/tests/lib.sh"
-QEMU=qemu-system-x86_64
-[ "$(uname -m)" = x86_64 ] || skip_all "boot tests run on x86_64 hosts"
-command -v $QEMU >/dev/null || skip_all "$QEMU not installed (scripts/setup-deps.sh installs it)"
+need_boot
 command -v curl >/dev/null || skip_all "curl is not installed"
-KDIR=${ENCLAVER_DEFAULT_KERNEL:-${XDG_CACHE_HOME:-${HOME:-/root}/.cache}/enclaver/kernel/default}
-[ -f "$KDIR/bzImage" ] || skip_all "no default kernel in $KDIR (run scripts/fetch-kernel.sh)"
-if ldd "$top_builddir/runtime/enclaver-init" >/dev/null 2>&1; then
-  skip_all "the runtime is dynamically linked in this (sanitizer) build; it cannot boot"
-fi
 APPBIN=$top_builddir/tests/boot/netapp
 [ -x "$APPBIN" ] || { not_ok "tests/boot/netapp is built"; done_testing; exit 1; }
 cd "$TEST_TMP" || exit 1
