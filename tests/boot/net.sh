@@ -45,7 +45,9 @@ EOF
 run_cmd "$ENCLAVER" -q build -f proj/enclaver.yaml
 expect_rc "build the network test's release image" 0
 
-timeout 600 "$ENCLAVER" run --qemu --timeout 400 -p "127.0.0.1:$HPORT:8080" -f proj/enclaver.yaml \
+# (not under timeout(1): it passes a SIGTERM on to its whole process group, so the
+# launcher would get two, and a second signal terminates the enclave at once)
+"$ENCLAVER" run --qemu --timeout 400 -p "127.0.0.1:$HPORT:8080" -f proj/enclaver.yaml \
   >run.out 2>run.err &
 RUN=$!
 PIDS="$PIDS $RUN"
