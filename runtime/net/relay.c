@@ -14,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <unistd.h>
 
 #include "net/relay.h"
@@ -335,6 +337,19 @@ on_idle (struct ev_loop *l, long long id, void *data)
   return r->idle_ms - quiet;
 }
 
+void
+net_set_nodelay (int fd)
+{
+  int one = 1, family = 0, type = 0;
+  socklen_t len = sizeof family;
+  if (getsockopt (fd, SOL_SOCKET, SO_DOMAIN, &family, &len) != 0 || (family != AF_INET && family != AF_INET6))
+    return;
+  len = sizeof type;
+  if (getsockopt (fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0 || type != SOCK_STREAM)
+    return;
+  (void) setsockopt (fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+}
+
 struct relay *
 relay_start (struct ev_loop *loop, int fda, int fdb, const void *pre_b, size_t pre_b_len,
              const void *pre_a, size_t pre_a_len, const struct relay_opts *opts,
@@ -355,6 +370,8 @@ relay_start (struct ev_loop *loop, int fda, int fdb, const void *pre_b, size_t p
       errno = ENOMEM;
       return NULL;
     }
+  net_set_nodelay (fda);
+  net_set_nodelay (fdb);
   r->loop = loop;
   r->fd[0] = fda, r->fd[1] = fdb;
   r->done = done, r->data = data;

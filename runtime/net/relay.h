@@ -51,6 +51,13 @@ struct relay *relay_start (struct ev_loop *loop, int fda, int fdb, const void *p
                            size_t pre_b_len, const void *pre_a, size_t pre_a_len,
                            const struct relay_opts *opts, relay_done_fn *done, void *data);
 
+/* Turn off Nagle's algorithm on fd when it is a TCP socket (IPv4 or IPv6); any other
+ * descriptor (Unix, vsock, pipe) is left as it is.  A proxy that forwards what it read
+ * at once must not let the kernel hold a small write back until the previous one is
+ * acknowledged: an app writing a response's head and body separately would otherwise
+ * wait for the peer's delayed ACK, about 40 ms per exchange (docs/performance.md). */
+void net_set_nodelay (int fd);
+
 /* End the relay now: close both descriptors, free it; done is not called. */
 void relay_abort (struct relay *r);
 

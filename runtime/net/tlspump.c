@@ -17,6 +17,7 @@
 #include <openssl/err.h>
 
 #include "common/xalloc.h"
+#include "net/relay.h"
 #include "net/tlspump.h"
 
 /* Passes of one wake-up before the pump yields to the loop's other connections. */
@@ -359,6 +360,8 @@ tls_pump_start (struct ev_loop *loop, SSL_CTX *ctx, int tls_fd, int plain_fd, lo
       return NULL;
     }
   SSL_set_accept_state (ssl);
+  net_set_nodelay (tls_fd);
+  net_set_nodelay (plain_fd);
   p = xcalloc (1, sizeof *p);
   p->loop = loop;
   p->ssl = ssl;

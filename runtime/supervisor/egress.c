@@ -250,6 +250,8 @@ dial (struct eg_conn *c)
   c->frame_off = 0;
   memset (&c->frame_in, 0, sizeof c->frame_in);
   c->ufd = enclaver_transport_connect_nb (s->host_addr, &inprog, err, sizeof err);
+  if (c->ufd >= 0)
+    net_set_nodelay (c->ufd); /* a TCP transport (emulation) */
   if (c->ufd < 0 || inprog == 2)
     {
       if (c->ufd >= 0)
@@ -994,6 +996,7 @@ on_accept (struct ev_loop *l, int fd, void *data, int mask)
       c->s = s;
       c->cfd = cfd;
       c->ufd = -1;
+      net_set_nodelay (cfd); /* plain HTTP is forwarded as it arrives, never coalesced */
       c->next = s->conns;
       if (s->conns)
         s->conns->prev = c;

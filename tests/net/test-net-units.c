@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -401,6 +402,26 @@ test_relay_misc (void)
   tap_ok (read (x[0], b, sizeof b) == 0 && read (y[1], b, sizeof b) == 0,
           "relay: both descriptors closed at the end");
   close (x[0]), close (y[1]);
+
+  /* TCP descriptors get TCP_NODELAY (a relayed small write goes out at once instead of
+   * waiting for the peer's delayed ACK); the Unix one is left as it is. */
+  socketpair (AF_UNIX, SOCK_STREAM, 0, x);
+  tcp_pair (y);
+  nonblock (x[1]), nonblock (y[0]);
+  {
+    int nd = -1;
+    socklen_t nl = sizeof nd;
+    getsockopt (y[0], IPPROTO_TCP, TCP_NODELAY, &nd, &nl);
+    tap_ok (nd == 0, "tcp pair starts with Nagle on");
+    r = relay_start (l, x[1], y[0], NULL, 0, NULL, 0, &o, on_done, l);
+    nd = -1, nl = sizeof nd;
+    tap_ok (r && getsockopt (y[0], IPPROTO_TCP, TCP_NODELAY, &nd, &nl) == 0 && nd == 1,
+            "relay: TCP_NODELAY set on its TCP descriptor");
+    net_set_nodelay (x[0]); /* a Unix socket: no error, no change */
+    tap_ok (getsockopt (x[0], IPPROTO_TCP, TCP_NODELAY, &nd, &nl) != 0, "net_set_nodelay leaves a Unix socket alone");
+    relay_abort (r);
+    close (x[0]), close (y[1]);
+  }
 
   /* A reset on one side ends the relay with an error naming that side. */
   socketpair (AF_UNIX, SOCK_STREAM, 0, x);
