@@ -154,3 +154,93 @@ rt_find_program (const char *name, const char *path, char *err, size_t errlen)
     rt_err (err, errlen, "%s: executable file not found in PATH (PATH=%s)", name, path);
   return NULL;
 }
+
+/* ---- base64 (RFC 4648 standard alphabet; padding optional but, when present,
+ * exact; no white space) ---- */
+
+static int
+b64_digit (int c)
+{
+  if (c >= 'A' && c <= 'Z')
+    return c - 'A';
+  if (c >= 'a' && c <= 'z')
+    return c - 'a' + 26;
+  if (c >= '0' && c <= '9')
+    return c - '0' + 52;
+  if (c == '+')
+    return 62;
+  if (c == '/')
+    return 63;
+  return -1;
+}
+
+/* out needs len * 3 / 4 + 3 bytes.  Returns the length, or -1 with why set. */
+long
+rt_b64_decode (const char *s, size_t len, uint8_t *out, const char **why)
+{
+  size_t n = 0, digits = len, i;
+  uint32_t acc = 0;
+  unsigned bits = 0;
+
+  while (digits > 0 && s[digits - 1] == '=')
+    digits--;
+  if (len - digits > 2 || (len != digits && len % 4 != 0))
+    {
+      *why = "wrong '=' padding";
+      return -1;
+    }
+  if (digits % 4 == 1)
+    {
+      *why = "a length no base64 text has";
+      return -1;
+    }
+  for (i = 0; i < digits; i++)
+    {
+      int v = b64_digit ((unsigned char) s[i]);
+      if (v < 0)
+        {
+          *why = "a character outside the base64 alphabet";
+          return -1;
+        }
+      acc = (acc << 6) | (uint32_t) v;
+      bits += 6;
+      if (bits >= 8)
+        {
+          bits -= 8;
+          out[n++] = (uint8_t) (acc >> bits);
+          acc &= (1u << bits) - 1;
+        }
+    }
+  if (acc != 0)
+    {
+      *why = "non-zero bits after the last byte";
+      return -1;
+    }
+  return (long) n;
+}
+
+char *
+rt_b64_encode (const uint8_t *p, size_t n)
+{
+  static const char al[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  char *out = xmalloc ((n + 2) / 3 * 4 + 1), *o = out;
+  size_t i;
+  for (i = 0; i + 2 < n; i += 3)
+    {
+      uint32_t v = (uint32_t) p[i] << 16 | (uint32_t) p[i + 1] << 8 | p[i + 2];
+      *o++ = al[v >> 18];
+      *o++ = al[(v >> 12) & 63];
+      *o++ = al[(v >> 6) & 63];
+      *o++ = al[v & 63];
+    }
+  if (i < n)
+    {
+      uint32_t v = (uint32_t) p[i] << 16 | (i + 1 < n ? (uint32_t) p[i + 1] << 8 : 0);
+      *o++ = al[v >> 18];
+      *o++ = al[(v >> 12) & 63];
+      *o++ = i + 1 < n ? al[(v >> 6) & 63] : '=';
+      *o++ = '=';
+    }
+  *o = '\0';
+  return out;
+}

@@ -42,6 +42,13 @@ size_t rt_vsay (char *buf, size_t cap, const char *prog, const char *fmt, va_lis
  * with err describing why (and errno set: ENOENT, EACCES, ...). */
 char *rt_find_program (const char *name, const char *path, char *err, size_t errlen);
 
+/* Base64, RFC 4648 standard alphabet: padding optional but, when present, exact; no
+ * white space; non-zero bits after the last byte refused.  out needs len * 3 / 4 + 3
+ * bytes.  Returns the length, or -1 with *why set. */
+long rt_b64_decode (const char *s, size_t len, uint8_t *out, const char **why);
+/* malloc'd, NUL-terminated, padded. */
+char *rt_b64_encode (const uint8_t *p, size_t n);
+
 #define RT_DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 #endif

@@ -83,96 +83,6 @@ struct api
   size_t nconns;
 };
 
-/* ---- base64 (RFC 4648 standard alphabet; padding optional but, when present,
- * exact; no white space) ---- */
-
-static int
-b64_digit (int c)
-{
-  if (c >= 'A' && c <= 'Z')
-    return c - 'A';
-  if (c >= 'a' && c <= 'z')
-    return c - 'a' + 26;
-  if (c >= '0' && c <= '9')
-    return c - '0' + 52;
-  if (c == '+')
-    return 62;
-  if (c == '/')
-    return 63;
-  return -1;
-}
-
-/* out needs len * 3 / 4 + 3 bytes.  Returns the length, or -1 with why set. */
-static long
-b64_decode (const char *s, size_t len, uint8_t *out, const char **why)
-{
-  size_t n = 0, digits = len, i;
-  uint32_t acc = 0;
-  unsigned bits = 0;
-
-  while (digits > 0 && s[digits - 1] == '=')
-    digits--;
-  if (len - digits > 2 || (len != digits && len % 4 != 0))
-    {
-      *why = "wrong '=' padding";
-      return -1;
-    }
-  if (digits % 4 == 1)
-    {
-      *why = "a length no base64 text has";
-      return -1;
-    }
-  for (i = 0; i < digits; i++)
-    {
-      int v = b64_digit ((unsigned char) s[i]);
-      if (v < 0)
-        {
-          *why = "a character outside the base64 alphabet";
-          return -1;
-        }
-      acc = (acc << 6) | (uint32_t) v;
-      bits += 6;
-      if (bits >= 8)
-        {
-          bits -= 8;
-          out[n++] = (uint8_t) (acc >> bits);
-          acc &= (1u << bits) - 1;
-        }
-    }
-  if (acc != 0)
-    {
-      *why = "non-zero bits after the last byte";
-      return -1;
-    }
-  return (long) n;
-}
-
-static char *
-b64_encode (const uint8_t *p, size_t n)
-{
-  static const char al[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  char *out = xmalloc ((n + 2) / 3 * 4 + 1), *o = out;
-  size_t i;
-  for (i = 0; i + 2 < n; i += 3)
-    {
-      uint32_t v = (uint32_t) p[i] << 16 | (uint32_t) p[i + 1] << 8 | p[i + 2];
-      *o++ = al[v >> 18];
-      *o++ = al[(v >> 12) & 63];
-      *o++ = al[(v >> 6) & 63];
-      *o++ = al[v & 63];
-    }
-  if (i < n)
-    {
-      uint32_t v = (uint32_t) p[i] << 16 | (i + 1 < n ? (uint32_t) p[i + 1] << 8 : 0);
-      *o++ = al[v >> 18];
-      *o++ = al[(v >> 12) & 63];
-      *o++ = i + 1 < n ? al[(v >> 6) & 63] : '=';
-      *o++ = '=';
-    }
-  *o = '\0';
-  return out;
-}
-
 /* ---- connections ---- */
 
 static void conn_close (struct api_conn *c);
@@ -366,7 +276,7 @@ handle_pcrs (struct api_conn *c, int b64)
           return;
         }
       if (b64)
-        v = b64_encode (p.data, p.len);
+        v = rt_b64_encode (p.data, p.len);
       else
         {
           v = xmalloc (2 * p.len + 1);
@@ -399,7 +309,7 @@ b64_field (struct api_conn *c, json_t *body, const char *key, size_t max, uint8_
       return -1;
     }
   *out = xmalloc (json_string_length (v) * 3 / 4 + 3);
-  n = b64_decode (json_string_value (v), json_string_length (v), *out, &why);
+  n = rt_b64_decode (json_string_value (v), json_string_length (v), *out, &why);
   if (n < 0)
     {
       respond_error (c, 400, NULL, "\"%s\" is not valid base64: %s", key, why);
@@ -550,7 +460,7 @@ handle_attestation (struct api_conn *c, const char *body, size_t blen, int b64)
     }
   if (b64)
     {
-      char *t = b64_encode (doc, dl);
+      char *t = rt_b64_encode (doc, dl);
       size_t n = strlen (t);
       t = xrealloc (t, n + 2);
       t[n++] = '\n';
