@@ -115,3 +115,20 @@ tests_nsm_test_nsm_units_LDADD = $(RUNTIME_LIBS)
 
 # Ingress, the enclave half (runtime/supervisor/ingress.c; docs/network.md "Ingress").
 RUNTIME_SV_SOURCES += runtime/supervisor/ingress.c runtime/net/tlspump.c runtime/net/tlspump.h
+
+# The KMS proxy (runtime/supervisor/kms.c; docs/attestation.md "KMS proxy"): SigV4 and the
+# recipient's CMS (runtime/kms/), their unit test with the published SigV4 vectors and
+# Enclaver's CMS vector, and the proxy end to end against the strict fake KMS + IMDSv2
+# of tests/kms/fake-kms.py with a real AWS SDK (boto3) and curl as clients.
+RUNTIME_KMS_SOURCES = runtime/kms/sigv4.c runtime/kms/sigv4.h runtime/kms/cms.c runtime/kms/cms.h
+RUNTIME_SV_SOURCES += $(RUNTIME_KMS_SOURCES) runtime/supervisor/kms.c
+check_PROGRAMS += tests/kms/test-kms-units
+TESTS += tests/kms/test-kms-units
+EXTRA_DIST += tests/kms/vectors/cms-ciphertext.ber tests/kms/vectors/cms-plaintext.txt \
+	tests/kms/vectors/cms-recipient-key.pem
+tests_kms_test_kms_units_SOURCES = tests/kms/test-kms-units.c tests/tap.h $(RUNTIME_KMS_SOURCES) \
+	runtime/rtutil.c runtime/rtutil.h
+tests_kms_test_kms_units_CPPFLAGS = $(RUNTIME_TEST_CPPFLAGS) \
+	-DKMS_VECTORS='"$(abs_top_srcdir)/tests/kms/vectors"'
+tests_kms_test_kms_units_CFLAGS = $(AM_CFLAGS)
+tests_kms_test_kms_units_LDADD = $(RUNTIME_LIBS) $(SV_SSL_LIBS)

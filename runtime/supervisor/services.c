@@ -9,12 +9,14 @@
 
 extern const struct sv_service sv_egress_service;
 extern const struct sv_service sv_ingress_service;
+extern const struct sv_service sv_kms_service;
 extern const struct sv_service sv_api_service;
 
-/* Start order as odyn's: egress, ingress (the KMS proxy will go here), the API last. */
+/* Start order as odyn's: egress, ingress, the KMS proxy, the API last. */
 const struct sv_service *const sv_services[] = {
   &sv_egress_service,
   &sv_ingress_service,
+  &sv_kms_service,
   &sv_api_service,
   NULL,
 };

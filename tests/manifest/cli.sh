@@ -215,11 +215,11 @@ fi
 
 # keys accepted with no effect yet: `enclaver build` warns too, before its first stage
 # (the app image here does not exist, so the build stops at fetch)
-printf 'version: v1\nname: t\ntarget: t:1\nsources:\n  app: oci:./no-such-image\n  sleeve: s:1\nkms_proxy:\n  listen_port: 9999\n' >noeffect.yaml
+printf 'version: v1\nname: t\ntarget: t:1\nsources:\n  app: oci:./no-such-image\n  sleeve: s:1\nspire:\n  server_addr: s:8081\n  ca_cert: /ca.pem\n  trust_domain: example.org\n  svid_dir: /run/svid\n' >noeffect.yaml
 run_cmd env -u ENCLAVER_FROM "$ENCLAVER" build -f noeffect.yaml --offline
 expect_rc "build of a missing app image fails" 1
-expect_in "build warns about kms_proxy" "$ERR" \
-  "warning: noeffect.yaml:7:1: kms_proxy: accepted but has no effect yet in this version"
+expect_in "build warns about spire" "$ERR" \
+  "warning: noeffect.yaml:7:1: spire: accepted but has no effect yet in this version"
 expect_in "build warns about sources.sleeve" "$ERR" "warning: noeffect.yaml:6:3: sources.sleeve: accepted"
 nwarn=$(printf '%s\n' "$ERR" | grep -c 'has no effect yet')
 if [ "$nwarn" = 2 ]; then ok "build: one warning per key"; else not_ok "build: one warning per key (got $nwarn)"; fi

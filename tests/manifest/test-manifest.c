@@ -522,22 +522,24 @@ static void
 test_no_effect (const char *top)
 {
   static const char txt[] = "version: v1\nname: t\ntarget: t\nsources: {app: a}\n"
-                            "kms_proxy:\n  listen_port: 9\n";
+                            "spire:\n  server_addr: s:8081\n  ca_cert: /ca.pem\n  trust_domain: example.org\n  svid_dir: /run/svid\n";
   enclaver_error_t err = NULL;
   struct enclaver_manifest *m;
   char *path = NULL, *doc, *p;
   size_t rows = 0;
   bool in_table = false;
 
-  TAP_INT_EQ (enclaver_manifest_key_status ("kms_proxy"), ENCLAVER_MANIFEST_KEY_NO_EFFECT,
-              "kms_proxy has no effect yet");
-  TAP_INT_EQ (enclaver_manifest_key_status ("kms_proxy.listen_port"),
+  TAP_INT_EQ (enclaver_manifest_key_status ("spire"), ENCLAVER_MANIFEST_KEY_NO_EFFECT,
+              "spire has no effect yet");
+  TAP_INT_EQ (enclaver_manifest_key_status ("spire.trust_domain"),
               ENCLAVER_MANIFEST_KEY_NO_EFFECT, "nor its keys");
+  TAP_INT_EQ (enclaver_manifest_key_status ("kms_proxy.listen_port"),
+              ENCLAVER_MANIFEST_KEY_IMPLEMENTED, "the KMS proxy is implemented");
   TAP_INT_EQ (enclaver_manifest_key_status ("sources.supervisor"), ENCLAVER_MANIFEST_KEY_NO_EFFECT,
               "0.5.0 spelling known");
   TAP_INT_EQ (enclaver_manifest_key_status ("ingress[3].tls.cert_file"),
               ENCLAVER_MANIFEST_KEY_IMPLEMENTED, "list index in a key path");
-  TAP_INT_EQ (enclaver_manifest_key_status ("kms_proxy.listen_port"),
+  TAP_INT_EQ (enclaver_manifest_key_status ("spire.svid_dir"),
               ENCLAVER_MANIFEST_KEY_NO_EFFECT, "below a no-effect key");
   TAP_INT_EQ (enclaver_manifest_key_status ("sources.app"), ENCLAVER_MANIFEST_KEY_IMPLEMENTED,
               "sources.app implemented");
@@ -554,14 +556,14 @@ test_no_effect (const char *top)
   TAP_INT_EQ (enclaver_manifest_key_status (""), ENCLAVER_MANIFEST_KEY_UNKNOWN, "empty path");
 
   m = enclaver_manifest_parse (txt, sizeof txt - 1, "w.yaml", "/d", &err);
-  tap_ok (m != NULL, "manifest with kms_proxy parses");
+  tap_ok (m != NULL, "manifest with spire parses");
   if (m)
     {
       const struct enclaver_manifest_key *k = enclaver_manifest_unimplemented (m, 0);
       char *msg = enclaver_manifest_unimplemented_message (m, k);
       tap_ok (k != NULL && enclaver_manifest_unimplemented (m, 1) == NULL, "one key without effect");
-      TAP_STR_EQ (msg, "w.yaml:5:1: kms_proxy: accepted but has no effect yet in this version "
-                       "(enclaver has no KMS proxy)", "the warning");
+      TAP_STR_EQ (msg, "w.yaml:5:1: spire: accepted but has no effect yet in this version "
+                       "(enclaver has no SPIFFE workload API)", "the warning");
       free (msg);
     }
   tap_ok (enclaver_manifest_unimplemented (NULL, 0) == NULL, "unimplemented (NULL) is NULL");
