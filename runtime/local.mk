@@ -124,8 +124,9 @@ RUNTIME_KMS_SOURCES = runtime/kms/sigv4.c runtime/kms/sigv4.h runtime/kms/cms.c 
 RUNTIME_SV_SOURCES += $(RUNTIME_KMS_SOURCES) runtime/supervisor/kms.c runtime/supervisor/kms.h \
 	runtime/supervisor/kms-upstream.c
 check_PROGRAMS += tests/kms/test-kms-units
-TESTS += tests/kms/test-kms-units
-EXTRA_DIST += tests/kms/vectors/cms-ciphertext.ber tests/kms/vectors/cms-plaintext.txt \
+TESTS += tests/kms/test-kms-units tests/kms/proxy.sh
+EXTRA_DIST += tests/kms/proxy.sh tests/kms/fake-kms.py tests/kms/kms-client.py \
+	tests/kms/vectors/cms-ciphertext.ber tests/kms/vectors/cms-plaintext.txt \
 	tests/kms/vectors/cms-recipient-key.pem
 tests_kms_test_kms_units_SOURCES = tests/kms/test-kms-units.c tests/tap.h $(RUNTIME_KMS_SOURCES) \
 	runtime/rtutil.c runtime/rtutil.h

@@ -234,7 +234,7 @@ kms_read_answer (struct up *u, struct http_str method, struct answer *a, char *e
 {
   size_t cap = 16384;
   struct http_body fr;
-  int head_done = 0;
+  int head_done = 0, eof;
   size_t body_start = 0, body_end = 0;
   memset (a, 0, sizeof *a);
   a->buf = xmalloc (cap);
@@ -249,6 +249,7 @@ kms_read_answer (struct up *u, struct http_str method, struct answer *a, char *e
           a->buf = xrealloc (a->buf, cap);
         }
       r = up_read (u, a->buf + a->len, cap - a->len);
+      eof = r == 0;
       if (r < 0)
         return rt_err (err, errlen, "reading the answer: %s",
                        errno == ETIMEDOUT ? "timed out" : strerror (errno));
@@ -279,21 +280,23 @@ kms_read_answer (struct up *u, struct http_str method, struct answer *a, char *e
           else
             continue;
         }
-      if (r == 0 && !fr.done)
+      /* r is now the body's bytes in this read: none when the head just ended with it. */
+      if (r > 0 && !fr.done)
+        {
+          size_t used = http_body_feed (&fr, a->buf + a->len, (size_t) r);
+          if (fr.bad)
+            return rt_err (err, errlen, "bad chunked framing in the answer");
+          a->len += used;
+          body_end = a->len;
+        }
+      if (fr.done)
+        break;
+      if (eof)
         {
           if (!http_body_until_close (&fr))
             return rt_err (err, errlen, "the connection closed before the answer's body was complete");
           break;
         }
-      {
-        size_t used = http_body_feed (&fr, a->buf + a->len, (size_t) r);
-        if (fr.bad)
-          return rt_err (err, errlen, "bad chunked framing in the answer");
-        a->len += used;
-        body_end = a->len;
-      }
-      if (fr.done)
-        break;
     }
   if (a->h.chunked)
     {

@@ -846,6 +846,8 @@ kms_start (const struct sv_net_ctx *ctx, void **state, char *err, size_t errlen)
     char env[64];
     snprintf (env, sizeof env, "http://127.0.0.1:%lld", (long long) json_integer_value (port));
     sv_net_setenv (k->net, "AWS_KMS_ENDPOINT", env);
+    /* What current AWS SDKs read on their own (botocore >= 1.31, the Go and Rust SDKs). */
+    sv_net_setenv (k->net, "AWS_ENDPOINT_URL_KMS", env);
   }
   sv_net_log (k->net, "kms: KMS proxy on %s (out through %s; IMDS %s:%u; CA bundle %s)", k->listen_addr,
               k->egress_addr, k->imds_host, k->imds_port, k->ca_file);
