@@ -397,6 +397,7 @@ cmd_run (int argc, char **argv)
   struct enclaver_eif_info info;
   struct wrapper w;
   struct host_run_config cfg;
+  char *dev_ca_dir = NULL;
   struct host_backend *b = NULL;
   enclaver_error_t err = NULL;
   json_t *mjson = NULL;
@@ -696,6 +697,28 @@ cmd_run (int argc, char **argv)
       qo.qemu_binary = qemu_bin;
       qo.console = console || debug;
       b = host_backend_qemu_new (&qo);
+      /* The emulated NSM (runtime/host/nsm-emu.c): the EIF's PCRs (all zero in debug
+       * mode, as on Nitro), signed by a development CA kept across runs. */
+      {
+        const char *d = getenv ("ENCLAVER_DEV_CA_DIR"), *x = getenv ("XDG_DATA_HOME"), *h = getenv ("HOME");
+        if (d && *d)
+          dev_ca_dir = xstrdup (d);
+        else if (x && *x == '/')
+          dev_ca_dir = xasprintf ("%s/enclaver/dev-ca", x);
+        else if (h && *h == '/')
+          dev_ca_dir = xasprintf ("%s/.local/share/enclaver/dev-ca", h);
+        else
+          dev_ca_dir = xasprintf ("/tmp/enclaver-dev-ca-%lu", (unsigned long) getuid ());
+        cfg.nsm_emu_ca_dir = dev_ca_dir;
+        if (!debug)
+          {
+            memcpy (cfg.nsm_emu_pcr[0], info.measurements.pcr0, ENCLAVER_PCR_SIZE);
+            memcpy (cfg.nsm_emu_pcr[1], info.measurements.pcr1, ENCLAVER_PCR_SIZE);
+            memcpy (cfg.nsm_emu_pcr[2], info.measurements.pcr2, ENCLAVER_PCR_SIZE);
+            if (info.measurements.has_pcr8)
+              memcpy (cfg.nsm_emu_pcr[8], info.measurements.pcr8, ENCLAVER_PCR_SIZE);
+          }
+      }
       enclaver_log_info ("booting %s under QEMU with %llu MiB and %u CPU%s (emulation: no attestation, no "
                          "isolation)", eif, (unsigned long long) cfg.memory_mib, cfg.cpu_count,
                          cfg.cpu_count == 1 ? "" : "s");
@@ -731,5 +754,6 @@ out:
   enclaver_manifest_free (m);
   wrapper_clear (&w);
   free (insecure);
+  free (dev_ca_dir);
   return rc;
 }

@@ -208,17 +208,50 @@ socket_exchange (void *ctx, const uint8_t *req, size_t req_len, uint8_t *resp, s
   return 0;
 }
 
+/* Under emulation the kernel command line may name the emulated NSM of the host
+ * (enclaver.nsm=vsock:3:PORT, added by `enclaver run --qemu`): the default device then. */
+static const char *
+default_device (char *buf, size_t len)
+{
+  static const char key[] = "enclaver.nsm=";
+  char cl[4097];
+  const char *p;
+  ssize_t r;
+  int fd;
+  if (enclaver_transport_emulation () == ENCLAVER_EMULATION_NONE)
+    return ENCLAVER_NSM_DEVICE;
+  fd = open ("/proc/cmdline", O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return ENCLAVER_NSM_DEVICE;
+  r = read (fd, cl, sizeof cl - 1);
+  close (fd);
+  cl[r > 0 ? r : 0] = '\0';
+  for (p = cl; *p;)
+    {
+      size_t n;
+      p += strspn (p, " \t\n");
+      n = strcspn (p, " \t\n");
+      if (n > sizeof key - 1 && n - (sizeof key - 1) < len && memcmp (p, key, sizeof key - 1) == 0)
+        {
+          memcpy (buf, p + sizeof key - 1, n - (sizeof key - 1));
+          buf[n - (sizeof key - 1)] = '\0';
+        }
+      p += n;
+    }
+  return buf[0] ? buf : ENCLAVER_NSM_DEVICE;
+}
+
 struct enclaver_nsm *
 enclaver_nsm_open (const char *device, int *missing, char *err, size_t errlen)
 {
   struct enclaver_nsm *nsm;
   struct enclaver_transport_addr a;
-  char e[256];
+  char e[256], dflt[128] = "";
 
   if (missing)
     *missing = 0;
-  if (device == NULL || device[0] == '\0')
-    device = ENCLAVER_NSM_DEVICE;
+  if (device == NULL || device[0] == '\0' || strcmp (device, ENCLAVER_NSM_DEVICE) == 0)
+    device = default_device (dflt, sizeof dflt);
   nsm = xcalloc (1, sizeof *nsm);
   nsm->fd = -1;
   snprintf (nsm->name, sizeof nsm->name, "%s", device);

@@ -597,9 +597,11 @@ qemu_start (struct host_backend *b, const struct host_run_config *c, struct host
   if (!is_aarch64 (c) && (khz = qemu_host_tsc_khz ()) > 0)
     snprintf (tsc, sizeof tsc, " tsc_early_khz=%lu", khz);
   append = qemu_fmt ("%s enclaver.emulation=%s enclaver.modules=/emu/modules "
-                "enclaver.heartbeat_addr=%s:%" PRIu32 "%s%s",
+                "enclaver.heartbeat_addr=%s:%" PRIu32 "%s%s%s",
                 cmdline, qe->use_vsock ? "vsock" : "tcp",
                 qe->use_vsock ? "vsock:2" : "tcp:" ENCLAVER_EMU_HOST_IP, hb_port, tsc,
+                /* the emulated NSM's address (nsm-emu.c), read by the supervisor */
+                c->nsm_emu_ca_dir ? " enclaver.nsm=vsock:3:17005" : "",
                 q->console || c->debug_mode ? "" : " quiet loglevel=2");
 
   if (qe->use_vsock)

@@ -43,6 +43,9 @@ enum
 #define HOST_PORT_STATUS 17000u
 #define HOST_PORT_LOG 17001u
 #define HOST_PORT_EGRESS 17002u
+/* The emulated NSM of `enclaver run --qemu` (nsm-emu.c): the enclave reaches it at
+ * vsock:3:17005, named on the kernel command line as enclaver.nsm=. */
+#define HOST_PORT_NSM_EMU 17005u
 
 /* Bounded wait for in-flight connections of the host services once the app has ended. */
 #define HOST_NET_DRAIN_MS 5000
@@ -80,6 +83,10 @@ struct host_run_config
                              (hostsvc.h; NULL-terminated; NULL = none) */
   const json_t *manifest; /* the launched manifest as `enclaver manifest -o json` prints it
                              (the host services read their policy from it), or NULL */
+
+  const char *nsm_emu_ca_dir; /* non-NULL: serve the emulated NSM (emulation only), its
+                              development CA kept in this directory (nsm-emu.c) */
+  uint8_t nsm_emu_pcr[16][48]; /* the PCRs the emulated NSM reports (the EIF's 0, 1, 2, 8) */
 
   int json_events;      /* -o json: one JSON line per lifecycle event on stdout */
   int stop_grace_ms;    /* after the stop request, before terminating (0: the default,

@@ -13,7 +13,7 @@ runtime_host_libenclaver_host_la_SOURCES = \
 	runtime/host/launcher.h runtime/host/launcher.c \
 	runtime/evloop.c runtime/evloop.h \
 	runtime/host/hostsvc.h runtime/host/services.c runtime/host/services.h \
-	runtime/host/egress.c \
+	runtime/host/egress.c runtime/host/nsm-emu.c \
 	runtime/net/http.c runtime/net/http.h runtime/net/relay.c runtime/net/relay.h \
 	runtime/net/egressproto.c runtime/net/egressproto.h \
 	runtime/host/streams.c runtime/host/streams.h \
@@ -21,8 +21,9 @@ runtime_host_libenclaver_host_la_SOURCES = \
 	runtime/host/backend-local.c runtime/host/backend-local.h \
 	runtime/transport.c runtime/transport.h runtime/rtutil.c runtime/rtutil.h
 runtime_host_libenclaver_host_la_CPPFLAGS = $(HOST_CPPFLAGS)
-runtime_host_libenclaver_host_la_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
-runtime_host_libenclaver_host_la_LIBADD = libenclaver.la libenclaver_common.la $(JANSSON_LIBS) -lpthread
+runtime_host_libenclaver_host_la_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) $(CRYPTO_CFLAGS)
+runtime_host_libenclaver_host_la_LIBADD = libenclaver.la libenclaver_common.la $(JANSSON_LIBS) \
+	$(CRYPTO_LIBS) -lpthread
 
 # The NE backend against the fake device (tests/runtime/fake-ne.c).
 check_PROGRAMS += tests/runtime/test-ne

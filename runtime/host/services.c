@@ -11,9 +11,12 @@
 extern const struct host_service host_egress_service;
 /* ingress.c: the host half of ingress. */
 extern const struct host_service host_ingress_service;
+/* nsm-emu.c: the emulated NSM (enclaver run --qemu only). */
+extern const struct host_service host_nsm_emu_service;
 
 const struct host_service *const host_services[] = {
   &host_egress_service,
   &host_ingress_service,
+  &host_nsm_emu_service,
   NULL,
 };

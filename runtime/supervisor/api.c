@@ -759,7 +759,7 @@ api_start (const struct sv_net_ctx *ctx, void **state, char *err, size_t errlen)
       free (a);
       return rt_err (err, errlen, "attestation API: %s", strerror (en));
     }
-  sv_net_log (a->net, "api: attestation API on %s (NSM %s)", a->listen_addr, device);
+  sv_net_log (a->net, "api: attestation API on %s (NSM %s)", a->listen_addr, a->nsm ? enclaver_nsm_name (a->nsm) : device);
   *state = a;
   return 0;
 }

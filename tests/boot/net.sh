@@ -3,7 +3,9 @@
 # supervisor) booted by `enclaver run --qemu`, whose app (tests/boot/netapp.c) fetches
 # from an HTTP server this test runs on the host's 127.0.0.1 through the name `host`
 # (egress proxy -> host half), is refused a name outside its allow list, and serves on
-# an ingress port that the test reaches from the host through --publish.
+# an ingress port that the test reaches from the host through --publish; and first asks
+# the attestation API for a document, which the emulated NSM of `enclaver run --qemu`
+# signs with the development CA and the test verifies against the EIF's PCRs.
 . "$top_srcdir/tests/lib.sh"
 need_boot
 command -v curl >/dev/null || skip_all "curl is not installed"
@@ -11,6 +13,9 @@ APPBIN=$top_builddir/tests/boot/netapp
 [ -x "$APPBIN" ] || { not_ok "tests/boot/netapp is built"; done_testing; exit 1; }
 cd "$TEST_TMP" || exit 1
 export ENCLAVER_RUN_DIR="$TEST_TMP/run"
+export ENCLAVER_DEV_CA_DIR="$TEST_TMP/dev-ca"
+NONCE=boot-nonce-$$-$RANDOM
+NONCE_B64=$(printf '%s' "$NONCE" | base64 -w0)
 PIDS=
 cleanup () { for p in $PIDS; do kill "$p" 2>/dev/null; done; wait 2>/dev/null; }
 trap cleanup EXIT
@@ -27,7 +32,7 @@ HPORT=$(free_port)
 mkdir -p rootfs proj
 cp "$APPBIN" rootfs/netapp
 python3 "$top_srcdir/tests/build/mkoci.py" app-image --layer rootfs --entrypoint '["/netapp"]' \
-  --cmd "[\"--fetch\",\"http://host:$ORIGIN/hello.txt\",\"--fetch\",\"http://denied.example/x\",\"--serve\",\"8080\"]" >/dev/null
+  --cmd "[\"--attest\",\"9000\",\"$NONCE_B64\",\"--fetch\",\"http://host:$ORIGIN/hello.txt\",\"--fetch\",\"http://denied.example/x\",\"--serve\",\"8080\"]" >/dev/null
 cat >proj/enclaver.yaml <<EOF
 version: v1
 name: netboot
@@ -41,6 +46,8 @@ egress:
   allow: [host]
 ingress:
   - listen_port: 8080
+api:
+  listen_port: 9000
 EOF
 run_cmd "$ENCLAVER" -q build -f proj/enclaver.yaml
 expect_rc "build the network test's release image" 0
@@ -62,6 +69,19 @@ expect_in "egress: a name outside the allow list is refused with 401" "$LOG" \
 expect_in "egress: the proxy's log line names the decision" "$LOG" \
   "egress: GET denied.example:80 denied: no egress.allow pattern matches"
 grep -q "GET /hello.txt" origin.log && ok "the origin saw the enclave's request" || not_ok "the origin saw the enclave's request"
+
+# attestation: the app's document, from the emulated NSM
+expect_in "attestation: the API answered the app with 200" "$LOG" "attest: HTTP/1.1 200"
+expect_in "the launcher names the development CA" "$LOG" "$ENCLAVER_DEV_CA_DIR/dev-ca.pem"
+sed -n 's/.*attest doc: //p' run.err | tr -d '\n' >doc.b64
+EIF=$(find proj -name '*.eif' | head -n 1)
+run_cmd "$ENCLAVER" verify --attestation doc.b64 --eif "$EIF" --root "$ENCLAVER_DEV_CA_DIR/dev-ca.pem" \
+  --nonce "$(printf '%s' "$NONCE" | od -An -v -tx1 | tr -d ' \n')"
+expect_rc "enclaver verify accepts the document: the EIF's PCRs, the nonce, the development CA" 0
+[ "$RC" = 0 ] || diag "$ERR" "$(grep -i 'nsm\|attest' run.err | head -20)"
+run_cmd "$ENCLAVER" verify --attestation doc.b64 --eif "$EIF"
+expect_rc "... and refuses it against the AWS Nitro root" 1
+expect_in "... naming the root" "$ERR" "root"
 
 run_cmd curl -sS -m 60 "http://127.0.0.1:$HPORT/"
 expect_rc "ingress: curl from the host through --publish, exit 0" 0

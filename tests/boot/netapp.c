@@ -1,10 +1,14 @@
 /* The app of tests/boot/net.sh, run inside a real EIF under QEMU: it uses the network
  * the way an enclave's app does, through the supervisor's services only.
  *
- *   netapp [--fetch URL]... [--serve PORT]
+ *   netapp [--attest PORT NONCE-B64] [--fetch URL]... [--serve PORT]
  *
  * --fetch URL   GET URL (http://) through the proxy the supervisor put in $http_proxy
  *               and print "fetch URL: STATUS-LINE" and "fetch body: FIRST-LINE"
+ * --attest PORT NONCE-B64
+ *               POST {"nonce": NONCE-B64} to the attestation API on 127.0.0.1:PORT
+ *               (?encoding=base64) and print "attest: STATUS-LINE", then the document
+ *               as "attest doc: " lines of at most 1000 base64 characters
  * --serve PORT  answer HTTP requests on 127.0.0.1:PORT (the ingress port) with "hello
  *               from inside the enclave" until SIGTERM, then exit 0
  * Static, libc only: the enclave's rootfs has nothing else. */
@@ -91,6 +95,52 @@ fetch (const char *url)
   fflush (stdout);
 }
 
+static void
+attest (int port, const char *nonce)
+{
+  static char resp[65536];
+  char req[2048], body[1024];
+  struct sockaddr_in a;
+  size_t got = 0;
+  ssize_t n;
+  char *eol, *doc;
+  int fd = socket (AF_INET, SOCK_STREAM, 0);
+  memset (&a, 0, sizeof a);
+  a.sin_family = AF_INET;
+  a.sin_port = htons ((unsigned short) port);
+  a.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
+  if (fd < 0 || connect (fd, (struct sockaddr *) &a, sizeof a) < 0)
+    {
+      printf ("attest: cannot connect to 127.0.0.1:%d: %s\n", port, strerror (errno));
+      return;
+    }
+  snprintf (body, sizeof body, "{\"nonce\": \"%s\"}", nonce);
+  snprintf (req, sizeof req,
+            "POST /v1/attestation?encoding=base64 HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            "Content-Type: application/json\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n%s",
+            strlen (body), body);
+  if (write (fd, req, strlen (req)) < 0)
+    printf ("attest: write: %s\n", strerror (errno));
+  while (got < sizeof resp - 1 && (n = read (fd, resp + got, sizeof resp - 1 - got)) > 0)
+    got += (size_t) n;
+  close (fd);
+  resp[got] = '\0';
+  eol = strstr (resp, "\r\n");
+  doc = strstr (resp, "\r\n\r\n");
+  if (eol == NULL || doc == NULL)
+    {
+      printf ("attest: no answer\n");
+      return;
+    }
+  *eol = '\0';
+  printf ("attest: %s\n", resp);
+  doc += 4;
+  doc[strcspn (doc, "\r\n")] = '\0';
+  for (size_t i = 0, len = strlen (doc); i < len; i += 1000)
+    printf ("attest doc: %.1000s\n", doc + i);
+  fflush (stdout);
+}
+
 static int
 serve (int port)
 {
@@ -148,6 +198,11 @@ main (int argc, char **argv)
     {
       if (strcmp (argv[i], "--fetch") == 0)
         fetch (argv[i + 1]);
+      else if (strcmp (argv[i], "--attest") == 0 && i + 2 < argc)
+        {
+          attest (atoi (argv[i + 1]), argv[i + 2]);
+          i++;
+        }
       else if (strcmp (argv[i], "--serve") == 0)
         port = atoi (argv[i + 1]);
       else
