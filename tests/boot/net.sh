@@ -83,6 +83,36 @@ run_cmd "$ENCLAVER" verify --attestation doc.b64 --eif "$EIF"
 expect_rc "... and refuses it against the AWS Nitro root" 1
 expect_in "... naming the root" "$ERR" "root"
 
+# The emulated NSM itself (the host's 127.0.0.1:17005) is as strict as the NSM:
+# nsm_raw HEX prints the answer to those request bytes as hex
+nsm_raw () {
+  python3 - "$1" <<'PYEOF'
+import socket, sys
+s = socket.create_connection(("127.0.0.1", 17005), timeout=30)
+req = bytes.fromhex(sys.argv[1])
+s.sendall(len(req).to_bytes(4, "big") + req)
+b = b""
+while True:
+    c = s.recv(65536)
+    if not c:
+        break
+    b += c
+print(b[4:].hex())
+PYEOF
+}
+INVALID=a1654572726f7270496e76616c69644f7065726174696f6e  # {"Error": "InvalidOperation"}
+PCR0=$("$ENCLAVER" describe "$EIF" | python3 -c 'import json,sys; print(json.load(sys.stdin)["Measurements"]["PCR0"])')
+expect_in "emulated NSM: DescribePCR{0} is the EIF's PCR0, locked" \
+  "$(nsm_raw a16b4465736372696265504352a165696e64657800)" "64646174615830${PCR0:-none}646c6f636bf5"
+expect_in "emulated NSM: a non-minimal index (19 0000) is refused" \
+  "$(nsm_raw a16b4465736372696265504352a165696e646578190000)" "$INVALID"
+expect_in "emulated NSM: a text nonce is refused" \
+  "$(nsm_raw a16b4174746573746174696f6ea1656e6f6e63656141)" "$INVALID"
+expect_in "emulated NSM: a 513-byte nonce is InputTooLarge" \
+  "$(nsm_raw "a16b4174746573746174696f6ea1656e6f6e6365590201$(head -c 513 /dev/zero | od -An -v -tx1 | tr -d ' \n')")" \
+  "$(printf 'InputTooLarge' | od -An -v -tx1 | tr -d ' \n')"
+expect_in "emulated NSM: trailing bytes are refused" "$(nsm_raw 6947657452616e646f6d00)" "$INVALID"
+
 run_cmd curl -sS -m 60 "http://127.0.0.1:$HPORT/"
 expect_rc "ingress: curl from the host through --publish, exit 0" 0
 expect_in "ingress: the enclave's app answered" "$OUT" "hello from inside the enclave"
