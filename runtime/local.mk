@@ -105,8 +105,8 @@ RUNTIME_SV_SOURCES += runtime/supervisor/api.c
 # The CBOR decoder's limits and the NSM client's codec; the attestation API end to end
 # with the real supervisor, the strict fake NSM and curl (tests/nsm/).
 check_PROGRAMS += tests/nsm/test-nsm-units
-TESTS += tests/nsm/test-nsm-units tests/nsm/api.sh
-EXTRA_DIST += tests/nsm/api.sh tests/nsm/fake-nsm.py
+TESTS += tests/nsm/test-nsm-units tests/nsm/api.sh tests/nsm/emu.sh
+EXTRA_DIST += tests/nsm/api.sh tests/nsm/fake-nsm.py tests/nsm/emu.sh
 tests_nsm_test_nsm_units_SOURCES = tests/nsm/test-nsm-units.c tests/tap.h runtime/nsm.c runtime/nsm.h \
 	runtime/rtutil.c runtime/rtutil.h runtime/transport.c runtime/transport.h
 tests_nsm_test_nsm_units_CPPFLAGS = $(RUNTIME_TEST_CPPFLAGS)

@@ -5,6 +5,7 @@
  *   launcher-local [--name N] [--run-dir D] [--dir SOCKDIR] [--grace MS] [--deadline MS]
  *                  [--json] [--egress] [--ingress PORT]... [--publish SPEC]... [--wait-file F]
  *                  [--status-port N] [--log-port N] [--egress-port N] [--manifest JSON]
+ *                  [--nsm-emu CADIR [--nsm-emu-pcrs HEX0,HEX1,HEX2]]
  *                  -- SUPERVISOR-ARG...
  * Exits with host_run()'s code (1 when it could not start). */
 #include "config.h"
@@ -94,6 +95,34 @@ main (int argc, char **argv)
               return 2;
             }
           c.manifest = manifest;
+          i++;
+        }
+      else if (strcmp (a, "--nsm-emu") == 0)
+        c.nsm_emu_ca_dir = v, i++; /* the emulated NSM on host-17005.sock (nsm-emu.c) */
+      else if (strcmp (a, "--nsm-emu-pcrs") == 0)
+        {
+          /* PCR0,PCR1,PCR2 as 96 hex digits each */
+          const char *p = v;
+          for (int n = 0; n < 3; n++)
+            {
+              for (int k = 0; k < 48; k++)
+                {
+                  unsigned byte;
+                  if (sscanf (p, "%2x", &byte) != 1)
+                    {
+                      fprintf (stderr, "launcher-local: --nsm-emu-pcrs: PCR%d is not 96 hex digits\n", n);
+                      return 2;
+                    }
+                  c.nsm_emu_pcr[n][k] = (uint8_t) byte;
+                  p += 2;
+                }
+              if (*p != (n < 2 ? ',' : '\0'))
+                {
+                  fprintf (stderr, "launcher-local: --nsm-emu-pcrs takes HEX0,HEX1,HEX2\n");
+                  return 2;
+                }
+              p++;
+            }
           i++;
         }
       else if (strcmp (a, "--ingress") == 0 && c.n_ingress < 8)
