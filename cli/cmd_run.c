@@ -8,15 +8,12 @@
 #include "config.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <archive.h>
-#include <archive_entry.h>
 #include <jansson.h>
 
 #include <enclaver/eif.h>
@@ -25,6 +22,7 @@
 #include <enclaver/manifest.h>
 #include "cli/commands.h"
 #include "cli/eif-common.h"
+#include "cli/image-eif.h"
 #include "util.h"
 
 #include "backend-qemu.h"
@@ -109,122 +107,6 @@ enum
   RUN_OPT_INSECURE,
 };
 
-static char tmpdir[256];
-
-static void
-cleanup_tmpdir (void)
-{
-  static const char *const names[] = { "application.eif", "enclaver.yaml" };
-  if (tmpdir[0] == '\0')
-    return;
-  for (size_t i = 0; i < ARRAY_SIZE (names); i++)
-    {
-      cleanup_free char *p = xasprintf ("%s/%s", tmpdir, names[i]);
-      unlink (p);
-    }
-  rmdir (tmpdir);
-  tmpdir[0] = '\0';
-}
-
-/* Extract one layer entry into tmpdir/NAME. */
-static int
-extract_entry (struct archive *a, const char *src, const char *entry, const char *name, char **out,
-               enclaver_error_t *err)
-{
-  cleanup_free char *path = xasprintf ("%s/%s", tmpdir, name);
-  int fd = open (path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0)
-    return enclaver_make_errno (err, errno, "create %s", path);
-  if (archive_read_data_into_fd (a, fd) != ARCHIVE_OK)
-    {
-      close (fd);
-      return enclaver_make_error (err, EIO, "%s: %s: %s", src, entry, archive_error_string (a));
-    }
-  if (close (fd) < 0)
-    return enclaver_make_errno (err, errno, "write %s", path);
-  *out = path;
-  path = NULL;
-  return 0;
-}
-
-/* What the wrapper image says about the EIF it carries. */
-struct wrapper
-{
-  char *manifest;   /* extracted enclave/enclaver.yaml, or NULL */
-  char *digest;     /* the image's manifest digest */
-  char *pcr_label[9]; /* dev.enclaver.pcrN labels (0, 1, 2, 8) */
-};
-
-static void
-wrapper_clear (struct wrapper *w)
-{
-  free (w->manifest);
-  free (w->digest);
-  for (size_t i = 0; i < ARRAY_SIZE (w->pcr_label); i++)
-    free (w->pcr_label[i]);
-  memset (w, 0, sizeof *w);
-}
-
-/* Extract enclave/application.eif and enclave/enclaver.yaml from the wrapper image's
- * layers (top layer first: an upper layer's file wins), and note its PCR labels. */
-static char *
-eif_from_image (const char *source, const struct enclaver_image_options *o, struct wrapper *w,
-                enclaver_error_t *err)
-{
-  struct enclaver_image *img;
-  char *out = NULL;
-  size_t i;
-
-  img = enclaver_image_fetch (source, o, err);
-  if (img == NULL)
-    return NULL;
-  w->digest = img->digest ? xstrdup (img->digest) : NULL;
-  for (i = 0; i < img->n_labels; i++)
-    {
-      int n;
-      char eq;
-      if (sscanf (img->labels[i], "dev.enclaver.pcr%d%c", &n, &eq) == 2 && eq == '=' && (n <= 2 || n == 8)
-          && w->pcr_label[n] == NULL)
-        w->pcr_label[n] = xstrdup (strchr (img->labels[i], '=') + 1);
-    }
-  for (i = img->n_layers; i > 0 && (out == NULL || w->manifest == NULL); i--)
-    {
-      enclaver_layer_stream_t *ls = enclaver_layer_open (img, i - 1, err);
-      struct archive *a;
-      struct archive_entry *e;
-      if (ls == NULL)
-        break;
-      a = enclaver_layer_archive (ls, err);
-      while (a && archive_read_next_header (a, &e) == ARCHIVE_OK)
-        {
-          const char *name = archive_entry_pathname (e);
-          if (name && strncmp (name, "./", 2) == 0)
-            name += 2;
-          if (name == NULL || archive_entry_filetype (e) != AE_IFREG)
-            continue;
-          if (out == NULL && strcmp (name, "enclave/application.eif") == 0)
-            {
-              if (extract_entry (a, source, name, "application.eif", &out, err) < 0)
-                break;
-            }
-          else if (w->manifest == NULL && strcmp (name, "enclave/enclaver.yaml") == 0)
-            {
-              if (extract_entry (a, source, name, "enclaver.yaml", &w->manifest, err) < 0)
-                break;
-            }
-        }
-      if (a)
-        archive_read_free (a);
-      enclaver_layer_close (ls);
-      if (err && *err)
-        break;
-    }
-  if (out == NULL && (err == NULL || *err == NULL))
-    enclaver_make_error (err, ENOENT, "%s has no enclave/application.eif: not an enclaver wrapper image", source);
-  enclaver_image_free (img);
-  return out;
-}
-
 /* The build output of manifest m, when it exists: the wrapper image, else the EIF. */
 static char *
 local_build_output (const struct enclaver_manifest *m)
@@ -304,7 +186,7 @@ bad:
 
 /* The EIF's PCRs against the wrapper image's labels and the --verify-pcrs file. */
 static int
-check_pcrs (const char *eif, const struct enclaver_eif_measurements *m, const struct wrapper *w,
+check_pcrs (const char *eif, const struct enclaver_eif_measurements *m, const struct cli_image_eif *w,
             const char *pcrs_file, enclaver_error_t *err)
 {
   static const int idx[] = { 0, 1, 2, 8 };
@@ -312,21 +194,8 @@ check_pcrs (const char *eif, const struct enclaver_eif_measurements *m, const st
   json_t *keep = NULL;
   int rc = 0;
 
-  for (size_t i = 0; i < ARRAY_SIZE (idx); i++)
-    {
-      int n = idx[i];
-      const uint8_t *have = cli_pcr_of (m, n);
-      char hex[ENCLAVER_PCR_HEX_SIZE] = "";
-      if (w->pcr_label[n] == NULL)
-        continue;
-      if (have)
-        enclaver_pcr_to_hex (have, hex);
-      if (have == NULL || strcasecmp (hex, w->pcr_label[n]) != 0)
-        return enclaver_make_error (err, EINVAL,
-                                    "the wrapper image's label dev.enclaver.pcr%d (%s) does not match the EIF "
-                                    "inside it (%s): the image was altered after it was built; refusing to start",
-                                    n, w->pcr_label[n], have ? hex : "no PCR8: unsigned");
-    }
+  if (cli_image_eif_check_labels (w, m, err) < 0)
+    return -1;
   if (pcrs_file == NULL)
     return 0;
   memset (&ex, 0, sizeof ex);
@@ -395,7 +264,7 @@ cmd_run (int argc, char **argv)
   struct enclaver_image_options io;
   struct enclaver_manifest *m = NULL;
   struct enclaver_eif_info info;
-  struct wrapper w;
+  struct cli_image_eif w;
   struct host_run_config cfg;
   char *dev_ca_dir = NULL;
   struct host_backend *b = NULL;
@@ -580,22 +449,16 @@ cmd_run (int argc, char **argv)
       input = from_manifest;
     }
 
-  snprintf (tmpdir, sizeof tmpdir, "%s/enclaver-run-XXXXXX", getenv ("TMPDIR") ? getenv ("TMPDIR") : "/tmp");
-  if (mkdtemp (tmpdir) == NULL)
-    {
-      tmpdir[0] = '\0';
-      enclaver_make_errno (&err, errno, "create a temporary directory");
-      goto fail;
-    }
-  atexit (cleanup_tmpdir);
-
   {
     /* The library's rule: an existing path is read by its bytes (EIF or image), a missing
      * path-like name is "no such file", anything else a registry reference. */
     struct enclaver_image_ref *ref = enclaver_image_source_resolve (input, &err);
     if (ref == NULL)
       goto fail;
-    eif = ref->transport == ENCLAVER_TRANSPORT_EIF ? xstrdup (ref->file) : eif_from_image (input, &io, &w, &err);
+    if (ref->transport == ENCLAVER_TRANSPORT_EIF)
+      eif = xstrdup (ref->file);
+    else if (cli_image_eif_open (&w, "run", input, &io, &err) == 0)
+      eif = xstrdup (w.eif);
     enclaver_image_ref_free (ref);
     if (eif == NULL)
       goto fail;
@@ -719,8 +582,8 @@ cmd_run (int argc, char **argv)
               memcpy (cfg.nsm_emu_pcr[8], info.measurements.pcr8, ENCLAVER_PCR_SIZE);
           }
       }
-      enclaver_log_info ("booting %s under QEMU with %llu MiB and %u CPU%s (emulation: no attestation, no "
-                         "isolation)", eif, (unsigned long long) cfg.memory_mib, cfg.cpu_count,
+      enclaver_log_info ("booting %s under QEMU with %llu MiB and %u CPU%s (emulation: no isolation; "
+                         "attestation by an emulated NSM that proves nothing)", eif, (unsigned long long) cfg.memory_mib, cfg.cpu_count,
                          cfg.cpu_count == 1 ? "" : "s");
     }
   else
@@ -752,7 +615,7 @@ out:
   json_decref (mjson);
   enclaver_eif_info_clear (&info);
   enclaver_manifest_free (m);
-  wrapper_clear (&w);
+  cli_image_eif_clear (&w);
   free (insecure);
   free (dev_ca_dir);
   return rc;

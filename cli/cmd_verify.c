@@ -1,5 +1,6 @@
 /* enclaver CLI: `enclaver verify FILE.eif`: compare PCRs against expected values;
- * `enclaver verify --attestation DOC`: check an attestation document. */
+ * `enclaver verify --attestation DOC`: check an attestation document; `--image REF`
+ * takes the expected PCRs from the EIF inside a release image (cli/image-eif.h). */
 #include "config.h"
 
 #include <ctype.h>
@@ -20,14 +21,16 @@
 #include <enclaver/log.h>
 #include "cli/commands.h"
 #include "cli/eif-common.h"
+#include "cli/image-eif.h"
 #include "util.h"
 
 static const char verify_help[] =
   "Usage: enclaver verify FILE.eif --pcrs FILE.json\n"
   "       enclaver verify FILE.eif [--pcr0 HEX] [--pcr1 HEX] [--pcr2 HEX] [--pcr8 HEX]\n"
-  "       enclaver verify --attestation DOC [--pcrs FILE | --eif FILE] [--pcrN HEX]\n"
-  "              [--nonce HEX] [--user-data HEX] [--public-key FILE] [--root PEM]\n"
-  "              [--at TIME | --now] [--allow-debug] [-o json]\n"
+  "       enclaver verify --image REF (--pcrs FILE | --pcrN HEX)\n"
+  "       enclaver verify --attestation DOC [--pcrs FILE | --eif FILE | --image REF]\n"
+  "              [--pcrN HEX] [--nonce HEX] [--user-data HEX] [--public-key FILE]\n"
+  "              [--root PEM] [--at TIME | --now] [--allow-debug] [-o json]\n"
   "\n"
   "With --attestation, check a Nitro attestation document (raw CBOR, base64 or hex):\n"
   "COSE_Sign1 structure, ES384 signature, certificate chain to the AWS Nitro root G1\n"
@@ -35,6 +38,11 @@ static const char verify_help[] =
   "refused unless --allow-debug), and the PCRs, nonce, user data and public key given.\n"
   "Exit 0 when everything holds; 1 with one line per failed check on stderr.\n"
   "  --eif FILE          expected PCR0/1/2 (and 8 when signed) from an EIF\n"
+  "  --image REF         the same from the EIF inside a release image made by\n"
+  "                      `enclaver build` (any form `enclaver image` reads: oci:DIR,\n"
+  "                      oci-archive:FILE, docker-archive:FILE, a registry reference,\n"
+  "                      ...); its dev.enclaver.pcrN labels must match that EIF.\n"
+  "                      Excludes --pcrs and --eif; --pcrN still wins\n"
   "  --nonce HEX, --user-data HEX, --public-key FILE (DER or PEM public key, or raw)\n"
   "  --root PEM          trust this root certificate instead of AWS's\n"
   "  --at TIME           check the certificates at TIME (seconds since the epoch or\n"
@@ -59,6 +67,8 @@ static const char verify_help[] =
   "      --pcr1 HEX          expected PCR1 (kernel, cmdline, first ramdisk)\n"
   "      --pcr2 HEX          expected PCR2 (the other ramdisks)\n"
   "      --pcr8 HEX          expected PCR8 (signing certificate; fails if unsigned)\n"
+  "      --image REF         check the EIF inside this release image instead of\n"
+  "                          FILE.eif (and the image's PCR labels against it)\n"
   "      --ignore-cert-time  do not check the certificate validity period\n"
   "  -h, --help              show this help\n" CLI_COMMON_HELP
   "\n"
@@ -76,6 +86,7 @@ enum
   OPT_AT,
   OPT_NOW,
   OPT_ALLOW_DEBUG,
+  OPT_IMAGE,
 };
 
 /* HEX (any case, even length, may be empty) -> malloc'd bytes; -1 if malformed. */
@@ -223,6 +234,7 @@ cmd_verify_attestation (int argc, char **argv)
     { "pcr2", required_argument, NULL, OPT_PCR2 },
     { "pcr8", required_argument, NULL, OPT_PCR8 },
     { "eif", required_argument, NULL, OPT_EIF },
+    { "image", required_argument, NULL, OPT_IMAGE },
     { "nonce", required_argument, NULL, OPT_NONCE },
     { "user-data", required_argument, NULL, OPT_USER_DATA },
     { "public-key", required_argument, NULL, OPT_PUBLIC_KEY },
@@ -236,6 +248,8 @@ cmd_verify_attestation (int argc, char **argv)
   };
   static const int idx[] = { 0, 1, 2, 8 };
   const char *cmd = "verify", *doc_path = NULL, *pcrs = NULL, *eif = NULL, *root = NULL, *pubkey = NULL;
+  const char *image = NULL;
+  struct cli_image_eif w;
   struct cli_expected_pcrs ex;
   struct enclaver_attestation_expect ae;
   struct enclaver_attestation_result res;
@@ -246,6 +260,7 @@ cmd_verify_attestation (int argc, char **argv)
   size_t doclen = 0, rootlen = 0;
   int c, rc = EXIT_USAGE, json = 0, now = 0;
 
+  memset (&w, 0, sizeof w);
   memset (&ex, 0, sizeof ex);
   memset (&ae, 0, sizeof ae);
   memset (&res, 0, sizeof res);
@@ -273,6 +288,9 @@ cmd_verify_attestation (int argc, char **argv)
           break;
         case OPT_EIF:
           eif = optarg;
+          break;
+        case OPT_IMAGE:
+          image = optarg;
           break;
         case OPT_NONCE:
           free (nonce);
@@ -334,6 +352,12 @@ cmd_verify_attestation (int argc, char **argv)
       rc = cli_usage_error (cmd, "--pcrs and --eif exclude each other");
       goto out;
     }
+  if (image && (pcrs || eif))
+    {
+      rc = cli_usage_error (cmd, "--image and %s exclude each other: the image gives the expected PCRs",
+                            pcrs ? "--pcrs" : "--eif");
+      goto out;
+    }
   if (now)
     {
       ae.at = (int64_t) time (NULL);
@@ -353,11 +377,30 @@ cmd_verify_attestation (int argc, char **argv)
         ae.pcr_mask |= 1u << idx[i];
       }
   rc = EXIT_FAIL;
+  if (image)
+    {
+      /* The EIF the release image carries, in a temporary directory removed below. */
+      struct enclaver_image_options io;
+      enclaver_image_options_init (&io);
+      if (cli_image_eif_open (&w, cmd, image, &io, &err) < 0)
+        goto fail;
+      eif = w.eif;
+    }
   if (eif)
     {
       struct enclaver_eif_info info;
       if (enclaver_eif_read (eif, 0, &info, &err) < 0)
-        goto fail;
+        {
+          if (image)
+            enclaver_error_wrap (&err, "%s: enclave/application.eif", image);
+          goto fail;
+        }
+      if (image && cli_image_eif_check_labels (&w, &info.measurements, &err) < 0)
+        {
+          enclaver_eif_info_clear (&info);
+          enclaver_error_wrap (&err, "%s", image);
+          goto fail;
+        }
       for (size_t i = 0; i < ARRAY_SIZE (idx); i++)
         {
           const uint8_t *v = cli_pcr_of (&info.measurements, idx[i]);
@@ -413,6 +456,7 @@ usage_hex:
 fail:
   rc = cli_fail (&err);
 out:
+  cli_image_eif_clear (&w);
   enclaver_attestation_result_clear (&res);
   json_decref (keep);
   free (nonce);
@@ -434,11 +478,13 @@ cmd_verify (int argc, char **argv)
     { "pcr2", required_argument, NULL, OPT_PCR2 },
     { "pcr8", required_argument, NULL, OPT_PCR8 },
     { "ignore-cert-time", no_argument, NULL, OPT_IGNORE_CERT_TIME },
+    { "image", required_argument, NULL, OPT_IMAGE },
     CLI_COMMON_LONGOPTS,
     { NULL, 0, NULL, 0 },
   };
   static const int idx[] = { 0, 1, 2, 8 };
-  const char *cmd = "verify", *file = NULL, *pcrs = NULL;
+  const char *cmd = "verify", *file = NULL, *pcrs = NULL, *image = NULL, *eif;
+  struct cli_image_eif w;
   struct cli_expected_pcrs ex;
   struct enclaver_eif_info info;
   enclaver_error_t err = NULL;
@@ -478,11 +524,20 @@ cmd_verify (int argc, char **argv)
         case OPT_IGNORE_CERT_TIME:
           flags |= ENCLAVER_EIF_READ_IGNORE_CERT_TIME;
           break;
+        case OPT_IMAGE:
+          image = optarg;
+          break;
         default:
           return cli_usage_error (cmd, "invalid option");
         }
     }
-  if ((rc = one_file_arg (cmd, argc, argv, &file)) != 0)
+  if (image)
+    {
+      if (optind < argc)
+        return cli_usage_error (cmd, "--image and the EIF '%s' both name what to verify; give one", argv[optind]);
+      file = image;
+    }
+  else if ((rc = one_file_arg (cmd, argc, argv, &file)) != 0)
     return rc;
   if (pcrs && (rc = cli_load_pcrs_file (cmd, pcrs, &ex, &keep)) != 0)
     return rc;
@@ -503,8 +558,26 @@ cmd_verify (int argc, char **argv)
       json_decref (keep);
       return cli_usage_error (cmd, "nothing to verify: give --pcrs FILE or --pcr0/--pcr1/--pcr2/--pcr8");
     }
-  if (enclaver_eif_read (file, flags, &info, &err) < 0)
+  memset (&w, 0, sizeof w);
+  eif = file;
+  if (image)
     {
+      /* The EIF the release image carries, in a temporary directory removed below. */
+      struct enclaver_image_options io;
+      enclaver_image_options_init (&io);
+      if (cli_image_eif_open (&w, cmd, image, &io, &err) < 0)
+        {
+          cli_image_eif_clear (&w);
+          json_decref (keep);
+          return cli_fail (&err);
+        }
+      eif = w.eif;
+    }
+  if (enclaver_eif_read (eif, flags, &info, &err) < 0)
+    {
+      if (image)
+        enclaver_error_wrap (&err, "%s: enclave/application.eif", image);
+      cli_image_eif_clear (&w);
       json_decref (keep);
       return cli_fail (&err);
     }
@@ -552,6 +625,13 @@ cmd_verify (int argc, char **argv)
       enclaver_error_wrap (&err, "%s", file);
       cli_fail (&err);
     }
+  if (image && cli_image_eif_check_labels (&w, &info.measurements, &err) < 0)
+    {
+      ok = 0;
+      enclaver_error_wrap (&err, "%s", image);
+      cli_fail (&err);
+    }
+  cli_image_eif_clear (&w);
   json_object_set_new (o, "Verified", json_boolean (ok));
   print_json (o);
   json_decref (o);

@@ -4,4 +4,4 @@ libenclaver_la_SOURCES += core/attest/decode.c core/attest/verify.c core/attest/
 enclaverinclude_HEADERS += include/enclaver/attestation.h
 
 TESTS += tests/attest/verify.sh
-EXTRA_DIST += tests/attest/verify.sh tests/attest/mutate.py docs/attestation.md tests/attest/vectors
+EXTRA_DIST += tests/attest/verify.sh tests/attest/mutate.py tests/attest/nsm-doc.py docs/attestation.md tests/attest/vectors
