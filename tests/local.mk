@@ -71,6 +71,13 @@ EXTRA_DIST += tests/tap.h tests/lib.sh tests/cli/cli.sh tests/cli/usage.sh tests
 # The shell helpers bail out on a wrong argument count (tests/lib.sh).
 TESTS += tests/lib-selftest.sh
 EXTRA_DIST += tests/lib-selftest.sh
+# The deployment examples: systemd-analyze verify of the unit, a start/stop cycle where
+# systemd is PID 1, the Kubernetes Deployment's keys (issue 17).
+TESTS += tests/deploy/examples.sh
+EXTRA_DIST += tests/deploy/examples.sh examples/systemd/enclaver@.service \
+	examples/systemd/enclaver@hello.service.d/image.conf \
+	examples/systemd/enclaver@hello.service.d/emulation.conf.example \
+	examples/kubernetes/deployment.yaml
 
 tests_core_test_error_SOURCES = tests/core/test-error.c
 tests_core_test_error_CFLAGS = $(CORE_TEST_CC)
