@@ -37,7 +37,7 @@ tests/fuzz/fuzz_eif_reader: $(top_srcdir)/tests/fuzz/fuzz_eif_reader.c $(EIF_LIB
 	$(FUZZ_CC) $(FUZZ_FLAGS) -std=gnu11 $(DEFS) $(DEFAULT_INCLUDES) $(AM_CPPFLAGS) \
 	  $(DEPS_CFLAGS) -pthread -o $@ $(top_srcdir)/tests/fuzz/fuzz_eif_reader.c \
 	  $(filter %.c,$(EIF_LIB_SOURCES:%=$(top_srcdir)/%)) $(top_srcdir)/core/util.c $(top_srcdir)/core/digest-worker.c \
-	  $(top_srcdir)/core/error.c $(top_srcdir)/core/log.c \
+	  $(top_srcdir)/core/error.c $(top_srcdir)/core/log.c $(top_srcdir)/core/tempfiles.c \
 	  $(filter %.c,$(libenclaver_common_la_SOURCES:%=$(top_srcdir)/%)) $(DEPS_LIBS)
 CLEANFILES += tests/fuzz/fuzz_eif_reader
 .PHONY: fuzz
