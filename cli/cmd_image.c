@@ -8,11 +8,14 @@
 
 #include <enclaver/cache.h>
 #include <enclaver/image.h>
+#include <enclaver/eif.h>
 #include "cli/commands.h"
+#include "cli/eif-common.h"
+#include "cli/image-eif.h"
 #include "util.h"
 
 static const char image_help[] =
-  "Usage: enclaver image COMMAND SOURCE [OPTIONS]\n"
+  "Usage: enclaver image inspect|pull|pcrs SOURCE [OPTIONS]\n"
   "       enclaver image cache prune|verify [OPTIONS]\n"
   "\n"
   "Work with the container images enclaver builds from, without Docker.\n"
@@ -24,6 +27,11 @@ static const char image_help[] =
   "  pull SOURCE      also fetch and verify every layer blob into the cache; print the\n"
   "                   manifest digest (with --json, the inspect document plus the cache\n"
   "                   path and detected compression of each layer)\n"
+  "  pcrs SOURCE      the PCRs of a release image made by `enclaver build`: its\n"
+  "                   dev.enclaver.pcrN labels, checked against the EIF inside it\n"
+  "                   (enclave/application.eif), printed as {\"Measurements\": {...}},\n"
+  "                   the format of `enclaver build`, `enclaver verify --pcrs` and KMS\n"
+  "                   key policies; exit 1 when a label does not match the EIF\n"
   "  cache prune      remove the temporaries interrupted runs left in the cache (those\n"
   "                   no running enclaver holds); with --unreferenced also the blobs\n"
   "                   no remembered tag leads to, with --all everything; print what\n"
@@ -66,7 +74,49 @@ static const char image_help[] =
   "~/.docker/config.json (auths, credsStore, credHelpers) and containers auth.json.\n"
   "\n"
   "Exit codes: 0 done; 1 the image could not be resolved, fetched or verified (cache\n"
-  "verify: a corrupt blob was found and removed); 2 usage.\n";
+  "verify: a corrupt blob was found and removed; pcrs: the labels do not match the EIF,\n"
+  "or the image holds no EIF); 2 usage.\n";
+
+/* `enclaver image pcrs SOURCE` (Enclaver #38): the labels are what a relying party reads
+ * without the EIF; print them only once the EIF they describe agrees. */
+static int
+image_pcrs (const char *source, const struct enclaver_image_options *o)
+{
+  struct cli_image_eif w;
+  struct enclaver_eif_info info;
+  enclaver_error_t err = NULL;
+  int rc = EXIT_FAIL;
+  memset (&w, 0, sizeof w);
+  memset (&info, 0, sizeof info);
+  if (cli_image_eif_open (&w, "image", source, o, &err) < 0)
+    goto out;
+  if (enclaver_eif_read (w.eif, 0, &info, &err) < 0 || enclaver_eif_check (&info, &err) < 0)
+    goto out;
+  if (w.pcr_label[0] == NULL || w.pcr_label[1] == NULL || w.pcr_label[2] == NULL)
+    {
+      enclaver_make_error (&err, EINVAL,
+                           "%s: no dev.enclaver.pcr0/1/2 labels: not a release image of `enclaver build` "
+                           "(`enclaver describe` prints an EIF's PCRs)",
+                           source);
+      goto out;
+    }
+  if (info.measurements.has_pcr8 && w.pcr_label[8] == NULL)
+    {
+      enclaver_make_error (&err, EINVAL, "%s: the EIF is signed but the image has no dev.enclaver.pcr8 label",
+                           source);
+      goto out;
+    }
+  if (cli_image_eif_check_labels (&w, &info.measurements, &err) < 0)
+    goto out;
+  print_measurements (&info.measurements);
+  rc = EXIT_OK;
+out:
+  if (err)
+    rc = cli_fail (&err);
+  enclaver_eif_info_clear (&info);
+  cli_image_eif_clear (&w);
+  return rc;
+}
 
 enum
 {
@@ -265,11 +315,12 @@ cmd_image (int argc, char **argv)
     }
   if (optind >= argc)
     {
-      rc = cli_usage_error ("image", "missing command (inspect, pull or cache)");
+      rc = cli_usage_error ("image", "missing command (inspect, pull, pcrs or cache)");
       goto out;
     }
   const char *sub = argv[optind];
-  int inspect = strcmp (sub, "inspect") == 0, pull = strcmp (sub, "pull") == 0;
+  int inspect = strcmp (sub, "inspect") == 0, pull = strcmp (sub, "pull") == 0,
+      pcrs = strcmp (sub, "pcrs") == 0;
   if (strcmp (sub, "cache") == 0)
     {
       const char *what = optind + 1 < argc ? argv[optind + 1] : NULL;
@@ -289,9 +340,9 @@ cmd_image (int argc, char **argv)
       rc = cli_usage_error ("image", "%s: --unreferenced and --all are options of cache prune", sub);
       goto out;
     }
-  if (!inspect && !pull)
+  if (!inspect && !pull && !pcrs)
     {
-      rc = cli_usage_error ("image", "unknown command '%s' (inspect, pull or cache)", sub);
+      rc = cli_usage_error ("image", "unknown command '%s' (inspect, pull, pcrs or cache)", sub);
       goto out;
     }
   if (optind + 1 >= argc)
@@ -307,6 +358,11 @@ cmd_image (int argc, char **argv)
   if (o.pull && o.offline)
     {
       rc = cli_usage_error ("image", "--pull and --offline exclude each other");
+      goto out;
+    }
+  if (pcrs)
+    {
+      rc = image_pcrs (argv[optind + 1], &o);
       goto out;
     }
   o.only_metadata = inspect;

@@ -101,6 +101,23 @@ fake_boot_blobs () {
   { cat /bin/true; head -c 3000 /dev/urandom; } >"$1/init"
   { head -c 64 /bin/true; head -c 1234 /dev/urandom; } >"$1/nsm.ko"
 }
+# release_image DIR: build a small release image with `enclaver build` from a one-file
+# image and the golden kernel with fake boot blobs; it lands in oci:DIR/rel-image, and
+# DIR/pcrs.json gets the build's {"Measurements": ...}.  Fails the test when the build
+# does.
+release_image () {
+  tap_argc release_image 1 1 "$@"
+  mkdir -p "$1/img-root/bin" "$1/blobs"
+  printf '#!/bin/sh\necho release\n' >"$1/img-root/bin/app"
+  chmod 755 "$1/img-root/bin/app"
+  python3 "$top_srcdir/tests/build/mkoci.py" "$1/img" --layer "$1/img-root" --cmd '["/bin/app"]' >/dev/null
+  cp "$top_srcdir/golden/eif/kernel.bin" "$1/blobs/bzImage"
+  printf 'console=ttyS0\n' >"$1/blobs/cmdline"
+  fake_boot_blobs "$1/blobs"
+  printf 'version: v1\nname: rel\ntarget: rel:latest\nsources:\n  app: oci:./img\nkernel:\n  blobs: ./blobs\n' \
+    >"$1/enclaver.yaml"
+  "$ENCLAVER" -q build -f "$1/enclaver.yaml" >"$1/pcrs.json" || { not_ok "release_image: enclaver build in $1"; return 1; }
+}
 # need_boot: skip unless this machine and build can boot an EIF under QEMU (x86_64, QEMU
 # installed, the default kernel fetched, the runtime linked statically); sets KDIR.
 need_boot () {

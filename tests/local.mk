@@ -59,8 +59,8 @@ check_PROGRAMS += tests/core/test-error tests/core/test-context tests/core/test-
 	tests/core/test-pipeline
 TESTS += tests/core/test-error tests/core/test-context tests/core/test-loader \
 	tests/core/test-pipeline tests/cli/cli.sh tests/cli/usage.sh tests/cli/nitro.sh tests/cli/install.sh
-TESTS += tests/cli/signals.sh tests/core/test-tempfiles
-EXTRA_DIST += tests/cli/signals.sh
+TESTS += tests/cli/signals.sh tests/core/test-tempfiles tests/cli/image-pcrs.sh
+EXTRA_DIST += tests/cli/signals.sh tests/cli/image-pcrs.sh
 check_PROGRAMS += tests/core/test-tempfiles
 tests_core_test_tempfiles_SOURCES = tests/core/test-tempfiles.c tests/tap.h
 tests_core_test_tempfiles_CFLAGS = $(CORE_TEST_CC) -pthread
