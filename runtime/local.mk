@@ -106,7 +106,7 @@ RUNTIME_SV_SOURCES += runtime/supervisor/api.c
 # with the real supervisor, the strict fake NSM and curl (tests/nsm/).
 check_PROGRAMS += tests/nsm/test-nsm-units
 TESTS += tests/nsm/test-nsm-units tests/nsm/api.sh tests/nsm/emu.sh
-EXTRA_DIST += tests/nsm/api.sh tests/nsm/fake-nsm.py tests/nsm/emu.sh
+EXTRA_DIST += tests/nsm/api.sh tests/nsm/fake-nsm.py tests/nsm/emu.sh tests/nsm/nsm-raw.py
 tests_nsm_test_nsm_units_SOURCES = tests/nsm/test-nsm-units.c tests/tap.h runtime/nsm.c runtime/nsm.h \
 	runtime/rtutil.c runtime/rtutil.h runtime/transport.c runtime/transport.h
 tests_nsm_test_nsm_units_CPPFLAGS = $(RUNTIME_TEST_CPPFLAGS)

@@ -86,19 +86,8 @@ expect_in "... naming the root" "$ERR" "root"
 # The emulated NSM itself (the host's 127.0.0.1:17005) is as strict as the NSM:
 # nsm_raw HEX prints the answer to those request bytes as hex
 nsm_raw () {
-  python3 - "$1" <<'PYEOF'
-import socket, sys
-s = socket.create_connection(("127.0.0.1", 17005), timeout=30)
-req = bytes.fromhex(sys.argv[1])
-s.sendall(len(req).to_bytes(4, "big") + req)
-b = b""
-while True:
-    c = s.recv(65536)
-    if not c:
-        break
-    b += c
-print(b[4:].hex())
-PYEOF
+  tap_argc nsm_raw 1 1 "$@"
+  python3 "$top_srcdir/tests/nsm/nsm-raw.py" 127.0.0.1:17005 "$1"
 }
 INVALID=a1654572726f7270496e76616c69644f7065726174696f6e  # {"Error": "InvalidOperation"}
 PCR0=$("$ENCLAVER" describe "$EIF" | python3 -c 'import json,sys; print(json.load(sys.stdin)["Measurements"]["PCR0"])')

@@ -63,20 +63,7 @@ verify () { tap_argc verify 1 - "$@"; run_cmd "$top_builddir/enclaver" verify --
 # nsm_raw HEX: send request bytes to the fake NSM, print the answer as hex
 nsm_raw () {
   tap_argc nsm_raw 1 1 "$@"
-  python3 - "$TEST_TMP/nsm.sock" "$1" <<'EOF'
-import socket, sys
-s = socket.socket(socket.AF_UNIX)
-s.connect(sys.argv[1])
-req = bytes.fromhex(sys.argv[2])
-s.sendall(len(req).to_bytes(4, "big") + req)
-b = b""
-while True:
-    c = s.recv(65536)
-    if not c:
-        break
-    b += c
-print(b[4:].hex())
-EOF
+  python3 "$top_srcdir/tests/nsm/nsm-raw.py" "$TEST_TMP/nsm.sock" "$1"
 }
 err_of () { tap_argc err_of 1 1 "$@"; python3 -c 'import sys; print(bytes.fromhex(sys.argv[1])[7:].decode("latin-1"))' "$1"; }
 expect_in "fake NSM: DescribePCR{16} answers" "$(nsm_raw a16b4465736372696265504352a165696e64657810)" \

@@ -93,27 +93,7 @@ j=json.load(open(sys.argv[1])); sys.exit(0 if [j["PCR0"],j["PCR1"],j["PCR2"]]==s
 # when given), print the answer as hex ("" when the connection was closed without one)
 nsm_raw () {
   tap_argc nsm_raw 1 2 "$@"
-  python3 - "$D/host-17005.sock" "$@" <<'EOF'
-import socket, sys
-s = socket.socket(socket.AF_UNIX)
-s.settimeout(30)
-s.connect(sys.argv[1])
-req = bytes.fromhex(sys.argv[2])
-n = int(sys.argv[3]) if len(sys.argv) > 3 else len(req)
-s.sendall(n.to_bytes(4, "big") + req)
-if n != len(req):
-    s.shutdown(socket.SHUT_WR)
-b = b""
-try:
-    while True:
-        c = s.recv(65536)
-        if not c:
-            break
-        b += c
-except ConnectionResetError:  # closed with our bytes unread: no answer
-    pass
-print(b[4:].hex())
-EOF
+  python3 "$top_srcdir/tests/nsm/nsm-raw.py" "$D/host-17005.sock" "$@"
 }
 INVALID=a1654572726f7270496e76616c69644f7065726174696f6e
 expect_in "DescribePCR{1}: the given PCR1, locked" "$(nsm_raw a16b4465736372696265504352a165696e64657801)" \
