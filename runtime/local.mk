@@ -121,7 +121,7 @@ RUNTIME_SV_SOURCES += runtime/supervisor/ingress.c runtime/net/tlspump.c runtime
 # Enclaver's CMS vector, and the proxy end to end against the strict fake KMS + IMDSv2
 # of tests/kms/fake-kms.py with a real AWS SDK (boto3) and curl as clients.
 RUNTIME_KMS_SOURCES = runtime/kms/sigv4.c runtime/kms/sigv4.h runtime/kms/cms.c runtime/kms/cms.h
-RUNTIME_SV_SOURCES += $(RUNTIME_KMS_SOURCES) runtime/supervisor/kms.c runtime/supervisor/kms.h \
+RUNTIME_SV_SOURCES += $(RUNTIME_KMS_SOURCES) runtime/supervisor/kms.c runtime/supervisor/kms-upstream.h \
 	runtime/supervisor/kms-upstream.c
 check_PROGRAMS += tests/kms/test-kms-units
 TESTS += tests/kms/test-kms-units tests/kms/proxy.sh

@@ -562,7 +562,7 @@ qemu_start (struct host_backend *b, const struct host_run_config *c, struct host
   struct qemu_enclave *qe = calloc (1, sizeof *qe);
   int port_fds[QEMU_MAX_FWD], pipefd[2] = { -1, -1 }, lfd = -1, timeout;
   char *cmdline = NULL, *append = NULL, *netdev = NULL, *device = NULL, *kpath = NULL, *ipath = NULL;
-  char lerr[256], mem[32], cpus[32], tsc[48] = "";
+  char lerr[256], mem[32], cpus[32], tsc[48] = "", nsm_arg[48] = "";
   unsigned long khz;
   uint32_t hb_port;
   uint64_t cid = c->enclave_cid ? c->enclave_cid : QEMU_GUEST_CID;
@@ -596,12 +596,15 @@ qemu_start (struct host_backend *b, const struct host_run_config *c, struct host
   hb_port = qe->use_vsock ? 9000 : enclaver_transport_local_port (lfd);
   if (!is_aarch64 (c) && (khz = qemu_host_tsc_khz ()) > 0)
     snprintf (tsc, sizeof tsc, " tsc_early_khz=%lu", khz);
+  if (c->nsm_emu_ca_dir)
+    snprintf (nsm_arg, sizeof nsm_arg, " enclaver.nsm=vsock:3:%" PRIu32,
+              b->nsm_emu_port ? b->nsm_emu_port : HOST_PORT_NSM_EMU);
   append = qemu_fmt ("%s enclaver.emulation=%s enclaver.modules=/emu/modules "
                 "enclaver.heartbeat_addr=%s:%" PRIu32 "%s%s%s",
                 cmdline, qe->use_vsock ? "vsock" : "tcp",
                 qe->use_vsock ? "vsock:2" : "tcp:" ENCLAVER_EMU_HOST_IP, hb_port, tsc,
                 /* the emulated NSM's address (nsm-emu.c), read by the supervisor */
-                c->nsm_emu_ca_dir ? " enclaver.nsm=vsock:3:17005" : "",
+                nsm_arg,
                 q->console || c->debug_mode ? "" : " quiet loglevel=2");
 
   if (qe->use_vsock)
@@ -791,9 +794,11 @@ qemu_host_addr (struct host_backend *b, const struct host_enclave *e, uint32_t p
                 size_t outlen)
 {
   const struct qemu_enclave *qe = e->backend_state;
-  (void) b;
   if (qe != NULL && qe->use_vsock)
     return snprintf (out, outlen, "vsock:any:%" PRIu32, port) < (int) outlen ? 0 : -1;
+  /* The emulated NSM listens on a free port, which the command line names. */
+  if (port == HOST_PORT_NSM_EMU && !want_vsock (b->self))
+    return snprintf (out, outlen, "tcp:127.0.0.1:0") < (int) outlen ? 0 : -1;
   /* The guest's 10.0.2.2:P is the host's 127.0.0.1:P. */
   return snprintf (out, outlen, "tcp:127.0.0.1:%" PRIu32, port) < (int) outlen ? 0 : -1;
 }

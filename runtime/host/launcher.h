@@ -43,8 +43,9 @@ enum
 #define HOST_PORT_STATUS 17000u
 #define HOST_PORT_LOG 17001u
 #define HOST_PORT_EGRESS 17002u
-/* The emulated NSM of `enclaver run --qemu` (nsm-emu.c): the enclave reaches it at
- * vsock:3:17005, named on the kernel command line as enclaver.nsm=. */
+/* The emulated NSM of `enclaver run --qemu` (nsm-emu.c): its vsock port.  Over QEMU's
+ * user-mode NIC the host listens on a free port instead (two emulated enclaves at
+ * once), which the kernel command line names (enclaver.nsm=vsock:3:PORT). */
 #define HOST_PORT_NSM_EMU 17005u
 
 /* Bounded wait for in-flight connections of the host services once the app has ended. */
@@ -113,6 +114,9 @@ struct host_backend
 {
   const char *name; /* "nitro", "qemu", "fake" */
   void *self;
+  uint32_t nsm_emu_port; /* set by the nsm-emu service before start: the host port of the
+                            emulated NSM, which the QEMU backend names on the kernel
+                            command line (enclaver.nsm=vsock:3:PORT) */
   /* Checks that touch nothing: device present and accessible, hugepages, CPU and
    * memory rules.  The message says what to change. */
   int (*check) (struct host_backend *b, const struct host_run_config *c, enclaver_error_t *err);

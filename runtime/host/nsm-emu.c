@@ -3,7 +3,8 @@
  *
  * Under emulation the enclave has no /dev/nsm.  This host service answers the NSM's
  * requests over the transport instead: the supervisor finds it through the kernel
- * command line's enclaver.nsm=vsock:3:17005 (added by the QEMU backend) and speaks the
+ * command line's enclaver.nsm=vsock:3:PORT (added by the QEMU backend, PORT the free
+ * host port this service listens on over the user-mode NIC) and speaks the
  * NSM client's socket seam (runtime/nsm.h): per connection, a 4-byte big-endian length
  * and the request CBOR, answered by a 4-byte length and the response CBOR.
  *
@@ -47,6 +48,7 @@
 #include "evloop.h"
 #include "hostsvc.h"
 #include "streams.h"
+#include "transport.h"
 
 #define SRC "nsm-emu"
 #define NSM_EMU_REQ_MAX 4096
@@ -725,6 +727,14 @@ emu_prepare (const struct host_svc_ctx *ctx, void **state, enclaver_error_t *err
                            HOST_PORT_NSM_EMU, e);
       goto fail;
     }
+  {
+    /* A TCP listener on port 0 (QEMU's user-mode NIC): the port the kernel command
+     * line must name. */
+    uint32_t p = enclaver_transport_local_port (s->lfd);
+    ctx->b->nsm_emu_port = p ? p : HOST_PORT_NSM_EMU;
+    if (p && strncmp (addr, "tcp:", 4) == 0)
+      snprintf (addr, sizeof addr, "tcp:127.0.0.1:%" PRIu32, p);
+  }
   if (ev_add_file (ctx->loop, s->lfd, EV_READABLE, on_accept, s) < 0)
     {
       enclaver_make_errno (err, errno, "emulated NSM: epoll");

@@ -17,7 +17,7 @@
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 
-#include "kms.h"
+#include "kms-upstream.h"
 #include "net.h"
 #include "net/relay.h"
 #include "rtutil.h"

@@ -56,7 +56,7 @@
 #include "evloop.h"
 #include "kms/cms.h"
 #include "kms/sigv4.h"
-#include "kms.h"
+#include "kms-upstream.h"
 #include "net.h"
 #include "net/http.h"
 #include "net/relay.h"

@@ -83,11 +83,12 @@ run_cmd "$ENCLAVER" verify --attestation doc.b64 --eif "$EIF"
 expect_rc "... and refuses it against the AWS Nitro root" 1
 expect_in "... naming the root" "$ERR" "root"
 
-# The emulated NSM itself (the host's 127.0.0.1:17005) is as strict as the NSM:
+# The emulated NSM itself (on the free host port the launcher names) is as strict as the NSM:
 # nsm_raw HEX prints the answer to those request bytes as hex
+NSMPORT=$(sed -n 's/.*emulated NSM on tcp:127\.0\.0\.1:\([0-9]*\):.*/\1/p' run.err | head -n 1)
 nsm_raw () {
   tap_argc nsm_raw 1 1 "$@"
-  python3 "$top_srcdir/tests/nsm/nsm-raw.py" 127.0.0.1:17005 "$1"
+  python3 "$top_srcdir/tests/nsm/nsm-raw.py" "127.0.0.1:${NSMPORT:-no-port-in-the-log}" "$1"
 }
 INVALID=a1654572726f7270496e76616c69644f7065726174696f6e  # {"Error": "InvalidOperation"}
 PCR0=$("$ENCLAVER" describe "$EIF" | python3 -c 'import json,sys; print(json.load(sys.stdin)["Measurements"]["PCR0"])')

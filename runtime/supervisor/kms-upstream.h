@@ -1,8 +1,8 @@
 /* enclaver-supervisor: what the KMS proxy's two files share (kms.c serves the app's
  * requests; kms-upstream.c holds the bounded blocking I/O, the connections out through
  * the egress proxy and IMDSv2).  Private to runtime/supervisor/. */
-#ifndef ENCLAVER_SV_KMS_H
-#define ENCLAVER_SV_KMS_H
+#ifndef ENCLAVER_SV_KMS_UPSTREAM_H
+#define ENCLAVER_SV_KMS_UPSTREAM_H
 
 #include <limits.h>
 #include <pthread.h>
