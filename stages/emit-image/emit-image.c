@@ -129,8 +129,8 @@ tar_open (struct archive **out, struct hash_sink *s, enclaver_error_t *err)
 }
 
 static int
-tar_add (struct archive *a, const char *name, int dir, uint32_t mode, int64_t mtime, uint64_t size,
-         const void *data, const char *from_path, enclaver_error_t *err)
+tar_add_hashed (struct archive *a, const char *name, int dir, uint32_t mode, int64_t mtime, uint64_t size,
+                const void *data, const char *from_path, EVP_MD_CTX *content_md, enclaver_error_t *err)
 {
   struct archive_entry *e = archive_entry_new ();
   int r = 0;
@@ -158,12 +158,21 @@ tar_add (struct archive *a, const char *name, int dir, uint32_t mode, int64_t mt
             r = enclaver_make_errno (err, errno, "read %s", from_path);
           else if (archive_write_data (a, buf, (size_t) n) != n)
             r = enclaver_make_error (err, EIO, "tar %s: %s", name, archive_error_string (a));
+          else if (content_md)
+            EVP_DigestUpdate (content_md, buf, (size_t) n);
         }
       if (fd >= 0)
         close (fd);
     }
   archive_entry_free (e);
   return r;
+}
+
+static int
+tar_add (struct archive *a, const char *name, int dir, uint32_t mode, int64_t mtime, uint64_t size,
+         const void *data, const char *from_path, enclaver_error_t *err)
+{
+  return tar_add_hashed (a, name, dir, mode, mtime, size, data, from_path, NULL, err);
 }
 
 static int
@@ -182,14 +191,20 @@ file_size (const char *p)
 }
 
 /* The top layer: enclave/, enclave/application.eif, enclave/enclaver.yaml (and the
- * launcher), written to layer_path; returns digest (= diff_id, uncompressed). */
+ * launcher), written to layer_path; returns digest (= diff_id, uncompressed), and the
+ * EIF's own SHA-256 (hex) and size, hashed as it is copied. */
 static int
 write_layer (const char *layer_path, const char *eif, const char *manifest_bytes, size_t manifest_len,
-             const char *launcher, int64_t mtime, struct blob *out, enclaver_error_t *err)
+             const char *launcher, int64_t mtime, struct blob *out, char eif_sha[72], uint64_t *eif_size,
+             enclaver_error_t *err)
 {
   struct hash_sink s = { .fd = -1 };
   struct archive *a = NULL;
+  EVP_MD_CTX *emd = EVP_MD_CTX_new ();
   int r = -1;
+  if (emd == NULL || EVP_DigestInit_ex (emd, EVP_sha256 (), NULL) != 1)
+    abort ();
+  *eif_size = file_size (eif);
   s.fd = open (layer_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (s.fd < 0)
     return enclaver_make_errno (err, errno, "create %s", layer_path);
@@ -198,7 +213,7 @@ write_layer (const char *layer_path, const char *eif, const char *manifest_bytes
   if (tar_open (&a, &s, err) < 0)
     goto out;
   if (tar_add (a, "enclave/", 1, 0755, mtime, 0, NULL, NULL, err) < 0
-      || tar_add (a, "enclave/application.eif", 0, 0644, mtime, file_size (eif), NULL, eif, err) < 0
+      || tar_add_hashed (a, "enclave/application.eif", 0, 0644, mtime, *eif_size, NULL, eif, emd, err) < 0
       || tar_add (a, "enclave/enclaver.yaml", 0, 0644, mtime, manifest_len, manifest_bytes, NULL, err) < 0)
     goto out;
   if (launcher
@@ -214,10 +229,12 @@ write_layer (const char *layer_path, const char *eif, const char *manifest_bytes
       hex_digest (s.md, out->digest);
       out->size = s.n;
       out->path = strdup (layer_path);
+      hex_digest (emd, eif_sha);
     }
 out:
   if (a)
     archive_write_free (a);
+  EVP_MD_CTX_free (emd);
   EVP_MD_CTX_free (s.md);
   close (s.fd);
   return r;
@@ -388,7 +405,8 @@ emit_image_run (enclaver_stage_t *st, enclaver_ctx_t *ctx, enclaver_error_t *err
   const char *eif_tmp = enclaver_ctx_get_param (ctx, "eif-tmp");
   const char *format, *launcher = c->launcher;
   char *dest = NULL, *mbytes = NULL, *created = NULL, *layer_path = NULL, *ref_name = NULL, *src_name = NULL;
-  char hex[ENCLAVER_PCR_HEX_SIZE], *tarpath = NULL;
+  char hex[ENCLAVER_PCR_HEX_SIZE], *tarpath = NULL, eif_sha[72] = "";
+  uint64_t eif_size = 0;
   size_t mlen = 0;
   struct blob layer = { 0 }, config = { 0 }, manifest = { 0 };
   json_t *cfg = NULL, *man = NULL, *annotations = NULL, *index = NULL, *dman = NULL;
@@ -440,7 +458,8 @@ emit_image_run (enclaver_stage_t *st, enclaver_ctx_t *ctx, enclaver_error_t *err
     layer_path = malloc (n + 16);
     snprintf (layer_path, n + 16, "%s/layer.tmp", blobs);
     free (blobs);
-    if (write_layer (layer_path, eif_tmp, mbytes, mlen, launcher, btime < 0 ? 0 : btime, &layer, err) < 0)
+    if (write_layer (layer_path, eif_tmp, mbytes, mlen, launcher, btime < 0 ? 0 : btime, &layer, eif_sha,
+                     &eif_size, err) < 0)
       goto out;
 
     cfg = json_pack ("{s:s, s:s, s:s, s:{}, s:{s:s, s:[s]}}", "architecture",
@@ -461,9 +480,22 @@ emit_image_run (enclaver_stage_t *st, enclaver_ctx_t *ctx, enclaver_error_t *err
         json_object_set_new (annotations, "dev.enclaver.pcr8", json_string (hex));
       }
     if (img && img->digest)
-      json_object_set_new (annotations, "dev.enclaver.source.digest", json_string (img->digest));
+      {
+        json_object_set_new (annotations, "dev.enclaver.source.digest", json_string (img->digest));
+        json_object_set_new (annotations, "org.opencontainers.image.base.digest", json_string (img->digest));
+      }
     if (src_name && *src_name)
-      json_object_set_new (annotations, "dev.enclaver.source.name", json_string (src_name));
+      {
+        json_object_set_new (annotations, "dev.enclaver.source.name", json_string (src_name));
+        json_object_set_new (annotations, "org.opencontainers.image.base.name", json_string (src_name));
+      }
+    /* The EIF's digest and size: what a deployment can check the extracted file by. */
+    json_object_set_new (annotations, "dev.enclaver.eif.digest", json_string (eif_sha));
+    {
+      char sz[32];
+      snprintf (sz, sizeof sz, "%llu", (unsigned long long) eif_size);
+      json_object_set_new (annotations, "dev.enclaver.eif.size", json_string (sz));
+    }
     json_object_set_new (annotations, "org.opencontainers.image.created", json_string (created));
     json_object_set (json_object_get (cfg, "config"), "Labels", annotations);
     blob_of_json (&config, cfg);

@@ -2,7 +2,8 @@
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 # `enclaver image pcrs IMAGE` (Enclaver #38): the PCRs of a release image, from its
 # labels once they are checked against the EIF inside; equal to `enclaver build`'s
-# output, refused for a relabelled image or one with no EIF.
+# output, refused for a relabelled image or one with no EIF; and the release image's
+# annotations of its EIF and base image.
 . "$top_srcdir/tests/lib.sh"
 cd "$TEST_TMP" || exit 1
 trap 'rm -rf "$TEST_TMP"' EXIT
@@ -17,6 +18,22 @@ a=json.load(open(sys.argv[1]))["Measurements"]; b=json.load(open(sys.argv[2]))["
 sys.exit(0 if a==b and all(len(a["PCR%d" % n])==96 for n in range(3)) else "%r != %r" % (a,b))' pcrs.json rel/pcrs.json
 run_cmd "$ENCLAVER" verify "$(find rel -name '*.eif' | head -n 1)" --pcrs pcrs.json
 expect_rc "... a --pcrs file enclaver verify reads" 0
+
+# The release image's annotations (manifest and config labels) name its base image and
+# the EIF's digest and size.
+check "the release image names the EIF's digest and size, and its base image" python3 - rel/rel-image \
+  "$(find rel -name '*.eif' | head -n 1)" <<'PYEOF'
+import hashlib, json, os, sys
+d, eif = sys.argv[1], sys.argv[2]
+def blob(x): return json.load(open(os.path.join(d, "blobs", "sha256", x.split(":")[1])))
+m = blob(json.load(open(os.path.join(d, "index.json")))["manifests"][0]["digest"])
+cfg = blob(m["config"]["digest"])
+for a in (m["annotations"], cfg["config"]["Labels"]):
+    assert a["dev.enclaver.eif.digest"] == "sha256:" + hashlib.sha256(open(eif, "rb").read()).hexdigest(), a
+    assert a["dev.enclaver.eif.size"] == str(os.path.getsize(eif)), a
+    assert a["org.opencontainers.image.base.digest"] == a["dev.enclaver.source.digest"], a
+    assert a["org.opencontainers.image.base.name"] == a["dev.enclaver.source.name"], a
+PYEOF
 
 # Relabel: the same image with another PCR0 label (a new config blob and manifest).
 python3 - rel/rel-image relabelled <<'PYEOF'
