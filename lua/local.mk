@@ -1,6 +1,6 @@
 # Lua 5.4 binding: sandboxed hook scripts and the built-in Lua stage (docs/lua.md).
 libenclaver_la_SOURCES += lua/json.c lua/sandbox.c lua/classes.c lua/class-ctx.c lua/class-image.c \
-	lua/class-rootfs.c lua/hooks.c lua/lua-internal.h
+	lua/class-rootfs.c lua/hooks.c lua/attest.c lua/lua-internal.h
 enclaverinclude_HEADERS += include/enclaver/lua.h
 
 LUA_EXAMPLES = lua/examples/pin-pcrs.lua lua/examples/ci-outputs.lua lua/examples/add-ca-bundle.lua \

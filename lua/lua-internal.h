@@ -97,6 +97,11 @@ enclaver_ctx_t *lscript_ctx (lua_State *L, const char *what) ENCLAVER_INTERNAL;
 /* The directory read_file resolves against (borrowed; may use the context). */
 const char *lscript_base_dir (struct lscript *s) ENCLAVER_INTERNAL;
 
+/* attest.c */
+/* Replace the function on top of the stack (enclaver.read_file, how opts.root names a
+ * file) by the enclaver.attestation table: verify. */
+void lattest_open (lua_State *L) ENCLAVER_INTERNAL;
+
 /* classes.c */
 /* Check that the first argument is either self of tname (method call) or absent
  * (dot call); returns the index of the first real argument. */

@@ -469,6 +469,9 @@ open_enclaver_module (lua_State *L)
   luaL_newlib (L, fns);
   ljson_open (L);
   lua_setfield (L, -2, "json");
+  lua_getfield (L, -1, "read_file");
+  lattest_open (L);
+  lua_setfield (L, -2, "attestation");
   lua_pushliteral (L, PACKAGE_VERSION);
   lua_setfield (L, -2, "version");
   lua_setglobal (L, "enclaver");

@@ -489,6 +489,60 @@ test_api (void)
   }
 }
 
+/* enclaver.attestation.verify (lua/attest.c) from a hook, over the real documents. */
+static void
+test_attestation (void)
+{
+  static const char *const files[] = { "doc-1.cbor", "doc-2.cbor", "aws-nitro-root-g1.pem", "docs.json" };
+  static char script[1200];
+  struct build b = { 0 };
+  struct result r;
+  const char *line;
+  char *dir = new_case_dir ();
+  int n = 0, finished = 0;
+
+  for (size_t i = 0; i < sizeof files / sizeof files[0]; i++)
+    {
+      char src[1200], dst[1200];
+      FILE *in, *out;
+      size_t k;
+      char buf[8192];
+      snprintf (src, sizeof src, "%s/tests/attest/vectors/%s", srcdir (), files[i]);
+      snprintf (dst, sizeof dst, "%s/%s", dir, files[i]);
+      in = fopen (src, "rb");
+      out = fopen (dst, "wb");
+      if (in == NULL || out == NULL)
+        {
+          perror (src);
+          exit (99);
+        }
+      while ((k = fread (buf, 1, sizeof buf, in)) > 0)
+        fwrite (buf, 1, k, out);
+      fclose (in);
+      fclose (out);
+    }
+  snprintf (script, sizeof script, "%s/tests/lua/scripts/attest.lua", srcdir ());
+  b.hook_file = script;
+  run_build (&b, dir, &r);
+  TAP_INT_EQ (r.rc, 0, "attest.lua: the build succeeds");
+  if (r.rc != 0)
+    tap_diag ("error: %s", r.err);
+  for (line = r.log; (line = strstr (line, "CHECK ")) != NULL; line++)
+    {
+      const char *end = strchr (line, '\n');
+      int len = end ? (int) (end - line) : (int) strlen (line);
+      if (strncmp (line, "CHECK finished", 14) == 0)
+        {
+          finished = 1;
+          continue;
+        }
+      n++;
+      tap_ok (strncmp (line, "CHECK ok ", 9) == 0, "attest.lua: %.*s", len - 6, line + 6);
+    }
+  tap_ok (n >= 17, "attest.lua ran %d checks", n);
+  tap_ok (finished, "attest.lua reached its end");
+}
+
 static void
 test_events_order (void)
 {
@@ -977,6 +1031,7 @@ main (void)
   enclaver_log_set_level (ENCLAVER_LOG_INFO);
 
   test_api ();
+  test_attestation ();
   test_events_order ();
   test_errors ();
   test_sandbox ();
