@@ -418,6 +418,29 @@ run_build (const struct build *b, const char *dir, struct result *r)
   r->n_out = count_entries (r->out);
 }
 
+/* One TAP line per "CHECK ok ..." / "CHECK FAIL ..." line a script printed; returns
+ * how many, and whether "CHECK finished" came. */
+static int
+tap_checks (const char *log, const char *script, int *finished)
+{
+  const char *line;
+  int n = 0;
+  *finished = 0;
+  for (line = log; (line = strstr (line, "CHECK ")) != NULL; line++)
+    {
+      const char *end = strchr (line, '\n');
+      int len = end ? (int) (end - line) : (int) strlen (line);
+      if (strncmp (line, "CHECK finished", 14) == 0)
+        {
+          *finished = 1;
+          continue;
+        }
+      n++;
+      tap_ok (strncmp (line, "CHECK ok ", 9) == 0, "%s: %.*s", script, len - 6, line + 6);
+    }
+  return n;
+}
+
 /* ------------------------------------------------------------------ tests */
 
 static void
@@ -426,7 +449,7 @@ test_api (void)
   char path[1200];
   struct build b = { 0 };
   struct result r, r2;
-  const char *line, *rnd1, *rnd2;
+  const char *rnd1, *rnd2;
   char *dir = new_case_dir ();
   int n = 0, finished = 0;
   enclaver_tree_t *t;
@@ -443,18 +466,7 @@ test_api (void)
   TAP_INT_EQ (r.rc, 0, "api.lua: the build succeeds");
   if (r.rc != 0)
     tap_diag ("error: %s", r.err);
-  for (line = r.log; (line = strstr (line, "CHECK ")) != NULL; line++)
-    {
-      const char *end = strchr (line, '\n');
-      int len = end ? (int) (end - line) : (int) strlen (line);
-      if (strncmp (line, "CHECK finished", 14) == 0)
-        {
-          finished = 1;
-          continue;
-        }
-      n++;
-      tap_ok (strncmp (line, "CHECK ok ", 9) == 0, "api.lua: %.*s", len - 6, line + 6);
-    }
+  n = tap_checks (r.log, "api.lua", &finished);
   rnd1 = strstr (r.log, "RANDOM ");
   if (rnd1)
     sscanf (rnd1, "RANDOM %63s", first);
@@ -497,7 +509,6 @@ test_attestation (void)
   static char script[1200];
   struct build b = { 0 };
   struct result r;
-  const char *line;
   char *dir = new_case_dir ();
   int n = 0, finished = 0;
 
@@ -527,18 +538,7 @@ test_attestation (void)
   TAP_INT_EQ (r.rc, 0, "attest.lua: the build succeeds");
   if (r.rc != 0)
     tap_diag ("error: %s", r.err);
-  for (line = r.log; (line = strstr (line, "CHECK ")) != NULL; line++)
-    {
-      const char *end = strchr (line, '\n');
-      int len = end ? (int) (end - line) : (int) strlen (line);
-      if (strncmp (line, "CHECK finished", 14) == 0)
-        {
-          finished = 1;
-          continue;
-        }
-      n++;
-      tap_ok (strncmp (line, "CHECK ok ", 9) == 0, "attest.lua: %.*s", len - 6, line + 6);
-    }
+  n = tap_checks (r.log, "attest.lua", &finished);
   tap_ok (n >= 17, "attest.lua ran %d checks", n);
   tap_ok (finished, "attest.lua reached its end");
 }
