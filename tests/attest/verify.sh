@@ -99,25 +99,8 @@ nsm_doc () {
   $NSMDOC "$TEST_TMP/nsm.sock" "$1" || { diag "$(cat nsm.err)"; not_ok "a document from the fake NSM"; }
   kill "$NSM_PID"; wait "$NSM_PID" 2>/dev/null; NSM_PID=
 }
-mkdir -p rel/img-root/bin rel/blobs
-printf '#!/bin/sh\necho release\n' >rel/img-root/bin/app
-chmod 755 rel/img-root/bin/app
-python3 "$top_srcdir/tests/build/mkoci.py" rel/img --layer rel/img-root --cmd '["/bin/app"]' >/dev/null
-cp "$top_srcdir/golden/eif/kernel.bin" rel/blobs/bzImage
-printf 'console=ttyS0\n' >rel/blobs/cmdline
-fake_boot_blobs rel/blobs
-cat >rel/enclaver.yaml <<YAML
-version: v1
-name: rel
-target: rel:latest
-sources:
-  app: oci:./img
-kernel:
-  blobs: ./blobs
-YAML
-run_cmd "$ENCLAVER" -q build -f rel/enclaver.yaml
-expect_rc "a release image to verify against" 0
-printf '%s' "$OUT" >rel-pcrs.json
+release_image rel && ok "a release image to verify against"
+cp rel/pcrs.json rel-pcrs.json
 IMG=oci:rel/rel-image
 p0=$(jq -r .Measurements.PCR0 rel-pcrs.json)
 p1=$(jq -r .Measurements.PCR1 rel-pcrs.json)
