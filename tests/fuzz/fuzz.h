@@ -4,7 +4,9 @@
  * aborts with the condition and the location, which libFuzzer reports as a crash.
  * fuzz_cstr: the input as a NUL-terminated string (malloc'd; embedded NULs stay, so a
  * C-string parser sees the prefix up to the first one).  fuzz_tmpdir: one private
- * directory per process, removed at exit, for the parsers that read files. */
+ * directory per process, removed at exit, for the parsers that read files.
+ * fuzz_note: with FUZZ_DEBUG set in the environment, print why an input was refused
+ * (for writing seeds that get past the first checks). */
 #ifndef ENCLAVER_FUZZ_H
 #define ENCLAVER_FUZZ_H
 
@@ -27,6 +29,13 @@ int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
         }                                                                                 \
     }                                                                                     \
   while (0)
+
+static inline void
+fuzz_note (const char *what, const char *msg)
+{
+  if (msg && getenv ("FUZZ_DEBUG"))
+    fprintf (stderr, "%s: %s\n", what, msg);
+}
 
 static inline char *
 fuzz_cstr (const uint8_t *data, size_t size)

@@ -107,7 +107,10 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
   o.jobs = 1;
   struct enclaver_image *img = enclaver_image_fetch (source, &o, &err);
   if (img == NULL)
-    FUZZ_CHECK (err != NULL && err->msg && *err->msg);
+    {
+      FUZZ_CHECK (err != NULL && err->msg && *err->msg);
+      fuzz_note ("fuzz_docker_archive", err->msg);
+    }
   else
     {
       FUZZ_CHECK (img->os && img->architecture && img->digest && oci_digest_valid (img->digest));

@@ -163,8 +163,8 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
     FUZZ_CHECK (err != NULL && err->msg && *err->msg);
   else if (enclaver_ctx_hook_fire (ctx, "after:flatten", &err) < 0)
     FUZZ_CHECK (err != NULL && err->msg && *err->msg);
-  if (err && getenv ("FUZZ_LUA_DEBUG")) /* for writing seeds: what the script met */
-    fprintf (stderr, "fuzz_lua: %s\n", err->msg);
+  if (err)
+    fuzz_note ("fuzz_lua", err->msg);
   enclaver_error_release (&err);
   enclaver_ctx_outputs_discard (ctx);
   enclaver_ctx_free (ctx);

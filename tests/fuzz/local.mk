@@ -82,7 +82,8 @@ fuzz-long: fuzz
 	  $(SHELL) $(top_srcdir)/tests/fuzz/long.sh $(FUZZ_LONG_SECONDS) $(FUZZ_LONG_TARGETS)
 .PHONY: fuzz fuzz-long
 
+# Dictionaries: the formats with keywords (the EIF reader and the Lua generator have none).
+FUZZ_DICTS = $(filter-out tests/fuzz/fuzz_eif_reader.dict tests/fuzz/fuzz_lua.dict,$(FUZZ_NAMES:%=tests/fuzz/%.dict))
 EXTRA_DIST += $(FUZZ_NAMES:%=tests/fuzz/%.c) tests/fuzz/fuzz.h tests/fuzz/smoke.sh tests/fuzz/long.sh \
 	tests/fuzz/corpus $(FUZZ_DICTS)
 CLEANFILES += $(FUZZ_BINS) tests/fuzz/libfuzz-core.a tests/fuzz/libfuzz-sv.a tests/fuzz/libfuzz-host.a
-FUZZ_DICTS =
