@@ -195,10 +195,14 @@ parse_docker (const char *src, struct enclaver_image_ref *ref, enclaver_error_t 
     }
   int hub = strcmp (dom, "docker.io") == 0;
 
-  /* Validate path components. */
-  if (strlen (name) > MAX_PATH_LEN)
-    return enclaver_make_error (err, EINVAL, "invalid reference '%s': repository name longer than %d characters",
+  /* The name as normalised (domain/path, with library/ for an official Hub image) is
+   * bounded, as distribution/reference bounds it: a bare name close to the limit
+   * would otherwise give a canonical text that does not parse. */
+  if (strlen (dom) + 1 + (hub && strchr (name, '/') == NULL ? 8 : 0) + strlen (name) > MAX_PATH_LEN)
+    return enclaver_make_error (err, EINVAL,
+                                "invalid reference '%s': name longer than %d characters (as normalised, with the registry)",
                                 src, MAX_PATH_LEN);
+  /* Validate path components. */
   const char *p = name;
   for (;;)
     {
