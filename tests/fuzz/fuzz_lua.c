@@ -55,7 +55,7 @@ static const char pool[] =
   "  function () end, function () error('raised') end, function (p, st) return st end, enclaver.json.null,\n"
   "  setmetatable({}, { __index = function () error('meta') end }), setmetatable({}, { __tostring = function () error('tostring') end }), S }\n"
   "V[#V + 1] = ctx\n";
-#define POOL_SIZE 70 /* a little over the entries above, so nil indices occur too */
+#define POOL_SIZE 70 /* the 64 values above, ctx, and past the end nil */
 
 static char dir[PATH_MAX], script[PATH_MAX], outdir[PATH_MAX];
 
