@@ -360,8 +360,19 @@ enclaver_image_ref_string (const struct enclaver_image_ref *ref)
   switch (ref->transport)
     {
     case ENCLAVER_TRANSPORT_REGISTRY:
-      return xasprintf ("%s/%s%s%s%s%s", ref->domain, ref->path, ref->tag ? ":" : "", ref->tag ? ref->tag : "",
-                        ref->digest ? "@" : "", ref->digest ? ref->digest : "");
+      {
+        /* A registry host named like a transport, with a port ("oci:5000", "docker:4"),
+         * would read back as that transport (or be refused): such a name is written
+         * with its docker:// prefix, so the canonical text always parses to itself. */
+        static const char *const transports[] = { "docker:", "oci:", "oci-archive:", "docker-archive:",
+                                                  "docker-daemon:", "dir:" };
+        const char *pre = "";
+        for (size_t i = 0; i < ARRAY_SIZE (transports); i++)
+          if (strncmp (ref->domain, transports[i], strlen (transports[i])) == 0)
+            pre = "docker://";
+        return xasprintf ("%s%s/%s%s%s%s%s", pre, ref->domain, ref->path, ref->tag ? ":" : "",
+                          ref->tag ? ref->tag : "", ref->digest ? "@" : "", ref->digest ? ref->digest : "");
+      }
     case ENCLAVER_TRANSPORT_OCI:
     case ENCLAVER_TRANSPORT_OCI_ARCHIVE:
     case ENCLAVER_TRANSPORT_DOCKER_ARCHIVE:
