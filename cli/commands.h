@@ -39,6 +39,8 @@ enum
 /* The command being run, for messages ("build", "eif build"); set by main and by
  * commands with subcommands. */
 extern const char *cli_command_name;
+/* What messages put before the command: "enclaver " (enclaver-run sets ""). */
+extern const char *cli_program_prefix;
 
 /* getopt_long() with the tool's error reporting: an unknown option (with a "did you
  * mean" when one is close), an ambiguous one or a missing value is reported once, as

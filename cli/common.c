@@ -12,6 +12,7 @@
 #include "util.h"
 
 const char *cli_command_name = "";
+const char *cli_program_prefix = "enclaver ";
 
 static char **plugin_dirs;
 static size_t n_plugin_dirs;
@@ -59,11 +60,11 @@ int
 cli_usage_error (const char *cmd, const char *fmt, ...)
 {
   va_list ap;
-  fprintf (stderr, "enclaver %s: ", cmd);
+  fprintf (stderr, "%s%s: ", cli_program_prefix, cmd);
   va_start (ap, fmt);
   vfprintf (stderr, fmt, ap);
   va_end (ap);
-  fprintf (stderr, "\nTry 'enclaver %s --help'.\n", cmd);
+  fprintf (stderr, "\nTry '%s%s --help'.\n", cli_program_prefix, cmd);
   return EXIT_USAGE;
 }
 
