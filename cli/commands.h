@@ -73,6 +73,7 @@ int cmd_run (int argc, char **argv);
 int cmd_manifest (int argc, char **argv);
 int cmd_plugins (int argc, char **argv);
 int cmd_image (int argc, char **argv);
+int cmd_image_copy (int argc, char **argv); /* cli/cmd_image_copy.c */
 /* cli/cmd_ps.c, cmd_stop.c: the enclaves this host runs (runtime/host/state.h) */
 int cmd_ps (int argc, char **argv);
 int cmd_stop (int argc, char **argv);
