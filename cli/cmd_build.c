@@ -11,6 +11,7 @@
 #include <enclaver/lua.h>
 #include <enclaver/manifest.h>
 #include <enclaver/pipeline.h>
+#include "cli/build-push.h"
 #include "cli/commands.h"
 #include "util.h"
 
@@ -49,7 +50,17 @@ static const char build_help[] =
   "  -o, --output FORMAT        'pcrs' (default): {\"Measurements\":{...}} as nitro-cli\n"
   "                             prints it; 'json': also Sources, BuildTime, Eif {Path,\n"
   "                             Sha256,Size} and Image {Path,Format,Tag,Digest}\n"
-  "      --set-param KEY=VALUE  set a build parameter for custom stages (repeatable)\n" CLI_COMMON_HELP
+  "      --set-param KEY=VALUE  set a build parameter for custom stages (repeatable)\n"
+  "      --push                 push the release image to the manifest's target (also\n"
+  "                             output.push: true; output.image.format: registry pushes\n"
+  "                             to output.image.destination); prints its digest in the\n"
+  "                             log and, with -o json, as Push {Destination, Digest}\n"
+  "      --push-format FORMAT   oci or docker media types for the push (default: oci)\n"
+  "      --digestfile FILE      write the pushed manifest digest to FILE\n"
+  "      --creds USER:PASSWORD  registry credentials (default: the credential files)\n"
+  "      --cert-dir DIR         registry TLS settings DIR/HOST[:PORT]/{*.crt, *.cert,\n"
+  "                             *.key} (default /etc/containers/certs.d, /etc/docker/certs.d)\n"
+  CLI_COMMON_HELP
   "  -h, --help                 this help\n"
   "\n"
   "Exit codes: 0 built; 1 the build failed (the error names the stage, file, key or\n"
@@ -74,6 +85,11 @@ enum
   OPT_LUA_INSTRUCTIONS,
   OPT_OUTPUT_DIR,
   OPT_NO_PROGRESS,
+  OPT_PUSH,
+  OPT_PUSH_FORMAT,
+  OPT_DIGESTFILE,
+  OPT_CREDS,
+  OPT_CERT_DIR,
 };
 
 static int
@@ -108,6 +124,11 @@ cmd_build (int argc, char **argv)
     { "lua-instructions", required_argument, NULL, OPT_LUA_INSTRUCTIONS },
     { "output-dir", required_argument, NULL, OPT_OUTPUT_DIR },
     { "no-progress", no_argument, NULL, OPT_NO_PROGRESS },
+    { "push", no_argument, NULL, OPT_PUSH },
+    { "push-format", required_argument, NULL, OPT_PUSH_FORMAT },
+    { "digestfile", required_argument, NULL, OPT_DIGESTFILE },
+    { "creds", required_argument, NULL, OPT_CREDS },
+    { "cert-dir", required_argument, NULL, OPT_CERT_DIR },
     { "output", required_argument, NULL, 'o' },
     { "help", no_argument, NULL, 'h' },
     CLI_COMMON_LONGOPTS,
@@ -125,7 +146,9 @@ cmd_build (int argc, char **argv)
   const char *eif_only = NULL;
   struct enclaver_manifest *mp;
   const char *const *dirs;
-  int c, rc = EXIT_FAIL;
+  int c, rc = EXIT_FAIL, push = 0;
+  const char *dest = NULL;
+  struct cli_push_flags pf = { NULL, NULL, NULL, NULL, -1 };
 
   while ((c = cli_getopt (argc, argv, "f:ho:" CLI_COMMON_SHORTOPTS, longopts)) != -1)
     {
@@ -213,7 +236,33 @@ cmd_build (int argc, char **argv)
         case OPT_LENIENT:
           key = "lenient", val = "true";
           break;
+        case OPT_PUSH:
+          push = 1;
+          continue;
+        case OPT_PUSH_FORMAT:
+          if (strcmp (optarg, "oci") != 0 && strcmp (optarg, "docker") != 0)
+            {
+              rc = cli_usage_error ("build", "--push-format: '%s' is not oci or docker", optarg);
+              goto out;
+            }
+          pf.format = optarg;
+          continue;
+        case OPT_DIGESTFILE:
+          pf.digestfile = optarg;
+          continue;
+        case OPT_CREDS:
+          if (strchr (optarg, ':') == NULL || optarg[0] == ':')
+            {
+              rc = cli_usage_error ("build", "--creds: give USER:PASSWORD");
+              goto out;
+            }
+          pf.creds = optarg;
+          continue;
+        case OPT_CERT_DIR:
+          pf.cert_dir = optarg;
+          continue;
         case OPT_NO_PROGRESS:
+          pf.progress = 0;
           key = "progress", val = "false";
           break;
         case OPT_SET_PARAM:
@@ -304,7 +353,20 @@ cmd_build (int argc, char **argv)
    * each stage's check() then tests its own outputs and inputs. */
   if (enclaver_build_prepare (ctx, &err) < 0)
     goto fail;
+  dest = eif_only && !push ? NULL : cli_build_push_destination (mp, push);
+  if (pf.digestfile && dest == NULL && !push)
+    {
+      rc = cli_usage_error ("build", "--digestfile: nothing is pushed (give --push)");
+      goto out;
+    }
+  if ((push || dest) && eif_only)
+    {
+      rc = cli_usage_error ("build", "--eif-only builds no release image to push");
+      goto out;
+    }
   if (enclaver_pipeline_run (pipeline, ctx, &err) < 0)
+    goto fail;
+  if ((dest || push) && cli_build_push (ctx, dest, &pf, &err) < 0)
     goto fail;
   if (enclaver_ctx_get_param (ctx, "artifact:eif"))
     enclaver_log_info ("built EIF: %s", enclaver_ctx_get_param (ctx, "artifact:eif"));

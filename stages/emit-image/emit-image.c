@@ -348,9 +348,12 @@ image_dest (struct emit_image_config *c, const struct enclaver_manifest *m, encl
 
   *format = c->format ? c->format : m->output_image_format ? m->output_image_format : "oci";
   if (strcmp (*format, "registry") == 0)
-    return enclaver_make_error (err, ENOTSUP,
-                                "output.image.format: registry: pushing the wrapper image is not supported yet; "
-                                "write an oci or docker-archive image and push it with skopeo");
+    {
+      /* The image is written as the default OCI layout, and `enclaver build` pushes it
+       * to output.image.destination (cli/build-push.c). */
+      *format = "oci";
+      dest_in = c->destination;
+    }
   if (strcmp (*format, "oci") != 0 && strcmp (*format, "docker-archive") != 0)
     return enclaver_make_error (err, EINVAL, "image format '%s' is not oci or docker-archive", *format);
   if (dest_in && dest_in[0] == '/')

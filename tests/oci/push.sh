@@ -114,6 +114,32 @@ expect_in "... saying what is supported" "$ERR" "copies go to a registry"
 check "... nothing written" test ! -e out.tar
 run_cmd "$ENCLAVER" image copy "$SRC"
 expect_rc "one argument: usage error" 2
+
+# enclaver build --push: the release image goes to the manifest's target (built in a
+# copy of the project, so the image the other cases push stays the same).
+cp -r rel relb
+sed "s|^target: .*|target: $R/built/rel:7|" relb/enclaver.yaml >relb/push.yaml
+run_cmd "$ENCLAVER" build -f relb/push.yaml --push --digestfile built.digest -o json
+expect_rc "build --push: exit 0" 0
+BD=$(jq -r '.manifests[0].digest' relb/rel-image/index.json)
+expect_eq "... the JSON result names the pushed digest, the layout's" "$(printf '%s' "$OUT" | jq -r .Push.Digest)" "$BD"
+expect_eq "... --digestfile holds it" "$(cat built.digest)" "$BD"
+expect_eq "... skopeo finds it at the target" \
+  "sha256:$($SK inspect --tls-verify=false --raw "docker://$R/built/rel:7" | sha256sum | cut -d' ' -f1)" "$BD"
+sed "s|^target: .*|target: $R/built/rel:8|; s|^kernel:|output:\n  push: true\nkernel:|" relb/enclaver.yaml >relb/push2.yaml
+run_cmd "$ENCLAVER" -q build -f relb/push2.yaml
+expect_rc "output.push: true: exit 0" 0
+check "... pushed to the target" sh -c "$SK inspect --tls-verify=false --raw docker://$R/built/rel:8 >/dev/null"
+sed "s|^kernel:|output:\n  image:\n    format: registry\n    destination: $R/built/other:9\nkernel:|" relb/enclaver.yaml >relb/push3.yaml
+run_cmd "$ENCLAVER" -q build -f relb/push3.yaml
+expect_rc "output.image.format: registry: exit 0" 0
+check "... pushed to output.image.destination" sh -c "$SK inspect --tls-verify=false --raw docker://$R/built/other:9 >/dev/null"
+sed "s|^kernel:|output:\n  push: yes-please\nkernel:|" relb/enclaver.yaml >relb/push4.yaml
+run_cmd "$ENCLAVER" -q build -f relb/push4.yaml
+expect_rc "output.push: not a boolean: exit 1" 1
+expect_in "... naming the key" "$ERR" "output.push"
+run_cmd "$ENCLAVER" build -f relb/enclaver.yaml --digestfile x.digest
+expect_rc "--digestfile without a push: usage error" 2
 stop_registry plain
 
 # ---- 2. TLS, the CA in a certs.d directory; 3. htpasswd Basic auth over TLS
