@@ -1,6 +1,8 @@
 /* enclaver build: run the pipeline described by enclaver.yaml. */
 #include "config.h"
 
+#include <jansson.h>
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,6 +53,9 @@ static const char build_help[] =
   "                             prints it; 'json': also Sources, BuildTime, Eif {Path,\n"
   "                             Sha256,Size} and Image {Path,Format,Tag,Digest}\n"
   "      --set-param KEY=VALUE  set a build parameter for custom stages (repeatable)\n"
+  "      --label KEY=VALUE      a label and annotation of the release image (repeatable),\n"
+  "                             e.g. org.opencontainers.image.source=URL, .revision=SHA,\n"
+  "                             .version=V; the dev.enclaver.* keys are the build's own\n"
   "      --push                 push the release image to the manifest's target (also\n"
   "                             output.push: true; output.image.format: registry pushes\n"
   "                             to output.image.destination); prints its digest in the\n"
@@ -86,6 +91,7 @@ enum
   OPT_OUTPUT_DIR,
   OPT_NO_PROGRESS,
   OPT_PUSH,
+  OPT_LABEL,
   OPT_PUSH_FORMAT,
   OPT_DIGESTFILE,
   OPT_CREDS,
@@ -125,6 +131,7 @@ cmd_build (int argc, char **argv)
     { "output-dir", required_argument, NULL, OPT_OUTPUT_DIR },
     { "no-progress", no_argument, NULL, OPT_NO_PROGRESS },
     { "push", no_argument, NULL, OPT_PUSH },
+    { "label", required_argument, NULL, OPT_LABEL },
     { "push-format", required_argument, NULL, OPT_PUSH_FORMAT },
     { "digestfile", required_argument, NULL, OPT_DIGESTFILE },
     { "creds", required_argument, NULL, OPT_CREDS },
@@ -148,6 +155,7 @@ cmd_build (int argc, char **argv)
   const char *const *dirs;
   int c, rc = EXIT_FAIL, push = 0;
   const char *dest = NULL;
+  json_t *labels = NULL;
   struct cli_push_flags pf = { NULL, NULL, NULL, NULL, -1 };
 
   while ((c = cli_getopt (argc, argv, "f:ho:" CLI_COMMON_SHORTOPTS, longopts)) != -1)
@@ -238,6 +246,27 @@ cmd_build (int argc, char **argv)
           break;
         case OPT_PUSH:
           push = 1;
+          continue;
+        case OPT_LABEL:
+          {
+            const char *eq = strchr (optarg, '=');
+            cleanup_free char *k = eq ? xstrndup (optarg, (size_t) (eq - optarg)) : NULL;
+            if (k == NULL || *k == '\0' || strspn (k, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-/")
+                                              != strlen (k))
+              {
+                rc = cli_usage_error ("build", "--label: '%s' is not KEY=VALUE (KEY of letters, digits, '.', '_', "
+                                               "'-', '/')", optarg);
+                goto out;
+              }
+            if (strncmp (k, "dev.enclaver.", 13) == 0)
+              {
+                rc = cli_usage_error ("build", "--label: %s: the dev.enclaver.* labels are the build's own", k);
+                goto out;
+              }
+            if (labels == NULL)
+              labels = json_object ();
+            json_object_set_new (labels, k, json_string (eq + 1));
+          }
           continue;
         case OPT_PUSH_FORMAT:
           if (strcmp (optarg, "oci") != 0 && strcmp (optarg, "docker") != 0)
@@ -364,6 +393,12 @@ cmd_build (int argc, char **argv)
       rc = cli_usage_error ("build", "--eif-only builds no release image to push");
       goto out;
     }
+  if (labels)
+    {
+      cleanup_free char *lj = json_dumps (labels, JSON_COMPACT | JSON_SORT_KEYS);
+      if (enclaver_ctx_set_param (ctx, "image-labels", lj, &err) < 0)
+        goto fail;
+    }
   if (enclaver_pipeline_run (pipeline, ctx, &err) < 0)
     goto fail;
   if ((dest || push) && cli_build_push (ctx, dest, &pf, &err) < 0)
@@ -384,6 +419,7 @@ usage:
 fail:
   rc = cli_fail (&err);
 out:
+  json_decref (labels);
   free (hooks);
   enclaver_manifest_free (m);
   enclaver_ctx_free (ctx);

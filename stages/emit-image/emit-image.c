@@ -587,6 +587,31 @@ emit_image_run (enclaver_stage_t *st, enclaver_ctx_t *ctx, enclaver_error_t *err
       json_object_set_new (annotations, "dev.enclaver.eif.size", json_string (sz));
     }
     json_object_set_new (annotations, "org.opencontainers.image.created", json_string (created));
+    {
+      /* --label KEY=VALUE of `enclaver build` (org.opencontainers.image.source, ...). */
+      const char *lj = enclaver_ctx_get_param (ctx, "image-labels");
+      json_t *extra = lj ? json_loads (lj, 0, NULL) : NULL;
+      const char *key;
+      json_t *val;
+      if (lj && !json_is_object (extra))
+        {
+          json_decref (extra);
+          enclaver_make_error (err, EINVAL, "build parameter image-labels is not a JSON object");
+          goto out;
+        }
+      json_object_foreach (extra, key, val)
+      {
+        if (!json_is_string (val) || strncmp (key, "dev.enclaver.", 13) == 0)
+          {
+            json_decref (extra);
+            enclaver_make_error (err, EINVAL, "label %s: a string, not one of the build's own dev.enclaver.* labels",
+                                 key);
+            goto out;
+          }
+        json_object_set (annotations, key, val);
+      }
+      json_decref (extra);
+    }
     json_object_set (json_object_get (cfg, "config"), "Labels", annotations);
     blob_of_json (&config, cfg);
     man = json_pack ("{s:i, s:s, s:{s:s, s:s, s:I}, s:O, s:O}", "schemaVersion", 2, "mediaType",

@@ -88,6 +88,28 @@ sys.exit(0 if len(names) == 2 and names[0][-1] == "usr/local/bin/enclaver-run"
          and "enclave/application.eif" in names[1] else "layers: %r" % names)
 PYEOF
 
+# --label: OCI labels from the command line, in the config and the manifest's annotations.
+run_cmd "$ENCLAVER" -q build -f rel/enclaver.yaml --label org.opencontainers.image.source=https://git.example/app \
+  --label org.opencontainers.image.revision=0123abc --label org.opencontainers.image.version=1.2.3
+expect_rc "build with --label: exit 0" 0
+check "... the labels are in the config and the manifest annotations" python3 - rel/rel-image <<'PYEOF'
+import json, os, sys
+d = sys.argv[1]
+def blob(x): return json.load(open(os.path.join(d, "blobs", "sha256", x.split(":")[1])))
+m = blob(json.load(open(os.path.join(d, "index.json")))["manifests"][0]["digest"])
+want = {"org.opencontainers.image.source": "https://git.example/app",
+        "org.opencontainers.image.revision": "0123abc", "org.opencontainers.image.version": "1.2.3"}
+for a in (m["annotations"], blob(m["config"]["digest"])["config"]["Labels"]):
+    for k, v in want.items():
+        assert a.get(k) == v, (k, a)
+    assert "dev.enclaver.pcr0" in a and "org.opencontainers.image.created" in a, a
+PYEOF
+run_cmd "$ENCLAVER" -q build -f rel/enclaver.yaml --label dev.enclaver.pcr0=forged
+expect_rc "--label of a dev.enclaver.* key: usage error" 2
+expect_in "... saying they are the build's" "$ERR" "dev.enclaver.* labels are the build's own"
+run_cmd "$ENCLAVER" -q build -f rel/enclaver.yaml --label novalue
+expect_rc "--label without =: usage error" 2
+
 # launcher: none: no entrypoint, one layer.
 sed 's|^kernel:|pipeline:\n  - fetch\n  - flatten\n  - inject\n  - measure\n  - emit-eif\n  - stage: emit-image\n    options:\n      launcher: none\nkernel:|' \
   rel/enclaver.yaml >rel/none.yaml
