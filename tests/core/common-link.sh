@@ -37,6 +37,10 @@ done
 bin="$RT/enclaver-run"
 if readelf -d "$bin" 2>/dev/null | grep -q 'NEEDED.*libasan'; then
   ok "enclaver-run: sanitizer build, dynamically linked by design"
+  bad=$(readelf -d "$bin" | grep -E 'NEEDED.*(libarchive|libcurl|liblua)' | head -3)
+  [ -z "$bad" ] && ok "enclaver-run: needs no libarchive, curl or Lua" || not_ok "enclaver-run: needs $bad"
+  done_testing
+  exit
 elif readelf -l "$bin" | grep -q INTERP; then
   not_ok "enclaver-run: statically linked"
 else

@@ -22,7 +22,9 @@ check "... in that order, two layers" test "$(printf '%s\n' "$OUT" | grep -c '^l
 check "the launcher in the image is this build's enclaver-run" cmp root/usr/local/bin/enclaver-run \
   "$top_builddir/runtime/enclaver-run"
 check "the EIF in the image is the one the build wrote" cmp root/enclave/application.eif rel/rel.eif
+STATIC=1
 if readelf -d "$top_builddir/runtime/enclaver-run" 2>/dev/null | grep -q 'NEEDED.*libasan'; then
+  STATIC=0
   ok "the launcher: sanitizer build, dynamically linked by design (the normal build checks it is static)"
 else
   check "the launcher is static: no interpreter" sh -c '! readelf -l root/usr/local/bin/enclaver-run | grep -q INTERP'
@@ -36,7 +38,9 @@ expect_rc "enclaver-run --pull: usage error" 2
 expect_in "... saying nothing is pulled" "$ERR" "nothing is pulled"
 
 # The launcher from the image's own files: with no argument it takes /enclave/.
-if [ "$(id -u)" -eq 0 ] && command -v chroot >/dev/null; then
+if [ "$STATIC" = 0 ]; then
+  ok "# SKIP enclaver-run in a chroot of the image: this (sanitizer) build links it dynamically"
+elif [ "$(id -u)" -eq 0 ] && command -v chroot >/dev/null; then
   run_cmd chroot root /usr/local/bin/enclaver-run
   expect_rc "enclaver-run in the unpacked image, no device: exit 1" 1
   expect_in "... it got as far as the device, and says what to do" "$ERR" "/dev/nitro_enclaves does not exist"
