@@ -148,6 +148,7 @@ oci_registry_push_blob (struct oci_registry *r, const char *repo, const char *di
                         const char *file, const char *mount_from, struct oci_push_stats *st, enclaver_error_t *err)
 {
   cleanup_free char *scope = NULL, *what = xasprintf ("blob %s", digest), *loc = NULL, *url = NULL;
+  cleanup_free char *url0 = NULL;
   cleanup_close int fd = -1;
   struct xfer x = { 0 };
   uint64_t chunk = chunk_size (), off = 0;
@@ -192,6 +193,7 @@ oci_registry_push_blob (struct oci_registry *r, const char *repo, const char *di
                            what);
       goto fail;
     }
+  url0 = xasprintf ("/v2/%s/blobs/uploads/", repo);
 
   fd = open (file, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0)
@@ -245,18 +247,41 @@ oci_registry_push_blob (struct oci_registry *r, const char *repo, const char *di
               oci_xfer_clear (&x);
               continue;
             }
-          if (!x.transport_failed || ++resumes > PUSH_MAX_RESUMES)
+          /* A cut (or a session the registry no longer takes after one): resume. */
+          if (!(x.transport_failed || x.status == 404 || x.status == 416)
+              || ++resumes > PUSH_MAX_RESUMES)
             {
               oci_xfer_clear (&x);
               goto fail;
             }
           oci_xfer_clear (&x);
-          /* Cut mid-chunk: ask the session where it stands and go on from there. */
           enclaver_log_info ("registry %s: %s: %s; resuming the upload (%d/%d)", oci_registry_display (r), what,
                              (*err)->msg, resumes, PUSH_MAX_RESUMES);
           enclaver_error_release (err);
+          /* Ask the session where it stands and go on from there.  A registry whose
+           * session state moved on without us (the answer to a chunk it took was lost:
+           * docker-registry then refuses the old session) gets a new session, from 0. */
           if (session_offset (r, scope, &loc, what, &off, err) < 0)
-            goto fail;
+            {
+              enclaver_log_info ("registry %s: %s: %s; starting the upload again", oci_registry_display (r), what,
+                                 (*err)->msg);
+              enclaver_error_release (err);
+              free (loc);
+              loc = NULL;
+              memset (&x, 0, sizeof x);
+              x.what = what;
+              x.has_body = 1;
+              if (session_request (r, scope, &loc, url0, "POST", &x, err) < 0)
+                goto fail;
+              oci_xfer_clear (&x);
+              if (loc == NULL)
+                {
+                  enclaver_make_error (err, EPROTO, "registry %s: %s: the upload session has no Location",
+                                       oci_registry_display (r), what);
+                  goto fail;
+                }
+              off = 0;
+            }
           if (off > size)
             {
               enclaver_make_error (err, EPROTO, "registry %s: %s: the session holds %llu bytes of a %llu byte blob",

@@ -43,6 +43,10 @@ struct oci_registry
   int creds_state; /* 0 not looked up, 1 found, 2 none */
   int basic;       /* the registry asked for Basic */
   struct token_entry *tokens;
+  /* One connection cache (and DNS and TLS session cache) for every request to this
+   * registry, so requests reuse kept-alive connections instead of a handshake each. */
+  CURLSH *share;
+  pthread_mutex_t share_lock[CURL_LOCK_DATA_LAST];
   long retry_ms;
   int max_attempts;
 };
@@ -245,6 +249,22 @@ certs_d (struct oci_registry *r, const char *cert_dir, enclaver_error_t *err)
   return 0;
 }
 
+static void
+share_lock (CURL *c, curl_lock_data data, curl_lock_access access, void *ud)
+{
+  struct oci_registry *r = ud;
+  (void) c, (void) access;
+  pthread_mutex_lock (&r->share_lock[data]);
+}
+
+static void
+share_unlock (CURL *c, curl_lock_data data, void *ud)
+{
+  struct oci_registry *r = ud;
+  (void) c;
+  pthread_mutex_unlock (&r->share_lock[data]);
+}
+
 struct oci_registry *
 oci_registry_new (const char *host, const char *display, const struct oci_registry_options *o, enclaver_error_t *err)
 {
@@ -253,6 +273,17 @@ oci_registry_new (const char *host, const char *display, const struct oci_regist
   r->host = xstrdup (host);
   r->display = xstrdup (display ? display : host);
   pthread_mutex_init (&r->lock, NULL);
+  for (size_t i = 0; i < ARRAY_SIZE (r->share_lock); i++)
+    pthread_mutex_init (&r->share_lock[i], NULL);
+  r->share = curl_share_init ();
+  if (r->share == NULL)
+    xoom ();
+  curl_share_setopt (r->share, CURLSHOPT_LOCKFUNC, share_lock);
+  curl_share_setopt (r->share, CURLSHOPT_UNLOCKFUNC, share_unlock);
+  curl_share_setopt (r->share, CURLSHOPT_USERDATA, r);
+  curl_share_setopt (r->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
+  curl_share_setopt (r->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+  curl_share_setopt (r->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
   r->http_ok = oci_host_is_loopback (host);
   for (const char *const *p = o ? o->insecure : NULL; p && *p; p++)
     if (strcmp (*p, host) == 0 || strcmp (*p, r->display) == 0)
@@ -314,6 +345,10 @@ oci_registry_free (struct oci_registry *r)
   free (r->ca_cert);
   free (r->client_cert);
   free (r->client_key);
+  if (r->share)
+    curl_share_cleanup (r->share);
+  for (size_t i = 0; i < ARRAY_SIZE (r->share_lock); i++)
+    pthread_mutex_destroy (&r->share_lock[i]);
   pthread_mutex_destroy (&r->lock);
   free (r);
 }
@@ -532,6 +567,18 @@ read_cb (char *buf, size_t size, size_t nitems, void *ud)
   return want;
 }
 
+/* libcurl rewinds the body when it sends the request again on a new connection (a
+ * kept-alive one the server had closed). */
+static int
+seek_cb (void *ud, curl_off_t offset, int origin)
+{
+  struct xfer *x = ud;
+  if (origin != SEEK_SET || offset < 0 || (uint64_t) offset > x->up_len)
+    return CURL_SEEKFUNC_FAIL;
+  x->up_pos = (uint64_t) offset;
+  return CURL_SEEKFUNC_OK;
+}
+
 const char *
 oci_registry_display (const struct oci_registry *r)
 {
@@ -551,6 +598,9 @@ common_opts (struct oci_registry *r, CURL *c, int allow_http)
   curl_easy_setopt (c, CURLOPT_LOW_SPEED_LIMIT, 1L);
   curl_easy_setopt (c, CURLOPT_LOW_SPEED_TIME, 60L);
   curl_easy_setopt (c, CURLOPT_USERAGENT, "enclaver/" PACKAGE_VERSION);
+  curl_easy_setopt (c, CURLOPT_SHARE, r->share);
+  /* HTTP/2 where the registry offers it over TLS (ALPN), HTTP/1.1 otherwise. */
+  curl_easy_setopt (c, CURLOPT_HTTP_VERSION, (long) CURL_HTTP_VERSION_2TLS);
   if (r->ca_cert)
     curl_easy_setopt (c, CURLOPT_CAINFO, r->ca_cert);
   if (r->client_cert)
@@ -897,6 +947,8 @@ oci_registry_request (struct oci_registry *r, const char *path, const char *acce
           curl_easy_setopt (c, CURLOPT_CUSTOMREQUEST, x->method);
           curl_easy_setopt (c, CURLOPT_READFUNCTION, read_cb);
           curl_easy_setopt (c, CURLOPT_READDATA, x);
+          curl_easy_setopt (c, CURLOPT_SEEKFUNCTION, seek_cb);
+          curl_easy_setopt (c, CURLOPT_SEEKDATA, x);
           curl_easy_setopt (c, CURLOPT_INFILESIZE_LARGE, (curl_off_t) (x->has_body ? x->up_len : 0));
         }
       common_opts (r, c, r->http_ok);

@@ -14,11 +14,15 @@ file changes) as {"match": "<substring of the path>", "action": A, "count": N}:
   bad-digest        send a wrong Docker-Content-Digest header
   404               answer 404 (MANIFEST_UNKNOWN)
   redirect:BASE     answer 307 to BASE + the same path (e.g. another proxy: another "host")
-  cut-upload        read half of the request body, then drop the connection (the
-                    upstream never sees the request)
+  cut-upload        read half of the request body, send the headers of an answer and
+                    drop the connection before its body (the upstream never sees the request; the client cannot
+                    take it for a stale kept-alive connection and send it again)
+  cut-reply         forward the request, then drop the connection before the answer
+                    (the upstream took it; the client does not know)
 Each rule fires count times (default 1), after letting "after" matching requests
 through (default 0); "method" limits it to one HTTP method.  Every request is logged to PORTFILE.log as
-"METHOD PATH range=<Range or -> auth=<yes|no> -> STATUS[ ACTION]"."""
+"METHOD PATH range=<Range or -> auth=<yes|no> -> STATUS[ ACTION]", and every new TCP
+connection as "connection"."""
 import json, os, sys, threading, http.client
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlparse
@@ -69,6 +73,10 @@ class H(BaseHTTPRequestHandler):
     def log_message(self, *a):
         pass
 
+    def setup(self):
+        super().setup()
+        log("connection")  # one line per TCP connection: the tests count reuse
+
     def simple(self, status, body=b"", extra=None):
         self.send_response(status)
         for k, v in (extra or {}).items():
@@ -103,6 +111,8 @@ class H(BaseHTTPRequestHandler):
         if action == "cut-upload":
             self.rfile.read(n // 2)
             log("%s -> cut-upload" % prefix)
+            self.wfile.write(b"HTTP/1.1 202 Accepted\r\nContent-Length: 64\r\n\r\n")
+            self.wfile.flush()
             self.close_connection = True
             try:
                 self.connection.shutdown(2)
@@ -123,6 +133,15 @@ class H(BaseHTTPRequestHandler):
         body = r.read()
         c.close()
         log("%s -> %d%s" % (prefix, r.status, " " + action if action else ""))
+        if action == "cut-reply":
+            self.wfile.write(b"HTTP/1.1 2")
+            self.wfile.flush()
+            self.close_connection = True
+            try:
+                self.connection.shutdown(2)
+            except OSError:
+                pass
+            return
         if action == "corrupt" and len(body) > 0:
             b = bytearray(body)
             b[len(b) // 2] ^= 0xff

@@ -57,6 +57,8 @@ expect_rc "push the same image again: exit 0" 0
 expect_eq "... every blob was there" "$(printf '%s' "$OUT" | jq -c .Blobs)" '{"Present":3,"Mounted":0,"Uploaded":0}'
 expect_eq "... and the registry got no upload at all" "$(grep -cE '^(POST|PATCH) |^PUT .*/blobs/' "$PLOG")" 0
 check "... only HEADs for the blobs" grep -q '^HEAD .*/blobs/sha256:' "$PLOG"
+check "... over kept-alive connections: fewer connections than requests" \
+  test "$(grep -c '^connection$' "$PLOG")" -lt "$(grep -c ' -> ' "$PLOG")"
 
 : >"$PLOG"
 run_cmd "$ENCLAVER" image copy -o json "$SRC" "$P/app/second:1"
@@ -66,17 +68,29 @@ check "... mount requests naming the first repository" grep -q '^POST /v2/app/se
 expect_eq "... and no byte uploaded" "$(grep -c '^PATCH ' "$PLOG")" 0
 expect_eq "skopeo reads the mounted image" "$(blob_digests --tls-verify=false "docker://$R/app/second:1")" "$SBLOBS"
 
-# A push cut in the middle of the large blob resumes where the registry's session stands.
-printf '[{"match": "/blobs/uploads/", "method": "PATCH", "action": "cut-upload", "after": 2}]\n' >"$TEST_TMP/proxy.port.faults"
+# A push cut in the middle of the large blob resumes where the registry's session stands
+# (its Range); one whose answer is lost after the registry took the chunk starts a new
+# session (docker-registry refuses the old one then).
+printf '[{"match": "/blobs/uploads/", "method": "PATCH", "action": "cut-upload", "after": 2}]\n' \
+  >"$TEST_TMP/proxy.port.faults"
 : >"$PLOG"
 run_cmd "$ENCLAVER" image copy -o json --cache-dir "$TEST_TMP/fresh-cache" "$SRC" "$P/resume/rel:1"
 expect_rc "a push cut mid-blob: exit 0" 0
 check "... the proxy cut the third chunk" grep -q '^PATCH .* -> cut-upload' "$PLOG"
 check "... the session's state was asked" grep -q '^GET /v2/resume/rel/blobs/uploads/' "$PLOG"
 expect_eq "... one resume, reported" "$(printf '%s' "$OUT" | jq .Resumes)" 1
+check "... from where the session stood, not from the start" sh -c "! printf '%s' \"\$1\" | grep -q 'starting the upload again'" _ "$ERR"
 expect_eq "... and the registry has the image intact" "$(blob_digests --tls-verify=false "docker://$R/resume/rel:1")" "$SBLOBS"
 run_cmd $SK copy -q --src-tls-verify=false "docker://$R/resume/rel:1" dir:back-resumed
 expect_rc "... skopeo copies it, verifying every blob" 0
+printf '[{"match": "/blobs/uploads/", "method": "PATCH", "action": "cut-reply", "after": 3}]\n' \
+  >"$TEST_TMP/proxy.port.faults"
+: >"$PLOG"
+run_cmd "$ENCLAVER" image copy -o json --cache-dir "$TEST_TMP/fresh-cache2" "$SRC" "$P/resume2/rel:1"
+expect_rc "a push whose chunk's answer is lost: exit 0" 0
+check "... the registry took that chunk" grep -q '^PATCH .* -> 202 cut-reply' "$PLOG"
+expect_in "... the refused session is started again" "$ERR" "starting the upload again"
+expect_eq "... and the image is intact" "$(blob_digests --tls-verify=false "docker://$R/resume2/rel:1")" "$SBLOBS"
 rm -f "$TEST_TMP/proxy.port.faults"
 
 # --format docker: Docker schema 2 media types, the same config and layers.
