@@ -253,6 +253,11 @@ int oci_registry_blob_exists (struct oci_registry *r, const char *repo, const ch
 int oci_registry_push_blob (struct oci_registry *r, const char *repo, const char *digest, uint64_t size,
                             const char *file, const char *mount_from, struct oci_push_stats *st,
                             enclaver_error_t *err) ENCLAVER_INTERNAL;
+/* HEAD a manifest: *digest (its Docker-Content-Digest, NULL when the registry gives none
+ * or an invalid one) and *content_type.  0; -1 with *err (a GET may still work); -2 with
+ * *err when the registry is unreachable or keeps failing. */
+int oci_registry_head_manifest (struct oci_registry *r, const char *repo, const char *ref, char **digest,
+                                char **content_type, enclaver_error_t *err) ENCLAVER_INTERNAL;
 /* PUT a manifest by tag or digest; *digest_out (may be NULL) gets its digest. */
 int oci_registry_put_manifest (struct oci_registry *r, const char *repo, const char *ref, const char *media_type,
                                const char *body, size_t len, char **digest_out, enclaver_error_t *err) ENCLAVER_INTERNAL;

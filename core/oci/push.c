@@ -6,7 +6,8 @@
  * a closing PUT when it is large.  A chunk cut by the network is resumed where the
  * registry says the session stands (GET on the session gives its Range), so a dropped
  * connection costs at most one chunk.  The registry's Docker-Content-Digest must be the
- * digest we pushed.  A manifest: PUT by tag or by digest, with its media type. */
+ * digest we pushed.  A manifest: PUT by tag or by digest, with its media type.  Also
+ * the manifest HEAD that resolves a tag without fetching a manifest the cache has. */
 #include "config.h"
 
 #include <errno.h>
@@ -71,6 +72,34 @@ oci_registry_blob_exists (struct oci_registry *r, const char *repo, const char *
     }
   else
     *err = e;
+  oci_xfer_clear (&x);
+  return rc;
+}
+
+int
+oci_registry_head_manifest (struct oci_registry *r, const char *repo, const char *ref, char **digest,
+                            char **content_type, enclaver_error_t *err)
+{
+  struct xfer x = { 0 };
+  cleanup_free char *path = xasprintf ("/v2/%s/manifests/%s", repo, ref);
+  cleanup_free char *scope = xasprintf ("repository:%s:pull", repo);
+  cleanup_free char *what = xasprintf ("manifest %s:%s", repo, ref);
+  int rc;
+
+  x.what = what;
+  x.method = "HEAD";
+  x.content_length = -1;
+  x.expect_size = -1;
+  *digest = *content_type = NULL;
+  rc = oci_registry_request (r, path, OCI_ACCEPT_MANIFESTS, scope, &x, err);
+  if (rc < 0 && (x.status == 0 || x.status == 408 || x.status == 429 || x.status >= 500))
+    rc = -2; /* unreachable, or failing after the retries: a GET would only repeat them */
+  if (rc == 0 && x.docker_digest && oci_digest_valid (x.docker_digest))
+    {
+      *digest = x.docker_digest;
+      *content_type = x.content_type;
+      x.docker_digest = x.content_type = NULL;
+    }
   oci_xfer_clear (&x);
   return rc;
 }

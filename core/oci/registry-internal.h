@@ -6,6 +6,9 @@
 #include <curl/curl.h>
 #include "oci/oci.h"
 
+#define OCI_ACCEPT_MANIFESTS \
+  "Accept: " ENCLAVER_MT_OCI_INDEX ", " ENCLAVER_MT_OCI_MANIFEST ", " ENCLAVER_MT_DOCKER_LIST ", " ENCLAVER_MT_DOCKER_MANIFEST
+
 struct xfer
 {
   /* request */

@@ -19,8 +19,6 @@
 #include "oci/registry-internal.h"
 #include <enclaver/log.h>
 
-#define ACCEPT_MANIFESTS \
-  "Accept: " ENCLAVER_MT_OCI_INDEX ", " ENCLAVER_MT_OCI_MANIFEST ", " ENCLAVER_MT_DOCKER_LIST ", " ENCLAVER_MT_DOCKER_MANIFEST
 
 struct token_entry
 {
@@ -1074,7 +1072,7 @@ oci_registry_get_manifest (struct oci_registry *r, const char *repo, const char 
   x.mem_max = OCI_MAX_DOC;
   x.expect_size = -1;
   x.content_length = -1;
-  if (oci_registry_request (r, path, ACCEPT_MANIFESTS, scope, &x, err) < 0)
+  if (oci_registry_request (r, path, OCI_ACCEPT_MANIFESTS, scope, &x, err) < 0)
     {
       free (x.mem);
       oci_xfer_clear (&x);

@@ -68,6 +68,14 @@ check "... mount requests naming the first repository" grep -q '^POST /v2/app/se
 expect_eq "... and no byte uploaded" "$(grep -c '^PATCH ' "$PLOG")" 0
 expect_eq "skopeo reads the mounted image" "$(blob_digests --tls-verify=false "docker://$R/app/second:1")" "$SBLOBS"
 
+# A tag is resolved with HEAD: a manifest the cache has is not fetched again.
+"$ENCLAVER" -q image inspect --cache-dir "$TEST_TMP/c-head" "$P/app/rel:1" >/dev/null || not_ok "first inspect"
+: >"$PLOG"
+run_cmd "$ENCLAVER" image inspect --cache-dir "$TEST_TMP/c-head" "$P/app/rel:1"
+expect_rc "inspect a tag a second time: exit 0" 0
+check "... resolved with HEAD" grep -q '^HEAD /v2/app/rel/manifests/1 ' "$PLOG"
+expect_eq "... and no manifest GET" "$(grep -c '^GET /v2/app/rel/manifests/' "$PLOG")" 0
+
 # A push cut in the middle of the large blob resumes where the registry's session stands
 # (its Range); one whose answer is lost after the registry took the chunk starts a new
 # session (docker-registry refuses the old one then).
