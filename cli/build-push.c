@@ -5,13 +5,12 @@
 #include "config.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <jansson.h>
 
+#include <enclaver/build.h>
 #include <enclaver/context.h>
 #include <enclaver/image.h>
 #include <enclaver/log.h>
@@ -35,12 +34,10 @@ int
 cli_build_push (enclaver_ctx_t *ctx, const char *dest, const struct cli_push_flags *f, enclaver_error_t *err)
 {
   const char *image = enclaver_ctx_get_param (ctx, "artifact:image");
-  const char *insecure = enclaver_ctx_get_param (ctx, "insecure-registry");
   struct enclaver_image_copy_options o;
   struct enclaver_image_copy_result res;
-  cleanup_free char *src = NULL, *list = NULL;
-  cleanup_free const char **hosts = NULL;
-  size_t n = 0;
+  cleanup_free char *src = NULL;
+  cleanup_free void *keep = NULL;
   int rc;
 
   if (image == NULL)
@@ -50,20 +47,10 @@ cli_build_push (enclaver_ctx_t *ctx, const char *dest, const struct cli_push_fla
     return enclaver_make_error (err, EINVAL, "--push: the manifest has no target to push to");
   memset (&o, 0, sizeof o);
   enclaver_image_options_init (&o.src);
-  o.src.cache_dir = enclaver_ctx_get_param (ctx, "cache-dir");
-  o.src.ca_cert = enclaver_ctx_get_param (ctx, "ca-cert");
+  enclaver_build_image_options (ctx, &o.src, &keep); /* as the fetch stage had them */
   o.src.cert_dir = f->cert_dir;
   o.src.creds = f->creds;
-  o.src.progress = f->progress;
   o.format = f->format;
-  if (insecure)
-    {
-      list = xstrdup (insecure);
-      hosts = xmalloc0 (sizeof *hosts * (strlen (list) / 2 + 2));
-      for (char *save = NULL, *h = strtok_r (list, ",", &save); h; h = strtok_r (NULL, ",", &save))
-        hosts[n++] = h;
-      o.src.insecure_registries = hosts;
-    }
   {
     /* The layout directory, or the docker-archive (a tar that is also an OCI archive). */
     size_t l = strlen (image);
@@ -79,16 +66,7 @@ cli_build_push (enclaver_ctx_t *ctx, const char *dest, const struct cli_push_fla
                      res.blobs_uploaded, res.blobs_uploaded == 1 ? "" : "s", res.blobs_mounted, res.blobs_present);
   rc = 0;
   if (f->digestfile)
-    {
-      cleanup_free char *tmp = xasprintf ("%s.tmp.%ld", f->digestfile, (long) getpid ());
-      cleanup_free char *line = xasprintf ("%s\n", res.digest);
-      int fd = open (tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-      if (fd < 0 || enclaver_write_all (fd, line, strlen (line)) < 0 || close (fd) < 0 || rename (tmp, f->digestfile) < 0)
-        {
-          rc = enclaver_make_errno (err, errno, "--digestfile %s", f->digestfile);
-          unlink (tmp);
-        }
-    }
+    rc = cli_write_digestfile (f->digestfile, res.digest, err);
   if (rc == 0)
     {
       /* -o json: the result gets "Push": {"Destination", "Digest"}. */

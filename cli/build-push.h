@@ -10,7 +10,6 @@ struct enclaver_manifest;
 struct cli_push_flags
 {
   const char *creds, *cert_dir, *digestfile, *format;
-  int progress;
 };
 
 /* The registry reference the build pushes to (flag: --push given), or NULL for none. */

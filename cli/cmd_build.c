@@ -156,7 +156,7 @@ cmd_build (int argc, char **argv)
   int c, rc = EXIT_FAIL, push = 0;
   const char *dest = NULL;
   json_t *labels = NULL;
-  struct cli_push_flags pf = { NULL, NULL, NULL, NULL, -1 };
+  struct cli_push_flags pf = { NULL, NULL, NULL, NULL };
 
   while ((c = cli_getopt (argc, argv, "f:ho:" CLI_COMMON_SHORTOPTS, longopts)) != -1)
     {
@@ -291,7 +291,6 @@ cmd_build (int argc, char **argv)
           pf.cert_dir = optarg;
           continue;
         case OPT_NO_PROGRESS:
-          pf.progress = 0;
           key = "progress", val = "false";
           break;
         case OPT_SET_PARAM:

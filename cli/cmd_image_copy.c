@@ -60,24 +60,6 @@ enum
   OPT_NO_PROGRESS,
 };
 
-/* FILE gets "DIGEST\n", through a temporary name. */
-static int
-write_digestfile (const char *file, const char *digest, enclaver_error_t *err)
-{
-  cleanup_free char *tmp = xasprintf ("%s.tmp.%ld", file, (long) getpid ());
-  cleanup_free char *line = xasprintf ("%s\n", digest);
-  int fd = open (tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0)
-    return enclaver_make_errno (err, errno, "--digestfile %s", file);
-  if (enclaver_write_all (fd, line, strlen (line)) < 0 || close (fd) < 0 || rename (tmp, file) < 0)
-    {
-      int e = errno;
-      unlink (tmp);
-      return enclaver_make_errno (err, e, "--digestfile %s", file);
-    }
-  return 0;
-}
-
 int
 cmd_image_copy (int argc, char **argv)
 {
@@ -166,7 +148,7 @@ cmd_image_copy (int argc, char **argv)
   if (enclaver_image_copy (argv[optind], argv[optind + 1], &o, &res, &err) < 0)
     return cli_fail (&err);
   rc = EXIT_OK;
-  if (digestfile && write_digestfile (digestfile, res.digest, &err) < 0)
+  if (digestfile && cli_write_digestfile (digestfile, res.digest, &err) < 0)
     rc = cli_fail (&err);
   if (json)
     printf ("{\"Digest\": \"%s\", \"Destination\": \"%s\", \"Blobs\": {\"Present\": %u, \"Mounted\": %u, \"Uploaded\": "

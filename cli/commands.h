@@ -65,6 +65,8 @@ struct enclaver_manifest;
 /* One warning per manifest key of m that is accepted but has no effect yet (build and
  * manifest print them). */
 void cli_warn_unimplemented (const struct enclaver_manifest *m);
+/* --digestfile FILE: "DIGEST\n", written atomically. */
+int cli_write_digestfile (const char *file, const char *digest, enclaver_error_t *err);
 /* Log err as an error, release it, return EXIT_FAIL. */
 int cli_fail (enclaver_error_t *err);
 

@@ -69,6 +69,18 @@ cli_usage_error (const char *cmd, const char *fmt, ...)
 }
 
 int
+cli_write_digestfile (const char *file, const char *digest, enclaver_error_t *err)
+{
+  cleanup_free char *line = xasprintf ("%s\n", digest);
+  if (enclaver_write_file_atomic (file, line, strlen (line), 0644, err) < 0)
+    {
+      enclaver_error_wrap (err, "--digestfile %s", file);
+      return -1;
+    }
+  return 0;
+}
+
+int
 cli_fail (enclaver_error_t *err)
 {
   if (err && *err)

@@ -22,6 +22,7 @@
 
 #include "oci/oci.h"
 #include <enclaver/log.h>
+#include <enclaver/tempfiles.h>
 
 void
 enclaver_image_copy_result_clear (struct enclaver_image_copy_result *res)
@@ -136,15 +137,13 @@ static void
 record_set (const struct oci_cache *c, const char *host, const char *digest, const char *repo)
 {
   cleanup_free char *dir = xasprintf ("%s/pushed", c->root), *hd = xasprintf ("%s/pushed/%s", c->root, host);
-  cleanup_free char *p = record_path (c, host, digest), *tmp = xasprintf ("%s.tmp.%ld", p, (long) getpid ());
-  int fd;
+  cleanup_free char *p = record_path (c, host, digest);
+  enclaver_error_t e = NULL;
   mkdir (dir, 0755);
   mkdir (hd, 0755);
-  fd = open (tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0)
-    return; /* a hint only: without it the next push uploads instead of mounting */
-  if (enclaver_write_all (fd, repo, strlen (repo)) < 0 || close (fd) < 0 || rename (tmp, p) < 0)
-    unlink (tmp);
+  /* a hint only: without it the next push uploads instead of mounting */
+  if (enclaver_write_file_atomic (p, repo, strlen (repo), 0644, &e) < 0)
+    enclaver_error_release (&e);
 }
 
 /* ---------------------------------------------------------------- destinations */
@@ -152,43 +151,31 @@ record_set (const struct oci_cache *c, const char *host, const char *digest, con
 static int
 copy_file (const char *from, const char *to, enclaver_error_t *err)
 {
-  cleanup_free char *tmp = xasprintf ("%s.tmp.%ld", to, (long) getpid ());
+  /* A temporary of the project's registry (enclaver/tempfiles.h): a signal removes it. */
+  cleanup_free char *tmp = xasprintf ("%s.tmp.XXXXXX", to);
   cleanup_close int in = open (from, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   int out;
   char buf[1 << 16];
   ssize_t n;
   if (in < 0)
     return enclaver_make_errno (err, errno, "open %s", from);
-  out = open (tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  out = enclaver_temp_mkostemp (tmp, O_CLOEXEC);
   if (out < 0)
-    return enclaver_make_errno (err, errno, "create %s", tmp);
+    return enclaver_make_errno (err, errno, "create a temporary file for %s", to);
   while ((n = read (in, buf, sizeof buf)) > 0)
     if (enclaver_write_all (out, buf, (size_t) n) < 0)
       break;
-  if (n != 0 || close (out) < 0 || rename (tmp, to) < 0)
+  int ok = n == 0 && fchmod (out, 0644) == 0, e = errno;
+  if (close (out) < 0 && ok)
+    ok = 0, e = errno;
+  if (ok && rename (tmp, to) < 0)
+    ok = 0, e = errno;
+  if (!ok)
     {
-      int e = errno;
-      if (n != 0)
-        close (out);
-      unlink (tmp);
+      enclaver_temp_unlink (tmp);
       return enclaver_make_errno (err, e, "write %s", to);
     }
-  return 0;
-}
-
-static int
-write_mem (const char *to, const char *data, size_t len, enclaver_error_t *err)
-{
-  cleanup_free char *tmp = xasprintf ("%s.tmp.%ld", to, (long) getpid ());
-  int out = open (tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (out < 0)
-    return enclaver_make_errno (err, errno, "create %s", tmp);
-  if (enclaver_write_all (out, data, len) < 0 || close (out) < 0 || rename (tmp, to) < 0)
-    {
-      int e = errno;
-      unlink (tmp);
-      return enclaver_make_errno (err, e, "write %s", to);
-    }
+  enclaver_temp_forget (tmp);
   return 0;
 }
 
@@ -223,7 +210,7 @@ to_layout (const struct enclaver_image *img, const char *mbody, size_t mlen, con
     }
   {
     cleanup_free char *to = xasprintf ("%s/%s", blobs, digest + 7);
-    if (write_mem (to, mbody, mlen, err) < 0)
+    if (enclaver_write_file_atomic (to, mbody, mlen, 0644, err) < 0)
       return -1;
   }
   if (access (ip, F_OK) == 0)
@@ -253,7 +240,8 @@ to_layout (const struct enclaver_image *img, const char *mbody, size_t mlen, con
     json_object_set_new (e, "annotations", json_pack ("{s:s}", "org.opencontainers.image.ref.name", name));
   json_array_append_new (mans, e);
   s = json_dumps (index, JSON_COMPACT | JSON_PRESERVE_ORDER);
-  if (s && write_mem (lp, "{\"imageLayoutVersion\":\"1.0.0\"}", 30, err) == 0 && write_mem (ip, s, strlen (s), err) == 0)
+  if (s && enclaver_write_file_atomic (lp, "{\"imageLayoutVersion\":\"1.0.0\"}", 30, 0644, err) == 0
+      && enclaver_write_file_atomic (ip, s, strlen (s), 0644, err) == 0)
     rc = 0;
   free (s);
   json_decref (index);
@@ -261,7 +249,8 @@ to_layout (const struct enclaver_image *img, const char *mbody, size_t mlen, con
 }
 
 static int
-to_registry (const struct enclaver_image *img, const struct enclaver_image_ref *src, const char *mbody, size_t mlen,
+to_registry (const struct enclaver_image *img, const struct oci_cache *c, const struct enclaver_image_ref *src,
+             const char *mbody, size_t mlen,
              const char *mt, const char *digest, const struct enclaver_image_ref *ref,
              const struct enclaver_image_copy_options *o, struct enclaver_image_copy_result *res, enclaver_error_t *err)
 {
@@ -269,15 +258,12 @@ to_registry (const struct enclaver_image *img, const struct enclaver_image_ref *
                                      o->dest_creds ? o->dest_creds : o->src.creds };
   struct oci_registry *r = oci_registry_new (ref->api_host, ref->domain, &ro, err);
   struct oci_push_stats st = { 0 };
-  struct oci_cache c = { 0 };
   const char *same_src = src && src->transport == ENCLAVER_TRANSPORT_REGISTRY && strcmp (src->domain, ref->domain) == 0
                            ? src->path : NULL;
   int rc = -1;
 
   if (r == NULL)
     return -1;
-  if (oci_cache_open (&c, img->cache_dir, err) < 0)
-    goto out;
   if (ref->digest && strcmp (ref->digest, digest) != 0)
     {
       enclaver_make_error (err, EINVAL, "%s: the destination names digest %s, but the manifest to push is %s",
@@ -290,7 +276,7 @@ to_registry (const struct enclaver_image *img, const struct enclaver_image_ref *
       const char *d = k < img->n_layers ? img->layers[k].digest : img->config_digest;
       const char *p = k < img->n_layers ? img->layers[k].path : img->config_path;
       uint64_t size = k < img->n_layers ? img->layers[k].size : img->config_size;
-      cleanup_free char *from = same_src ? xstrdup (same_src) : record_get (&c, ref->domain, d);
+      cleanup_free char *from = same_src ? xstrdup (same_src) : record_get (c, ref->domain, d);
       if (oci_registry_push_blob (r, ref->path, d, size, p, from, &st, err) < 0)
         {
           if (k < img->n_layers)
@@ -300,7 +286,7 @@ to_registry (const struct enclaver_image *img, const struct enclaver_image_ref *
           oci_progress_end ();
           goto out;
         }
-      record_set (&c, ref->domain, d, ref->path);
+      record_set (c, ref->domain, d, ref->path);
     }
   oci_progress_end ();
   if (oci_registry_put_manifest (r, ref->path, ref->digest ? ref->digest : ref->tag ? ref->tag : "latest", mt, mbody,
@@ -313,8 +299,6 @@ to_registry (const struct enclaver_image *img, const struct enclaver_image_ref *
   res->bytes_uploaded = st.bytes_uploaded;
   rc = 0;
 out:
-  if (c.root)
-    oci_cache_close (&c);
   oci_registry_free (r);
   return rc;
 }
@@ -363,7 +347,7 @@ enclaver_image_copy (const char *source, const char *dest, const struct enclaver
   if (ref->transport == ENCLAVER_TRANSPORT_OCI)
     rc = to_layout (img, mbody, mlen, mt, digest, ref, err);
   else
-    rc = to_registry (img, src, mbody, mlen, mt, digest, ref, o, res, err);
+    rc = to_registry (img, &c, src, mbody, mlen, mt, digest, ref, o, res, err);
   if (rc == 0)
     {
       res->digest = xstrdup (digest);

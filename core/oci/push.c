@@ -16,7 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "oci/oci.h"
@@ -38,14 +37,6 @@ chunk_size (void)
     return PUSH_CHUNK_DEFAULT;
   v = strtoull (e, &end, 10);
   return *end == '\0' && v >= 4096 && v <= (1ull << 32) ? v : PUSH_CHUNK_DEFAULT;
-}
-
-static double
-now_s (void)
-{
-  struct timespec ts;
-  clock_gettime (CLOCK_MONOTONIC, &ts);
-  return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
 }
 
 int
@@ -104,14 +95,6 @@ oci_registry_head_manifest (struct oci_registry *r, const char *repo, const char
   return rc;
 }
 
-/* The URL of an upload session from a Location header: absolute, or a path on the
- * registry (query kept). */
-static char *
-session_url (const char *location)
-{
-  return xstrdup (location);
-}
-
 /* loc + "?digest=D" or "&digest=D" */
 static char *
 with_digest (const char *loc, const char *digest)
@@ -132,7 +115,7 @@ session_request (struct oci_registry *r, const char *scope, char **loc, const ch
   if (x->location && *x->location)
     {
       free (*loc);
-      *loc = session_url (x->location);
+      *loc = xstrdup (x->location); /* absolute, or a path on the registry */
     }
   return 0;
 }
@@ -230,7 +213,7 @@ oci_registry_push_blob (struct oci_registry *r, const char *repo, const char *di
       enclaver_make_errno (err, errno, "open %s", file);
       goto fail;
     }
-  t0 = now_s ();
+  t0 = oci_now_s ();
   oci_progress_blob_start (size);
   if (size <= chunk)
     {
@@ -333,7 +316,7 @@ oci_registry_push_blob (struct oci_registry *r, const char *repo, const char *di
       if (rc < 0)
         goto fail;
     }
-  oci_progress_blob_done (digest, size, now_s () - t0);
+  oci_progress_blob_done (digest, size, oci_now_s () - t0);
   if (st)
     {
       st->blobs_uploaded++;

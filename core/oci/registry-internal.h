@@ -50,6 +50,8 @@ int oci_registry_request (struct oci_registry *r, const char *path, const char *
 void oci_xfer_clear (struct xfer *x) ENCLAVER_INTERNAL;
 /* The registry's name for messages. */
 const char *oci_registry_display (const struct oci_registry *r) ENCLAVER_INTERNAL;
+/* Monotonic seconds, for rates (registry.c). */
+double oci_now_s (void) ENCLAVER_INTERNAL;
 /* Progress lines of one blob (registry.c). */
 void oci_progress_blob_start (uint64_t size) ENCLAVER_INTERNAL;
 void oci_progress_blob_done (const char *digest, uint64_t size, double secs) ENCLAVER_INTERNAL;

@@ -68,8 +68,8 @@ static struct
   int active;
 } prog = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
-static double
-now_s (void)
+double
+oci_now_s (void)
 {
   struct timespec t;
   clock_gettime (CLOCK_MONOTONIC, &t);
@@ -92,7 +92,7 @@ oci_progress_begin (int mode, size_t n_items)
   prog.done = 0;
   prog.bytes = prog.total = 0;
   prog.active = 1;
-  prog_start_s = prog_last_s = now_s ();
+  prog_start_s = prog_last_s = oci_now_s ();
   pthread_mutex_unlock (&prog.lock);
 }
 
@@ -116,7 +116,7 @@ oci_progress_bytes (uint64_t n)
   prog.bytes += n;
   if (prog.active && prog.mode == 1)
     {
-      double t = now_s ();
+      double t = oci_now_s ();
       if (t - prog_last_s > 0.2)
         {
           char a[32], b[32];
@@ -160,7 +160,7 @@ oci_progress_end (void)
   if (prog.active && prog.done > 0)
     {
       char a[32];
-      double secs = now_s () - prog_start_s;
+      double secs = oci_now_s () - prog_start_s;
       human (prog.bytes, a, sizeof a);
       if (prog.mode == 1)
         fprintf (stderr, "\r\033[K");
@@ -1099,11 +1099,11 @@ oci_registry_get_blob (struct oci_registry *r, const char *repo, const char *dig
   x.sink = sink;
   x.expect_size = size;
   x.content_length = -1;
-  double t0 = now_s ();
+  double t0 = oci_now_s ();
   oci_progress_blob_start (size > 0 ? (uint64_t) size : 0);
   int rc = oci_registry_request (r, path, NULL, scope, &x, err);
   if (rc == 0)
-    oci_progress_blob_done (digest, sink->n, now_s () - t0);
+    oci_progress_blob_done (digest, sink->n, oci_now_s () - t0);
   free (x.mem);
   oci_xfer_clear (&x);
   return rc;

@@ -192,85 +192,97 @@ file_size (const char *p)
   return stat (p, &st) == 0 ? (uint64_t) st.st_size : 0;
 }
 
-/* The bottom layer: usr/local/bin/enclaver-run, the launcher, written to layer_path;
- * returns its digest (= diff_id, uncompressed).  Its own layer, so that images of the
- * same launcher share it in registries and on hosts. */
+/* A layer being written: an uncompressed tar into a file, hashed as it is written (its
+ * digest is also its diff_id). */
+struct layer_writer
+{
+  struct hash_sink s;
+  struct archive *a;
+};
+
+static int
+layer_begin (struct layer_writer *w, const char *layer_path, enclaver_error_t *err)
+{
+  memset (w, 0, sizeof *w);
+  w->s.fd = open (layer_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (w->s.fd < 0)
+    return enclaver_make_errno (err, errno, "create %s", layer_path);
+  w->s.md = EVP_MD_CTX_new ();
+  if (w->s.md == NULL || EVP_DigestInit_ex (w->s.md, EVP_sha256 (), NULL) != 1)
+    abort ();
+  if (tar_open (&w->a, &w->s, err) < 0)
+    {
+      EVP_MD_CTX_free (w->s.md);
+      close (w->s.fd);
+      return -1;
+    }
+  return 0;
+}
+
+/* Finish the tar when the entries went in (ok), fill out (digest, size, path), and
+ * release w whatever happened. */
+static int
+layer_end (struct layer_writer *w, int ok, const char *layer_path, struct blob *out, enclaver_error_t *err)
+{
+  int r = -1;
+  if (ok)
+    r = tar_close (w->a, err);
+  else
+    archive_write_free (w->a);
+  if (r == 0)
+    {
+      hex_digest (w->s.md, out->digest);
+      out->size = w->s.n;
+      out->path = strdup (layer_path);
+    }
+  EVP_MD_CTX_free (w->s.md);
+  close (w->s.fd);
+  return r;
+}
+
+/* The bottom layer: usr/local/bin/enclaver-run, the launcher, written to layer_path.
+ * Its own layer, so that images of the same launcher share it in registries and on
+ * hosts. */
 static int
 write_launcher_layer (const char *layer_path, const char *launcher, int64_t mtime, struct blob *out,
                       enclaver_error_t *err)
 {
-  struct hash_sink s = { .fd = -1 };
-  struct archive *a = NULL;
-  int r = -1;
-  s.fd = open (layer_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (s.fd < 0)
-    return enclaver_make_errno (err, errno, "create %s", layer_path);
-  s.md = EVP_MD_CTX_new ();
-  if (s.md == NULL || EVP_DigestInit_ex (s.md, EVP_sha256 (), NULL) != 1)
-    abort ();
-  if (tar_open (&a, &s, err) < 0)
-    goto out;
-  if (tar_add (a, "usr/", 1, 0755, mtime, 0, NULL, NULL, err) < 0
-      || tar_add (a, "usr/local/", 1, 0755, mtime, 0, NULL, NULL, err) < 0
-      || tar_add (a, "usr/local/bin/", 1, 0755, mtime, 0, NULL, NULL, err) < 0
-      || tar_add (a, "usr/local/bin/enclaver-run", 0, 0755, mtime, file_size (launcher), NULL, launcher, err) < 0)
-    goto out;
-  r = tar_close (a, err);
-  a = NULL;
-  if (r == 0)
-    {
-      hex_digest (s.md, out->digest);
-      out->size = s.n;
-      out->path = strdup (layer_path);
-    }
-out:
-  if (a)
-    archive_write_free (a);
-  EVP_MD_CTX_free (s.md);
-  close (s.fd);
-  return r;
+  struct layer_writer w;
+  if (layer_begin (&w, layer_path, err) < 0)
+    return -1;
+  return layer_end (&w,
+                    tar_add (w.a, "usr/", 1, 0755, mtime, 0, NULL, NULL, err) == 0
+                      && tar_add (w.a, "usr/local/", 1, 0755, mtime, 0, NULL, NULL, err) == 0
+                      && tar_add (w.a, "usr/local/bin/", 1, 0755, mtime, 0, NULL, NULL, err) == 0
+                      && tar_add (w.a, "usr/local/bin/enclaver-run", 0, 0755, mtime, file_size (launcher), NULL,
+                                  launcher, err) == 0,
+                    layer_path, out, err);
 }
 
 /* The top layer: enclave/, enclave/application.eif, enclave/enclaver.yaml, written to
- * layer_path; returns digest (= diff_id, uncompressed), and the EIF's own SHA-256 (hex)
- * and size, hashed as it is copied. */
+ * layer_path; also the EIF's own SHA-256 (hex) and size, hashed as it is copied. */
 static int
 write_layer (const char *layer_path, const char *eif, const char *manifest_bytes, size_t manifest_len,
              int64_t mtime, struct blob *out, char eif_sha[72], uint64_t *eif_size, enclaver_error_t *err)
 {
-  struct hash_sink s = { .fd = -1 };
-  struct archive *a = NULL;
-  EVP_MD_CTX *emd = EVP_MD_CTX_new ();
-  int r = -1;
+  struct layer_writer w;
+  EVP_MD_CTX *emd;
+  int r;
+  if (layer_begin (&w, layer_path, err) < 0)
+    return -1;
+  emd = EVP_MD_CTX_new ();
   if (emd == NULL || EVP_DigestInit_ex (emd, EVP_sha256 (), NULL) != 1)
     abort ();
   *eif_size = file_size (eif);
-  s.fd = open (layer_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (s.fd < 0)
-    return enclaver_make_errno (err, errno, "create %s", layer_path);
-  s.md = EVP_MD_CTX_new ();
-  EVP_DigestInit_ex (s.md, EVP_sha256 (), NULL);
-  if (tar_open (&a, &s, err) < 0)
-    goto out;
-  if (tar_add (a, "enclave/", 1, 0755, mtime, 0, NULL, NULL, err) < 0
-      || tar_add_hashed (a, "enclave/application.eif", 0, 0644, mtime, *eif_size, NULL, eif, emd, err) < 0
-      || tar_add (a, "enclave/enclaver.yaml", 0, 0644, mtime, manifest_len, manifest_bytes, NULL, err) < 0)
-    goto out;
-  r = tar_close (a, err);
-  a = NULL;
+  r = layer_end (&w,
+                 tar_add (w.a, "enclave/", 1, 0755, mtime, 0, NULL, NULL, err) == 0
+                   && tar_add_hashed (w.a, "enclave/application.eif", 0, 0644, mtime, *eif_size, NULL, eif, emd, err) == 0
+                   && tar_add (w.a, "enclave/enclaver.yaml", 0, 0644, mtime, manifest_len, manifest_bytes, NULL, err)
+                        == 0,
+                 layer_path, out, err);
   if (r == 0)
-    {
-      hex_digest (s.md, out->digest);
-      out->size = s.n;
-      out->path = strdup (layer_path);
-      hex_digest (emd, eif_sha);
-    }
-out:
-  if (a)
-    archive_write_free (a);
+    hex_digest (emd, eif_sha);
   EVP_MD_CTX_free (emd);
-  EVP_MD_CTX_free (s.md);
-  close (s.fd);
   return r;
 }
 

@@ -89,6 +89,16 @@ class H(BaseHTTPRequestHandler):
             self.wfile.write(body)
         self.close_connection = True
 
+    def drop(self, data):
+        """Send data, then drop the connection (no more of the answer)."""
+        self.wfile.write(data)
+        self.wfile.flush()
+        self.close_connection = True
+        try:
+            self.connection.shutdown(2)
+        except OSError:
+            pass
+
     def handle_any(self):
         action = take(self.command, self.path)
         rng = self.headers.get("Range")
@@ -111,13 +121,7 @@ class H(BaseHTTPRequestHandler):
         if action == "cut-upload":
             self.rfile.read(n // 2)
             log("%s -> cut-upload" % prefix)
-            self.wfile.write(b"HTTP/1.1 202 Accepted\r\nContent-Length: 64\r\n\r\n")
-            self.wfile.flush()
-            self.close_connection = True
-            try:
-                self.connection.shutdown(2)
-            except OSError:
-                pass
+            self.drop(b"HTTP/1.1 202 Accepted\r\nContent-Length: 64\r\n\r\n")
             return
         req_body = self.rfile.read(n) if n > 0 else None
         headers = {}
@@ -134,13 +138,7 @@ class H(BaseHTTPRequestHandler):
         c.close()
         log("%s -> %d%s" % (prefix, r.status, " " + action if action else ""))
         if action == "cut-reply":
-            self.wfile.write(b"HTTP/1.1 2")
-            self.wfile.flush()
-            self.close_connection = True
-            try:
-                self.connection.shutdown(2)
-            except OSError:
-                pass
+            self.drop(b"HTTP/1.1 2")
             return
         if action == "corrupt" and len(body) > 0:
             b = bytearray(body)
@@ -160,13 +158,7 @@ class H(BaseHTTPRequestHandler):
         if self.command == "HEAD":
             return
         if action == "cut" and len(body) > 1:
-            self.wfile.write(body[: len(body) // 2])
-            self.wfile.flush()
-            self.close_connection = True
-            try:
-                self.connection.shutdown(2)
-            except OSError:
-                pass
+            self.drop(body[: len(body) // 2])
             return
         self.wfile.write(body)
 

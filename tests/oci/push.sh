@@ -9,10 +9,9 @@
 command -v docker-registry >/dev/null 2>&1 || skip_all "docker-registry not installed (Debian package docker-registry)"
 command -v skopeo >/dev/null 2>&1 || skip_all "skopeo not installed"
 export ENCLAVER_RETRY_DELAY_MS=10
-export HOME=$TEST_TMP/home DOCKER_CONFIG=$TEST_TMP/no-docker-config XDG_RUNTIME_DIR=$TEST_TMP/run \
-  XDG_CONFIG_HOME=$TEST_TMP/xdg XDG_CACHE_HOME=$TEST_TMP/cache
-unset REGISTRY_AUTH_FILE SSL_CERT_FILE
-mkdir -p "$HOME" "$XDG_RUNTIME_DIR"
+no_ambient_credentials
+export XDG_CACHE_HOME=$TEST_TMP/cache
+mkdir -p "$XDG_RUNTIME_DIR"
 cd "$TEST_TMP" || exit 1
 SK="skopeo --override-os linux"
 

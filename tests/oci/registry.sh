@@ -9,10 +9,7 @@ command -v docker-registry >/dev/null 2>&1 || skip_all "docker-registry not inst
 command -v openssl >/dev/null 2>&1 || skip_all "openssl not found"
 export ENCLAVER_RETRY_DELAY_MS=10
 # No ambient credentials: every credential source is set explicitly below.
-export HOME=$TEST_TMP/home DOCKER_CONFIG=$TEST_TMP/no-docker-config XDG_RUNTIME_DIR=$TEST_TMP/run \
-  XDG_CONFIG_HOME=$TEST_TMP/xdg
-unset REGISTRY_AUTH_FILE SSL_CERT_FILE
-mkdir -p "$HOME"
+no_ambient_credentials
 
 ARCH=$(host_arch)
 L=$TEST_TMP/layout
