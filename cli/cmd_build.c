@@ -1,6 +1,8 @@
 /* enclaver build: run the pipeline described by enclaver.yaml. */
 #include "config.h"
 
+#include <jansson.h>
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +13,7 @@
 #include <enclaver/lua.h>
 #include <enclaver/manifest.h>
 #include <enclaver/pipeline.h>
+#include "cli/build-push.h"
 #include "cli/commands.h"
 #include "util.h"
 
@@ -49,7 +52,20 @@ static const char build_help[] =
   "  -o, --output FORMAT        'pcrs' (default): {\"Measurements\":{...}} as nitro-cli\n"
   "                             prints it; 'json': also Sources, BuildTime, Eif {Path,\n"
   "                             Sha256,Size} and Image {Path,Format,Tag,Digest}\n"
-  "      --set-param KEY=VALUE  set a build parameter for custom stages (repeatable)\n" CLI_COMMON_HELP
+  "      --set-param KEY=VALUE  set a build parameter for custom stages (repeatable)\n"
+  "      --label KEY=VALUE      a label and annotation of the release image (repeatable),\n"
+  "                             e.g. org.opencontainers.image.source=URL, .revision=SHA,\n"
+  "                             .version=V; the dev.enclaver.* keys are the build's own\n"
+  "      --push                 push the release image to the manifest's target (also\n"
+  "                             output.push: true; output.image.format: registry pushes\n"
+  "                             to output.image.destination); prints its digest in the\n"
+  "                             log and, with -o json, as Push {Destination, Digest}\n"
+  "      --push-format FORMAT   oci or docker media types for the push (default: oci)\n"
+  "      --digestfile FILE      write the pushed manifest digest to FILE\n"
+  "      --creds USER:PASSWORD  registry credentials (default: the credential files)\n"
+  "      --cert-dir DIR         registry TLS settings DIR/HOST[:PORT]/{*.crt, *.cert,\n"
+  "                             *.key} (default /etc/containers/certs.d, /etc/docker/certs.d)\n"
+  CLI_COMMON_HELP
   "  -h, --help                 this help\n"
   "\n"
   "Exit codes: 0 built; 1 the build failed (the error names the stage, file, key or\n"
@@ -74,6 +90,12 @@ enum
   OPT_LUA_INSTRUCTIONS,
   OPT_OUTPUT_DIR,
   OPT_NO_PROGRESS,
+  OPT_PUSH,
+  OPT_LABEL,
+  OPT_PUSH_FORMAT,
+  OPT_DIGESTFILE,
+  OPT_CREDS,
+  OPT_CERT_DIR,
 };
 
 static int
@@ -108,6 +130,12 @@ cmd_build (int argc, char **argv)
     { "lua-instructions", required_argument, NULL, OPT_LUA_INSTRUCTIONS },
     { "output-dir", required_argument, NULL, OPT_OUTPUT_DIR },
     { "no-progress", no_argument, NULL, OPT_NO_PROGRESS },
+    { "push", no_argument, NULL, OPT_PUSH },
+    { "label", required_argument, NULL, OPT_LABEL },
+    { "push-format", required_argument, NULL, OPT_PUSH_FORMAT },
+    { "digestfile", required_argument, NULL, OPT_DIGESTFILE },
+    { "creds", required_argument, NULL, OPT_CREDS },
+    { "cert-dir", required_argument, NULL, OPT_CERT_DIR },
     { "output", required_argument, NULL, 'o' },
     { "help", no_argument, NULL, 'h' },
     CLI_COMMON_LONGOPTS,
@@ -125,7 +153,10 @@ cmd_build (int argc, char **argv)
   const char *eif_only = NULL;
   struct enclaver_manifest *mp;
   const char *const *dirs;
-  int c, rc = EXIT_FAIL;
+  int c, rc = EXIT_FAIL, push = 0;
+  const char *dest = NULL;
+  json_t *labels = NULL;
+  struct cli_push_flags pf = { NULL, NULL, NULL, NULL };
 
   while ((c = cli_getopt (argc, argv, "f:ho:" CLI_COMMON_SHORTOPTS, longopts)) != -1)
     {
@@ -213,6 +244,52 @@ cmd_build (int argc, char **argv)
         case OPT_LENIENT:
           key = "lenient", val = "true";
           break;
+        case OPT_PUSH:
+          push = 1;
+          continue;
+        case OPT_LABEL:
+          {
+            const char *eq = strchr (optarg, '=');
+            cleanup_free char *k = eq ? xstrndup (optarg, (size_t) (eq - optarg)) : NULL;
+            if (k == NULL || *k == '\0' || strspn (k, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-/")
+                                              != strlen (k))
+              {
+                rc = cli_usage_error ("build", "--label: '%s' is not KEY=VALUE (KEY of letters, digits, '.', '_', "
+                                               "'-', '/')", optarg);
+                goto out;
+              }
+            if (strncmp (k, "dev.enclaver.", 13) == 0)
+              {
+                rc = cli_usage_error ("build", "--label: %s: the dev.enclaver.* labels are the build's own", k);
+                goto out;
+              }
+            if (labels == NULL)
+              labels = json_object ();
+            json_object_set_new (labels, k, json_string (eq + 1));
+          }
+          continue;
+        case OPT_PUSH_FORMAT:
+          if (strcmp (optarg, "oci") != 0 && strcmp (optarg, "docker") != 0)
+            {
+              rc = cli_usage_error ("build", "--push-format: '%s' is not oci or docker", optarg);
+              goto out;
+            }
+          pf.format = optarg;
+          continue;
+        case OPT_DIGESTFILE:
+          pf.digestfile = optarg;
+          continue;
+        case OPT_CREDS:
+          if (strchr (optarg, ':') == NULL || optarg[0] == ':')
+            {
+              rc = cli_usage_error ("build", "--creds: give USER:PASSWORD");
+              goto out;
+            }
+          pf.creds = optarg;
+          continue;
+        case OPT_CERT_DIR:
+          pf.cert_dir = optarg;
+          continue;
         case OPT_NO_PROGRESS:
           key = "progress", val = "false";
           break;
@@ -304,7 +381,26 @@ cmd_build (int argc, char **argv)
    * each stage's check() then tests its own outputs and inputs. */
   if (enclaver_build_prepare (ctx, &err) < 0)
     goto fail;
+  dest = eif_only && !push ? NULL : cli_build_push_destination (mp, push);
+  if (pf.digestfile && dest == NULL && !push)
+    {
+      rc = cli_usage_error ("build", "--digestfile: nothing is pushed (give --push)");
+      goto out;
+    }
+  if ((push || dest) && eif_only)
+    {
+      rc = cli_usage_error ("build", "--eif-only builds no release image to push");
+      goto out;
+    }
+  if (labels)
+    {
+      cleanup_free char *lj = json_dumps (labels, JSON_COMPACT | JSON_SORT_KEYS);
+      if (enclaver_ctx_set_param (ctx, "image-labels", lj, &err) < 0)
+        goto fail;
+    }
   if (enclaver_pipeline_run (pipeline, ctx, &err) < 0)
+    goto fail;
+  if ((dest || push) && cli_build_push (ctx, dest, &pf, &err) < 0)
     goto fail;
   if (enclaver_ctx_get_param (ctx, "artifact:eif"))
     enclaver_log_info ("built EIF: %s", enclaver_ctx_get_param (ctx, "artifact:eif"));
@@ -322,6 +418,7 @@ usage:
 fail:
   rc = cli_fail (&err);
 out:
+  json_decref (labels);
   free (hooks);
   enclaver_manifest_free (m);
   enclaver_ctx_free (ctx);

@@ -16,6 +16,7 @@
 
 static const char image_help[] =
   "Usage: enclaver image inspect|pull|pcrs SOURCE [OPTIONS]\n"
+  "       enclaver image copy SOURCE DESTINATION [OPTIONS]   (see `image copy --help`)\n"
   "       enclaver image cache prune|verify [OPTIONS]\n"
   "\n"
   "Work with the container images enclaver builds from, without Docker.\n"
@@ -237,6 +238,8 @@ cmd_image (int argc, char **argv)
     { NULL, 0, NULL, 0 },
   };
   struct enclaver_image_options o;
+  if (argc > 1 && strcmp (argv[1], "copy") == 0)
+    return cmd_image_copy (argc - 1, argv + 1);
   const char **insecure = xmalloc0 (sizeof *insecure * (size_t) (argc + 1));
   size_t n_insecure = 0;
   int json = 0, c, rc = EXIT_FAIL, prune_mode = ENCLAVER_CACHE_PRUNE_TEMPORARIES, prune_opt = 0;

@@ -1,10 +1,12 @@
 /* enclaver run: start an enclave and stay with it until it ends, as `docker run` does
  * for a container.  The front end of the host launcher (runtime/host/launcher.h): it
- * finds the EIF (an .eif, a wrapper image in any form `enclaver image` reads, or the
- * manifest's build output / target), checks its signature and PCRs before anything
- * starts, settles the enclave's size from the flags, the manifest's defaults or
- * Enclaver's, and hands it to the Nitro backend (/dev/nitro_enclaves) or, with --qemu,
- * to the QEMU backend (emulation). */
+ * finds the EIF (through its run_frontend, cli/run.h: `enclaver run` reads an .eif, a
+ * wrapper image in any form `enclaver image` reads, or the manifest's build output /
+ * target; the release image's static enclaver-run only the EIF and manifest it carries),
+ * checks its signature and PCRs before anything starts, settles the enclave's size from
+ * the flags, the manifest's defaults or Enclaver's, and hands it to the Nitro backend
+ * (/dev/nitro_enclaves) or, with --qemu, to the QEMU backend (emulation).
+ * Nothing here links the image code (libarchive, curl): the front ends bring it. */
 #include "config.h"
 
 #include <errno.h>
@@ -17,12 +19,11 @@
 #include <jansson.h>
 
 #include <enclaver/eif.h>
-#include <enclaver/image.h>
 #include <enclaver/log.h>
 #include <enclaver/manifest.h>
 #include "cli/commands.h"
 #include "cli/eif-common.h"
-#include "cli/image-eif.h"
+#include "cli/run.h"
 #include "util.h"
 
 #include "backend-qemu.h"
@@ -31,7 +32,7 @@
 #include "ne.h"
 #include "services.h"
 
-static const char run_help[] =
+const char cli_run_help[] =
   "Usage: enclaver run [OPTIONS] [EIF_OR_IMAGE]\n"
   "\n"
   "Start an enclave and stay with it until it ends, like `docker run`: its status and\n"
@@ -59,37 +60,12 @@ static const char run_help[] =
   "  -f, --file FILE            the manifest naming the image (not with EIF_OR_IMAGE)\n"
   "      --eif-path FILE        the EIF to run (nitro-cli's spelling of EIF_OR_IMAGE)\n"
   "      --pull POLICY          always | missing (default) | never: when to fetch the image\n"
-  "  -m, --memory-mb MB         enclave memory (default: the manifest's\n"
-  "                             defaults.memory_mb, else 4096); --memory is nitro-cli's\n"
-  "      --cpu-count N          vCPUs (default: defaults.cpu_count, else 2)\n"
-  "      --cpu-ids LIST         these CPUs of the enclave pool, e.g. 2,3 or 2-5\n"
-  "      --enclave-cid N        the enclave's vsock CID (default: chosen by the driver)\n"
-  "      --name NAME            the name `enclaver ps` and `stop` use (default: the\n"
-  "                             manifest's name, else the EIF's file name)\n"
-  "  -d, --debug-mode           debug mode: the console is forwarded to stderr, and the\n"
-  "                             enclave attests all-zero PCRs\n"
-  "      --console              show the console too (--attach-console is nitro-cli's);\n"
-  "                             terminal escape sequences are removed\n"
-  "      --verify-pcrs FILE     refuse to start unless the EIF's PCRs are those of FILE\n"
-  "                             (`enclaver build` or nitro-cli JSON, or {\"PCR0\": ...})\n"
-  "  -o, --output FORMAT        text (default) or json: one JSON line per lifecycle\n"
-  "                             event on stdout (started, status, exit)\n"
-  "      --timeout SECONDS      stop the enclave after this long, as a signal would\n"
-  "  -p, --publish [ADDR:]HOSTPORT:PORT\n"
-  "                             serve the manifest's ingress port PORT on the host's\n"
-  "                             ADDR:HOSTPORT (ADDR a dotted IPv4 address, default\n"
-  "                             0.0.0.0), like `docker run -p`; repeatable.  Without it\n"
-  "                             every ingress port P is published on 0.0.0.0:P\n"
-  "      --qemu                 boot under QEMU (emulation) instead of Nitro\n"
-  "      --qemu-binary PATH     QEMU to run (default qemu-system-x86_64 / -aarch64)\n"
+  RUN_OPTIONS_HELP
   CLI_HELP_REGISTRY_OPTIONS
   CLI_COMMON_HELP
   "  -h, --help                 this help\n"
   "\n"
-  "Exit codes (as Enclaver's): the app's exit code; 107 the app was killed by a signal;\n"
-  "108 the enclave failed (supervisor fatal error, no heartbeat, no final status);\n"
-  "109 interrupted (SIGINT/SIGTERM); 1 the enclave could not be started (the message says\n"
-  "what to change); 2 usage error.\n";
+  RUN_EXIT_HELP;
 
 enum
 {
@@ -186,20 +162,20 @@ bad:
 
 /* The EIF's PCRs against the wrapper image's labels and the --verify-pcrs file. */
 static int
-check_pcrs (const char *eif, const struct enclaver_eif_measurements *m, const struct cli_image_eif *w,
-            const char *pcrs_file, enclaver_error_t *err)
+check_pcrs (const struct run_frontend *fe, const char *eif, const struct enclaver_eif_measurements *m,
+            const struct run_source *src, const char *pcrs_file, enclaver_error_t *err)
 {
   static const int idx[] = { 0, 1, 2, 8 };
   struct cli_expected_pcrs ex;
   json_t *keep = NULL;
   int rc = 0;
 
-  if (cli_image_eif_check_labels (w, m, err) < 0)
+  if (fe->check && fe->check (src, m, err) < 0)
     return -1;
   if (pcrs_file == NULL)
     return 0;
   memset (&ex, 0, sizeof ex);
-  if (cli_load_pcrs_file ("run", pcrs_file, &ex, &keep) != 0)
+  if (cli_load_pcrs_file (fe->cmd, pcrs_file, &ex, &keep) != 0)
     return enclaver_make_error (err, EINVAL, "--verify-pcrs %s: cannot be used", pcrs_file);
   for (size_t i = 0; i < ARRAY_SIZE (idx) && rc == 0; i++)
     {
@@ -224,7 +200,7 @@ check_pcrs (const char *eif, const struct enclaver_eif_measurements *m, const st
 }
 
 int
-cmd_run (int argc, char **argv)
+run_main (const struct run_frontend *fe, int argc, char **argv)
 {
   static const struct option longopts[] = {
     { "qemu", no_argument, NULL, RUN_OPT_QEMU },
@@ -261,10 +237,10 @@ cmd_run (int argc, char **argv)
   const char **insecure = xmalloc0 (sizeof *insecure * (size_t) (argc + 1));
   cleanup_free const char **publish = xmalloc0 (sizeof *publish * (size_t) (argc + 1));
   size_t n_cpu_ids = 0, n_insecure = 0, n_publish = 0;
-  struct enclaver_image_options io;
+  struct run_fetch_options fo;
   struct enclaver_manifest *m = NULL;
   struct enclaver_eif_info info;
-  struct cli_image_eif w;
+  struct run_source src;
   struct host_run_config cfg;
   char *dev_ca_dir = NULL;
   struct host_backend *b = NULL;
@@ -273,11 +249,10 @@ cmd_run (int argc, char **argv)
   struct stat st;
 
   memset (&info, 0, sizeof info);
-  memset (&w, 0, sizeof w);
+  memset (&src, 0, sizeof src);
+  memset (&fo, 0, sizeof fo);
   memset (&cfg, 0, sizeof cfg);
-  enclaver_image_options_init (&io);
-  io.progress = 0;
-  io.insecure_registries = insecure;
+  fo.insecure = insecure;
   while ((c = cli_getopt (argc, argv, "df:hm:o:p:" CLI_COMMON_SHORTOPTS, longopts)) != -1)
     {
       char *end;
@@ -293,13 +268,18 @@ cmd_run (int argc, char **argv)
           eif_path = optarg;
           break;
         case RUN_OPT_PULL:
+          if (fe->standalone)
+            {
+              cli_usage_error (fe->cmd, "--pull: %s runs the EIF it was given; nothing is pulled", fe->cmd);
+              goto usage;
+            }
           if (strcmp (optarg, "always") == 0)
-            io.pull = 1;
+            fo.pull = 1;
           else if (strcmp (optarg, "never") == 0)
-            io.offline = 1;
+            fo.offline = 1;
           else if (strcmp (optarg, "missing") != 0)
             {
-              cli_usage_error ("run", "--pull: '%s' is not always, missing or never", optarg);
+              cli_usage_error (fe->cmd, "--pull: '%s' is not always, missing or never", optarg);
               goto usage;
             }
           break;
@@ -307,7 +287,7 @@ cmd_run (int argc, char **argv)
           mem = strtol (optarg, &end, 10);
           if (*end || mem < 64 || mem > 1048576)
             {
-              cli_usage_error ("run", "--memory-mb: '%s' is not a number of MiB from 64 to 1048576", optarg);
+              cli_usage_error (fe->cmd, "--memory-mb: '%s' is not a number of MiB from 64 to 1048576", optarg);
               goto usage;
             }
           break;
@@ -315,7 +295,7 @@ cmd_run (int argc, char **argv)
           cpus = strtol (optarg, &end, 10);
           if (*end || cpus < 1 || cpus > 256)
             {
-              cli_usage_error ("run", "--cpu-count: '%s' is not a number from 1 to 256", optarg);
+              cli_usage_error (fe->cmd, "--cpu-count: '%s' is not a number from 1 to 256", optarg);
               goto usage;
             }
           break;
@@ -324,7 +304,7 @@ cmd_run (int argc, char **argv)
           cpu_ids = NULL;
           if (parse_cpu_ids (optarg, &cpu_ids, &n_cpu_ids) < 0)
             {
-              cli_usage_error ("run", "--cpu-ids: '%s' is not a list of CPU ids such as 2,3 or 2-5", optarg);
+              cli_usage_error (fe->cmd, "--cpu-ids: '%s' is not a list of CPU ids such as 2,3 or 2-5", optarg);
               goto usage;
             }
           break;
@@ -333,7 +313,7 @@ cmd_run (int argc, char **argv)
           cid = strtoull (optarg, &end, 10);
           if (errno || *end || cid < 4 || cid > 0xFFFFFFFEull)
             {
-              cli_usage_error ("run", "--enclave-cid: '%s' is not a CID from 4 to 4294967294 (0-3 and "
+              cli_usage_error (fe->cmd, "--enclave-cid: '%s' is not a CID from 4 to 4294967294 (0-3 and "
                                       "4294967295 are reserved)", optarg);
               goto usage;
             }
@@ -343,7 +323,7 @@ cmd_run (int argc, char **argv)
                                                                             "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
                                                                != strlen (optarg))
             {
-              cli_usage_error ("run", "--name: '%s' must be 1-63 letters, digits, '.', '_' or '-'", optarg);
+              cli_usage_error (fe->cmd, "--name: '%s' must be 1-63 letters, digits, '.', '_' or '-'", optarg);
               goto usage;
             }
           name = optarg;
@@ -352,7 +332,7 @@ cmd_run (int argc, char **argv)
           timeout = strtol (optarg, &end, 10);
           if (*end || timeout < 1)
             {
-              cli_usage_error ("run", "--timeout: '%s' is not a positive number of seconds", optarg);
+              cli_usage_error (fe->cmd, "--timeout: '%s' is not a positive number of seconds", optarg);
               goto usage;
             }
           break;
@@ -373,52 +353,58 @@ cmd_run (int argc, char **argv)
             json = 1;
           else if (strcmp (optarg, "text") != 0)
             {
-              cli_usage_error ("run", "--output: '%s' is not text or json", optarg);
+              cli_usage_error (fe->cmd, "--output: '%s' is not text or json", optarg);
               goto usage;
             }
           break;
         case RUN_OPT_INSECURE:
+          if (fe->standalone)
+            {
+              cli_usage_error (fe->cmd, "--insecure-registry: %s talks to no registry", fe->cmd);
+              goto usage;
+            }
           insecure[n_insecure++] = optarg;
           break;
         case 'p':
           if (host_ingress_publish_check (optarg, &err) < 0)
             {
-              cli_usage_error ("run", "%s", err->msg);
+              cli_usage_error (fe->cmd, "%s", err->msg);
               enclaver_error_release (&err);
               goto usage;
             }
           publish[n_publish++] = optarg;
           break;
         case 'h':
-          cli_help (stdout, run_help);
+          cli_help (stdout, fe->help);
           free (insecure);
           return EXIT_OK;
         default:
-          cli_usage_error ("run", "invalid option");
+          cli_usage_error (fe->cmd, "invalid option");
           goto usage;
         }
     }
   if (optind + 1 < argc)
     {
-      cli_usage_error ("run", "expected one EIF or image, got %d arguments", argc - optind);
+      cli_usage_error (fe->cmd, "expected one EIF or image, got %d arguments", argc - optind);
       goto usage;
     }
   if (optind < argc)
     input = argv[optind];
   if (eif_path && input)
     {
-      cli_usage_error ("run", "--eif-path and an image argument both name what to run; give one");
+      cli_usage_error (fe->cmd, "--eif-path and an image argument both name what to run; give one");
       goto usage;
     }
   if (eif_path)
     input = eif_path;
-  if (input && manifest_file)
+  if (input && manifest_file && !fe->standalone)
     {
-      cli_usage_error ("run", "-f names the image through the manifest; do not give an image too");
+      cli_usage_error (fe->cmd, "-f names the image through the manifest; do not give an image too");
       goto usage;
     }
 
-  if (input == NULL)
+  fo.manifest = manifest_file;
+  if (input == NULL && !fe->standalone)
     {
       /* As Enclaver: the manifest's image (its local build output, else `target`). */
       const char *mf = manifest_file ? manifest_file : "enclaver.yaml";
@@ -428,7 +414,7 @@ cmd_run (int argc, char **argv)
           if (manifest_file == NULL && access (mf, F_OK) != 0)
             {
               enclaver_error_release (&err);
-              cli_usage_error ("run", "no EIF or image given, and no enclaver.yaml here to name one");
+              cli_usage_error (fe->cmd, "no EIF or image given, and no enclaver.yaml here to name one");
               goto usage;
             }
           goto fail;
@@ -443,34 +429,24 @@ cmd_run (int argc, char **argv)
         }
       else
         {
-          cli_usage_error ("run", "%s names no target image and has no build output; give an image", mf);
+          cli_usage_error (fe->cmd, "%s names no target image and has no build output; give an image", mf);
           goto usage;
         }
       input = from_manifest;
     }
 
-  {
-    /* The library's rule: an existing path is read by its bytes (EIF or image), a missing
-     * path-like name is "no such file", anything else a registry reference. */
-    struct enclaver_image_ref *ref = enclaver_image_source_resolve (input, &err);
-    if (ref == NULL)
-      goto fail;
-    if (ref->transport == ENCLAVER_TRANSPORT_EIF)
-      eif = xstrdup (ref->file);
-    else if (cli_image_eif_open (&w, "run", input, &io, &err) == 0)
-      eif = xstrdup (w.eif);
-    enclaver_image_ref_free (ref);
-    if (eif == NULL)
-      goto fail;
-  }
-  if (w.manifest)
+  if (fe->open (&src, input, &fo, &err) < 0)
+    goto fail;
+  eif = xstrdup (src.eif);
+  if (src.manifest)
     {
       /* The wrapper image's own manifest gives the defaults of the enclave it carries. */
       enclaver_manifest_free (m);
-      m = enclaver_manifest_load_ex (w.manifest, ENCLAVER_MANIFEST_NO_APP_REQUIRED, &err);
+      m = enclaver_manifest_load_ex (src.manifest, ENCLAVER_MANIFEST_NO_APP_REQUIRED, &err);
       if (m == NULL)
         {
-          enclaver_error_wrap (&err, "%s: enclave/enclaver.yaml", input);
+          if (!fe->standalone)
+            enclaver_error_wrap (&err, "%s: enclave/enclaver.yaml", input);
           goto fail;
         }
     }
@@ -479,7 +455,7 @@ cmd_run (int argc, char **argv)
      anything starts (Enclaver #35). */
   if (enclaver_eif_read (eif, 0, &info, &err) < 0 || enclaver_eif_check (&info, &err) < 0)
     goto fail;
-  if (check_pcrs (eif, &info.measurements, &w, verify_pcrs, &err) < 0)
+  if (check_pcrs (fe, eif, &info.measurements, &src, verify_pcrs, &err) < 0)
     goto fail;
   if (stat (eif, &st) < 0)
     {
@@ -493,9 +469,9 @@ cmd_run (int argc, char **argv)
     name = m->name;
   if (name == NULL)
     {
-      const char *base = strrchr (input, '/');
+      const char *from = input ? input : src.eif, *base = strrchr (from, '/');
       size_t len;
-      base = base ? base + 1 : input;
+      base = base ? base + 1 : from;
       len = strcspn (base, ":@");
       if (len > 4 && strncmp (base + len - 4, ".eif", 4) == 0)
         len -= 4;
@@ -510,7 +486,7 @@ cmd_run (int argc, char **argv)
   cfg.eif_size = (uint64_t) st.st_size;
   cfg.arch = (info.flags & 1) ? "aarch64" : "x86_64";
   cfg.pcr0 = pcr0;
-  cfg.image_digest = w.digest;
+  cfg.image_digest = src.digest;
   cfg.memory_mib = (uint64_t) (mem ? mem : m ? (long) m->memory_mb : 4096);
   cfg.cpu_count = (uint32_t) (cpus ? cpus : n_cpu_ids ? (long) n_cpu_ids : m ? (long) m->cpu_count : 2);
   cfg.cpu_ids = cpu_ids;
@@ -549,7 +525,7 @@ cmd_run (int argc, char **argv)
   cfg.timeout_s = (int) timeout;
   if (n_cpu_ids && cpus && (size_t) cpus != n_cpu_ids)
     {
-      cli_usage_error ("run", "--cpu-count %ld and --cpu-ids with %zu CPUs disagree; give one", cpus, n_cpu_ids);
+      cli_usage_error (fe->cmd, "--cpu-count %ld and --cpu-ids with %zu CPUs disagree; give one", cpus, n_cpu_ids);
       goto usage;
     }
 
@@ -590,7 +566,7 @@ cmd_run (int argc, char **argv)
     {
       if (qemu_bin)
         {
-          cli_usage_error ("run", "--qemu-binary needs --qemu");
+          cli_usage_error (fe->cmd, "--qemu-binary needs --qemu");
           goto usage;
         }
       b = host_backend_nitro_new (NULL, NULL);
@@ -615,7 +591,7 @@ out:
   json_decref (mjson);
   enclaver_eif_info_clear (&info);
   enclaver_manifest_free (m);
-  cli_image_eif_clear (&w);
+  fe->clear (&src);
   free (insecure);
   free (dev_ca_dir);
   return rc;

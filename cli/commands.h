@@ -39,6 +39,8 @@ enum
 /* The command being run, for messages ("build", "eif build"); set by main and by
  * commands with subcommands. */
 extern const char *cli_command_name;
+/* What messages put before the command: "enclaver " (enclaver-run sets ""). */
+extern const char *cli_program_prefix;
 
 /* getopt_long() with the tool's error reporting: an unknown option (with a "did you
  * mean" when one is close), an ambiguous one or a missing value is reported once, as
@@ -63,6 +65,8 @@ struct enclaver_manifest;
 /* One warning per manifest key of m that is accepted but has no effect yet (build and
  * manifest print them). */
 void cli_warn_unimplemented (const struct enclaver_manifest *m);
+/* --digestfile FILE: "DIGEST\n", written atomically. */
+int cli_write_digestfile (const char *file, const char *digest, enclaver_error_t *err);
 /* Log err as an error, release it, return EXIT_FAIL. */
 int cli_fail (enclaver_error_t *err);
 
@@ -71,6 +75,7 @@ int cmd_run (int argc, char **argv);
 int cmd_manifest (int argc, char **argv);
 int cmd_plugins (int argc, char **argv);
 int cmd_image (int argc, char **argv);
+int cmd_image_copy (int argc, char **argv); /* cli/cmd_image_copy.c */
 /* cli/cmd_ps.c, cmd_stop.c: the enclaves this host runs (runtime/host/state.h) */
 int cmd_ps (int argc, char **argv);
 int cmd_stop (int argc, char **argv);

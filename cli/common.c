@@ -12,6 +12,7 @@
 #include "util.h"
 
 const char *cli_command_name = "";
+const char *cli_program_prefix = "enclaver ";
 
 static char **plugin_dirs;
 static size_t n_plugin_dirs;
@@ -59,12 +60,24 @@ int
 cli_usage_error (const char *cmd, const char *fmt, ...)
 {
   va_list ap;
-  fprintf (stderr, "enclaver %s: ", cmd);
+  fprintf (stderr, "%s%s: ", cli_program_prefix, cmd);
   va_start (ap, fmt);
   vfprintf (stderr, fmt, ap);
   va_end (ap);
-  fprintf (stderr, "\nTry 'enclaver %s --help'.\n", cmd);
+  fprintf (stderr, "\nTry '%s%s --help'.\n", cli_program_prefix, cmd);
   return EXIT_USAGE;
+}
+
+int
+cli_write_digestfile (const char *file, const char *digest, enclaver_error_t *err)
+{
+  cleanup_free char *line = xasprintf ("%s\n", digest);
+  if (enclaver_write_file_atomic (file, line, strlen (line), 0644, err) < 0)
+    {
+      enclaver_error_wrap (err, "--digestfile %s", file);
+      return -1;
+    }
+  return 0;
 }
 
 int

@@ -4,6 +4,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -63,6 +65,41 @@ enclaver_build_source_date_epoch (const enclaver_ctx_t *ctx, int64_t *out, encla
     }
   *out = -1;
   return 0;
+}
+
+int
+enclaver_build_param_true (const enclaver_ctx_t *ctx, const char *name)
+{
+  const char *v = enclaver_ctx_get_param (ctx, name);
+  return v && (strcmp (v, "1") == 0 || strcasecmp (v, "true") == 0 || strcasecmp (v, "yes") == 0
+               || strcasecmp (v, "on") == 0);
+}
+
+void
+enclaver_build_image_options (const enclaver_ctx_t *ctx, struct enclaver_image_options *o, void **keep)
+{
+  const char *v;
+  *keep = NULL;
+  if ((v = enclaver_ctx_get_param (ctx, "cache-dir")))
+    o->cache_dir = v;
+  if ((v = enclaver_ctx_get_param (ctx, "ca-cert")))
+    o->ca_cert = v;
+  if (enclaver_ctx_get_param (ctx, "progress") && !enclaver_build_param_true (ctx, "progress"))
+    o->progress = 0;
+  if ((v = enclaver_ctx_get_param (ctx, "insecure-registry")) && *v)
+    {
+      /* One block: the NULL-terminated pointer array, then the copy of the list it points into. */
+      size_t n = 1, len = strlen (v) + 1;
+      for (const char *p = v; *p; p++)
+        n += *p == ',';
+      const char **hosts = xmalloc0 ((n + 1) * sizeof *hosts + len);
+      char *buf = memcpy ((char *) (hosts + n + 1), v, len);
+      n = 0;
+      for (char *save = NULL, *t = strtok_r (buf, ",", &save); t; t = strtok_r (NULL, ",", &save))
+        hosts[n++] = t;
+      o->insecure_registries = hosts;
+      *keep = hosts;
+    }
 }
 
 char *

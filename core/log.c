@@ -203,7 +203,7 @@ void
 enclaver_vlog_fields (int level, const char *source, const struct enclaver_field *fields,
                       size_t nfields, const char *fmt, va_list ap)
 {
-  const struct enclaver_field *ptrs[MAX_FIELDS];
+  const struct enclaver_field *ptrs[MAX_FIELDS] = { NULL };
   char *msg;
   size_t i;
 

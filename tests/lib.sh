@@ -118,6 +118,25 @@ release_image () {
     >"$1/enclaver.yaml"
   "$ENCLAVER" -q build -f "$1/enclaver.yaml" >"$1/pcrs.json" || { not_ok "release_image: enclaver build in $1"; return 1; }
 }
+# unpack_image OCI_DIR ROOT: apply the image's layers in order into ROOT; prints the entrypoint
+# and one line per layer (its members), for the checks below.
+unpack_image () {
+  tap_argc unpack_image 2 2 "$@"
+  python3 - "$1" "$2" <<'PYEOF'
+import json, os, sys, tarfile
+d, root = sys.argv[1], sys.argv[2]
+def blob(x): return os.path.join(d, "blobs", "sha256", x.split(":")[1])
+m = json.load(open(blob(json.load(open(os.path.join(d, "index.json")))["manifests"][0]["digest"])))
+cfg = json.load(open(blob(m["config"]["digest"])))
+print("entrypoint", json.dumps(cfg["config"].get("Entrypoint")))
+os.makedirs(root, exist_ok=True)
+for l in m["layers"]:
+    with tarfile.open(blob(l["digest"])) as t:
+        print("layer", " ".join(t.getnames()))
+        t.extractall(root)
+PYEOF
+}
+
 # need_boot: skip unless this machine and build can boot an EIF under QEMU (x86_64, QEMU
 # installed, the default kernel fetched, the runtime linked statically); sets KDIR.
 need_boot () {

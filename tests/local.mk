@@ -73,8 +73,8 @@ TESTS += tests/lib-selftest.sh
 EXTRA_DIST += tests/lib-selftest.sh
 # The deployment examples: systemd-analyze verify of the unit, a start/stop cycle where
 # systemd is PID 1, the Kubernetes Deployment's keys (issue 17).
-TESTS += tests/deploy/examples.sh
-EXTRA_DIST += tests/deploy/examples.sh examples/systemd/enclaver@.service \
+TESTS += tests/deploy/examples.sh tests/deploy/release-image.sh
+EXTRA_DIST += tests/deploy/examples.sh tests/deploy/release-image.sh examples/systemd/enclaver@.service \
 	examples/systemd/enclaver@hello.service.d/image.conf \
 	examples/systemd/enclaver@hello.service.d/emulation.conf.example \
 	examples/kubernetes/deployment.yaml

@@ -13,7 +13,8 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <zlib.h>
-#ifdef HAVE_ISAL
+/* ENCLAVER_NO_ISAL: the static enclaver-run, for which Debian has no static ISA-L. */
+#if defined HAVE_ISAL && !defined ENCLAVER_NO_ISAL
 #include <isa-l/crc.h>
 #endif
 
@@ -71,7 +72,7 @@ eif_crc32 (uint32_t crc, const void *data, size_t len)
   while (len > 0)
     {
       uInt n = len > 0x40000000u ? 0x40000000u : (uInt) len;
-#ifdef HAVE_ISAL
+#if defined HAVE_ISAL && !defined ENCLAVER_NO_ISAL
       crc = crc32_gzip_refl (crc, p, n); /* same CRC (zlib's), folded with PCLMULQDQ */
 #else
       crc = (uint32_t) crc32 (crc, p, n);

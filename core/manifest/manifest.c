@@ -229,6 +229,7 @@ enclaver_manifest_free (struct enclaver_manifest *m)
   free (m->output_eif);
   free (m->output_image_format);
   free (m->output_image_dest);
+  free (m->output_push_word);
   free (m->spire_server_addr);
   free (m->spire_ca_cert);
   free (m->spire_trust_domain);
@@ -474,6 +475,8 @@ enclaver_manifest_to_json (const struct enclaver_manifest *m, enclaver_error_t *
     jset (im, "destination", jstr (&j, m->output_image_dest));
     jset (o, "image", im);
   }
+  if (m->output_push)
+    json_object_set_new (o, "push", json_true ());
   jset (root, "output", o);
 
   o = json_object ();

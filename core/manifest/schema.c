@@ -290,6 +290,7 @@ output_post (struct pctx *c, const struct ynode *n, const char *path, void *obj)
   struct enclaver_manifest *m = obj;
   (void) n, (void) path;
 
+  m->output_push = m->output_push_word && strcmp (m->output_push_word, "true") == 0;
   if (m->output_image_format == NULL && m->output_image_dest != NULL)
     m->output_image_format = xstrdup ("oci");
   if (m->output_image_dest == NULL && m->output_image_format != NULL
@@ -427,8 +428,23 @@ static const struct mf_key image_keys[] = {
 };
 static const struct mf_section image_section = SECTION (image_keys, MS_NULL_OK);
 
+static int
+check_bool (struct pctx *c, const struct ynode *v, const char *path, char **val)
+{
+  if (strcmp (*val, "true") != 0 && strcmp (*val, "false") != 0)
+    {
+      cleanup_free char *q = mf_quote (*val);
+      mf_err_node (c, v, path, "%s is not true or false", q);
+      free (*val);
+      *val = NULL;
+      return -1;
+    }
+  return 0;
+}
+
 static const struct mf_key output_keys[] = {
   { .name = "eif", .type = MT_PATH, .off = M (output_eif) },
+  { .name = "push", .type = MT_WORD, .off = M (output_push_word), .check = check_bool },
   { .name = "image", .type = MT_SECTION, .sub = &image_section },
 };
 

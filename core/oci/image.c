@@ -595,6 +595,30 @@ registry_root (struct fetch *f, struct oci_desc *root, enclaver_error_t *err)
       root->media_type = mt;
       return 0;
     }
+  if (!f->o->pull)
+    {
+      /* Resolve the tag with HEAD: a manifest the cache has (verified by its digest when
+       * it was stored) is not fetched again. */
+      char *hd = NULL, *hct = NULL;
+      enclaver_error_t e = NULL;
+      int hr = oci_registry_head_manifest (f->reg, r->path, r->tag, &hd, &hct, &e);
+      if (hr == -2)
+        {
+          *err = e;
+          return -1;
+        }
+      if (hr == 0 && hd && oci_cache_has (&f->cache, hd, -1))
+        {
+          root->digest = hd;
+          root->media_type = strip_params (hct);
+          free (hct);
+          oci_cache_ref_set (&f->cache, r->domain, r->path, r->tag, root->digest, root->media_type);
+          return 0;
+        }
+      free (hd);
+      free (hct);
+      enclaver_error_release (&e); /* a registry without HEAD support is asked with GET */
+    }
   cleanup_free char *body = NULL, *ct = NULL, *dd = NULL;
   size_t len;
   if (oci_registry_get_manifest (f->reg, r->path, r->tag, &body, &len, &ct, &dd, err) < 0)
@@ -797,7 +821,8 @@ enclaver_image_fetch (const char *source, const struct enclaver_image_options *o
       }
     default:
       {
-        struct oci_registry_options ro = { opts->insecure_registries, opts->ca_cert, opts->progress };
+        struct oci_registry_options ro = { opts->insecure_registries, opts->ca_cert, opts->progress,
+                                           opts->cert_dir, opts->creds };
         if (!opts->offline && (f->reg = oci_registry_new (f->ref->api_host, f->ref->domain, &ro, err)) == NULL)
           goto out;
         if (registry_root (f, &root, err) < 0)

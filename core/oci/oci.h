@@ -224,6 +224,8 @@ struct oci_registry_options
   const char *const *insecure;
   const char *ca_cert;
   int progress;
+  const char *cert_dir; /* see enclaver_image_options */
+  const char *creds;    /* "USER:PASSWORD" or NULL */
 };
 struct oci_registry *oci_registry_new (const char *host, const char *display_host,
                                        const struct oci_registry_options *o, enclaver_error_t *err) ENCLAVER_INTERNAL;
@@ -236,6 +238,29 @@ int oci_registry_get_manifest (struct oci_registry *r, const char *repo, const c
 int oci_registry_get_blob (struct oci_registry *r, const char *repo, const char *digest, int64_t size,
                            struct oci_sink *sink, enclaver_error_t *err) ENCLAVER_INTERNAL;
 int oci_host_is_loopback (const char *hostport) ENCLAVER_INTERNAL;
+
+/* ---- push (push.c) */
+struct oci_push_stats
+{
+  unsigned blobs_present, blobs_mounted, blobs_uploaded, resumes;
+  uint64_t bytes_uploaded;
+};
+/* 1 when repo has the blob, 0 when not, -1 on error. */
+int oci_registry_blob_exists (struct oci_registry *r, const char *repo, const char *digest,
+                              enclaver_error_t *err) ENCLAVER_INTERNAL;
+/* Push the blob in file to repo unless it is there (mounted from mount_from, another
+ * repository of the registry, when given and it has it); counts go to st. */
+int oci_registry_push_blob (struct oci_registry *r, const char *repo, const char *digest, uint64_t size,
+                            const char *file, const char *mount_from, struct oci_push_stats *st,
+                            enclaver_error_t *err) ENCLAVER_INTERNAL;
+/* HEAD a manifest: *digest (its Docker-Content-Digest, NULL when the registry gives none
+ * or an invalid one) and *content_type.  0; -1 with *err (a GET may still work); -2 with
+ * *err when the registry is unreachable or keeps failing. */
+int oci_registry_head_manifest (struct oci_registry *r, const char *repo, const char *ref, char **digest,
+                                char **content_type, enclaver_error_t *err) ENCLAVER_INTERNAL;
+/* PUT a manifest by tag or digest; *digest_out (may be NULL) gets its digest. */
+int oci_registry_put_manifest (struct oci_registry *r, const char *repo, const char *ref, const char *media_type,
+                               const char *body, size_t len, char **digest_out, enclaver_error_t *err) ENCLAVER_INTERNAL;
 
 /* progress (registry.c) */
 void oci_progress_begin (int mode, size_t n_items) ENCLAVER_INTERNAL;

@@ -396,37 +396,11 @@ enclaver_image_ref_string (const struct enclaver_image_ref *ref)
 
 /* ------------------------------------------------------------------ paths versus references */
 
-static int
-ends_with (const char *s, const char *suffix)
-{
-  size_t n = strlen (s), m = strlen (suffix);
-  return n > m && strcmp (s + n - m, suffix) == 0;
-}
-
-static int
-looks_like_path (const char *s)
-{
-  static const char *const suffixes[] = { ".eif", ".tar", ".tar.gz", ".tgz", ".tar.zst" };
-  if (s[0] == '/' || strncmp (s, "./", 2) == 0 || strncmp (s, "../", 3) == 0 || strncmp (s, "~/", 2) == 0
-      || strcmp (s, ".") == 0 || strcmp (s, "..") == 0)
-    return 1;
-  for (size_t i = 0; i < ARRAY_SIZE (suffixes); i++)
-    if (ends_with (s, suffixes[i]))
-      return 1;
-  return 0;
-}
-
-int
-enclaver_image_source_is_path (const char *source)
-{
-  return source && looks_like_path (source);
-}
-
 static void
 not_an_image (const char *source, const char *path, const char *why, enclaver_error_t *err)
 {
   enclaver_error_t e = NULL;
-  struct enclaver_image_ref *r = looks_like_path (source) ? NULL : enclaver_image_ref_parse (source, &e);
+  struct enclaver_image_ref *r = enclaver_image_source_is_path (source) ? NULL : enclaver_image_ref_parse (source, &e);
   enclaver_error_release (&e);
   enclaver_make_error (err, EINVAL, "%s is not an EIF, OCI archive, docker archive or OCI layout (%s)%s%s", path, why,
                        r ? "; for the registry image of that name, write docker://" : "", r ? source : "");
@@ -610,7 +584,7 @@ enclaver_image_source_resolve (const char *source, enclaver_error_t *err)
       return ref;
     }
   int e = errno;
-  if (looks_like_path (source))
+  if (enclaver_image_source_is_path (source))
     {
       no_such_path (path, e, err);
       return NULL;

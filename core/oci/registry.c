@@ -12,13 +12,13 @@
 #include <strings.h>
 #include <time.h>
 #include <unistd.h>
+#include <dirent.h>
 #include <arpa/inet.h>
 #include <curl/curl.h>
 #include "oci/oci.h"
+#include "oci/registry-internal.h"
 #include <enclaver/log.h>
 
-#define ACCEPT_MANIFESTS \
-  "Accept: " ENCLAVER_MT_OCI_INDEX ", " ENCLAVER_MT_OCI_MANIFEST ", " ENCLAVER_MT_DOCKER_LIST ", " ENCLAVER_MT_DOCKER_MANIFEST
 
 struct token_entry
 {
@@ -35,11 +35,16 @@ struct oci_registry
   char *scheme;  /* "https"/"http" once known */
   int http_ok;   /* plain http allowed (loopback or --insecure-registry) */
   char *ca_cert;
+  char *client_cert, *client_key; /* from certs.d */
   pthread_mutex_t lock;
   struct oci_creds creds;
   int creds_state; /* 0 not looked up, 1 found, 2 none */
   int basic;       /* the registry asked for Basic */
   struct token_entry *tokens;
+  /* One connection cache (and DNS and TLS session cache) for every request to this
+   * registry, so requests reuse kept-alive connections instead of a handshake each. */
+  CURLSH *share;
+  pthread_mutex_t share_lock[CURL_LOCK_DATA_LAST];
   long retry_ms;
   int max_attempts;
 };
@@ -63,8 +68,8 @@ static struct
   int active;
 } prog = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
-static double
-now_s (void)
+double
+oci_now_s (void)
 {
   struct timespec t;
   clock_gettime (CLOCK_MONOTONIC, &t);
@@ -87,7 +92,7 @@ oci_progress_begin (int mode, size_t n_items)
   prog.done = 0;
   prog.bytes = prog.total = 0;
   prog.active = 1;
-  prog_start_s = prog_last_s = now_s ();
+  prog_start_s = prog_last_s = oci_now_s ();
   pthread_mutex_unlock (&prog.lock);
 }
 
@@ -104,14 +109,14 @@ human (uint64_t b, char *buf, size_t n)
     snprintf (buf, n, "%llu B", (unsigned long long) b);
 }
 
-static void
-progress_bytes (uint64_t n)
+void
+oci_progress_bytes (uint64_t n)
 {
   pthread_mutex_lock (&prog.lock);
   prog.bytes += n;
   if (prog.active && prog.mode == 1)
     {
-      double t = now_s ();
+      double t = oci_now_s ();
       if (t - prog_last_s > 0.2)
         {
           char a[32], b[32];
@@ -125,16 +130,16 @@ progress_bytes (uint64_t n)
   pthread_mutex_unlock (&prog.lock);
 }
 
-static void
-progress_blob_start (uint64_t size)
+void
+oci_progress_blob_start (uint64_t size)
 {
   pthread_mutex_lock (&prog.lock);
   prog.total += size;
   pthread_mutex_unlock (&prog.lock);
 }
 
-static void
-progress_blob_done (const char *digest, uint64_t size, double secs)
+void
+oci_progress_blob_done (const char *digest, uint64_t size, double secs)
 {
   pthread_mutex_lock (&prog.lock);
   prog.done++;
@@ -155,7 +160,7 @@ oci_progress_end (void)
   if (prog.active && prog.done > 0)
     {
       char a[32];
-      double secs = now_s () - prog_start_s;
+      double secs = oci_now_s () - prog_start_s;
       human (prog.bytes, a, sizeof a);
       if (prog.mode == 1)
         fprintf (stderr, "\r\033[K");
@@ -193,21 +198,121 @@ oci_host_is_loopback (const char *hostport)
   return 0;
 }
 
+/* TLS settings of a registry from a certs.d directory (containers-certs.d(5), Docker's
+ * /etc/docker/certs.d): DIR/HOST[:PORT]/ with *.crt (CA certificates; the first by
+ * name) and NAME.cert + NAME.key (a client certificate).  A .cert without its .key is an
+ * error naming both. */
+static int
+certs_d (struct oci_registry *r, const char *cert_dir, enclaver_error_t *err)
+{
+  const char *roots[] = { cert_dir, cert_dir ? NULL : "/etc/containers/certs.d", cert_dir ? NULL : "/etc/docker/certs.d" };
+  for (size_t i = 0; i < 3; i++)
+    {
+      if (roots[i] == NULL)
+        continue;
+      cleanup_free char *d = xasprintf ("%s/%s", roots[i], r->display);
+      cleanup_dir DIR *dir = opendir (d);
+      struct dirent *de;
+      cleanup_free char *ca = NULL, *cert = NULL;
+      if (dir == NULL)
+        continue;
+      while ((de = readdir (dir)) != NULL)
+        {
+          size_t n = strlen (de->d_name);
+          if (n > 4 && strcmp (de->d_name + n - 4, ".crt") == 0 && (ca == NULL || strcmp (de->d_name, ca) < 0))
+            {
+              free (ca);
+              ca = xstrdup (de->d_name);
+            }
+          else if (n > 5 && strcmp (de->d_name + n - 5, ".cert") == 0 && (cert == NULL || strcmp (de->d_name, cert) < 0))
+            {
+              free (cert);
+              cert = xstrdup (de->d_name);
+            }
+        }
+      if (ca)
+        r->ca_cert = xasprintf ("%s/%s", d, ca);
+      if (cert)
+        {
+          r->client_cert = xasprintf ("%s/%s", d, cert);
+          r->client_key = xasprintf ("%s/%.*s.key", d, (int) (strlen (cert) - 5), cert);
+          if (access (r->client_key, R_OK) != 0)
+            return enclaver_make_errno (err, errno, "registry %s: client certificate %s has no key %s",
+                                        r->display, r->client_cert, r->client_key);
+        }
+      if (ca || cert)
+        enclaver_log_debug ("registry %s: TLS settings from %s", r->display, d);
+      return 0;
+    }
+  return 0;
+}
+
+static void
+share_lock (CURL *c, curl_lock_data data, curl_lock_access access, void *ud)
+{
+  struct oci_registry *r = ud;
+  (void) c, (void) access;
+  pthread_mutex_lock (&r->share_lock[data]);
+}
+
+static void
+share_unlock (CURL *c, curl_lock_data data, void *ud)
+{
+  struct oci_registry *r = ud;
+  (void) c;
+  pthread_mutex_unlock (&r->share_lock[data]);
+}
+
 struct oci_registry *
 oci_registry_new (const char *host, const char *display, const struct oci_registry_options *o, enclaver_error_t *err)
 {
-  (void) err;
   pthread_once (&curl_once, curl_init_once);
   struct oci_registry *r = xmalloc0 (sizeof *r);
   r->host = xstrdup (host);
   r->display = xstrdup (display ? display : host);
   pthread_mutex_init (&r->lock, NULL);
+  for (size_t i = 0; i < ARRAY_SIZE (r->share_lock); i++)
+    pthread_mutex_init (&r->share_lock[i], NULL);
+  r->share = curl_share_init ();
+  if (r->share == NULL)
+    xoom ();
+  curl_share_setopt (r->share, CURLSHOPT_LOCKFUNC, share_lock);
+  curl_share_setopt (r->share, CURLSHOPT_UNLOCKFUNC, share_unlock);
+  curl_share_setopt (r->share, CURLSHOPT_USERDATA, r);
+  curl_share_setopt (r->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
+  curl_share_setopt (r->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+  curl_share_setopt (r->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
   r->http_ok = oci_host_is_loopback (host);
   for (const char *const *p = o ? o->insecure : NULL; p && *p; p++)
     if (strcmp (*p, host) == 0 || strcmp (*p, r->display) == 0)
       r->http_ok = 1;
-  const char *ca = o && o->ca_cert ? o->ca_cert : getenv ("SSL_CERT_FILE");
-  r->ca_cert = ca && *ca ? xstrdup (ca) : NULL;
+  const char *ca = o && o->ca_cert ? o->ca_cert : NULL;
+  if (ca == NULL && certs_d (r, o ? o->cert_dir : NULL, err) < 0)
+    {
+      oci_registry_free (r);
+      return NULL;
+    }
+  if (ca == NULL && r->ca_cert == NULL)
+    ca = getenv ("SSL_CERT_FILE");
+  if (ca && *ca)
+    {
+      free (r->ca_cert);
+      r->ca_cert = xstrdup (ca);
+    }
+  if (o && o->creds)
+    {
+      const char *colon = strchr (o->creds, ':');
+      if (colon == NULL || colon == o->creds)
+        {
+          enclaver_make_error (err, EINVAL, "--creds: give USER:PASSWORD");
+          oci_registry_free (r);
+          return NULL;
+        }
+      r->creds.username = xstrndup (o->creds, (size_t) (colon - o->creds));
+      r->creds.password = xstrdup (colon + 1);
+      r->creds.from = xstrdup ("--creds");
+      r->creds_state = 1;
+    }
   if (!r->http_ok)
     r->scheme = xstrdup ("https");
   const char *e = getenv ("ENCLAVER_RETRY_DELAY_MS");
@@ -236,33 +341,17 @@ oci_registry_free (struct oci_registry *r)
   free (r->display);
   free (r->scheme);
   free (r->ca_cert);
+  free (r->client_cert);
+  free (r->client_key);
+  if (r->share)
+    curl_share_cleanup (r->share);
+  for (size_t i = 0; i < ARRAY_SIZE (r->share_lock); i++)
+    pthread_mutex_destroy (&r->share_lock[i]);
   pthread_mutex_destroy (&r->lock);
   free (r);
 }
 
 /* ------------------------------------------------------------------ one HTTP exchange */
-
-struct xfer
-{
-  /* request */
-  const char *what;
-  uint64_t range_from;
-  int64_t expect_size; /* blob size or -1 */
-  struct oci_sink *sink;
-  char *mem;
-  size_t mem_len, mem_max;
-  int mem_overflow;
-  /* response (of the last hop) */
-  long status;
-  char *content_type, *docker_digest, *content_range, *retry_after;
-  char *www;      /* NUL-separated WWW-Authenticate values, double-NUL terminated */
-  size_t www_len;
-  int64_t content_length;
-  int started;
-  char *abort_msg;
-  char ebody[4096];
-  size_t ebody_len;
-};
 
 static void
 xfer_reset_response (struct xfer *x)
@@ -273,14 +362,17 @@ xfer_reset_response (struct xfer *x)
   free (x->content_range);
   free (x->retry_after);
   free (x->www);
+  free (x->location);
+  free (x->range);
   x->content_type = x->docker_digest = x->content_range = x->retry_after = x->www = NULL;
+  x->location = x->range = NULL;
   x->www_len = 0;
   x->content_length = -1;
   x->ebody_len = 0;
 }
 
-static void
-xfer_clear (struct xfer *x)
+void
+oci_xfer_clear (struct xfer *x)
 {
   xfer_reset_response (x);
   free (x->abort_msg);
@@ -330,6 +422,16 @@ header_cb (char *buf, size_t size, size_t nitems, void *ud)
     {
       free (x->content_range);
       x->content_range = v;
+    }
+  else if (IS ("location"))
+    {
+      free (x->location);
+      x->location = v;
+    }
+  else if (IS ("range"))
+    {
+      free (x->range);
+      x->range = v;
     }
   else if (IS ("retry-after"))
     {
@@ -423,7 +525,7 @@ write_cb (char *buf, size_t size, size_t nitems, void *ud)
                                              (long long) x->expect_size));
           return abort_xfer (x, xasprintf ("write to cache failed: %s", strerror (x->sink->write_errno)));
         }
-      progress_bytes (n);
+      oci_progress_bytes (n);
       return n;
     }
   if (x->mem_len + n > x->mem_max)
@@ -436,6 +538,49 @@ write_cb (char *buf, size_t size, size_t nitems, void *ud)
   x->mem_len += n;
   x->mem[x->mem_len] = '\0';
   return n;
+}
+
+/* The request body of an upload: a range of a file, or memory. */
+static size_t
+read_cb (char *buf, size_t size, size_t nitems, void *ud)
+{
+  struct xfer *x = ud;
+  size_t want = size * nitems;
+  uint64_t left = x->up_len - x->up_pos;
+  if (want > left)
+    want = (size_t) left;
+  if (want == 0)
+    return 0;
+  if (x->up_mem)
+    memcpy (buf, x->up_mem + x->up_pos, want);
+  else
+    {
+      ssize_t got = pread (x->up_fd, buf, want, (off_t) (x->up_off + x->up_pos));
+      if (got <= 0)
+        return CURL_READFUNC_ABORT;
+      want = (size_t) got;
+      oci_progress_bytes (want);
+    }
+  x->up_pos += want;
+  return want;
+}
+
+/* libcurl rewinds the body when it sends the request again on a new connection (a
+ * kept-alive one the server had closed). */
+static int
+seek_cb (void *ud, curl_off_t offset, int origin)
+{
+  struct xfer *x = ud;
+  if (origin != SEEK_SET || offset < 0 || (uint64_t) offset > x->up_len)
+    return CURL_SEEKFUNC_FAIL;
+  x->up_pos = (uint64_t) offset;
+  return CURL_SEEKFUNC_OK;
+}
+
+const char *
+oci_registry_display (const struct oci_registry *r)
+{
+  return r->display;
 }
 
 static void
@@ -451,8 +596,16 @@ common_opts (struct oci_registry *r, CURL *c, int allow_http)
   curl_easy_setopt (c, CURLOPT_LOW_SPEED_LIMIT, 1L);
   curl_easy_setopt (c, CURLOPT_LOW_SPEED_TIME, 60L);
   curl_easy_setopt (c, CURLOPT_USERAGENT, "enclaver/" PACKAGE_VERSION);
+  curl_easy_setopt (c, CURLOPT_SHARE, r->share);
+  /* HTTP/2 where the registry offers it over TLS (ALPN), HTTP/1.1 otherwise. */
+  curl_easy_setopt (c, CURLOPT_HTTP_VERSION, (long) CURL_HTTP_VERSION_2TLS);
   if (r->ca_cert)
     curl_easy_setopt (c, CURLOPT_CAINFO, r->ca_cert);
+  if (r->client_cert)
+    {
+      curl_easy_setopt (c, CURLOPT_SSLCERT, r->client_cert);
+      curl_easy_setopt (c, CURLOPT_SSLKEY, r->client_key);
+    }
 }
 
 /* ------------------------------------------------------------------ auth */
@@ -621,7 +774,7 @@ out:
   if (x.mem)
     explicit_bzero (x.mem, x.mem_len);
   free (x.mem);
-  xfer_clear (&x);
+  oci_xfer_clear (&x);
   return rc;
 }
 
@@ -700,16 +853,25 @@ retryable_curl (CURLcode c)
 }
 
 /* The wait before retry number n + 1 (n = 0 for the first retry): the base delay
- * (0.5 s) doubling, at most 8 s; a Retry-After in seconds (at most 30) when longer. */
+ * (0.5 s) doubling, at most 8 s; a Retry-After (seconds or an HTTP-date; at most 30 s)
+ * when longer. */
 static long
 backoff_ms (struct oci_registry *r, int n, const char *retry_after)
 {
   long ms = r->retry_ms << (n < 5 ? n : 5);
   if (ms > 8000)
     ms = 8000;
-  if (retry_after && isdigit ((unsigned char) retry_after[0]))
+  if (retry_after && *retry_after)
     {
-      long s = strtol (retry_after, NULL, 10);
+      /* delta-seconds, or an HTTP-date (RFC 9110 §10.2.3) */
+      long s = isdigit ((unsigned char) retry_after[0]) ? strtol (retry_after, NULL, 10) : -1;
+      if (s < 0)
+        {
+          time_t t = curl_getdate (retry_after, NULL);
+          s = t > 0 ? (long) (t - time (NULL)) : 0;
+          if (s < 0)
+            s = 0;
+        }
       if (s > 30)
         s = 30;
       if (s * 1000 > ms)
@@ -729,9 +891,9 @@ retry_wait (struct oci_registry *r, const struct xfer *x, const char *how, long 
 }
 
 /* Perform path (e.g. "/v2/x/manifests/tag") on the registry.  x carries the body target. */
-static int
-do_request (struct oci_registry *r, const char *path, const char *accept, const char *scope, struct xfer *x,
-            enclaver_error_t *err)
+int
+oci_registry_request (struct oci_registry *r, const char *path, const char *accept, const char *scope,
+                      struct xfer *x, enclaver_error_t *err)
 {
   int attempt = 0, auth_rounds = 0, no_progress = 0;
   for (;;)
@@ -740,8 +902,12 @@ do_request (struct oci_registry *r, const char *path, const char *accept, const 
       cleanup_free char *scheme = r->scheme ? xstrdup (r->scheme) : NULL;
       pthread_mutex_unlock (&r->lock);
       const char *try_scheme = scheme ? scheme : "https";
-      cleanup_free char *url = xasprintf ("%s://%s%s", try_scheme, r->host, path);
-      cleanup_free char *auth = auth_header (r, scope);
+      int absolute = strncmp (path, "http://", 7) == 0 || strncmp (path, "https://", 8) == 0;
+      cleanup_free char *url = absolute ? xstrdup (path) : xasprintf ("%s://%s%s", try_scheme, r->host, path);
+      cleanup_free char *self = xasprintf ("://%s/", r->host);
+      /* Our credentials go to the registry's own host only, not to another one an
+       * upload Location may name. */
+      cleanup_free char *auth = !absolute || strstr (url, self) == strchr (url, ':') ? auth_header (r, scope) : NULL;
       cleanup_free char *range = x->sink && x->sink->n > 0 ? xasprintf ("Range: bytes=%llu-", (unsigned long long) x->sink->n) : NULL;
       x->range_from = x->sink ? x->sink->n : 0;
       x->started = 0;
@@ -765,6 +931,24 @@ do_request (struct oci_registry *r, const char *path, const char *accept, const 
         hdrs = curl_slist_append (hdrs, auth);
       if (range)
         hdrs = curl_slist_append (hdrs, range);
+      for (struct curl_slist *e = x->extra; e; e = e->next)
+        hdrs = curl_slist_append (hdrs, e->data);
+      x->up_pos = 0;
+      x->transport_failed = 0;
+      if (x->method && strcmp (x->method, "HEAD") == 0)
+        curl_easy_setopt (c, CURLOPT_NOBODY, 1L);
+      else if (x->method && strcmp (x->method, "GET") != 0)
+        {
+          /* A body always (POST and PUT of nothing included), and no 100-continue wait. */
+          hdrs = curl_slist_append (hdrs, "Expect:");
+          curl_easy_setopt (c, CURLOPT_UPLOAD, 1L);
+          curl_easy_setopt (c, CURLOPT_CUSTOMREQUEST, x->method);
+          curl_easy_setopt (c, CURLOPT_READFUNCTION, read_cb);
+          curl_easy_setopt (c, CURLOPT_READDATA, x);
+          curl_easy_setopt (c, CURLOPT_SEEKFUNCTION, seek_cb);
+          curl_easy_setopt (c, CURLOPT_SEEKDATA, x);
+          curl_easy_setopt (c, CURLOPT_INFILESIZE_LARGE, (curl_off_t) (x->has_body ? x->up_len : 0));
+        }
       common_opts (r, c, r->http_ok);
       curl_easy_setopt (c, CURLOPT_URL, url);
       curl_easy_setopt (c, CURLOPT_HTTPHEADER, hdrs);
@@ -843,8 +1027,11 @@ do_request (struct oci_registry *r, const char *path, const char *accept, const 
       if (cc == CURLE_PEER_FAILED_VERIFICATION || cc == CURLE_SSL_CACERT_BADFILE)
         return enclaver_make_error (err, EIO, "registry %s: TLS verification failed: %s (use --ca-cert FILE)",
                                     r->display, curl_easy_strerror (cc));
-      if (!retryable_curl (cc))
-        return enclaver_make_error (err, EIO, "registry %s: %s: %s", r->display, x->what, curl_easy_strerror (cc));
+      if (!retryable_curl (cc) || x->no_transport_retry)
+        {
+          x->transport_failed = retryable_curl (cc);
+          return enclaver_make_error (err, EIO, "registry %s: %s: %s", r->display, x->what, curl_easy_strerror (cc));
+        }
       uint64_t after = x->sink ? x->sink->n : 0;
       attempt++;
       if (after > before)
@@ -885,10 +1072,10 @@ oci_registry_get_manifest (struct oci_registry *r, const char *repo, const char 
   x.mem_max = OCI_MAX_DOC;
   x.expect_size = -1;
   x.content_length = -1;
-  if (do_request (r, path, ACCEPT_MANIFESTS, scope, &x, err) < 0)
+  if (oci_registry_request (r, path, OCI_ACCEPT_MANIFESTS, scope, &x, err) < 0)
     {
       free (x.mem);
-      xfer_clear (&x);
+      oci_xfer_clear (&x);
       return -1;
     }
   *body = x.mem ? x.mem : xstrdup ("");
@@ -896,7 +1083,7 @@ oci_registry_get_manifest (struct oci_registry *r, const char *repo, const char 
   *content_type = x.content_type;
   *docker_digest = x.docker_digest;
   x.content_type = x.docker_digest = NULL;
-  xfer_clear (&x);
+  oci_xfer_clear (&x);
   return 0;
 }
 
@@ -912,12 +1099,12 @@ oci_registry_get_blob (struct oci_registry *r, const char *repo, const char *dig
   x.sink = sink;
   x.expect_size = size;
   x.content_length = -1;
-  double t0 = now_s ();
-  progress_blob_start (size > 0 ? (uint64_t) size : 0);
-  int rc = do_request (r, path, NULL, scope, &x, err);
+  double t0 = oci_now_s ();
+  oci_progress_blob_start (size > 0 ? (uint64_t) size : 0);
+  int rc = oci_registry_request (r, path, NULL, scope, &x, err);
   if (rc == 0)
-    progress_blob_done (digest, sink->n, now_s () - t0);
+    oci_progress_blob_done (digest, sink->n, oci_now_s () - t0);
   free (x.mem);
-  xfer_clear (&x);
+  oci_xfer_clear (&x);
   return rc;
 }

@@ -107,6 +107,14 @@ char *enclaver_build_fetch_kernel_hint (void);
 /* The build time, one for every output (EIF metadata BuildTime, the wrapper image's
  * created, the times of files enclaver adds): SOURCE_DATE_EPOCH (manifest, then
  * environment) when set, else the app image's created time, else 0. */
+/* A yes/no build parameter: 1 when it is 1, true, yes or on (any case), else 0. */
+int enclaver_build_param_true (const enclaver_ctx_t *ctx, const char *name);
+struct enclaver_image_options;
+/* The image and registry options the build's parameters give (cache-dir, ca-cert,
+ * insecure-registry -- a comma list --, progress), set over o's current values: what the
+ * fetch stage and `enclaver build --push` share.  *keep gets the storage behind
+ * o->insecure_registries (NULL when none): free() it once o is no longer used. */
+void enclaver_build_image_options (const enclaver_ctx_t *ctx, struct enclaver_image_options *o, void **keep);
 int enclaver_build_time (const enclaver_ctx_t *ctx, const struct enclaver_image *img, int64_t *epoch,
                          enclaver_error_t *err);
 /* EPOCH as RFC 3339 UTC, "2024-01-01T00:00:00Z".  malloc'd. */

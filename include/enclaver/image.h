@@ -194,6 +194,9 @@ struct enclaver_image_options
                            * there) instead of being copied into the cache; only their size is
                            * checked here, so the consumer must verify the digest while
                            * reading (the flatten stage does) */
+  const char *cert_dir;   /* certs.d-style directory: DIR/HOST[:PORT]/{*.crt CA, *.cert + *.key
+                           * client}; NULL = /etc/containers/certs.d, then /etc/docker/certs.d */
+  const char *creds;      /* "USER:PASSWORD" for every registry; NULL = the credential files */
 };
 
 void enclaver_image_options_init (struct enclaver_image_options *opts);
@@ -207,6 +210,32 @@ void enclaver_image_free_void (void *img);
 /* The `enclaver image inspect` document (malloc'd, indented JSON):
  * {"Name","Digest","MediaType","Platform","Config":{...},"Layers":[{"Digest","Size","MediaType"}],...} */
 char *enclaver_image_to_json (const struct enclaver_image *img, enclaver_error_t *err);
+
+/* ---------------------------------------------------------------- copy and push */
+
+struct enclaver_image_copy_options
+{
+  struct enclaver_image_options src; /* how the source is fetched; its registry settings
+                                      * (insecure, ca_cert, cert_dir, creds) apply to the
+                                      * destination too */
+  const char *format;     /* NULL: keep the manifest; "oci" or "docker": those media types */
+  const char *dest_creds; /* "USER:PASSWORD" for the destination; NULL: src.creds or files */
+};
+
+struct enclaver_image_copy_result
+{
+  char *digest;      /* the manifest digest at the destination */
+  char *destination; /* canonical destination reference */
+  unsigned blobs_present, blobs_mounted, blobs_uploaded, resumes;
+  uint64_t bytes_uploaded;
+};
+
+/* Copy SOURCE (any source enclaver_image_fetch reads) to DEST: a registry reference
+ * (by tag, or by digest, which must be the manifest's) or oci:DIR[:NAME].  0, or -1
+ * with *err naming the step, blob and registry. */
+int enclaver_image_copy (const char *source, const char *dest, const struct enclaver_image_copy_options *o,
+                         struct enclaver_image_copy_result *res, enclaver_error_t *err);
+void enclaver_image_copy_result_clear (struct enclaver_image_copy_result *res);
 
 /* The default cache directory (malloc'd). */
 char *enclaver_image_default_cache_dir (void);

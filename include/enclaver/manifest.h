@@ -101,6 +101,8 @@ struct enclaver_manifest
   char *output_eif;          /* output.eif */
   char *output_image_format; /* output.image.format: "oci" | "docker-archive" | "registry" */
   char *output_image_dest;   /* output.image.destination */
+  char *output_push_word;    /* output.push as written ("true" / "false") */
+  int output_push;           /* output.push: true: `enclaver build` pushes to target */
 
   /* reproducible: */
   int has_source_date_epoch;

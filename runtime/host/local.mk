@@ -86,3 +86,23 @@ tests_runtime_test_qemu_CFLAGS = $(AM_CFLAGS)
 tests_runtime_test_qemu_LDADD = runtime/host/libenclaver-host.la libenclaver.la libenclaver_common.la
 # Ingress, the host half (runtime/host/ingress.c; docs/network.md "Ingress").
 runtime_host_libenclaver_host_la_SOURCES += runtime/host/ingress.c runtime/host/ingress.h
+
+# enclaver-run: the release image's entrypoint (cli/enclaver-run.c, docs/image.md), the
+# `enclaver run` front end over local files only.  Static (no NEEDED entries: the image
+# holds no libraries), so it is linked from the sources it needs -- the EIF reader, the
+# manifest parser, the host launcher -- and never from libenclaver, whose libarchive,
+# curl and Lua it does not use.  emit-image installs it as /usr/local/bin/enclaver-run.
+pkglibexec_PROGRAMS += runtime/enclaver-run
+runtime_enclaver_run_SOURCES = cli/enclaver-run.c cli/cmd_run.c cli/run.h cli/common.c \
+	cli/commands.h cli/eif-common.c cli/eif-common.h \
+	core/error.c core/log.c core/util.c core/util.h core/tempfiles.c \
+	core/digest-worker.c core/digest-worker.h core/oci/pathlike.c \
+	core/manifest/manifest.c core/manifest/walk.c core/manifest/schema.c \
+	core/manifest/yaml.c core/manifest/internal.h \
+	$(EIF_LIB_SOURCES) $(runtime_host_libenclaver_host_la_SOURCES)
+runtime_enclaver_run_CPPFLAGS = $(HOST_CPPFLAGS) -I$(top_srcdir)
+runtime_enclaver_run_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) $(YAML_CFLAGS) $(CRYPTO_CFLAGS) \
+	$(ZLIB_CFLAGS) -DENCLAVER_NO_ISAL -pthread $(RUNTIME_PREFIX_MAP)
+runtime_enclaver_run_LDADD = libenclaver_common.la $(JANSSON_LIBS) $(YAML_LIBS) $(CRYPTO_LIBS) \
+	$(ZLIB_LIBS) -lpthread
+runtime_enclaver_run_LDFLAGS = $(RUNTIME_STATIC)

@@ -44,7 +44,9 @@ static const struct enclaver_stage_option options[] = {
   { ENCLAVER_OPT_STRING, "destination", NULL, 0, offsetof (struct emit_image_config, destination),
     "where to write the image (default: output.image.destination, else <--output-dir or manifest dir>/<name>-image[.tar])" },
   { ENCLAVER_OPT_STRING, "launcher", NULL, 0, offsetof (struct emit_image_config, launcher),
-    "static host launcher to install as /usr/local/bin/enclaver-run and make the entrypoint" },
+    "the host launcher installed as /usr/local/bin/enclaver-run and made the entrypoint: auto (default: "
+    "the static enclaver-run of this installation, when it is for the EIF's architecture), none, or the "
+    "path of a static launcher" },
   { 0, NULL, NULL, 0, 0, NULL },
 };
 
@@ -190,53 +192,97 @@ file_size (const char *p)
   return stat (p, &st) == 0 ? (uint64_t) st.st_size : 0;
 }
 
-/* The top layer: enclave/, enclave/application.eif, enclave/enclaver.yaml (and the
- * launcher), written to layer_path; returns digest (= diff_id, uncompressed), and the
- * EIF's own SHA-256 (hex) and size, hashed as it is copied. */
+/* A layer being written: an uncompressed tar into a file, hashed as it is written (its
+ * digest is also its diff_id). */
+struct layer_writer
+{
+  struct hash_sink s;
+  struct archive *a;
+};
+
+static int
+layer_begin (struct layer_writer *w, const char *layer_path, enclaver_error_t *err)
+{
+  memset (w, 0, sizeof *w);
+  w->s.fd = open (layer_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (w->s.fd < 0)
+    return enclaver_make_errno (err, errno, "create %s", layer_path);
+  w->s.md = EVP_MD_CTX_new ();
+  if (w->s.md == NULL || EVP_DigestInit_ex (w->s.md, EVP_sha256 (), NULL) != 1)
+    abort ();
+  if (tar_open (&w->a, &w->s, err) < 0)
+    {
+      EVP_MD_CTX_free (w->s.md);
+      close (w->s.fd);
+      return -1;
+    }
+  return 0;
+}
+
+/* Finish the tar when the entries went in (ok), fill out (digest, size, path), and
+ * release w whatever happened. */
+static int
+layer_end (struct layer_writer *w, int ok, const char *layer_path, struct blob *out, enclaver_error_t *err)
+{
+  int r = -1;
+  if (ok)
+    r = tar_close (w->a, err);
+  else
+    archive_write_free (w->a);
+  if (r == 0)
+    {
+      hex_digest (w->s.md, out->digest);
+      out->size = w->s.n;
+      out->path = strdup (layer_path);
+    }
+  EVP_MD_CTX_free (w->s.md);
+  close (w->s.fd);
+  return r;
+}
+
+/* The bottom layer: usr/local/bin/enclaver-run, the launcher, written to layer_path.
+ * Its own layer, so that images of the same launcher share it in registries and on
+ * hosts. */
+static int
+write_launcher_layer (const char *layer_path, const char *launcher, int64_t mtime, struct blob *out,
+                      enclaver_error_t *err)
+{
+  struct layer_writer w;
+  if (layer_begin (&w, layer_path, err) < 0)
+    return -1;
+  return layer_end (&w,
+                    tar_add (w.a, "usr/", 1, 0755, mtime, 0, NULL, NULL, err) == 0
+                      && tar_add (w.a, "usr/local/", 1, 0755, mtime, 0, NULL, NULL, err) == 0
+                      && tar_add (w.a, "usr/local/bin/", 1, 0755, mtime, 0, NULL, NULL, err) == 0
+                      && tar_add (w.a, "usr/local/bin/enclaver-run", 0, 0755, mtime, file_size (launcher), NULL,
+                                  launcher, err) == 0,
+                    layer_path, out, err);
+}
+
+/* The top layer: enclave/, enclave/application.eif, enclave/enclaver.yaml, written to
+ * layer_path; also the EIF's own SHA-256 (hex) and size, hashed as it is copied. */
 static int
 write_layer (const char *layer_path, const char *eif, const char *manifest_bytes, size_t manifest_len,
-             const char *launcher, int64_t mtime, struct blob *out, char eif_sha[72], uint64_t *eif_size,
-             enclaver_error_t *err)
+             int64_t mtime, struct blob *out, char eif_sha[72], uint64_t *eif_size, enclaver_error_t *err)
 {
-  struct hash_sink s = { .fd = -1 };
-  struct archive *a = NULL;
-  EVP_MD_CTX *emd = EVP_MD_CTX_new ();
-  int r = -1;
+  struct layer_writer w;
+  EVP_MD_CTX *emd;
+  int r;
+  if (layer_begin (&w, layer_path, err) < 0)
+    return -1;
+  emd = EVP_MD_CTX_new ();
   if (emd == NULL || EVP_DigestInit_ex (emd, EVP_sha256 (), NULL) != 1)
     abort ();
   *eif_size = file_size (eif);
-  s.fd = open (layer_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (s.fd < 0)
-    return enclaver_make_errno (err, errno, "create %s", layer_path);
-  s.md = EVP_MD_CTX_new ();
-  EVP_DigestInit_ex (s.md, EVP_sha256 (), NULL);
-  if (tar_open (&a, &s, err) < 0)
-    goto out;
-  if (tar_add (a, "enclave/", 1, 0755, mtime, 0, NULL, NULL, err) < 0
-      || tar_add_hashed (a, "enclave/application.eif", 0, 0644, mtime, *eif_size, NULL, eif, emd, err) < 0
-      || tar_add (a, "enclave/enclaver.yaml", 0, 0644, mtime, manifest_len, manifest_bytes, NULL, err) < 0)
-    goto out;
-  if (launcher
-      && (tar_add (a, "usr/", 1, 0755, mtime, 0, NULL, NULL, err) < 0
-          || tar_add (a, "usr/local/", 1, 0755, mtime, 0, NULL, NULL, err) < 0
-          || tar_add (a, "usr/local/bin/", 1, 0755, mtime, 0, NULL, NULL, err) < 0
-          || tar_add (a, "usr/local/bin/enclaver-run", 0, 0755, mtime, file_size (launcher), NULL, launcher, err) < 0))
-    goto out;
-  r = tar_close (a, err);
-  a = NULL;
+  r = layer_end (&w,
+                 tar_add (w.a, "enclave/", 1, 0755, mtime, 0, NULL, NULL, err) == 0
+                   && tar_add_hashed (w.a, "enclave/application.eif", 0, 0644, mtime, *eif_size, NULL, eif, emd, err) == 0
+                   && tar_add (w.a, "enclave/enclaver.yaml", 0, 0644, mtime, manifest_len, manifest_bytes, NULL, err)
+                        == 0,
+                 layer_path, out, err);
   if (r == 0)
-    {
-      hex_digest (s.md, out->digest);
-      out->size = s.n;
-      out->path = strdup (layer_path);
-      hex_digest (emd, eif_sha);
-    }
-out:
-  if (a)
-    archive_write_free (a);
+    hex_digest (emd, eif_sha);
   EVP_MD_CTX_free (emd);
-  EVP_MD_CTX_free (s.md);
-  close (s.fd);
   return r;
 }
 
@@ -314,9 +360,12 @@ image_dest (struct emit_image_config *c, const struct enclaver_manifest *m, encl
 
   *format = c->format ? c->format : m->output_image_format ? m->output_image_format : "oci";
   if (strcmp (*format, "registry") == 0)
-    return enclaver_make_error (err, ENOTSUP,
-                                "output.image.format: registry: pushing the wrapper image is not supported yet; "
-                                "write an oci or docker-archive image and push it with skopeo");
+    {
+      /* The image is written as the default OCI layout, and `enclaver build` pushes it
+       * to output.image.destination (cli/build-push.c). */
+      *format = "oci";
+      dest_in = c->destination;
+    }
   if (strcmp (*format, "oci") != 0 && strcmp (*format, "docker-archive") != 0)
     return enclaver_make_error (err, EINVAL, "image format '%s' is not oci or docker-archive", *format);
   if (dest_in && dest_in[0] == '/')
@@ -344,6 +393,43 @@ check_launcher (const char *launcher, int arch, enclaver_error_t *err)
   return enclaver_build_check_elf (launcher, arch, "the launcher", err);
 }
 
+/* The launcher to install (*out, NULL for none): the option's path, checked; "none"; or,
+ * by default, this installation's static enclaver-run when it is for the EIF's
+ * architecture (a cross build gets none, with a warning saying how to add one). */
+static int
+find_launcher (enclaver_stage_t *st, const char *opt, int arch, int quiet, char **out, enclaver_error_t *err)
+{
+  enclaver_error_t e = NULL;
+  char *p;
+
+  *out = NULL;
+  if (opt && strcmp (opt, "none") == 0)
+    return 0;
+  if (opt && strcmp (opt, "auto") != 0)
+    {
+      if (check_launcher (opt, arch, err) < 0)
+        return -1;
+      *out = strdup (opt);
+      return 0;
+    }
+  p = enclaver_find_program ("enclaver-run", &e);
+  if (p && enclaver_build_check_elf (p, arch, "the launcher", &e) < 0)
+    {
+      free (p);
+      p = NULL;
+    }
+  if (p == NULL)
+    {
+      if (!quiet)
+        enclaver_stage_log_warning (st, "%s; the release image gets no entrypoint (emit-image option launcher: "
+                                        "PATH adds a static enclaver-run for the EIF's architecture)", e->msg);
+      enclaver_error_release (&e);
+      return 0;
+    }
+  *out = p;
+  return 0;
+}
+
 /* Before any stage runs: the wrapper image's destination can be written, and the
  * launcher is a program for the EIF's architecture. */
 static int
@@ -360,7 +446,7 @@ emit_image_check (enclaver_stage_t *st, enclaver_ctx_t *ctx, enclaver_error_t *e
   r = image_dest (c, m, ctx, &format, &dest, err);
   if (r == 0)
     r = enclaver_build_check_output (dest, strcmp (format, "oci") == 0, "the wrapper image", err);
-  if (r == 0 && c->launcher)
+  if (r == 0 && c->launcher && strcmp (c->launcher, "auto") != 0 && strcmp (c->launcher, "none") != 0)
     r = enclaver_build_arch (ctx, NULL, &arch, &why, err) < 0 ? -1 : check_launcher (c->launcher, arch, err);
   free (dest);
   return r;
@@ -403,12 +489,15 @@ emit_image_run (enclaver_stage_t *st, enclaver_ctx_t *ctx, enclaver_error_t *err
   const struct enclaver_kernel *k = enclaver_ctx_get (ctx, ENCLAVER_SLOT_KERNEL, ENCLAVER_KERNEL_TYPE);
   const struct enclaver_image *img = enclaver_ctx_get (ctx, ENCLAVER_SLOT_IMAGE, ENCLAVER_IMAGE_TYPE);
   const char *eif_tmp = enclaver_ctx_get_param (ctx, "eif-tmp");
-  const char *format, *launcher = c->launcher;
+  const char *format;
   char *dest = NULL, *mbytes = NULL, *created = NULL, *layer_path = NULL, *ref_name = NULL, *src_name = NULL;
+  char *launcher = NULL, *launcher_path = NULL;
   char hex[ENCLAVER_PCR_HEX_SIZE], *tarpath = NULL, eif_sha[72] = "";
   uint64_t eif_size = 0;
   size_t mlen = 0;
-  struct blob layer = { 0 }, config = { 0 }, manifest = { 0 };
+  struct blob layers[2] = { { "", 0, NULL, NULL }, { "", 0, NULL, NULL } }, config = { 0 }, manifest = { 0 };
+  size_t nl = 0;
+  json_t *diff_ids = NULL, *mlayers = NULL;
   json_t *cfg = NULL, *man = NULL, *annotations = NULL, *index = NULL, *dman = NULL;
   int64_t btime;
   int ret = -1;
@@ -417,7 +506,8 @@ emit_image_run (enclaver_stage_t *st, enclaver_ctx_t *ctx, enclaver_error_t *err
     return enclaver_make_error (err, EINVAL, "no measured EIF in the build context (run measure and emit-eif first)");
   if (image_dest (c, m, ctx, &format, &dest, err) < 0)
     return -1;
-  if (launcher && check_launcher (launcher, k ? k->arch : enclaver_build_host_arch (), err) < 0)
+  if (find_launcher (st, c->launcher, k ? k->arch : enclaver_build_host_arch (),
+                     enclaver_log_get_level () < ENCLAVER_LOG_WARNING, &launcher, err) < 0)
     goto out;
   if (enclaver_build_time (ctx, img, &btime, err) < 0)
     goto out;
@@ -457,14 +547,26 @@ emit_image_run (enclaver_stage_t *st, enclaver_ctx_t *ctx, enclaver_error_t *err
     mkdir (blobs, 0755);
     layer_path = malloc (n + 16);
     snprintf (layer_path, n + 16, "%s/layer.tmp", blobs);
+    launcher_path = malloc (n + 16);
+    snprintf (launcher_path, n + 16, "%s/launcher.tmp", blobs);
     free (blobs);
-    if (write_layer (layer_path, eif_tmp, mbytes, mlen, launcher, btime < 0 ? 0 : btime, &layer, eif_sha,
-                     &eif_size, err) < 0)
+    if (launcher && write_launcher_layer (launcher_path, launcher, btime < 0 ? 0 : btime, &layers[nl++], err) < 0)
       goto out;
+    if (write_layer (layer_path, eif_tmp, mbytes, mlen, btime < 0 ? 0 : btime, &layers[nl++], eif_sha, &eif_size,
+                     err) < 0)
+      goto out;
+    diff_ids = json_array ();
+    mlayers = json_array ();
+    for (size_t i = 0; i < nl; i++)
+      {
+        json_array_append_new (diff_ids, json_string (layers[i].digest));
+        json_array_append_new (mlayers, json_pack ("{s:s, s:s, s:I}", "mediaType", ENCLAVER_MT_OCI_LAYER, "digest",
+                                                   layers[i].digest, "size", (json_int_t) layers[i].size));
+      }
 
-    cfg = json_pack ("{s:s, s:s, s:s, s:{}, s:{s:s, s:[s]}}", "architecture",
+    cfg = json_pack ("{s:s, s:s, s:s, s:{}, s:{s:s, s:O}}", "architecture",
                      k && k->arch == ENCLAVER_EIF_ARCH_AARCH64 ? "arm64" : "amd64", "os", "linux", "created", created,
-                     "config", "rootfs", "type", "layers", "diff_ids", layer.digest);
+                     "config", "rootfs", "type", "layers", "diff_ids", diff_ids);
     if (launcher)
       json_object_set_new (json_object_get (cfg, "config"), "Entrypoint", json_pack ("[s]", "/usr/local/bin/enclaver-run"));
     annotations = json_object ();
@@ -497,26 +599,54 @@ emit_image_run (enclaver_stage_t *st, enclaver_ctx_t *ctx, enclaver_error_t *err
       json_object_set_new (annotations, "dev.enclaver.eif.size", json_string (sz));
     }
     json_object_set_new (annotations, "org.opencontainers.image.created", json_string (created));
+    {
+      /* --label KEY=VALUE of `enclaver build` (org.opencontainers.image.source, ...). */
+      const char *lj = enclaver_ctx_get_param (ctx, "image-labels");
+      json_t *extra = lj ? json_loads (lj, 0, NULL) : NULL;
+      const char *key;
+      json_t *val;
+      if (lj && !json_is_object (extra))
+        {
+          json_decref (extra);
+          enclaver_make_error (err, EINVAL, "build parameter image-labels is not a JSON object");
+          goto out;
+        }
+      json_object_foreach (extra, key, val)
+      {
+        if (!json_is_string (val) || strncmp (key, "dev.enclaver.", 13) == 0)
+          {
+            json_decref (extra);
+            enclaver_make_error (err, EINVAL, "label %s: a string, not one of the build's own dev.enclaver.* labels",
+                                 key);
+            goto out;
+          }
+        json_object_set (annotations, key, val);
+      }
+      json_decref (extra);
+    }
     json_object_set (json_object_get (cfg, "config"), "Labels", annotations);
     blob_of_json (&config, cfg);
-    man = json_pack ("{s:i, s:s, s:{s:s, s:s, s:I}, s:[{s:s, s:s, s:I}], s:O}", "schemaVersion", 2, "mediaType",
+    man = json_pack ("{s:i, s:s, s:{s:s, s:s, s:I}, s:O, s:O}", "schemaVersion", 2, "mediaType",
                      ENCLAVER_MT_OCI_MANIFEST, "config", "mediaType", ENCLAVER_MT_OCI_CONFIG, "digest", config.digest,
-                     "size", (json_int_t) config.size, "layers", "mediaType", ENCLAVER_MT_OCI_LAYER, "digest",
-                     layer.digest, "size", (json_int_t) layer.size, "annotations", annotations);
+                     "size", (json_int_t) config.size, "layers", mlayers, "annotations", annotations);
     blob_of_json (&manifest, man);
 
     /* Store the blobs. */
     {
-      char *p = malloc (strlen (dir) + 96);
-      snprintf (p, strlen (dir) + 96, "%s/blobs/sha256/%s", dir, layer.digest + 7);
-      if (rename (layer_path, p) < 0)
+      char *p;
+      for (size_t i = 0; i < nl; i++)
         {
-          enclaver_make_errno (err, errno, "rename %s", layer_path);
-          free (p);
-          goto out;
+          p = malloc (strlen (dir) + 96);
+          snprintf (p, strlen (dir) + 96, "%s/blobs/sha256/%s", dir, layers[i].digest + 7);
+          if (rename (layers[i].path, p) < 0)
+            {
+              enclaver_make_errno (err, errno, "rename %s", layers[i].path);
+              free (p);
+              goto out;
+            }
+          free (layers[i].path);
+          layers[i].path = p;
         }
-      free (layer.path);
-      layer.path = p;
       p = malloc (strlen (dir) + 96);
       snprintf (p, strlen (dir) + 96, "%s/blobs/sha256/%s", dir, config.digest + 7);
       if (write_file (p, config.data, config.size, err) < 0)
@@ -559,15 +689,18 @@ emit_image_run (enclaver_stage_t *st, enclaver_ctx_t *ctx, enclaver_error_t *err
         /* One tar: OCI layout + Docker's manifest.json, members sorted. */
         struct hash_sink s = { .fd = -1 };
         struct archive *a = NULL;
-        char *ij = json_dumps (index, JSON_COMPACT | JSON_SORT_KEYS), *mj, bl[128], bc[128], bm[128];
+        char *ij = json_dumps (index, JSON_COMPACT | JSON_SORT_KEYS), *mj, bl[2][128], bc[128], bm[128];
         const char *tmp;
         int fd;
-        dman = json_pack ("[{s:s, s:[s], s:[s]}]", "Config", "", "RepoTags", m->target, "Layers", "");
+        dman = json_pack ("[{s:s, s:[s], s:[]}]", "Config", "", "RepoTags", m->target, "Layers");
         snprintf (bc, sizeof bc, "blobs/sha256/%s", config.digest + 7);
-        snprintf (bl, sizeof bl, "blobs/sha256/%s", layer.digest + 7);
         snprintf (bm, sizeof bm, "blobs/sha256/%s", manifest.digest + 7);
         json_object_set_new (json_array_get (dman, 0), "Config", json_string (bc));
-        json_array_set_new (json_object_get (json_array_get (dman, 0), "Layers"), 0, json_string (bl));
+        for (size_t i = 0; i < nl; i++)
+          {
+            snprintf (bl[i], sizeof bl[i], "blobs/sha256/%s", layers[i].digest + 7);
+            json_array_append_new (json_object_get (json_array_get (dman, 0), "Layers"), json_string (bl[i]));
+          }
         mj = json_dumps (dman, JSON_COMPACT);
         fd = enclaver_ctx_output_open (ctx, dest, &tmp, err);
         if (fd < 0)
@@ -579,10 +712,11 @@ emit_image_run (enclaver_stage_t *st, enclaver_ctx_t *ctx, enclaver_error_t *err
         s.fd = fd;
         {
           /* blobs sorted by digest text, as a sorted tar listing would be */
-          struct { const char *name; struct blob *b; } e[3] = { { bc, &config }, { bl, &layer }, { bm, &manifest } };
-          int i, j;
-          for (i = 0; i < 3; i++)
-            for (j = i + 1; j < 3; j++)
+          struct { const char *name; struct blob *b; } e[4] = { { bc, &config }, { bm, &manifest },
+                                                                { bl[0], &layers[0] }, { bl[1], &layers[1] } };
+          int i, j, ne = 2 + (int) nl;
+          for (i = 0; i < ne; i++)
+            for (j = i + 1; j < ne; j++)
               if (strcmp (e[j].name, e[i].name) < 0)
                 {
                   __typeof__ (e[0]) t = e[i];
@@ -593,7 +727,7 @@ emit_image_run (enclaver_stage_t *st, enclaver_ctx_t *ctx, enclaver_error_t *err
               && tar_add (a, "blobs/sha256/", 1, 0755, btime < 0 ? 0 : btime, 0, NULL, NULL, err) == 0)
             {
               ret = 0;
-              for (i = 0; i < 3 && ret == 0; i++)
+              for (i = 0; i < ne && ret == 0; i++)
                 ret = tar_add (a, e[i].name, 0, 0644, btime < 0 ? 0 : btime, e[i].b->size, e[i].b->data,
                                e[i].b->data ? NULL : e[i].b->path, err);
               if (ret == 0)
@@ -637,7 +771,12 @@ out:
   json_decref (annotations);
   json_decref (index);
   json_decref (dman);
-  free (layer.path);
+  for (size_t i = 0; i < 2; i++)
+    free (layers[i].path);
+  json_decref (diff_ids);
+  json_decref (mlayers);
+  free (launcher);
+  free (launcher_path);
   free (config.data);
   free (manifest.data);
   free (dest);

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include <enclaver/build.h>
 #include <enclaver/context.h>
 #include <enclaver/image.h>
 #include <enclaver/manifest.h>
@@ -41,13 +42,6 @@ static const struct enclaver_stage_option fetch_options[] = {
 };
 
 static int
-truthy (const char *v)
-{
-  return v && (strcmp (v, "1") == 0 || strcasecmp (v, "true") == 0 || strcasecmp (v, "yes") == 0
-               || strcasecmp (v, "on") == 0);
-}
-
-static int
 fetch_run (enclaver_stage_t *stage, enclaver_ctx_t *ctx, enclaver_error_t *err)
 {
   struct fetch_config *cfg = enclaver_stage_get_config (stage);
@@ -55,8 +49,7 @@ fetch_run (enclaver_stage_t *stage, enclaver_ctx_t *ctx, enclaver_error_t *err)
   struct enclaver_image_options o;
   const char *source = cfg && cfg->source ? cfg->source : m ? m->source_app : NULL;
   const char *v;
-  char *insecure_buf = NULL;
-  const char **insecure = NULL;
+  void *keep = NULL;
   struct enclaver_image *img;
   int rc = -1;
 
@@ -64,14 +57,13 @@ fetch_run (enclaver_stage_t *stage, enclaver_ctx_t *ctx, enclaver_error_t *err)
     return enclaver_make_error (err, EINVAL,
                                 "no image to fetch: the manifest has no sources.app (and no --from was given)");
   enclaver_image_options_init (&o);
+  enclaver_build_image_options (ctx, &o, &keep); /* cache-dir, ca-cert, insecure-registry, progress */
   o.platform = cfg && cfg->platform ? cfg->platform : enclaver_ctx_get_param (ctx, "platform");
-  o.cache_dir = cfg && cfg->cache_dir ? cfg->cache_dir : enclaver_ctx_get_param (ctx, "cache-dir");
-  o.ca_cert = enclaver_ctx_get_param (ctx, "ca-cert");
-  o.pull = truthy (enclaver_ctx_get_param (ctx, "pull"));
-  o.offline = truthy (enclaver_ctx_get_param (ctx, "offline"));
+  if (cfg && cfg->cache_dir)
+    o.cache_dir = cfg->cache_dir;
+  o.pull = enclaver_build_param_true (ctx, "pull");
+  o.offline = enclaver_build_param_true (ctx, "offline");
   o.only_metadata = cfg ? cfg->metadata_only : 0;
-  if ((v = enclaver_ctx_get_param (ctx, "progress")) && !truthy (v))
-    o.progress = 0;
   /* Layers of an oci: layout are read where they are: flatten verifies each blob's
    * digest while it reads it, so copying them into the cache would only cost time. */
   o.layers_in_place = 1;
@@ -82,27 +74,11 @@ fetch_run (enclaver_stage_t *stage, enclaver_ctx_t *ctx, enclaver_error_t *err)
       char *end;
       long n = strtol (v, &end, 10);
       if (*end || n < 1 || n > 64)
-        return enclaver_make_error (err, EINVAL, "parameter jobs: '%s' is not a number from 1 to 64", v);
-      o.jobs = (unsigned) (n > 32 ? 32 : n);
-    }
-  if ((v = enclaver_ctx_get_param (ctx, "insecure-registry")) && *v)
-    {
-      size_t n = 1;
-      insecure_buf = strdup (v);
-      if (insecure_buf == NULL)
-        return enclaver_make_error (err, ENOMEM, "out of memory");
-      for (const char *p = v; *p; p++)
-        n += *p == ',';
-      insecure = calloc (n + 1, sizeof *insecure);
-      if (insecure == NULL)
         {
-          free (insecure_buf);
-          return enclaver_make_error (err, ENOMEM, "out of memory");
+          free (keep);
+          return enclaver_make_error (err, EINVAL, "parameter jobs: '%s' is not a number from 1 to 64", v);
         }
-      n = 0;
-      for (char *save = NULL, *t = strtok_r (insecure_buf, ",", &save); t; t = strtok_r (NULL, ",", &save))
-        insecure[n++] = t;
-      o.insecure_registries = insecure;
+      o.jobs = (unsigned) (n > 32 ? 32 : n);
     }
 
   enclaver_stage_log_info (stage, "fetching %s", source);
@@ -115,8 +91,7 @@ fetch_run (enclaver_stage_t *stage, enclaver_ctx_t *ctx, enclaver_error_t *err)
     goto out;
   rc = 0;
 out:
-  free (insecure);
-  free (insecure_buf);
+  free (keep);
   return rc;
 }
 

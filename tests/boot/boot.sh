@@ -171,6 +171,14 @@ expect_in "memory and CPUs come from the image's defaults" "$ERR" "with 777 MiB 
 run_cmd timeout 600 "$ENCLAVER" run --qemu --timeout 300 --memory 640 --cpu-count 2 proj/boot-signed-image
 expect_rc "--memory (nitro-cli's spelling) and --cpu-count: exit 0" 0
 expect_in "the command line wins over the image's defaults" "$ERR" "with 640 MiB and 2 CPUs "
+# The release image's own launcher (the static enclaver-run of its bottom layer) boots
+# the EIF of its top layer with the defaults of the manifest beside it.
+run_cmd unpack_image proj/boot-signed-image rel-root
+expect_rc "unpack the release image" 0
+run_cmd timeout 600 rel-root/usr/local/bin/enclaver-run --qemu --timeout 300 rel-root/enclave/application.eif
+expect_rc "the image's enclaver-run boots the image's EIF: exit 0" 0
+expect_in "... the app ran" "$ERR" "Hello from the enclave, world! (pid"
+expect_in "... with the memory and CPUs of the enclaver.yaml beside it" "$ERR" "with 777 MiB and 1 CPU "
 ( cd proj && timeout 600 "$ENCLAVER" run --qemu --timeout 300 >../target.out 2>../target.err ); RC=$?
 OUT=$(cat target.out); ERR=$(cat target.err)
 expect_rc "run without an image: ./enclaver.yaml's build output" 0

@@ -198,7 +198,7 @@ expect_rc "default stack: build writes EIF and wrapper image" 0
 run_cmd "$ENCLAVER" image inspect oci:e2e-image
 expect_rc "wrapper image readable by enclaver image inspect" 0
 expect_in "annotations carry PCR0" "$OUT" "\"dev.enclaver.pcr0\": \"$P0\""
-layer=$(printf '%s' "$OUT" | python3 -c 'import json,sys; print(json.load(sys.stdin)["Layers"][0]["Digest"][7:])')
+layer=$(printf '%s' "$OUT" | python3 -c 'import json,sys; print(json.load(sys.stdin)["Layers"][-1]["Digest"][7:])')
 mkdir lay && tar -xf "e2e-image/blobs/sha256/$layer" -C lay
 cmp -s lay/enclave/application.eif e2e.eif && ok "image layer holds the EIF" || not_ok "image layer EIF"
 cmp -s lay/enclave/enclaver.yaml enclaver.yaml && ok "image layer holds the manifest as written" || not_ok "image manifest"

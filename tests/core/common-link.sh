@@ -2,7 +2,8 @@
 # The runtime programs link the common/ helpers statically and nothing of libenclaver's
 # dependencies (libarchive, curl, Lua, libyaml): checked on the real binaries.  The init
 # links no OpenSSL either; the supervisor does (the attestation API checks public keys,
-# TLS ingress and the KMS proxy need it), statically like everything else it has.
+# TLS ingress and the KMS proxy need it), statically like everything else it has.  So
+# does the release image's launcher enclaver-run.
 . "$top_srcdir/tests/lib.sh"
 command -v nm >/dev/null || skip_all "nm missing"
 command -v readelf >/dev/null || skip_all "readelf missing"
@@ -31,4 +32,24 @@ for prog in enclaver-init enclaver-supervisor; do
   [ -z "$bad" ] && ok "$prog: no $what" \
     || { not_ok "$prog: pulls in $bad"; }
 done
+# enclaver-run, the release image's entrypoint: static, with the EIF reader and the
+# manifest parser (libyaml) but none of the image code.
+bin="$RT/enclaver-run"
+if readelf -d "$bin" 2>/dev/null | grep -q 'NEEDED.*libasan'; then
+  ok "enclaver-run: sanitizer build, dynamically linked by design"
+  bad=$(readelf -d "$bin" | grep -E 'NEEDED.*(libarchive|libcurl|liblua)' | head -3)
+  [ -z "$bad" ] && ok "enclaver-run: needs no libarchive, curl or Lua" || not_ok "enclaver-run: needs $bad"
+  done_testing
+  exit
+elif readelf -l "$bin" | grep -q INTERP; then
+  not_ok "enclaver-run: statically linked"
+else
+  ok "enclaver-run: statically linked"
+fi
+syms=$(nm "$bin" 2>/dev/null)
+for s in enclaver_eif_read enclaver_manifest_load_ex host_run yaml_parser_parse; do
+  printf '%s\n' "$syms" | grep -q " [Tt] $s\$" && ok "enclaver-run: has $s" || not_ok "enclaver-run: has $s"
+done
+bad=$(printf '%s\n' "$syms" | grep -E " [TtUu] (archive_|curl_|lua_|luaL_|enclaver_image_source_resolve)" | head -3)
+[ -z "$bad" ] && ok "enclaver-run: no libarchive, curl, Lua or image code" || not_ok "enclaver-run: pulls in $bad"
 done_testing

@@ -7,10 +7,7 @@
 # on blobs corrupted on disk.
 . "$top_srcdir/tests/lib.sh"
 . "$top_srcdir/tests/oci/ocitest.sh"
-export HOME=$TEST_TMP/home DOCKER_CONFIG=$TEST_TMP/no-docker-config XDG_RUNTIME_DIR=$TEST_TMP/run \
-  XDG_CONFIG_HOME=$TEST_TMP/xdg
-unset REGISTRY_AUTH_FILE SSL_CERT_FILE
-mkdir -p "$HOME"
+no_ambient_credentials
 ARCH=$(host_arch)
 L=$TEST_TMP/layout
 $MKIMAGE layout "$L" "$ARCH" || { not_ok "build test layout"; done_testing; exit 1; }

@@ -3,8 +3,9 @@
 
   faultproxy.py PORTFILE UPSTREAM_URL
 
-Listens on a free 127.0.0.1 port (written to PORTFILE) and forwards GET/HEAD to
-UPSTREAM_URL.  Faults are read from PORTFILE.faults (JSON list, re-read whenever the
+Listens on a free 127.0.0.1 port (written to PORTFILE) and forwards GET/HEAD and the
+push requests (POST/PUT/PATCH, with their bodies and the client's Host, so upload
+Locations point back here) to UPSTREAM_URL.  Faults are read from PORTFILE.faults (JSON list, re-read whenever the
 file changes) as {"match": "<substring of the path>", "action": A, "count": N}:
   503 / 500 / 429   answer that status instead of forwarding (429 with Retry-After: 0)
   cut               send the headers and half of the body, then drop the connection
@@ -13,8 +14,15 @@ file changes) as {"match": "<substring of the path>", "action": A, "count": N}:
   bad-digest        send a wrong Docker-Content-Digest header
   404               answer 404 (MANIFEST_UNKNOWN)
   redirect:BASE     answer 307 to BASE + the same path (e.g. another proxy: another "host")
-Each rule fires count times (default 1).  Every request is logged to PORTFILE.log as
-"METHOD PATH range=<Range or -> auth=<yes|no> -> STATUS[ ACTION]"."""
+  cut-upload        read half of the request body, send the headers of an answer and
+                    drop the connection before its body (the upstream never sees the request; the client cannot
+                    take it for a stale kept-alive connection and send it again)
+  cut-reply         forward the request, then drop the connection before the answer
+                    (the upstream took it; the client does not know)
+Each rule fires count times (default 1), after letting "after" matching requests
+through (default 0); "method" limits it to one HTTP method.  Every request is logged to PORTFILE.log as
+"METHOD PATH range=<Range or -> auth=<yes|no> -> STATUS[ ACTION]", and every new TCP
+connection as "connection"."""
 import json, os, sys, threading, http.client
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlparse
@@ -36,14 +44,18 @@ def rules():
             rs = json.load(f)
         for r in rs:
             r.setdefault("count", 1)
+            r.setdefault("after", 0)
         state["mtime"], state["rules"] = m, rs
     return state["rules"]
 
 
-def take(path):
+def take(method, path):
     with lock:
         for r in rules():
-            if r["match"] in path and r["count"] > 0:
+            if r["match"] in path and r["count"] > 0 and r.get("method", method) == method:
+                if r["after"] > 0:
+                    r["after"] -= 1
+                    continue
                 r["count"] -= 1
                 return r["action"]
     return None
@@ -61,6 +73,10 @@ class H(BaseHTTPRequestHandler):
     def log_message(self, *a):
         pass
 
+    def setup(self):
+        super().setup()
+        log("connection")  # one line per TCP connection: the tests count reuse
+
     def simple(self, status, body=b"", extra=None):
         self.send_response(status)
         for k, v in (extra or {}).items():
@@ -73,8 +89,18 @@ class H(BaseHTTPRequestHandler):
             self.wfile.write(body)
         self.close_connection = True
 
+    def drop(self, data):
+        """Send data, then drop the connection (no more of the answer)."""
+        self.wfile.write(data)
+        self.wfile.flush()
+        self.close_connection = True
+        try:
+            self.connection.shutdown(2)
+        except OSError:
+            pass
+
     def handle_any(self):
-        action = take(self.path)
+        action = take(self.command, self.path)
         rng = self.headers.get("Range")
         auth = "yes" if self.headers.get("Authorization") else "no"
         prefix = "%s %s range=%s auth=%s" % (self.command, self.path, rng or "-", auth)
@@ -91,17 +117,29 @@ class H(BaseHTTPRequestHandler):
             log("%s -> 404 404" % prefix)
             self.simple(404, b'{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown"}]}')
             return
+        n = int(self.headers.get("Content-Length") or 0)
+        if action == "cut-upload":
+            self.rfile.read(n // 2)
+            log("%s -> cut-upload" % prefix)
+            self.drop(b"HTTP/1.1 202 Accepted\r\nContent-Length: 64\r\n\r\n")
+            return
+        req_body = self.rfile.read(n) if n > 0 else None
         headers = {}
-        for k in ("Accept", "Authorization", "Range"):
+        for k in ("Accept", "Authorization", "Range", "Content-Type", "Content-Range", "Host"):
             v = self.headers.get(k)
             if v and not (k == "Range" and action == "ignore-range"):
                 headers[k] = v
+        if self.command in ("POST", "PUT", "PATCH"):
+            headers["Content-Length"] = str(n)
         c = http.client.HTTPConnection(upstream.hostname, upstream.port, timeout=60)
-        c.request(self.command, self.path, headers=headers)
+        c.request(self.command, self.path, body=req_body, headers=headers)
         r = c.getresponse()
         body = r.read()
         c.close()
         log("%s -> %d%s" % (prefix, r.status, " " + action if action else ""))
+        if action == "cut-reply":
+            self.drop(b"HTTP/1.1 2")
+            return
         if action == "corrupt" and len(body) > 0:
             b = bytearray(body)
             b[len(b) // 2] ^= 0xff
@@ -120,18 +158,15 @@ class H(BaseHTTPRequestHandler):
         if self.command == "HEAD":
             return
         if action == "cut" and len(body) > 1:
-            self.wfile.write(body[: len(body) // 2])
-            self.wfile.flush()
-            self.close_connection = True
-            try:
-                self.connection.shutdown(2)
-            except OSError:
-                pass
+            self.drop(body[: len(body) // 2])
             return
         self.wfile.write(body)
 
     do_GET = handle_any
     do_HEAD = handle_any
+    do_POST = handle_any
+    do_PUT = handle_any
+    do_PATCH = handle_any
 
 
 srv = ThreadingHTTPServer(("127.0.0.1", 0), H)

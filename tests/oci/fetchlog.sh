@@ -6,10 +6,7 @@
 # terminal comes from script(1) (bsdutils).
 . "$top_srcdir/tests/lib.sh"
 . "$top_srcdir/tests/oci/ocitest.sh"
-export HOME=$TEST_TMP/home DOCKER_CONFIG=$TEST_TMP/no-docker-config XDG_RUNTIME_DIR=$TEST_TMP/run \
-  XDG_CONFIG_HOME=$TEST_TMP/xdg
-unset REGISTRY_AUTH_FILE SSL_CERT_FILE
-mkdir -p "$HOME"
+no_ambient_credentials
 ESC=$(printf '\033')
 is_json () { jq -e . "$1" > /dev/null; }
 

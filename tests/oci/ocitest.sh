@@ -43,6 +43,17 @@ layout_ref_digest () {
 }
 blob () { tap_argc blob 2 2 "$@"; echo "$1/blobs/sha256/${2#sha256:}"; }
 
+# no_ambient_credentials: HOME, the Docker and containers config and runtime
+# directories inside TEST_TMP, no REGISTRY_AUTH_FILE or SSL_CERT_FILE: every credential
+# and CA a test uses, it sets itself.
+no_ambient_credentials () {
+  tap_argc no_ambient_credentials 0 0 "$@"
+  export HOME=$TEST_TMP/home DOCKER_CONFIG=$TEST_TMP/no-docker-config XDG_RUNTIME_DIR=$TEST_TMP/run \
+    XDG_CONFIG_HOME=$TEST_TMP/xdg
+  unset REGISTRY_AUTH_FILE SSL_CERT_FILE
+  mkdir -p "$HOME"
+}
+
 free_port () {
   tap_argc free_port 0 0 "$@"
   $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
