@@ -77,6 +77,8 @@ request (const char *buf, size_t size)
     pathp++;
   size_t al = (size_t) (pathp - auth), pl = (size_t) (t + tl - pathp);
   authority (auth, al, 80);
+  if (!http_forward_fits (&h))
+    return; /* the proxy answers 431 */
   const char *origin = pl ? pathp : "/";
   size_t olen = pl ? pl : 1;
   size_t need = http_forward_head_size (&h, olen, al);

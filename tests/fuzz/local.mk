@@ -85,5 +85,5 @@ fuzz-long: fuzz
 # Dictionaries: the formats with keywords (the EIF reader and the Lua generator have none).
 FUZZ_DICTS = $(filter-out tests/fuzz/fuzz_eif_reader.dict tests/fuzz/fuzz_lua.dict,$(FUZZ_NAMES:%=tests/fuzz/%.dict))
 EXTRA_DIST += $(FUZZ_NAMES:%=tests/fuzz/%.c) tests/fuzz/fuzz.h tests/fuzz/smoke.sh tests/fuzz/long.sh \
-	tests/fuzz/corpus tests/fuzz/crashes $(FUZZ_DICTS)
+	tests/fuzz/corpus $(FUZZ_DICTS)
 CLEANFILES += $(FUZZ_BINS) tests/fuzz/libfuzz-core.a tests/fuzz/libfuzz-sv.a tests/fuzz/libfuzz-host.a
