@@ -26,7 +26,7 @@ FUZZ_HDRS = $(filter %.h,$(FUZZ_CORE_SRCS) $(FUZZ_SV_SRCS) $(FUZZ_HOST_SRCS)) \
 # The targets: tests/fuzz/NAME.c, seeds in tests/fuzz/corpus/NAME/, and a dictionary
 # tests/fuzz/NAME.dict where the format has keywords.  FUZZ_CORE_TARGETS link the core
 # archive, FUZZ_SV_TARGETS the supervisor's, FUZZ_HOST_TARGETS the host's and the core's.
-FUZZ_CORE_TARGETS = fuzz_eif_reader fuzz_manifest fuzz_oci_doc fuzz_image_ref fuzz_www_authenticate \
+FUZZ_CORE_TARGETS = fuzz_eif_reader fuzz_manifest fuzz_oci_doc fuzz_image_ref fuzz_www_authenticate fuzz_token \
 	fuzz_docker_config fuzz_docker_archive fuzz_tree_apply fuzz_attest fuzz_cbor fuzz_lua
 FUZZ_SV_TARGETS = fuzz_http fuzz_egress_frame fuzz_svconfig fuzz_sv_status fuzz_nsm
 FUZZ_HOST_TARGETS = fuzz_host_status
