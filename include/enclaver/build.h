@@ -62,6 +62,13 @@ void enclaver_ramdisks_free (void *ramdisks);
  * relocated pkglibexecdir, then the configured one.  malloc'd path, or NULL with an
  * error listing where it looked. */
 char *enclaver_find_program (const char *name, enclaver_error_t *err);
+/* Find one of the runtime binaries (enclaver-init, enclaver-supervisor, enclaver-run)
+ * built for ARCH (enum enclaver_eif_arch), in the same places: the host's as
+ * enclaver_find_program() does (or in a subdirectory named after its architecture),
+ * another architecture's only in that subdirectory (x86_64/, aarch64/: what a build with
+ * the cross toolchain adds, docs/cross-arch.md).  NULL with an error saying where it
+ * looked and, for another architecture, what to install. */
+char *enclaver_find_runtime_program (const char *name, int arch, enclaver_error_t *err);
 
 /* The manifest as the user wrote it (the file's bytes), for copies inside the EIF and
  * the wrapper image; a manifest read from stdin is stored in its normalised JSON form.

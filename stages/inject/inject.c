@@ -139,9 +139,9 @@ kernel_arch (const char *path)
 }
 
 /* Refuse an injected program that is not an ELF file for the EIF's architecture.  OWN:
- * the file is one of this enclaver's runtime binaries (builtin init, supervisor), for
- * which the way out is to build on a host of the image's architecture or to give
- * binaries built for it. */
+ * the file is one of this enclaver's runtime binaries (builtin init, supervisor), found
+ * for the EIF's architecture (enclaver_find_runtime_program): one of another is a
+ * misplaced file, and the way out is to give binaries built for the EIF's. */
 static int
 check_program (const char *path, int arch, const char *arch_why, const char *what, int own,
                enclaver_error_t *err)
@@ -155,11 +155,11 @@ check_program (const char *path, int arch, const char *arch_why, const char *wha
     return 0;
   if (own)
     return enclaver_make_error (err, ENOEXEC,
-                                "the EIF is for %s (%s) but %s %s is built for %s, the architecture this "
-                                "enclaver was built for: the enclave could not run it.  Cross-architecture "
-                                "builds need enclaver's runtime binaries for %s, which this enclaver does not "
-                                "have: build on an %s host, or give %s binaries with kernel.init (or an init in "
-                                "the kernel directory) and the inject option supervisor: PATH (or supervisor: none)",
+                                "the EIF is for %s (%s) but %s %s is built for %s: the enclave could not run "
+                                "it.  enclaver's runtime binaries for %s are the ones its build made for %s "
+                                "(docs/cross-arch.md); replace that file with them, or give %s binaries with "
+                                "kernel.init (or an init in the kernel directory) and the inject option "
+                                "supervisor: PATH (or supervisor: none)",
                                 an, arch_why, what, path, desc, an, an, an);
   return enclaver_make_error (err, ENOEXEC, "%s %s is built for %s, but the EIF is for %s (%s)", what, path, desc, an,
                               arch_why);
@@ -193,7 +193,7 @@ default_kernel_dir (char **alloc)
 /* Kernel, init and nsm.ko: explicit manifest files win over the directory, file by file. */
 static int
 choose_files (enclaver_stage_t *st, const struct enclaver_manifest *m, const char *dir, const char *why,
-              const char *kname, int quiet, int *init_builtin, struct enclaver_kernel *k,
+              const char *kname, int arch, int quiet, int *init_builtin, struct enclaver_kernel *k,
               struct enclaver_ramdisks *rd, enclaver_error_t *err)
 {
   const char *init = m ? m->kernel_init : NULL;
@@ -224,7 +224,7 @@ choose_files (enclaver_stage_t *st, const struct enclaver_manifest *m, const cha
     }
   if (rd->init_path == NULL)
     {
-      rd->init_path = enclaver_find_program ("enclaver-init", err);
+      rd->init_path = enclaver_find_runtime_program ("enclaver-init", arch, err);
       if (rd->init_path == NULL)
         return enclaver_error_wrap (err, "the builtin init (kernel.init: builtin)");
       *init_builtin = 1;
@@ -275,7 +275,7 @@ choose_blobs (enclaver_stage_t *st, enclaver_ctx_t *ctx, const struct enclaver_m
       why = "the default kernel: no --kernel-dir, kernel.blobs, NITRO_CLI_BLOBS or nitro-cli blobs";
     }
 
-  r = choose_files (st, m, dir, why, kname, quiet, init_builtin, k, rd, err);
+  r = choose_files (st, m, dir, why, kname, (int) arch, quiet, init_builtin, k, rd, err);
   free (dflt);
   if (r < 0)
     return -1;
@@ -493,7 +493,20 @@ select_inputs (enclaver_stage_t *st, enclaver_ctx_t *ctx, const struct enclaver_
   if (strcmp (mode, "auto") == 0)
     {
       enclaver_error_t e = NULL;
-      *sv = enclaver_find_program ("enclaver-supervisor", &e);
+      *sv = enclaver_find_runtime_program ("enclaver-supervisor", arch, &e);
+      if (*sv == NULL && arch != enclaver_build_host_arch ())
+        {
+          /* The host has a supervisor, the EIF's architecture none: an EIF without it
+           * would not be what the same build gives on a host of that architecture. */
+          char *host_sv = enclaver_find_runtime_program ("enclaver-supervisor", enclaver_build_host_arch (), NULL);
+          if (host_sv)
+            {
+              free (host_sv);
+              enclaver_error_move (err, &e);
+              return enclaver_error_wrap (err, "the supervisor for the %s EIF (inject option supervisor: "
+                                               "auto; supervisor: none builds without it)", an);
+            }
+        }
       if (*sv == NULL)
         {
           if (!quiet)
