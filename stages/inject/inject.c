@@ -115,6 +115,54 @@ bzimage_version (const char *path)
   return r;
 }
 
+/* An arm64 Image carries no version field: its banner "Linux version X (...)" is in the
+ * (uncompressed) image, found by reading at most the first 256 MiB. */
+static char *
+image_version (const char *path)
+{
+  static const char needle[] = "Linux version ";
+  const size_t nl = sizeof needle - 1, chunk = 1u << 20, keep = 128;
+  char *buf = malloc (chunk + keep + 1), *r = NULL;
+  size_t have = 0;
+  off_t off = 0;
+  int fd = open (path, O_RDONLY | O_CLOEXEC);
+  if (buf == NULL)
+    abort ();
+  while (fd >= 0 && r == NULL && off < ((off_t) 256 << 20))
+    {
+      ssize_t n = pread (fd, buf + have, chunk, off);
+      char *p, *end;
+      if (n <= 0)
+        break;
+      off += n;
+      have += (size_t) n;
+      buf[have] = '\0';
+      for (p = buf; (p = memmem (p, have - (size_t) (p - buf), needle, nl)) != NULL; p++)
+        {
+          size_t i;
+          end = p + nl;
+          for (i = 0; end + i < buf + have && end[i] > 0x20 && end[i] < 0x7f; i++)
+            ;
+          /* The banner's version is followed by " (" and ends before the chunk's end. */
+          if (i > 0 && i < 64 && end + i + 1 < buf + have && end[i] == ' ' && end[i + 1] == '(')
+            {
+              r = strndup (end, i);
+              break;
+            }
+        }
+      /* Keep the tail: a banner may straddle two reads. */
+      if (have > keep)
+        {
+          memmove (buf, buf + have - keep, keep);
+          have = keep;
+        }
+    }
+  if (fd >= 0)
+    close (fd);
+  free (buf);
+  return r;
+}
+
 /* The architecture a kernel image is positively built for: the x86 boot protocol's
  * "HdrS" at 0x202, or the arm64 Image header's magic "ARM\x64" at 56; -1 when neither
  * (then nothing is claimed about it). */
@@ -172,10 +220,14 @@ is_dir (const char *p)
   return stat (p, &st) == 0 && S_ISDIR (st.st_mode);
 }
 
-/* ENCLAVER_DEFAULT_KERNEL, else $XDG_CACHE_HOME/enclaver/kernel/default (or ~/.cache). */
+/* ENCLAVER_DEFAULT_KERNEL, else $XDG_CACHE_HOME/enclaver/kernel/default (or ~/.cache)
+ * for the host's architecture and .../default-ARCH for another (scripts/fetch-kernel.sh
+ * --arch lays them out). */
 static const char *
-default_kernel_dir (char **alloc)
+default_kernel_dir (int arch, char **alloc)
 {
+  const char *sub = arch == enclaver_build_host_arch () ? "default"
+                    : arch == ENCLAVER_EIF_ARCH_AARCH64 ? "default-aarch64" : "default-x86_64";
   const char *env = getenv ("ENCLAVER_DEFAULT_KERNEL");
   const char *xdg = getenv ("XDG_CACHE_HOME");
   const char *home = getenv ("HOME");
@@ -183,9 +235,9 @@ default_kernel_dir (char **alloc)
   if (env && *env)
     return env;
   if (xdg && *xdg)
-    snprintf (buf, sizeof buf, "%s/enclaver/kernel/default", xdg);
+    snprintf (buf, sizeof buf, "%s/enclaver/kernel/%s", xdg, sub);
   else
-    snprintf (buf, sizeof buf, "%s/.cache/enclaver/kernel/default", home && *home ? home : "/root");
+    snprintf (buf, sizeof buf, "%s/.cache/enclaver/kernel/%s", home && *home ? home : "/root", sub);
   *alloc = strdup (buf);
   return *alloc;
 }
@@ -202,12 +254,14 @@ choose_files (enclaver_stage_t *st, const struct enclaver_manifest *m, const cha
   if (!is_file (k->path))
     {
       char *hint = enclaver_build_fetch_kernel_hint ();
+      int host = arch == enclaver_build_host_arch ();
       enclaver_make_error (err, ENOENT,
                            "kernel image %s not found (looked there because of %s).  Use AWS's Nitro kernel "
                            "blobs (nitro-cli installs them in %s; or give --kernel-dir DIR, kernel.blobs or "
                            "kernel.kernel in the manifest, or set NITRO_CLI_BLOBS), or, to try enclaves under "
-                           "QEMU, lay out Debian's cloud kernel for this host with %s",
-                           k->path, why, ENCLAVER_DEFAULT_BLOBS_DIR, hint);
+                           "QEMU, lay out Debian's cloud kernel for %s with %s%s",
+                           k->path, why, ENCLAVER_DEFAULT_BLOBS_DIR, host ? "this host" : "the EIF's architecture",
+                           hint, host ? "" : arch == ENCLAVER_EIF_ARCH_AARCH64 ? " --arch arm64" : " --arch amd64");
       free (hint);
       return -1;
     }
@@ -271,7 +325,7 @@ choose_blobs (enclaver_stage_t *st, enclaver_ctx_t *ctx, const struct enclaver_m
     dir = ENCLAVER_DEFAULT_BLOBS_DIR, why = "nitro-cli's blobs directory";
   else
     {
-      dir = default_kernel_dir (&dflt);
+      dir = default_kernel_dir ((int) arch, &dflt);
       why = "the default kernel: no --kernel-dir, kernel.blobs, NITRO_CLI_BLOBS or nitro-cli blobs";
     }
 
@@ -297,6 +351,8 @@ choose_blobs (enclaver_stage_t *st, enclaver_ctx_t *ctx, const struct enclaver_m
     }
   if (arch == ENCLAVER_EIF_ARCH_X86_64)
     k->version = bzimage_version (k->path);
+  else
+    k->version = image_version (k->path);
   if (!quiet)
     enclaver_stage_log_info (st, "kernel %s (%s), init %s, nsm.ko %s", k->path, k->version ? k->version : "version unknown",
                            rd->init_path, rd->nsm_path ? rd->nsm_path : "(none)");
