@@ -388,6 +388,18 @@ enclaver_build_check_elf (const char *path, int arch, const char *what, enclaver
 
 /* ---- outputs */
 
+char *
+enclaver_build_output_name (const enclaver_ctx_t *ctx, const char *path, const char *ext)
+{
+  const char *suffix = enclaver_ctx_get_param (ctx, "output-suffix");
+  size_t n = strlen (path), e = ext ? strlen (ext) : 0;
+  if (suffix == NULL || *suffix == '\0')
+    return xstrdup (path);
+  if (e && n > e && strcmp (path + n - e, ext) == 0 && path[n - e - 1] != '/')
+    return xasprintf ("%.*s%s%s", (int) (n - e), path, suffix, ext);
+  return xasprintf ("%s%s", path, suffix);
+}
+
 const char *
 enclaver_build_output_dir (const enclaver_ctx_t *ctx)
 {

@@ -325,27 +325,6 @@ enclaver_ctx_output_dir (enclaver_ctx_t *ctx, const char *final_path, enclaver_e
   return tmp;
 }
 
-/* rm -rf of a directory this build created (no symlinks are followed). */
-static void
-remove_tree (const char *path)
-{
-  cleanup_dir DIR *d = opendir (path);
-  struct dirent *de;
-  while (d && (de = readdir (d)) != NULL)
-    {
-      cleanup_free char *p = NULL;
-      struct stat st;
-      if (strcmp (de->d_name, ".") == 0 || strcmp (de->d_name, "..") == 0)
-        continue;
-      p = xasprintf ("%s/%s", path, de->d_name);
-      if (lstat (p, &st) == 0 && S_ISDIR (st.st_mode))
-        remove_tree (p);
-      else
-        unlink (p);
-    }
-  rmdir (path);
-}
-
 int
 enclaver_ctx_outputs_commit (enclaver_ctx_t *ctx, enclaver_error_t *err)
 {
@@ -406,7 +385,7 @@ enclaver_ctx_outputs_commit (enclaver_ctx_t *ctx, enclaver_error_t *err)
             }
           enclaver_temp_forget (o->tmp_path);
           if (aside)
-            remove_tree (aside);
+            enclaver_remove_tree (aside);
           o->committed = 1;
           continue;
         }
@@ -430,7 +409,7 @@ enclaver_ctx_outputs_discard (enclaver_ctx_t *ctx)
     if (!ctx->outputs[i].committed)
       {
         if (ctx->outputs[i].is_dir)
-          remove_tree (ctx->outputs[i].tmp_path);
+          enclaver_remove_tree (ctx->outputs[i].tmp_path);
         else
           unlink (ctx->outputs[i].tmp_path);
         enclaver_temp_forget (ctx->outputs[i].tmp_path);

@@ -100,8 +100,8 @@ TESTS += tests/build/checks.sh tests/build/provenance.sh
 EXTRA_DIST += tests/build/checks.sh tests/build/provenance.sh
 # Cross-architecture enclaves (docs/cross-arch.md): the other architecture's EIF and
 # release image from this host, every program in them built for it.
-TESTS += tests/build/cross-arch.sh
-EXTRA_DIST += tests/build/cross-arch.sh
+TESTS += tests/build/cross-arch.sh tests/build/multi-platform.sh
+EXTRA_DIST += tests/build/cross-arch.sh tests/build/multi-platform.sh
 AM_TESTS_ENVIRONMENT += CROSS_CC='$(CROSS_CC)'; export CROSS_CC;
 
 # QEMU boot of the quick-start example (issue 6).

@@ -10,7 +10,8 @@
  *
  * Context parameters the stages read or set:
  *   in:  "kernel-dir", "eif-only", "lenient", "manifest-dir", "eif-sha256" (true = emit-eif
- *        hashes the finished file for the JSON result)
+ *        hashes the finished file for the JSON result), "output-suffix" (added to the EIF's
+ *        and the wrapper image's names: one build of several platforms, docs/cross-arch.md)
  *   out: "eif-path" (final path of the EIF), "eif-tmp" (where it is being written),
  *        "result-json" (what `enclaver build` prints), "artifact:eif" (see <enclaver/lua.h>)
  */
@@ -100,6 +101,10 @@ int enclaver_build_check_elf (const char *path, int arch, const char *what, encl
 /* Where outputs go when the manifest does not name them: the 'output-dir' parameter, else
  * the manifest's directory. */
 const char *enclaver_build_output_dir (const enclaver_ctx_t *ctx);
+/* PATH with the 'output-suffix' parameter (what a multi-platform build sets for each
+ * platform, "-aarch64") inserted before EXT when PATH ends with it, else appended; PATH
+ * itself without the parameter.  malloc'd. */
+char *enclaver_build_output_name (const enclaver_ctx_t *ctx, const char *path, const char *ext);
 /* Check, before any work, that PATH can be written: its directory exists and takes new
  * files, and PATH is not a directory (a file output) or a non-directory (IS_DIR).
  * WHAT ("the EIF") starts the message. */

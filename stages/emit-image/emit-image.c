@@ -370,7 +370,7 @@ image_dest (struct emit_image_config *c, const struct enclaver_manifest *m, encl
     return enclaver_make_error (err, EINVAL, "image format '%s' is not oci or docker-archive", *format);
   if (dest_in && dest_in[0] == '/')
     {
-      *dest = strdup (dest_in);
+      *dest = enclaver_build_output_name (ctx, dest_in, ".tar");
       return 0;
     }
   n = strlen (workdir) + (dest_in ? strlen (dest_in) : strlen (m->name) + 16) + 8;
@@ -381,6 +381,13 @@ image_dest (struct emit_image_config *c, const struct enclaver_manifest *m, encl
     snprintf (*dest, n, "%s/%s", workdir, dest_in);
   else
     snprintf (*dest, n, "%s/%s-image%s", workdir, m->name, strcmp (*format, "oci") == 0 ? "" : ".tar");
+  /* A multi-platform build: each platform's image first, then the CLI's index of them. */
+  if (enclaver_ctx_get_param (ctx, "output-suffix"))
+    {
+      char *d = enclaver_build_output_name (ctx, *dest, ".tar");
+      free (*dest);
+      *dest = d;
+    }
   return 0;
 }
 

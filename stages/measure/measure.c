@@ -200,18 +200,19 @@ docker_info (const struct enclaver_image *img)
   return s;
 }
 
-/* Where the EIF goes: --eif-only, output.eif, else <--output-dir or manifest dir>/<name>.eif. */
+/* Where the EIF goes: --eif-only, output.eif, else <--output-dir or manifest dir>/<name>.eif;
+ * with the output-suffix parameter of a multi-platform build in its name. */
 static char *
 eif_path (enclaver_ctx_t *ctx, const struct enclaver_manifest *m)
 {
   const char *p = enclaver_ctx_get_param (ctx, "eif-only");
   char buf[4096];
   if (p && *p)
-    return strdup (p);
+    return enclaver_build_output_name (ctx, p, ".eif");
   if (m && m->output_eif)
-    return strdup (m->output_eif);
+    return enclaver_build_output_name (ctx, m->output_eif, ".eif");
   snprintf (buf, sizeof buf, "%s/%s.eif", enclaver_build_output_dir (ctx), m && m->name ? m->name : "enclave");
-  return strdup (buf);
+  return enclaver_build_output_name (ctx, buf, ".eif");
 }
 
 /* Before any stage runs: the EIF's directory takes files. */
