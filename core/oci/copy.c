@@ -1,5 +1,5 @@
-/* enclaver: copying an image to a registry or an OCI layout (`enclaver image copy`,
- * `enclaver build --push`; docs/image.md "Copy and push").
+/* enclaver: copying an image to a registry, an OCI layout or an archive (`enclaver image
+ * copy`, `enclaver build --push`; docs/image.md "Copy and push"; archives: copy-archive.c).
  *
  * The source is fetched and verified like any other (enclaver_image_fetch: every
  * transport we read, through the cache), then its blobs go out unchanged, so the
@@ -311,10 +311,10 @@ enclaver_image_copy (const char *source, const char *dest, const struct enclaver
   struct enclaver_image *img = NULL;
   struct enclaver_image_ref *ref = NULL, *src = NULL;
   struct oci_cache c = { 0 };
-  cleanup_free char *mbody = NULL, *mt = NULL;
+  cleanup_free char *mbody = NULL, *mt = NULL, *archive_name = NULL;
   char digest[OCI_DIGEST_LEN + 1];
   size_t mlen = 0;
-  int rc = -1;
+  int rc = -1, archive;
 
   memset (res, 0, sizeof *res);
   if (o->format && strcmp (o->format, "oci") != 0 && strcmp (o->format, "docker") != 0)
@@ -322,12 +322,16 @@ enclaver_image_copy (const char *source, const char *dest, const struct enclaver
   ref = enclaver_image_ref_parse (dest, err);
   if (ref == NULL)
     return -1;
-  if (ref->transport != ENCLAVER_TRANSPORT_REGISTRY && ref->transport != ENCLAVER_TRANSPORT_OCI)
+  archive = ref->transport == ENCLAVER_TRANSPORT_OCI_ARCHIVE || ref->transport == ENCLAVER_TRANSPORT_DOCKER_ARCHIVE;
+  if (ref->transport != ENCLAVER_TRANSPORT_REGISTRY && ref->transport != ENCLAVER_TRANSPORT_OCI && !archive)
     {
-      enclaver_make_error (err, ENOTSUP, "%s: copies go to a registry (docker://HOST/REPO[:TAG]) or an OCI layout "
-                                         "(oci:DIR[:NAME]); for archives use skopeo copy from the layout", dest);
+      enclaver_make_error (err, ENOTSUP, "%s: copies go to a registry (docker://HOST/REPO[:TAG]), an OCI layout "
+                                         "(oci:DIR[:NAME]) or an archive (oci-archive:FILE[:NAME], "
+                                         "docker-archive:FILE[:NAME:TAG])", dest);
       goto out;
     }
+  if (archive && oci_copy_archive_check (ref, &archive_name, err) < 0)
+    goto out;
   so.only_metadata = 0;
   so.layers_in_place = 0;
   img = enclaver_image_fetch (source, &so, err);
@@ -346,6 +350,8 @@ enclaver_image_copy (const char *source, const char *dest, const struct enclaver
   oci_sha256_buf (mbody, mlen, digest);
   if (ref->transport == ENCLAVER_TRANSPORT_OCI)
     rc = to_layout (img, mbody, mlen, mt, digest, ref, err);
+  else if (archive)
+    rc = oci_copy_to_archive (img, &c, mbody, mlen, mt, ref, archive_name, digest, err);
   else
     rc = to_registry (img, &c, src, mbody, mlen, mt, digest, ref, o, res, err);
   if (rc == 0)

@@ -1,5 +1,5 @@
 # OCI sources, registry client, blob cache, and the fetch stage.
-libenclaver_la_SOURCES += core/oci/oci.h core/oci/registry-internal.h core/oci/push.c core/oci/copy.c core/oci/digest.c core/oci/ref.c core/oci/pathlike.c core/oci/platform.c \
+libenclaver_la_SOURCES += core/oci/oci.h core/oci/registry-internal.h core/oci/push.c core/oci/copy.c core/oci/copy-archive.c core/oci/digest.c core/oci/ref.c core/oci/pathlike.c core/oci/platform.c \
 	core/oci/doc.c core/oci/cache.c core/oci/archive.c core/oci/archive-write.c core/oci/layer.c core/oci/auth.c \
 	core/oci/registry.c core/oci/image.c core/oci/dir.c core/oci/docker-daemon.c
 enclaverinclude_HEADERS += include/enclaver/image.h include/enclaver/cache.h

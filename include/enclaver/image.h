@@ -231,8 +231,11 @@ struct enclaver_image_copy_result
 };
 
 /* Copy SOURCE (any source enclaver_image_fetch reads) to DEST: a registry reference
- * (by tag, or by digest, which must be the manifest's) or oci:DIR[:NAME].  0, or -1
- * with *err naming the step, blob and registry. */
+ * (by tag, or by digest, which must be the manifest's), oci:DIR[:NAME],
+ * oci-archive:FILE[:NAME] or docker-archive:FILE[:NAME[:TAG]] (FILE replaced whole,
+ * through a temporary beside it; a docker-archive's layers are uncompressed, so its
+ * manifest digest is not the source's).  0, or -1 with *err naming the step, blob and
+ * registry. */
 int enclaver_image_copy (const char *source, const char *dest, const struct enclaver_image_copy_options *o,
                          struct enclaver_image_copy_result *res, enclaver_error_t *err);
 void enclaver_image_copy_result_clear (struct enclaver_image_copy_result *res);
