@@ -124,7 +124,8 @@ add_file (struct archive *a, const char *name, const struct enclaver_archive_blo
     {
       oci_hasher_final (&h, got);
       if (strcmp (got, b->digest) != 0)
-        r = enclaver_make_error (err, EINVAL, "blob %s: %s holds %s", b->digest, b->path, got);
+        r = enclaver_make_error (err, EINVAL, "blob %s: %s changed after it was verified: it holds %s", b->digest,
+                                 b->path, got);
     }
   oci_hasher_free (&h);
   return r;

@@ -83,10 +83,12 @@ convert_manifest (char **body, size_t *len, char **mt, const char *format, encla
     t = mt_convert (lt, docker);
     if (t == NULL)
       {
+        /* the message first: lt belongs to m */
+        enclaver_make_error (err, EINVAL, "layer %zu has media type %s, which the %s format has no name for%s", i + 1,
+                             lt, format,
+                             strstr (lt, "zstd") ? " (Docker schema 2 has no zstd layers: keep --format oci)" : "");
         json_decref (m);
-        return enclaver_make_error (err, EINVAL, "layer %zu has media type %s, which the %s format has no name for%s",
-                                    i + 1, lt, format,
-                                    strstr (lt, "zstd") ? " (Docker schema 2 has no zstd layers: keep --format oci)" : "");
+        return -1;
       }
     json_object_set_new (l, "mediaType", json_string (t));
   }
