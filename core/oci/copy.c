@@ -272,7 +272,7 @@ to_registry (const struct enclaver_image *img, const struct oci_cache *c, const 
                            ref->path, ref->digest, digest);
       goto out;
     }
-  oci_progress_begin (o->src.progress, img->n_layers + 1);
+  oci_progress_begin (o->src.progress, img->n_layers + 1, 1);
   for (size_t k = 0; k <= img->n_layers; k++)
     {
       const char *d = k < img->n_layers ? img->layers[k].digest : img->config_digest;

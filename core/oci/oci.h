@@ -273,8 +273,9 @@ int oci_copy_to_archive (const struct enclaver_image *img, struct oci_cache *c, 
                          const char *mt, const struct enclaver_image_ref *ref, const char *name,
                          char digest[OCI_DIGEST_LEN + 1], enclaver_error_t *err) ENCLAVER_INTERNAL;
 
-/* progress (registry.c) */
-void oci_progress_begin (int mode, size_t n_items) ENCLAVER_INTERNAL;
+/* progress (progress.c): mode -1 auto (a terminal: the per-blob block, else only the
+ * summary), 0 none, 1 the block; push: the blobs go up. */
+void oci_progress_begin (int mode, size_t n_items, int push) ENCLAVER_INTERNAL;
 void oci_progress_end (void) ENCLAVER_INTERNAL;
 
 #endif
