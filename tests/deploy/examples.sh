@@ -5,7 +5,8 @@
 #     warning, and carry what a graceful CD restart needs (SIGTERM, exit 109 counted as
 #     success, a stop timeout above enclaver's own grace and the manifest's
 #     stop_timeout, restart on failure, the image from IMAGE, --qemu by drop-in);
-#   - where systemd is PID 1, a real start/stop cycle of the unit under emulation;
+#   - a real start/stop cycle of the unit under emulation: by systemd where it is PID 1,
+#     else by a systemd user manager in namespaces of its own (below);
 #   - the Kubernetes Deployment parses and asks for the Nitro device plugin's
 #     resource, hugepages equal to examples/hello's defaults.memory_mb, no privileges,
 #     and a grace period above enclaver's.
@@ -59,32 +60,141 @@ else
   rm -f "$TEST_TMP/units/enclaver@hello.service.d/typo.conf"
 fi
 
-# A real cycle needs systemd as PID 1 (not a container's init) and QEMU for --qemu.
-if [ "$(cat /proc/1/comm 2>/dev/null)" != systemd ]; then
-  ok "# SKIP the start/stop cycle: systemd is not PID 1 here ($(cat /proc/1/comm 2>/dev/null))"
-elif [ "$(id -u)" != 0 ]; then
-  ok "# SKIP the start/stop cycle: needs root to install a unit in /run/systemd/system"
-elif ! command -v qemu-system-x86_64 >/dev/null || [ "$(uname -m)" != x86_64 ]; then
-  ok "# SKIP the start/stop cycle: needs qemu-system-x86_64 on an x86_64 host"
+# ---- a real start/stop cycle of the unit, under emulation ----
+# Where systemd is PID 1, the template goes to /run/systemd/system.  Elsewhere (a
+# container whose init is not systemd, as on the CI machine) a systemd user manager runs
+# it: in new mount, PID and cgroup namespaces, with a private /run (the manager wants
+# /run/systemd/system; the host's /run is not touched), a private cgroup2 mount rooted at
+# a cgroup made for the test (removed after), HOME and XDG_RUNTIME_DIR in the test's
+# directory, and a target of its own as the default, so nothing but the unit starts.
+# (Not a system manager in namespaces: at boot it runs systemd-tmpfiles, which empties
+# the shared /tmp.)  The unit runs a release EIF whose app waits for SIGTERM:
+# `systemctl start` boots it under QEMU (the emulation drop-in's --qemu), `systemctl
+# stop` must end it gracefully: the app reports SIGTERM, enclaver exits 109, and the
+# unit's result is success.
+cycle_skip=
+cg=
+KFILE=${ENCLAVER_DEFAULT_KERNEL:-${XDG_CACHE_HOME:-${HOME:-/root}/.cache}/enclaver/kernel/default}/bzImage
+if [ "$(id -u)" != 0 ]; then
+  cycle_skip="needs root (a unit in /run/systemd/system, or the namespaces of a user manager)"
+elif [ "$(uname -m)" != x86_64 ] || ! command -v qemu-system-x86_64 >/dev/null; then
+  cycle_skip="the emulated enclave needs qemu-system-x86_64 on an x86_64 host"
+elif [ ! -f "$KFILE" ]; then
+  cycle_skip="no default kernel $KFILE for the enclave (run scripts/fetch-kernel.sh)"
+elif ldd "$top_builddir/runtime/enclaver-init" >/dev/null 2>&1; then
+  cycle_skip="the runtime is dynamically linked in this (sanitizer) build; it cannot boot"
+elif [ "$(cat /proc/1/comm 2>/dev/null)" = systemd ]; then
+  CYCLE_MODE=system
+elif [ ! -x /lib/systemd/systemd ] || ! command -v unshare >/dev/null; then
+  cycle_skip="systemd is not PID 1 here ($(cat /proc/1/comm 2>/dev/null)), and a user manager needs /lib/systemd/systemd and unshare"
 else
-  NAME=enclaver-test-$$
-  EIF=$TEST_TMP/hello.eif
-  run_cmd "$ENCLAVER" -q build -f "$EX/hello/enclaver.yaml" --eif-only "$EIF"
-  expect_rc "the example's EIF for the cycle" 0
-  D=/run/systemd/system
-  sed "s|/usr/local/bin/enclaver|$ENCLAVER|" "$U" >"$D/$NAME@.service"
-  mkdir -p "$D/$NAME@hello.service.d"
-  printf '[Service]\nEnvironment=IMAGE=%s\nEnvironment=ENCLAVER_RUN_FLAGS=--qemu\n' "$EIF" \
-    >"$D/$NAME@hello.service.d/test.conf"
-  trap 'systemctl stop "$NAME@hello" 2>/dev/null; rm -rf "$D/$NAME@.service" "$D/$NAME@hello.service.d"; systemctl daemon-reload' EXIT
-  systemctl daemon-reload
-  run_cmd systemctl start "$NAME@hello"
-  expect_rc "systemctl start" 0
-  sleep 20 # the enclave boots and runs its app (a hang guard, not a timing goal)
-  run_cmd systemctl stop "$NAME@hello"
-  expect_rc "systemctl stop" 0
-  run_cmd systemctl show -p Result --value "$NAME@hello"
-  expect_in "... ended with success (109 or the app's 0), not a failure" "$OUT" "success"
+  CYCLE_MODE=user
+  # The cgroup2 hierarchy and this process's place in it: the manager gets a cgroup below.
+  v2=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/self/mounts)
+  me=$(sed -n 's/^0:://p' /proc/self/cgroup)
+  cg=$v2${me%/}/enclaver-test-$$
+  if [ -z "$v2" ] || ! mkdir "$cg" 2>/dev/null; then
+    cycle_skip="systemd is not PID 1 here ($(cat /proc/1/comm 2>/dev/null)), and a user manager needs a cgroup2 hierarchy where this test can make a cgroup (${v2:-none mounted})"
+    cg=
+  fi
+fi
+# rm_cgroup DIR: remove a cgroup and those below it (empty once their processes ended)
+rm_cgroup () {
+  tap_argc rm_cgroup 1 1 "$@"
+  [ -d "$1" ] && find "$1" -depth -type d -exec rmdir {} + 2>/dev/null
+  [ ! -d "$1" ]
+}
+if [ -n "$cycle_skip" ]; then
+  ok "# SKIP the start/stop cycle: $cycle_skip"
+else
+  make -C "$top_builddir" example >/dev/null 2>&1 || not_ok "make example"
+  W=$TEST_TMP/cycle
+  mkdir -p "$W"
+  # The example's app image with Cmd ["--wait"]: the app runs until SIGTERM.
+  "$PY" - "$top_builddir/examples/hello/app-image" "$W/waiter" <<'PYEOF'
+import hashlib, json, os, shutil, sys
+src, dst = sys.argv[1], sys.argv[2]
+shutil.copytree(src, dst)
+def blob(d): return os.path.join(dst, "blobs", "sha256", d[7:])
+def put(obj):
+    b = json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()
+    d = "sha256:" + hashlib.sha256(b).hexdigest()
+    open(blob(d), "wb").write(b)
+    return d, len(b)
+idx = json.load(open(os.path.join(dst, "index.json")))
+man = json.load(open(blob(idx["manifests"][0]["digest"])))
+cfg = json.load(open(blob(man["config"]["digest"])))
+cfg["config"]["Cmd"] = ["--wait"]
+man["config"]["digest"], man["config"]["size"] = put(cfg)
+idx["manifests"][0]["digest"], idx["manifests"][0]["size"] = put(man)
+json.dump(idx, open(os.path.join(dst, "index.json"), "w"))
+PYEOF
+  run_cmd "$ENCLAVER" -q build -f "$EX/hello/enclaver.yaml" --from "oci:$W/waiter" --eif-only "$W/waiter.eif"
+  expect_rc "the example's EIF (its app waits for SIGTERM) for the cycle" 0
+  if [ "$CYCLE_MODE" = system ]; then
+    UNITS=/run/systemd/system T=enclaver-test-$$ SCTL=systemctl
+  else
+    UNITS=$W/home/.config/systemd/user T=enclaver SCTL="systemctl --user"
+  fi
+  UNIT=$T@hello.service
+  {
+    echo '#!/bin/bash'
+    echo "# The cycle: PID 1 of a PID namespace (user manager) or a plain script (systemd PID 1)."
+    printf "W='%s' UNITS='%s' UNIT='%s' SCTL='%s' MODE='%s'\n" "$W" "$UNITS" "$UNIT" "$SCTL" "$CYCLE_MODE"
+    cat <<'SHEOF'
+res () { echo "$1" >>"$W/result"; }
+if [ "$MODE" = user ]; then
+  mount --make-rprivate / && mount -t tmpfs tmpfs /run && mkdir -p /run/systemd/system \
+    && mount -t tmpfs tmpfs /sys/fs/cgroup && mount -t cgroup2 cgroup2 /sys/fs/cgroup || { res setup=failed; exit 1; }
+  export HOME=$W/home XDG_RUNTIME_DIR=$W/xdg
+  mkdir -p "$XDG_RUNTIME_DIR" && chmod 700 "$XDG_RUNTIME_DIR"
+  printf '[Unit]\nDescription=the enclaver test cycle (nothing else)\n' >"$UNITS/cycle.target"
+  /lib/systemd/systemd --user --unit=cycle.target >"$W/manager.log" 2>&1 &
+  i=0
+  until [ "$($SCTL is-system-running 2>/dev/null)" = running ]; do
+    i=$((i + 1)); [ $i -lt 300 ] || { res manager=down; exit 1; }; sleep 0.1
+  done
+fi
+res manager=up
+$SCTL daemon-reload
+$SCTL start "$UNIT"; res "start=$?"
+# (bounded: the enclave boots under QEMU; a hang guard, not a timing goal)
+i=0
+while [ $i -lt 1200 ] && ! grep -q "waiting for SIGTERM" "$W/unit.log" 2>/dev/null; do sleep 0.5; i=$((i + 1)); done
+res "running=$($SCTL show -p ActiveState --value "$UNIT")"
+$SCTL stop "$UNIT"; res "stop=$?"
+res "result=$($SCTL show -p Result --value "$UNIT")"
+res "status=$($SCTL show -p ExecMainStatus --value "$UNIT")"
+[ "$MODE" = user ] && $SCTL exit
+exit 0
+SHEOF
+  } >"$W/cycle.sh"
+  mkdir -p "$UNITS/$UNIT.d"
+  sed "s|/usr/local/bin/enclaver|$ENCLAVER|" "$U" >"$UNITS/$T@.service"
+  # The example's drop-ins as shipped (the image pin, the emulation flags), then the
+  # test's: its EIF, a state directory of its own, the unit's output in a file.
+  cp "$EX/systemd/enclaver@hello.service.d/image.conf" "$UNITS/$UNIT.d/"
+  cp "$EX/systemd/enclaver@hello.service.d/emulation.conf.example" "$UNITS/$UNIT.d/emulation.conf"
+  printf '[Service]\nEnvironment=IMAGE=%s\nEnvironment=ENCLAVER_RUN_DIR=%s\nStandardOutput=append:%s\nStandardError=append:%s\n' \
+    "$W/waiter.eif" "$W/run" "$W/unit.log" "$W/unit.log" >"$UNITS/$UNIT.d/zz-test.conf"
+  if [ "$CYCLE_MODE" = system ]; then
+    trap 'systemctl stop "$UNIT" 2>/dev/null; rm -rf "$UNITS/$T@.service" "$UNITS/$UNIT.d"; systemctl daemon-reload; rm -rf "$TEST_TMP"' EXIT
+    bash "$W/cycle.sh"
+  else
+    trap 'rm_cgroup "$cg"; rm -rf "$TEST_TMP"' EXIT
+    (echo "$BASHPID" >"$cg/cgroup.procs" && exec unshare --mount --cgroup --pid --fork --mount-proc bash "$W/cycle.sh")
+  fi
+  R=$(cat "$W/result" 2>/dev/null)
+  L=$(cat "$W/unit.log" 2>/dev/null)
+  expect_in "cycle ($CYCLE_MODE manager): the manager runs the unit" "$R" "manager=up"
+  expect_in "... systemctl start: exit 0" "$R" "start=0"
+  expect_in "... the enclave booted and its app runs" "$L" "waiting for SIGTERM"
+  expect_in "... the unit is active meanwhile" "$R" "running=active"
+  expect_in "... systemctl stop: exit 0" "$R" "stop=0"
+  expect_in "... the app got SIGTERM (a graceful stop)" "$L" "caught SIGTERM, exiting"
+  expect_in "... enclaver exited 109" "$R" "status=109"
+  expect_in "... which the unit counts as success" "$R" "result=success"
+  [ "$CYCLE_MODE" = user ] && check "... the test's cgroup is gone" rm_cgroup "$cg"
 fi
 
 # ---- Kubernetes ----
