@@ -61,26 +61,58 @@ else
 fi
 
 # ---- a real start/stop cycle of the unit, under emulation ----
-# Where systemd is PID 1, the template goes to /run/systemd/system.  Elsewhere (a
-# container whose init is not systemd, as on the CI machine) a systemd user manager runs
-# it: in new mount, PID and cgroup namespaces, with a private /run (the manager wants
-# /run/systemd/system; the host's /run is not touched), a private cgroup2 mount rooted at
-# a cgroup made for the test (removed after), HOME and XDG_RUNTIME_DIR in the test's
-# directory, and a target of its own as the default, so nothing but the unit starts.
-# (Not a system manager in namespaces: at boot it runs systemd-tmpfiles, which empties
-# the shared /tmp.)  The unit runs a release EIF whose app waits for SIGTERM:
-# `systemctl start` boots it under QEMU (the emulation drop-in's --qemu), `systemctl
-# stop` must end it gracefully: the app reports SIGTERM, enclaver exits 109, and the
-# unit's result is success.
+# Where systemd is PID 1, the template goes to /run/systemd/system (removed after).
+# Elsewhere (a container whose init is not systemd, as on the CI machine) a systemd user
+# manager runs it: in new mount, PID and cgroup namespaces, with a private /run (the
+# manager wants /run/systemd/system; the host's /run is not touched), a private cgroup2
+# mount rooted at a cgroup made for the test (removed after), HOME, XDG_RUNTIME_DIR and
+# TMPDIR in the test's directory, and a target of its own as the default, so nothing but
+# the unit starts.  (Not a system manager in namespaces: at boot it runs
+# systemd-tmpfiles, which empties the shared /tmp.)  Whatever happens, the namespaces end
+# with their PID 1 (the kernel kills what is left in them, QEMU included), under a time
+# bound, and the cgroup is removed by the EXIT trap.  The unit runs an EIF whose app
+# waits for SIGTERM: `systemctl start` boots it under QEMU (the emulation drop-in's
+# --qemu), `systemctl stop` must end it gracefully: the app reports SIGTERM, enclaver
+# exits 109, and the unit's result is success (as systemd tells ExecStopPost).
 cycle_skip=
 cg=
-KFILE=${ENCLAVER_DEFAULT_KERNEL:-${XDG_CACHE_HOME:-${HOME:-/root}/.cache}/enclaver/kernel/default}/bzImage
+cycle_pid=
+KDIR=${ENCLAVER_DEFAULT_KERNEL:-${XDG_CACHE_HOME:-${HOME:-/root}/.cache}/enclaver/kernel/default}
+# rm_cgroup DIR: remove a cgroup and those below it, waiting (bounded) for the processes
+# of a namespace just ended to leave it
+rm_cgroup () {
+  tap_argc rm_cgroup 1 1 "$@"
+  local i=0
+  while [ -d "$1" ] && [ $i -lt 100 ]; do
+    find "$1" -depth -type d -exec rmdir {} + 2>/dev/null
+    [ -d "$1" ] && sleep 0.2
+    i=$((i + 1))
+  done
+  [ ! -d "$1" ]
+}
+# cycle_cleanup: the EXIT trap of the cycle (also on a failure or a signal)
+cycle_cleanup () {
+  tap_argc cycle_cleanup 0 0 "$@"
+  if [ -n "$cycle_pid" ]; then
+    kill -TERM "$cycle_pid" 2>/dev/null
+    local i=0
+    while kill -0 "$cycle_pid" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.2; i=$((i + 1)); done
+    kill -KILL "$cycle_pid" 2>/dev/null
+  fi
+  if [ "$CYCLE_MODE" = system ] && [ -n "$UNIT" ]; then
+    timeout 120 systemctl stop "$UNIT" 2>/dev/null
+    rm -rf "$UNITS/$T@.service" "$UNITS/$UNIT.d"
+    timeout 60 systemctl daemon-reload
+  fi
+  [ -n "$cg" ] && rm_cgroup "$cg"
+  rm -rf "$TEST_TMP"
+}
 if [ "$(id -u)" != 0 ]; then
   cycle_skip="needs root (a unit in /run/systemd/system, or the namespaces of a user manager)"
 elif [ "$(uname -m)" != x86_64 ] || ! command -v qemu-system-x86_64 >/dev/null; then
   cycle_skip="the emulated enclave needs qemu-system-x86_64 on an x86_64 host"
-elif [ ! -f "$KFILE" ]; then
-  cycle_skip="no default kernel $KFILE for the enclave (run scripts/fetch-kernel.sh)"
+elif [ ! -f "$KDIR/bzImage" ]; then
+  cycle_skip="no default kernel $KDIR/bzImage for the enclave (run scripts/fetch-kernel.sh)"
 elif ldd "$top_builddir/runtime/enclaver-init" >/dev/null 2>&1; then
   cycle_skip="the runtime is dynamically linked in this (sanitizer) build; it cannot boot"
 elif [ "$(cat /proc/1/comm 2>/dev/null)" = systemd ]; then
@@ -98,18 +130,14 @@ else
     cg=
   fi
 fi
-# rm_cgroup DIR: remove a cgroup and those below it (empty once their processes ended)
-rm_cgroup () {
-  tap_argc rm_cgroup 1 1 "$@"
-  [ -d "$1" ] && find "$1" -depth -type d -exec rmdir {} + 2>/dev/null
-  [ ! -d "$1" ]
-}
+trap cycle_cleanup EXIT
+trap 'exit 1' TERM INT HUP
 if [ -n "$cycle_skip" ]; then
   ok "# SKIP the start/stop cycle: $cycle_skip"
 else
   make -C "$top_builddir" example >/dev/null 2>&1 || not_ok "make example"
   W=$TEST_TMP/cycle
-  mkdir -p "$W"
+  mkdir -p "$W/tmp"
   # The example's app image with Cmd ["--wait"]: the app runs until SIGTERM.
   "$PY" - "$top_builddir/examples/hello/app-image" "$W/waiter" <<'PYEOF'
 import hashlib, json, os, shutil, sys
@@ -142,59 +170,87 @@ PYEOF
     echo "# The cycle: PID 1 of a PID namespace (user manager) or a plain script (systemd PID 1)."
     printf "W='%s' UNITS='%s' UNIT='%s' SCTL='%s' MODE='%s'\n" "$W" "$UNITS" "$UNIT" "$SCTL" "$CYCLE_MODE"
     cat <<'SHEOF'
+# As PID 1 of a namespace, this shell gets a signal from outside only if it handles it:
+# on one it exits, and the kernel ends everything else in the namespace.
+trap 'res signalled; exit 1' TERM INT HUP
 res () { echo "$1" >>"$W/result"; }
 if [ "$MODE" = user ]; then
   mount --make-rprivate / && mount -t tmpfs tmpfs /run && mkdir -p /run/systemd/system \
-    && mount -t tmpfs tmpfs /sys/fs/cgroup && mount -t cgroup2 cgroup2 /sys/fs/cgroup || { res setup=failed; exit 1; }
-  export HOME=$W/home XDG_RUNTIME_DIR=$W/xdg
+    && mount -t cgroup2 cgroup2 /sys/fs/cgroup || { res setup=failed; exit 1; }
+  export HOME=$W/home XDG_RUNTIME_DIR=$W/xdg TMPDIR=$W/tmp
   mkdir -p "$XDG_RUNTIME_DIR" && chmod 700 "$XDG_RUNTIME_DIR"
   printf '[Unit]\nDescription=the enclaver test cycle (nothing else)\n' >"$UNITS/cycle.target"
   /lib/systemd/systemd --user --unit=cycle.target >"$W/manager.log" 2>&1 &
   i=0
-  until [ "$($SCTL is-system-running 2>/dev/null)" = running ]; do
+  until case $(timeout 10 $SCTL is-system-running 2>/dev/null) in running|degraded) true;; *) false;; esac; do
     i=$((i + 1)); [ $i -lt 300 ] || { res manager=down; exit 1; }; sleep 0.1
   done
 fi
 res manager=up
-$SCTL daemon-reload
-$SCTL start "$UNIT"; res "start=$?"
-# (bounded: the enclave boots under QEMU; a hang guard, not a timing goal)
+timeout 60 $SCTL daemon-reload
+timeout 120 $SCTL start "$UNIT"; res "start=$?"
+# Until the app runs, or the unit is no longer active (enclaver failed: on-failure would
+# restart it), bounded: the enclave boots under QEMU; a hang guard, not a timing goal.
 i=0
-while [ $i -lt 1200 ] && ! grep -q "waiting for SIGTERM" "$W/unit.log" 2>/dev/null; do sleep 0.5; i=$((i + 1)); done
-res "running=$($SCTL show -p ActiveState --value "$UNIT")"
-$SCTL stop "$UNIT"; res "stop=$?"
-res "result=$($SCTL show -p Result --value "$UNIT")"
-res "status=$($SCTL show -p ExecMainStatus --value "$UNIT")"
-[ "$MODE" = user ] && $SCTL exit
+while [ $i -lt 600 ] && ! grep -q "waiting for SIGTERM" "$W/unit.log" 2>/dev/null \
+  && [ "$(timeout 10 $SCTL show -p ActiveState --value "$UNIT")" = active ]; do
+  sleep 0.5; i=$((i + 1))
+done
+res "running=$(timeout 10 $SCTL show -p ActiveState --value "$UNIT")"
+res "restarts=$(timeout 10 $SCTL show -p NRestarts --value "$UNIT")"
+# (TimeoutStopSec bounds the stop; the margin is for the manager)
+timeout 120 $SCTL stop "$UNIT"; res "stop=$?"
+[ "$MODE" = user ] && timeout 30 $SCTL exit
+res done
 exit 0
 SHEOF
   } >"$W/cycle.sh"
   mkdir -p "$UNITS/$UNIT.d"
   sed "s|/usr/local/bin/enclaver|$ENCLAVER|" "$U" >"$UNITS/$T@.service"
   # The example's drop-ins as shipped (the image pin, the emulation flags), then the
-  # test's: its EIF, a state directory of its own, the unit's output in a file.
+  # test's: its EIF, the modules of the kernel it was built with (HOME is the test's),
+  # a state and a temporary directory of its own, the unit's output in a file.
   cp "$EX/systemd/enclaver@hello.service.d/image.conf" "$UNITS/$UNIT.d/"
   cp "$EX/systemd/enclaver@hello.service.d/emulation.conf.example" "$UNITS/$UNIT.d/emulation.conf"
-  printf '[Service]\nEnvironment=IMAGE=%s\nEnvironment=ENCLAVER_RUN_DIR=%s\nStandardOutput=append:%s\nStandardError=append:%s\n' \
-    "$W/waiter.eif" "$W/run" "$W/unit.log" "$W/unit.log" >"$UNITS/$UNIT.d/zz-test.conf"
+  {
+    printf '[Service]\nEnvironment=IMAGE=%s\n' "$W/waiter.eif"
+    printf 'Environment=ENCLAVER_EMU_MODULES=%s\n' "${ENCLAVER_EMU_MODULES:-$KDIR/emu-modules}"
+    printf 'Environment=ENCLAVER_RUN_DIR=%s\nEnvironment=TMPDIR=%s\n' "$W/run" "$W/tmp"
+    printf 'StandardOutput=append:%s\nStandardError=append:%s\n' "$W/unit.log" "$W/unit.log"
+    # How the unit ended, as systemd tells ExecStopPost (a stopped unit that succeeded
+    # may be unloaded at once, and `systemctl show` then gives a fresh unit's defaults).
+    printf 'ExecStopPost=/bin/sh -c '\''echo "result=$$SERVICE_RESULT code=$$EXIT_CODE status=$$EXIT_STATUS" >>%s'\''\n' \
+      "$W/result"
+  } >"$UNITS/$UNIT.d/zz-test.conf"
+  # The whole cycle is bounded (timeout's SIGTERM reaches the namespace's PID 1, whose
+  # trap ends it; its SIGKILL, 10 s later, reaches PID 1 as well).
   if [ "$CYCLE_MODE" = system ]; then
-    trap 'systemctl stop "$UNIT" 2>/dev/null; rm -rf "$UNITS/$T@.service" "$UNITS/$UNIT.d"; systemctl daemon-reload; rm -rf "$TEST_TMP"' EXIT
-    bash "$W/cycle.sh"
+    timeout -k 10 900 bash "$W/cycle.sh" &
   else
-    trap 'rm_cgroup "$cg"; rm -rf "$TEST_TMP"' EXIT
-    (echo "$BASHPID" >"$cg/cgroup.procs" && exec unshare --mount --cgroup --pid --fork --mount-proc bash "$W/cycle.sh")
+    (echo "$BASHPID" >"$cg/cgroup.procs" \
+      && exec timeout -k 10 900 unshare --mount --cgroup --pid --fork --kill-child --mount-proc bash "$W/cycle.sh") &
   fi
+  cycle_pid=$!
+  wait "$cycle_pid"
+  cycle_pid=
   R=$(cat "$W/result" 2>/dev/null)
   L=$(cat "$W/unit.log" 2>/dev/null)
+  failed=$TAP_FAILED
   expect_in "cycle ($CYCLE_MODE manager): the manager runs the unit" "$R" "manager=up"
   expect_in "... systemctl start: exit 0" "$R" "start=0"
-  expect_in "... the enclave booted and its app runs" "$L" "waiting for SIGTERM"
-  expect_in "... the unit is active meanwhile" "$R" "running=active"
+  expect_in "... the enclave booted under QEMU" "$L" "under QEMU"
+  expect_in "... and its app runs" "$L" "waiting for SIGTERM"
+  expect_in "... the unit is active meanwhile, not restarted" "$R" "running=active
+restarts=0"
   expect_in "... systemctl stop: exit 0" "$R" "stop=0"
   expect_in "... the app got SIGTERM (a graceful stop)" "$L" "caught SIGTERM, exiting"
-  expect_in "... enclaver exited 109" "$R" "status=109"
-  expect_in "... which the unit counts as success" "$R" "result=success"
-  [ "$CYCLE_MODE" = user ] && check "... the test's cgroup is gone" rm_cgroup "$cg"
+  expect_in "... enclaver exited 109, which the unit counts as success" "$R" "result=success code=exited status=109"
+  expect_in "... the cycle ran to its end" "$R" "done"
+  if [ "$TAP_FAILED" != "$failed" ]; then
+    diag "cycle results:" "$R" "unit log (tail):" "$(tail -n 30 "$W/unit.log" 2>/dev/null)" \
+      "manager log (tail):" "$(tail -n 30 "$W/manager.log" 2>/dev/null)"
+  fi
+  [ "$CYCLE_MODE" = user ] && check "... the test's cgroup is gone after" rm_cgroup "$cg"
 fi
 
 # ---- Kubernetes ----
