@@ -72,8 +72,10 @@ fi
 # with their PID 1 (the kernel kills what is left in them, QEMU included), under a time
 # bound, and the cgroup is removed by the EXIT trap.  The unit runs an EIF whose app
 # waits for SIGTERM: `systemctl start` boots it under QEMU (the emulation drop-in's
-# --qemu), `systemctl stop` must end it gracefully: the app reports SIGTERM, enclaver
-# exits 109, and the unit's result is success (as systemd tells ExecStopPost).
+# --qemu); a drop-in with a new IMAGE and `systemctl restart` (CD's step) must stop it
+# gracefully and boot the new one, and `systemctl stop` end that: each time the app
+# reports SIGTERM, enclaver exits 109, and the unit's result is success (as systemd
+# tells ExecStopPost).
 cycle_skip=
 cg=
 cycle_pid=
@@ -159,6 +161,8 @@ json.dump(idx, open(os.path.join(dst, "index.json"), "w"))
 PYEOF
   run_cmd "$ENCLAVER" -q build -f "$EX/hello/enclaver.yaml" --from "oci:$W/waiter" --eif-only "$W/waiter.eif"
   expect_rc "the example's EIF (its app waits for SIGTERM) for the cycle" 0
+  # the "new image" CD moves the unit to: the same EIF under another name
+  cp "$W/waiter.eif" "$W/waiter-new.eif"
   if [ "$CYCLE_MODE" = system ]; then
     UNITS=/run/systemd/system T=enclaver-test-$$ SCTL=systemctl
   else
@@ -188,17 +192,27 @@ if [ "$MODE" = user ]; then
 fi
 res manager=up
 timeout 60 $SCTL daemon-reload
+# wait_app N: until the app has started N times, or the unit is no longer active
+# (enclaver failed: on-failure would restart it); bounded, as the enclave boots under
+# QEMU: a hang guard, not a timing goal.
+wait_app () {
+  local i=0
+  while [ $i -lt 600 ] && [ "$(grep -c "waiting for SIGTERM" "$W/unit.log" 2>/dev/null)" -lt "$1" ] \
+    && [ "$(timeout 10 $SCTL show -p ActiveState --value "$UNIT")" = active ]; do
+    sleep 0.5; i=$((i + 1))
+  done
+}
 timeout 120 $SCTL start "$UNIT"; res "start=$?"
-# Until the app runs, or the unit is no longer active (enclaver failed: on-failure would
-# restart it), bounded: the enclave boots under QEMU; a hang guard, not a timing goal.
-i=0
-while [ $i -lt 600 ] && ! grep -q "waiting for SIGTERM" "$W/unit.log" 2>/dev/null \
-  && [ "$(timeout 10 $SCTL show -p ActiveState --value "$UNIT")" = active ]; do
-  sleep 0.5; i=$((i + 1))
-done
+wait_app 1
 res "running=$(timeout 10 $SCTL show -p ActiveState --value "$UNIT")"
 res "restarts=$(timeout 10 $SCTL show -p NRestarts --value "$UNIT")"
-# (TimeoutStopSec bounds the stop; the margin is for the manager)
+# CD's step: a drop-in points the instance at a new image, then a restart.
+printf '[Service]\nEnvironment=IMAGE=%s\n' "$W/waiter-new.eif" >"$UNITS/$UNIT.d/zz-update.conf"
+timeout 60 $SCTL daemon-reload
+# (TimeoutStopSec bounds the stops; the margin is for the manager)
+timeout 120 $SCTL restart "$UNIT"; res "restart=$?"
+wait_app 2
+res "running-new=$(timeout 10 $SCTL show -p ActiveState --value "$UNIT")"
 timeout 120 $SCTL stop "$UNIT"; res "stop=$?"
 [ "$MODE" = user ] && timeout 30 $SCTL exit
 res done
@@ -242,9 +256,14 @@ SHEOF
   expect_in "... and its app runs" "$L" "waiting for SIGTERM"
   expect_in "... the unit is active meanwhile, not restarted" "$R" "running=active
 restarts=0"
+  expect_in "... systemctl restart (CD's new IMAGE by drop-in): exit 0" "$R" "restart=0"
+  expect_in "... it booted the new image" "$L" "booting $W/waiter-new.eif under QEMU"
+  expect_in "... whose app runs, in an active unit" "$R" "running-new=active"
   expect_in "... systemctl stop: exit 0" "$R" "stop=0"
-  expect_in "... the app got SIGTERM (a graceful stop)" "$L" "caught SIGTERM, exiting"
-  expect_in "... enclaver exited 109, which the unit counts as success" "$R" "result=success code=exited status=109"
+  check "... the app got SIGTERM at the restart and at the stop (graceful stops)" \
+    test "$(grep -c 'caught SIGTERM, exiting' "$W/unit.log")" = 2
+  check "... both times enclaver exited 109, which the unit counts as success" \
+    test "$(grep -cx 'result=success code=exited status=109' "$W/result")" = 2
   expect_in "... the cycle ran to its end" "$R" "done"
   if [ "$TAP_FAILED" != "$failed" ]; then
     diag "cycle results:" "$R" "unit log (tail):" "$(tail -n 30 "$W/unit.log" 2>/dev/null)" \
