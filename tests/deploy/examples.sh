@@ -70,15 +70,18 @@ fi
 # the unit starts.  (Not a system manager in namespaces: at boot it runs
 # systemd-tmpfiles, which empties the shared /tmp.)  Whatever happens, the namespaces end
 # with their PID 1 (the kernel kills what is left in them, QEMU included), under a time
-# bound, and the cgroup is removed by the EXIT trap.  The unit runs an EIF whose app
-# waits for SIGTERM: `systemctl start` boots it under QEMU (the emulation drop-in's
-# --qemu); a drop-in with a new IMAGE and `systemctl restart` (CD's step) must stop it
-# gracefully and boot the new one, and `systemctl stop` end that: each time the app
+# bound, and the cgroup is removed by the EXIT trap.  The unit runs release images,
+# pinned by digest, that `enclaver build --push` put in a docker-registry of the test;
+# their app waits for SIGTERM.  `systemctl start` pulls the first and boots it under
+# QEMU (the emulation drop-in's --qemu); a drop-in with the new digest and `systemctl
+# restart` (CD's step) must stop it gracefully, pull the new image and boot it (its app
+# greets otherwise), and `systemctl stop` end that: each time the app
 # reports SIGTERM, enclaver exits 109, and the unit's result is success (as systemd
 # tells ExecStopPost).
 cycle_skip=
 cg=
 cycle_pid=
+reg_pid=
 KDIR=${ENCLAVER_DEFAULT_KERNEL:-${XDG_CACHE_HOME:-${HOME:-/root}/.cache}/enclaver/kernel/default}
 # rm_cgroup DIR: remove a cgroup and those below it, waiting (bounded) for the processes
 # of a namespace just ended to leave it
@@ -106,6 +109,7 @@ cycle_cleanup () {
     rm -rf "$UNITS/$T@.service" "$UNITS/$UNIT.d"
     timeout 60 systemctl daemon-reload
   fi
+  if [ -n "$reg_pid" ]; then kill "$reg_pid" 2>/dev/null; wait "$reg_pid" 2>/dev/null; fi
   [ -n "$cg" ] && rm_cgroup "$cg"
   rm -rf "$TEST_TMP"
 }
@@ -115,6 +119,8 @@ elif [ "$(uname -m)" != x86_64 ] || ! command -v qemu-system-x86_64 >/dev/null; 
   cycle_skip="the emulated enclave needs qemu-system-x86_64 on an x86_64 host"
 elif [ ! -f "$KDIR/bzImage" ]; then
   cycle_skip="no default kernel $KDIR/bzImage for the enclave (run scripts/fetch-kernel.sh)"
+elif ! command -v docker-registry >/dev/null || ! command -v curl >/dev/null; then
+  cycle_skip="the unit pulls its images from a docker-registry the test starts: needs docker-registry and curl"
 elif ldd "$top_builddir/runtime/enclaver-init" >/dev/null 2>&1; then
   cycle_skip="the runtime is dynamically linked in this (sanitizer) build; it cannot boot"
 elif [ "$(cat /proc/1/comm 2>/dev/null)" = systemd ]; then
@@ -140,10 +146,12 @@ else
   make -C "$top_builddir" example >/dev/null 2>&1 || not_ok "make example"
   W=$TEST_TMP/cycle
   mkdir -p "$W/tmp"
-  # The example's app image with Cmd ["--wait"]: the app runs until SIGTERM.
-  "$PY" - "$top_builddir/examples/hello/app-image" "$W/waiter" <<'PYEOF'
+  # Two release images CD moves between, pushed to a registry of the test: the example's
+  # app with Cmd ["--wait"] (it runs until SIGTERM), then GREETING=hi, then new-image.
+  for v in hi new-image; do
+    "$PY" - "$top_builddir/examples/hello/app-image" "$W/app-$v" "$v" <<'PYEOF'
 import hashlib, json, os, shutil, sys
-src, dst = sys.argv[1], sys.argv[2]
+src, dst, greeting = sys.argv[1:4]
 shutil.copytree(src, dst)
 def blob(d): return os.path.join(dst, "blobs", "sha256", d[7:])
 def put(obj):
@@ -155,14 +163,29 @@ idx = json.load(open(os.path.join(dst, "index.json")))
 man = json.load(open(blob(idx["manifests"][0]["digest"])))
 cfg = json.load(open(blob(man["config"]["digest"])))
 cfg["config"]["Cmd"] = ["--wait"]
+cfg["config"]["Env"] = ["GREETING=" + greeting]
 man["config"]["digest"], man["config"]["size"] = put(cfg)
 idx["manifests"][0]["digest"], idx["manifests"][0]["size"] = put(man)
 json.dump(idx, open(os.path.join(dst, "index.json"), "w"))
 PYEOF
-  run_cmd "$ENCLAVER" -q build -f "$EX/hello/enclaver.yaml" --from "oci:$W/waiter" --eif-only "$W/waiter.eif"
-  expect_rc "the example's EIF (its app waits for SIGTERM) for the cycle" 0
-  # the "new image" CD moves the unit to: the same EIF under another name
-  cp "$W/waiter.eif" "$W/waiter-new.eif"
+  done
+  REG_PORT=$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  printf 'version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: 127.0.0.1:%s\n' \
+    "$W/registry" "$REG_PORT" >"$W/registry.yml"
+  docker-registry serve "$W/registry.yml" >"$W/registry.log" 2>&1 &
+  reg_pid=$!
+  i=0
+  until curl -s -o /dev/null "http://127.0.0.1:$REG_PORT/v2/" || [ $i -ge 100 ]; do sleep 0.1; i=$((i + 1)); done
+  REPO=127.0.0.1:$REG_PORT/hello-enclave
+  sed "s|^target: .*|target: $REPO:1|" "$EX/hello/enclaver.yaml" >"$W/enclaver.yaml"
+  run_cmd "$ENCLAVER" -q build -f "$W/enclaver.yaml" --from "oci:$W/app-hi" --output-dir "$W/out1" \
+    --push --digestfile "$W/d1"
+  expect_rc "the release image the unit starts with, pushed to the test's registry" 0
+  sed "s|^target: .*|target: $REPO:2|" "$EX/hello/enclaver.yaml" >"$W/enclaver.yaml"
+  run_cmd "$ENCLAVER" -q build -f "$W/enclaver.yaml" --from "oci:$W/app-new-image" --output-dir "$W/out2" \
+    --push --digestfile "$W/d2"
+  expect_rc "... and the new one CD moves it to" 0
+  D1=$(cat "$W/d1" 2>/dev/null) D2=$(cat "$W/d2" 2>/dev/null)
   if [ "$CYCLE_MODE" = system ]; then
     UNITS=/run/systemd/system T=enclaver-test-$$ SCTL=systemctl
   else
@@ -172,7 +195,8 @@ PYEOF
   {
     echo '#!/bin/bash'
     echo "# The cycle: PID 1 of a PID namespace (user manager) or a plain script (systemd PID 1)."
-    printf "W='%s' UNITS='%s' UNIT='%s' SCTL='%s' MODE='%s'\n" "$W" "$UNITS" "$UNIT" "$SCTL" "$CYCLE_MODE"
+    printf "W='%s' UNITS='%s' UNIT='%s' SCTL='%s' MODE='%s' NEW_IMAGE='%s'\n" "$W" "$UNITS" "$UNIT" "$SCTL" \
+      "$CYCLE_MODE" "$REPO@$D2"
     cat <<'SHEOF'
 # As PID 1 of a namespace, this shell gets a signal from outside only if it handles it:
 # on one it exits, and the kernel ends everything else in the namespace.
@@ -207,7 +231,7 @@ wait_app 1
 res "running=$(timeout 10 $SCTL show -p ActiveState --value "$UNIT")"
 res "restarts=$(timeout 10 $SCTL show -p NRestarts --value "$UNIT")"
 # CD's step: a drop-in points the instance at a new image, then a restart.
-printf '[Service]\nEnvironment=IMAGE=%s\n' "$W/waiter-new.eif" >"$UNITS/$UNIT.d/zz-update.conf"
+printf '[Service]\nEnvironment=IMAGE=%s\n' "$NEW_IMAGE" >"$UNITS/$UNIT.d/zz-update.conf"
 timeout 60 $SCTL daemon-reload
 # (TimeoutStopSec bounds the stops; the margin is for the manager)
 timeout 120 $SCTL restart "$UNIT"; res "restart=$?"
@@ -222,12 +246,13 @@ SHEOF
   mkdir -p "$UNITS/$UNIT.d"
   sed "s|/usr/local/bin/enclaver|$ENCLAVER|" "$U" >"$UNITS/$T@.service"
   # The example's drop-ins as shipped (the image pin, the emulation flags), then the
-  # test's: its EIF, the modules of the kernel it was built with (HOME is the test's),
-  # a state and a temporary directory of its own, the unit's output in a file.
+  # test's: its image, HOME (so enclaver's cache and development CA) in the test's
+  # directory, the modules of the kernel the EIFs were built with, a state and a
+  # temporary directory of its own, the unit's output in a file.
   cp "$EX/systemd/enclaver@hello.service.d/image.conf" "$UNITS/$UNIT.d/"
   cp "$EX/systemd/enclaver@hello.service.d/emulation.conf.example" "$UNITS/$UNIT.d/emulation.conf"
   {
-    printf '[Service]\nEnvironment=IMAGE=%s\n' "$W/waiter.eif"
+    printf '[Service]\nEnvironment=IMAGE=%s\nEnvironment=HOME=%s\n' "$REPO@$D1" "$W/home"
     printf 'Environment=ENCLAVER_EMU_MODULES=%s\n' "${ENCLAVER_EMU_MODULES:-$KDIR/emu-modules}"
     printf 'Environment=ENCLAVER_RUN_DIR=%s\nEnvironment=TMPDIR=%s\n' "$W/run" "$W/tmp"
     printf 'StandardOutput=append:%s\nStandardError=append:%s\n' "$W/unit.log" "$W/unit.log"
@@ -257,7 +282,10 @@ SHEOF
   expect_in "... the unit is active meanwhile, not restarted" "$R" "running=active
 restarts=0"
   expect_in "... systemctl restart (CD's new IMAGE by drop-in): exit 0" "$R" "restart=0"
-  expect_in "... it booted the new image" "$L" "booting $W/waiter-new.eif under QEMU"
+  check "... the images' digests differ" test -n "$D1" -a -n "$D2" -a "$D1" != "$D2"
+  check "... each start pulled its image (--pull always)" test "$(grep -c '^enclaver: fetched ' "$W/unit.log")" = 2
+  check "... the first app was the first image's" test "$(grep -c 'GREETING=hi)$' "$W/unit.log")" = 1
+  check "... after the restart, the new image's app runs" test "$(grep -c 'GREETING=new-image)$' "$W/unit.log")" = 1
   expect_in "... whose app runs, in an active unit" "$R" "running-new=active"
   expect_in "... systemctl stop: exit 0" "$R" "stop=0"
   check "... the app got SIGTERM at the restart and at the stop (graceful stops)" \
