@@ -703,6 +703,21 @@ answer_challenge (struct oci_registry *r, struct xfer *x, const char *scope, enc
 
 /* ------------------------------------------------------------------ request loop */
 
+/* Whether libcurl's error text is a TLS alert the server sent about the client's
+ * certificate (OpenSSL's names: "certificate required" when none was sent, "bad
+ * certificate", "unknown ca", "certificate unknown", ... when it was refused). */
+static int
+client_cert_alert (const char *ebuf)
+{
+  static const char *const alerts[] = { "alert certificate required", "alert bad certificate", "alert unknown ca",
+                                        "alert certificate unknown", "alert certificate expired",
+                                        "alert certificate revoked", "alert unsupported certificate" };
+  for (size_t i = 0; i < sizeof alerts / sizeof alerts[0]; i++)
+    if (strstr (ebuf, alerts[i]))
+      return 1;
+  return 0;
+}
+
 static int
 retryable_status (long s)
 {
@@ -833,6 +848,9 @@ oci_registry_request (struct oci_registry *r, const char *path, const char *acce
       curl_easy_setopt (c, CURLOPT_HEADERDATA, x);
       curl_easy_setopt (c, CURLOPT_WRITEFUNCTION, write_cb);
       curl_easy_setopt (c, CURLOPT_WRITEDATA, x);
+      char ebuf[CURL_ERROR_SIZE];
+      ebuf[0] = '\0';
+      curl_easy_setopt (c, CURLOPT_ERRORBUFFER, ebuf);
       uint64_t before = x->sink ? x->sink->n : 0;
       CURLcode cc = curl_easy_perform (c);
       long os_errno = 0;
@@ -904,6 +922,18 @@ oci_registry_request (struct oci_registry *r, const char *path, const char *acce
       if (cc == CURLE_PEER_FAILED_VERIFICATION || cc == CURLE_SSL_CACERT_BADFILE)
         return enclaver_make_error (err, EIO, "registry %s: TLS verification failed: %s (use --ca-cert FILE)",
                                     r->display, curl_easy_strerror (cc));
+      if (client_cert_alert (ebuf))
+        {
+          /* The registry's TLS alert about our certificate (TLS 1.3 sends it after the
+           * handshake: libcurl reports a failed read, which retrying does not mend). */
+          if (r->client_cert == NULL)
+            return enclaver_make_error (err, EACCES,
+                                        "registry %s: it asks for a client certificate (%s): put client.cert and "
+                                        "client.key in its certs.d directory (/etc/containers/certs.d/%s/, or "
+                                        "--cert-dir DIR)", r->display, ebuf, r->host);
+          return enclaver_make_error (err, EACCES, "registry %s: it refused the client certificate %s (%s)",
+                                      r->display, r->client_cert, ebuf);
+        }
       if (!retryable_curl (cc) || x->no_transport_retry)
         {
           x->transport_failed = retryable_curl (cc);
