@@ -71,8 +71,9 @@ EXTRA_DIST += tests/tap.h tests/lib.sh tests/cli/cli.sh tests/cli/usage.sh tests
 # The shell helpers bail out on a wrong argument count (tests/lib.sh).
 TESTS += tests/lib-selftest.sh
 EXTRA_DIST += tests/lib-selftest.sh
-# The deployment examples: systemd-analyze verify of the unit, a start/stop cycle where
-# systemd is PID 1, the Kubernetes Deployment's keys (issue 17).
+# The deployment examples: systemd-analyze verify of the unit, a start/stop cycle under
+# emulation (by systemd as PID 1, else a user manager in namespaces), the Kubernetes
+# Deployment's keys (issue 17).
 TESTS += tests/deploy/examples.sh tests/deploy/release-image.sh
 EXTRA_DIST += tests/deploy/examples.sh tests/deploy/release-image.sh examples/systemd/enclaver@.service \
 	examples/systemd/enclaver@hello.service.d/image.conf \

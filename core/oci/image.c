@@ -686,7 +686,7 @@ fetch_layers (struct fetch *f, enclaver_error_t *err)
   f->next = 0;
   f->failed = 0;
   f->first_err = NULL;
-  oci_progress_begin (f->ref->transport == ENCLAVER_TRANSPORT_REGISTRY ? f->o->progress : 0, img->n_layers);
+  oci_progress_begin (f->ref->transport == ENCLAVER_TRANSPORT_REGISTRY ? f->o->progress : 0, img->n_layers, 0);
   for (unsigned i = 1; i < jobs; i++)
     if (pthread_create (&th[started], NULL, layer_worker, f) == 0)
       started++;
