@@ -111,3 +111,13 @@ tests_boot_netapp_CFLAGS = $(WARN_CFLAGS) -O2
 tests_boot_netapp_LDFLAGS = -all-static
 TESTS += tests/boot/net.sh
 EXTRA_DIST += tests/boot/net.sh
+
+# Crash consistency (issue 19): builds and pulls killed with SIGKILL/SIGTERM/SIGINT at
+# random moments and between renames, parallel builds sharing a cache.  make check
+# kills CRASH_ROUNDS=5 times per signal and command; check-crash-long 20 times.
+TESTS += tests/crash/kill.sh
+EXTRA_DIST += tests/crash/kill.sh tests/crash/crashkit.py
+CRASH_LONG_ROUNDS = 20
+check-crash-long:
+	CRASH_ROUNDS=$(CRASH_LONG_ROUNDS) $(MAKE) $(AM_MAKEFLAGS) check TESTS=tests/crash/kill.sh
+.PHONY: check-crash-long

@@ -530,6 +530,7 @@ emit_image_run (enclaver_stage_t *st, enclaver_ctx_t *ctx, enclaver_error_t *err
         n = strlen (dest) + 32;
         tarpath = malloc (n);
         snprintf (tarpath, n, "%s.enclaver-blobs.XXXXXX", dest);
+        enclaver_ctx_output_prepare (ctx, dest);
         dir = enclaver_temp_mkdtemp (tarpath); /* scratch, removed below */
         if (dir == NULL)
           {
