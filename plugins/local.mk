@@ -11,3 +11,9 @@ plugins_prune_la_SOURCES = plugins/prune/prune.c
 plugins_prune_la_CFLAGS = $(AM_CFLAGS) $(DEPS_CFLAGS)
 plugins_prune_la_LDFLAGS = $(AM_LDFLAGS) $(STAGE_MODULE_FLAGS)
 plugins_prune_la_LIBADD = $(PLUGIN_LIBS) $(JANSSON_LIBS)
+
+ENCLAVER_STAGES += plugins/pcr-pin.la
+plugins_pcr_pin_la_SOURCES = plugins/pcr-pin/pcr-pin.c
+plugins_pcr_pin_la_CFLAGS = $(AM_CFLAGS) $(DEPS_CFLAGS)
+plugins_pcr_pin_la_LDFLAGS = $(AM_LDFLAGS) $(STAGE_MODULE_FLAGS)
+plugins_pcr_pin_la_LIBADD = $(PLUGIN_LIBS) $(JANSSON_LIBS)
