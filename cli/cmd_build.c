@@ -53,6 +53,9 @@ static const char build_help[] =
   "                             prints it; 'json': also Sources, BuildTime, Eif {Path,\n"
   "                             Sha256,Size} and Image {Path,Format,Tag,Digest}\n"
   "      --set-param KEY=VALUE  set a build parameter for custom stages (repeatable)\n"
+  "      --stage-opt STAGE.KEY=VALUE\n"
+  "                             set option KEY of the pipeline's stage STAGE, over the\n"
+  "                             manifest's (repeatable; e.g. pcr-pin.update=true)\n"
   "      --label KEY=VALUE      a label and annotation of the release image (repeatable),\n"
   "                             e.g. org.opencontainers.image.source=URL, .revision=SHA,\n"
   "                             .version=V; the dev.enclaver.* keys are the build's own\n"
@@ -96,6 +99,7 @@ enum
   OPT_DIGESTFILE,
   OPT_CREDS,
   OPT_CERT_DIR,
+  OPT_STAGE_OPT,
 };
 
 static int
@@ -125,6 +129,7 @@ cmd_build (int argc, char **argv)
     { "kernel-dir", required_argument, NULL, OPT_KERNEL_DIR },
     { "lenient", no_argument, NULL, OPT_LENIENT },
     { "set-param", required_argument, NULL, OPT_SET_PARAM },
+    { "stage-opt", required_argument, NULL, OPT_STAGE_OPT },
     { "hook", required_argument, NULL, OPT_HOOK },
     { "lua-memory", required_argument, NULL, OPT_LUA_MEMORY },
     { "lua-instructions", required_argument, NULL, OPT_LUA_INSTRUCTIONS },
@@ -149,7 +154,8 @@ cmd_build (int argc, char **argv)
   enclaver_error_t err = NULL;
   cleanup_free char *insecure = NULL;
   char **hooks = NULL;
-  size_t n_hooks = 0;
+  size_t n_hooks = 0, n_stage_opts = 0;
+  struct enclaver_kv *stage_opts = NULL;
   const char *eif_only = NULL;
   struct enclaver_manifest *mp;
   const char *const *dirs;
@@ -307,6 +313,20 @@ cmd_build (int argc, char **argv)
               goto out;
             break;
           }
+        case OPT_STAGE_OPT:
+          {
+            const char *eq = strchr (optarg, '=');
+            const char *dot = eq ? memchr (optarg, '.', (size_t) (eq - optarg)) : NULL;
+            if (dot == NULL || dot == optarg || dot + 1 == eq)
+              {
+                rc = cli_usage_error ("build", "--stage-opt: '%s' is not STAGE.KEY=VALUE", optarg);
+                goto out;
+              }
+            stage_opts = xreallocarray (stage_opts, n_stage_opts + 1, sizeof *stage_opts);
+            stage_opts[n_stage_opts].key = xstrndup (optarg, (size_t) (eq - optarg));
+            stage_opts[n_stage_opts++].value = xstrdup (eq + 1);
+            continue;
+          }
         case 'h':
           cli_help (stdout, build_help);
           rc = EXIT_OK;
@@ -355,6 +375,8 @@ cmd_build (int argc, char **argv)
   enclaver_loader_add_default_dirs (loader);
   pipeline = enclaver_pipeline_new (loader);
   enclaver_pipeline_set_hooks (pipeline, enclaver_lua_hook_ops (), NULL);
+  if (enclaver_pipeline_set_overrides (pipeline, stage_opts, n_stage_opts, &err) < 0)
+    goto fail;
   if (eif_only && m->n_pipeline == 0)
     {
       /* The default stack without emit-image. */
@@ -366,6 +388,12 @@ cmd_build (int argc, char **argv)
     }
   else if (enclaver_pipeline_from_manifest (pipeline, m, &err) < 0)
     goto fail;
+  if (enclaver_pipeline_unused_override (pipeline))
+    {
+      rc = cli_usage_error ("build", "--stage-opt %s: the pipeline has no stage of that name (see `enclaver manifest`)",
+                            enclaver_pipeline_unused_override (pipeline));
+      goto out;
+    }
   if (enclaver_ctx_set (ctx, ENCLAVER_SLOT_MANIFEST, "enclaver.manifest", m,
                         (void (*) (void *)) enclaver_manifest_free, &err) < 0)
     {
@@ -420,6 +448,12 @@ fail:
 out:
   json_decref (labels);
   free (hooks);
+  for (size_t i = 0; i < n_stage_opts; i++)
+    {
+      free (stage_opts[i].key);
+      free (stage_opts[i].value);
+    }
+  free (stage_opts);
   enclaver_manifest_free (m);
   enclaver_ctx_free (ctx);
   enclaver_pipeline_free (pipeline);

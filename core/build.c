@@ -327,6 +327,31 @@ enclaver_build_output_dir (const enclaver_ctx_t *ctx)
   return m && m->dir ? m->dir : ".";
 }
 
+char *
+enclaver_build_eif_path (const enclaver_ctx_t *ctx)
+{
+  const struct enclaver_manifest *m = enclaver_ctx_get (ctx, ENCLAVER_SLOT_MANIFEST, "enclaver.manifest");
+  const char *p = enclaver_ctx_get_param (ctx, "eif-path");
+  if (p && *p)
+    return xstrdup (p);
+  p = enclaver_ctx_get_param (ctx, "eif-only");
+  if (p && *p)
+    return xstrdup (p);
+  if (m && m->output_eif)
+    return xstrdup (m->output_eif);
+  return xasprintf ("%s/%s.eif", enclaver_build_output_dir (ctx), m && m->name ? m->name : "enclave");
+}
+
+char *
+enclaver_build_output_beside_eif (const enclaver_ctx_t *ctx, const char *suffix)
+{
+  cleanup_free char *eif = enclaver_build_eif_path (ctx);
+  size_t n = strlen (eif);
+  if (n > 4 && strcmp (eif + n - 4, ".eif") == 0)
+    eif[n - 4] = '\0';
+  return xasprintf ("%s%s", eif, suffix);
+}
+
 /* Create a file in DIR and remove it again: the one test of writability that also holds
  * for root, read-only mounts and pseudo file systems. */
 static int

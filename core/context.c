@@ -614,6 +614,9 @@ enclaver_hook_event_valid (const char *event)
   for (i = 0; name[i]; i++)
     {
       char c = name[i];
+      /* ':' joins an instance name (before:lua:stamp) */
+      if (c == ':' && i > 0 && name[i + 1] && name[i - 1] != ':')
+        continue;
       if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '*'))
         return 0;
     }
@@ -649,13 +652,16 @@ enclaver_ctx_hook_add (enclaver_ctx_t *ctx, const char *event, enclaver_hook_fn 
   return 0;
 }
 
-/* "before:*" matches every before:<stage> event. */
+/* "before:*" matches every before:<stage> event; "before:lua" also matches the events of
+ * every instance "before:lua:<name>". */
 static int
 event_matches (const char *pattern, const char *event)
 {
   size_t pl = strlen (pattern);
   if (pl >= 2 && pattern[pl - 1] == '*' && pattern[pl - 2] == ':')
     return strncmp (pattern, event, pl - 1) == 0;
+  if (strncmp (pattern, event, pl) == 0 && event[pl] == ':' && strchr (pattern, ':') == strrchr (pattern, ':'))
+    return 1;
   return strcmp (pattern, event) == 0;
 }
 

@@ -93,6 +93,11 @@ int enclaver_build_check_elf (const char *path, int arch, const char *what, encl
 /* Where outputs go when the manifest does not name them: the 'output-dir' parameter, else
  * the manifest's directory. */
 const char *enclaver_build_output_dir (const enclaver_ctx_t *ctx);
+/* The EIF's final path: the 'eif-path' parameter once measure set it, else --eif-only,
+ * output.eif, else <output dir>/<name>.eif.  malloc'd. */
+char *enclaver_build_eif_path (const enclaver_ctx_t *ctx);
+/* A file beside the EIF: its path without ".eif", then SUFFIX (".spdx.json").  malloc'd. */
+char *enclaver_build_output_beside_eif (const enclaver_ctx_t *ctx, const char *suffix);
 /* Check, before any work, that PATH can be written: its directory exists and takes new
  * files, and PATH is not a directory (a file output) or a non-directory (IS_DIR).
  * WHAT ("the EIF") starts the message. */

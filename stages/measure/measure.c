@@ -200,26 +200,11 @@ docker_info (const struct enclaver_image *img)
   return s;
 }
 
-/* Where the EIF goes: --eif-only, output.eif, else <--output-dir or manifest dir>/<name>.eif. */
-static char *
-eif_path (enclaver_ctx_t *ctx, const struct enclaver_manifest *m)
-{
-  const char *p = enclaver_ctx_get_param (ctx, "eif-only");
-  char buf[4096];
-  if (p && *p)
-    return strdup (p);
-  if (m && m->output_eif)
-    return strdup (m->output_eif);
-  snprintf (buf, sizeof buf, "%s/%s.eif", enclaver_build_output_dir (ctx), m && m->name ? m->name : "enclave");
-  return strdup (buf);
-}
-
 /* Before any stage runs: the EIF's directory takes files. */
 static int
 measure_check (enclaver_stage_t *st, enclaver_ctx_t *ctx, enclaver_error_t *err)
 {
-  const struct enclaver_manifest *m = enclaver_ctx_get (ctx, ENCLAVER_SLOT_MANIFEST, "enclaver.manifest");
-  char *final = eif_path (ctx, m);
+  char *final = enclaver_build_eif_path (ctx);
   int r = enclaver_build_check_output (final, 0, "the EIF", err);
   (void) st;
   free (final);
@@ -248,7 +233,7 @@ measure_run (enclaver_stage_t *st, enclaver_ctx_t *ctx, enclaver_error_t *err)
                                 img == NULL ? "image" : tree == NULL ? "rootfs" : k == NULL ? "kernel"
                                 : cmdline == NULL ? "cmdline" : "ramdisks");
 
-  final = eif_path (ctx, m);
+  final = enclaver_build_eif_path (ctx);
   fd = enclaver_ctx_output_open (ctx, final, &tmp, err);
   if (fd < 0)
     goto out;
