@@ -84,7 +84,6 @@ enclaver_layer_open_path (const char *path, const char *digest, const char *diff
                           enclaver_error_t *err)
 {
   unsigned char magic[512];
-  struct stat st;
   enclaver_layer_stream_t *s = xmalloc0 (sizeof *s);
   s->fd = -1;
   s->name = xstrdup (name ? name : path);
@@ -92,15 +91,10 @@ enclaver_layer_open_path (const char *path, const char *digest, const char *diff
   s->diff_id = diff_id ? xstrdup (diff_id) : NULL;
   oci_hasher_init (&s->raw);
   oci_hasher_init (&s->tar);
-  s->fd = open (path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  s->fd = enclaver_open_file (path, O_NOFOLLOW, err);
   if (s->fd < 0)
     {
-      enclaver_make_errno (err, errno, "%s: open %s", s->name, path);
-      goto fail;
-    }
-  if (fstat (s->fd, &st) < 0 || !S_ISREG (st.st_mode))
-    {
-      enclaver_make_error (err, EINVAL, "%s: %s is not a regular file", s->name, path);
+      enclaver_error_wrap (err, "%s", s->name);
       goto fail;
     }
   ssize_t got = pread (s->fd, magic, sizeof magic, 0);

@@ -207,12 +207,9 @@ oci_registry_push_blob (struct oci_registry *r, const char *repo, const char *di
     }
   url0 = xasprintf ("/v2/%s/blobs/uploads/", repo);
 
-  fd = open (file, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  fd = enclaver_open_file (file, 0, err);
   if (fd < 0)
-    {
-      enclaver_make_errno (err, errno, "open %s", file);
-      goto fail;
-    }
+    goto fail;
   t0 = oci_now_s ();
   oci_progress_blob_start (size);
   if (size <= chunk)
