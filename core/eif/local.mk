@@ -25,19 +25,4 @@ tests_eif_test_eif_stream_LDADD = $(EIF_TEST_LDADD)
 tests_eif_test_eif_push_SOURCES = tests/eif/test-eif-push.c tests/eif/eif-test-util.h tests/tap.h
 tests_eif_test_eif_push_CFLAGS = $(AM_CFLAGS) $(DEPS_CFLAGS)
 tests_eif_test_eif_push_LDADD = $(EIF_TEST_LDADD)
-
-# libFuzzer target for the reader: `make fuzz` (needs clang); not part of `make check`.
-#   ./tests/fuzz/fuzz_eif_reader -max_total_time=60 corpus   (seeds: see docs/eif.md)
-FUZZ_CC = clang
-FUZZ_FLAGS = -g -O1 -fsanitize=fuzzer,address,undefined -fno-omit-frame-pointer
-EXTRA_DIST += tests/fuzz/fuzz_eif_reader.c
-fuzz: tests/fuzz/fuzz_eif_reader
-tests/fuzz/fuzz_eif_reader: $(top_srcdir)/tests/fuzz/fuzz_eif_reader.c $(EIF_LIB_SOURCES:%=$(top_srcdir)/%)
-	@$(MKDIR_P) tests/fuzz
-	$(FUZZ_CC) $(FUZZ_FLAGS) -std=gnu11 $(DEFS) $(DEFAULT_INCLUDES) $(AM_CPPFLAGS) \
-	  $(DEPS_CFLAGS) -pthread -o $@ $(top_srcdir)/tests/fuzz/fuzz_eif_reader.c \
-	  $(filter %.c,$(EIF_LIB_SOURCES:%=$(top_srcdir)/%)) $(top_srcdir)/core/util.c $(top_srcdir)/core/digest-worker.c \
-	  $(top_srcdir)/core/error.c $(top_srcdir)/core/log.c $(top_srcdir)/core/tempfiles.c \
-	  $(filter %.c,$(libenclaver_common_la_SOURCES:%=$(top_srcdir)/%)) $(DEPS_LIBS)
-CLEANFILES += tests/fuzz/fuzz_eif_reader
-.PHONY: fuzz
+# Its libFuzzer target (tests/fuzz/fuzz_eif_reader) is built by tests/fuzz/local.mk.

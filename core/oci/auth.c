@@ -14,6 +14,27 @@
 #include <openssl/evp.h>
 #include "oci/oci.h"
 
+char *
+oci_token_response_parse (const char *body, size_t len, long long *expires_in)
+{
+  json_error_t je;
+  json_t *j = json_loadb (body ? body : "", len, 0, &je);
+  const char *tok = json_string_value (json_object_get (j, "token"));
+  if (tok == NULL || *tok == '\0')
+    tok = json_string_value (json_object_get (j, "access_token"));
+  if (tok == NULL || *tok == '\0' || strpbrk (tok, "\r\n"))
+    {
+      json_decref (j);
+      return NULL;
+    }
+  json_t *ei = json_object_get (j, "expires_in");
+  long long exp = json_is_integer (ei) && json_integer_value (ei) > 0 ? json_integer_value (ei) : 60;
+  *expires_in = exp > 86400 ? 86400 : exp;
+  char *out = xstrdup (tok);
+  json_decref (j);
+  return out;
+}
+
 void
 oci_challenge_clear (struct oci_challenge *c)
 {

@@ -201,6 +201,11 @@ struct oci_challenge
  * of header values); returns the count (may be 0), -1 on malformed input. */
 int oci_www_authenticate_parse (const char *value, struct oci_challenge *out, int max) ENCLAVER_INTERNAL;
 void oci_challenge_clear (struct oci_challenge *c) ENCLAVER_INTERNAL;
+/* A token server's answer (the distribution token spec): "token", else "access_token",
+ * a non-empty string without CR/LF; "expires_in" in seconds, 60 when absent or not a
+ * positive integer, at most 86400.  Returns a malloc'd token, or NULL when there is none
+ * usable (malformed JSON included). */
+char *oci_token_response_parse (const char *body, size_t len, long long *expires_in) ENCLAVER_INTERNAL;
 
 struct oci_creds
 {

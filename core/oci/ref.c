@@ -195,10 +195,14 @@ parse_docker (const char *src, struct enclaver_image_ref *ref, enclaver_error_t 
     }
   int hub = strcmp (dom, "docker.io") == 0;
 
-  /* Validate path components. */
-  if (strlen (name) > MAX_PATH_LEN)
-    return enclaver_make_error (err, EINVAL, "invalid reference '%s': repository name longer than %d characters",
+  /* The name as normalised (domain/path, with library/ for an official Hub image) is
+   * bounded, as distribution/reference bounds it: a bare name close to the limit
+   * would otherwise give a canonical text that does not parse. */
+  if (strlen (dom) + 1 + (hub && strchr (name, '/') == NULL ? 8 : 0) + strlen (name) > MAX_PATH_LEN)
+    return enclaver_make_error (err, EINVAL,
+                                "invalid reference '%s': name longer than %d characters (as normalised, with the registry)",
                                 src, MAX_PATH_LEN);
+  /* Validate path components. */
   const char *p = name;
   for (;;)
     {
@@ -356,8 +360,19 @@ enclaver_image_ref_string (const struct enclaver_image_ref *ref)
   switch (ref->transport)
     {
     case ENCLAVER_TRANSPORT_REGISTRY:
-      return xasprintf ("%s/%s%s%s%s%s", ref->domain, ref->path, ref->tag ? ":" : "", ref->tag ? ref->tag : "",
-                        ref->digest ? "@" : "", ref->digest ? ref->digest : "");
+      {
+        /* A registry host named like a transport, with a port ("oci:5000", "docker:4"),
+         * would read back as that transport (or be refused): such a name is written
+         * with its docker:// prefix, so the canonical text always parses to itself. */
+        static const char *const transports[] = { "docker:", "oci:", "oci-archive:", "docker-archive:",
+                                                  "docker-daemon:", "dir:" };
+        const char *pre = "";
+        for (size_t i = 0; i < ARRAY_SIZE (transports); i++)
+          if (strncmp (ref->domain, transports[i], strlen (transports[i])) == 0)
+            pre = "docker://";
+        return xasprintf ("%s%s/%s%s%s%s%s", pre, ref->domain, ref->path, ref->tag ? ":" : "",
+                          ref->tag ? ref->tag : "", ref->digest ? "@" : "", ref->digest ? ref->digest : "");
+      }
     case ENCLAVER_TRANSPORT_OCI:
     case ENCLAVER_TRANSPORT_OCI_ARCHIVE:
     case ENCLAVER_TRANSPORT_DOCKER_ARCHIVE:

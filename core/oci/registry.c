@@ -759,26 +759,17 @@ fetch_token (struct oci_registry *r, const struct oci_challenge *ch, const char 
       enclaver_make_error (err, EIO, "registry %s: token server %s answered HTTP %ld", r->display, ch->realm, x.status);
       goto out;
     }
-  json_error_t je;
-  json_t *j = json_loadb (x.mem ? x.mem : "", x.mem_len, 0, &je);
-  const char *tok = json_string_value (json_object_get (j, "token"));
-  if (tok == NULL || *tok == '\0')
-    tok = json_string_value (json_object_get (j, "access_token"));
-  if (tok == NULL || *tok == '\0' || strpbrk (tok, "\r\n"))
+  long long exp = 0;
+  char *tok = oci_token_response_parse (x.mem, x.mem_len, &exp);
+  if (tok == NULL)
     {
-      json_decref (j);
       enclaver_make_error (err, EPROTO, "registry %s: token server %s returned no usable token", r->display, ch->realm);
       goto out;
     }
-  json_t *ei = json_object_get (j, "expires_in");
-  long long exp = json_is_integer (ei) && json_integer_value (ei) > 0 ? json_integer_value (ei) : 60;
-  if (exp > 86400)
-    exp = 86400;
   struct token_entry *t = xmalloc0 (sizeof *t);
   t->scope = xstrdup (scope);
-  t->token = xstrdup (tok);
+  t->token = tok;
   t->expires = time (NULL) + (time_t) exp;
-  json_decref (j);
   pthread_mutex_lock (&r->lock);
   t->next = r->tokens;
   r->tokens = t;

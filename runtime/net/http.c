@@ -612,6 +612,27 @@ hop_by_hop (struct http_str name)
          || http_str_ieq (name, "Keep-Alive");
 }
 
+int
+http_forward_fits (const struct http_head *h)
+{
+  size_t i, kept = 0;
+  int host = 0;
+  for (i = 0; i < h->nheaders; i++)
+    {
+      const struct http_header *f = &h->headers[i];
+      if (hop_by_hop (f->name))
+        continue;
+      if (http_str_ieq (f->name, "Host"))
+        {
+          if (host)
+            continue;
+          host = 1;
+        }
+      kept++;
+    }
+  return kept + (host ? 0 : 1) <= HTTP_MAX_HEADERS;
+}
+
 size_t
 http_forward_head_size (const struct http_head *h, size_t olen, size_t alen)
 {

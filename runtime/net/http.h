@@ -118,6 +118,10 @@ int http_split_authority (const char *p, size_t len, unsigned default_port, char
  * Proxy-Authorization, Keep-Alive), Host replaced by authority (added when absent).
  * out must hold http_forward_head_size() bytes; returns the length written. */
 size_t http_forward_head_size (const struct http_head *h, size_t olen, size_t alen);
+/* Whether the forwarded head stays within HTTP_MAX_HEADERS fields: not when the request
+ * already has that many, none of them hop-by-hop, and no Host, which forwarding adds.
+ * The proxy answers such a request 431 rather than send what it would refuse itself. */
+int http_forward_fits (const struct http_head *h);
 size_t http_format_forward_head (char *out, size_t cap, const struct http_head *h,
                                  const char *origin, size_t olen, const char *authority,
                                  size_t alen);

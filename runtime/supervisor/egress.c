@@ -421,6 +421,13 @@ handle_request (struct eg_conn *c, const struct http_head *h)
           answer (c, 400, "egress: bad URL: %s", why);
           return;
         }
+      if (!http_forward_fits (h))
+        {
+          sv_net_log (s->net, "egress: %s %s:%u refused: %zu header fields and no Host (at most %d with Host)",
+                      c->method, c->host, c->port, h->nheaders, HTTP_MAX_HEADERS);
+          answer (c, 431, "egress: too many header fields to add Host (at most %d)", HTTP_MAX_HEADERS);
+          return;
+        }
       if (http_str_ieq (h->method, "OPTIONS") && (pl == 0 || (pl == 1 && pathp[0] == '/')))
         rewrite_head (c, h, origin_star, 1, auth, al);
       else if (pl == 0)

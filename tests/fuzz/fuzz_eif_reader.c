@@ -1,13 +1,12 @@
 /* enclaver: libFuzzer target for the EIF reader and signature decoder.
  *
- * Build with `make fuzz` (clang -fsanitize=fuzzer,address,undefined).  Seed it with
- * small images, one unsigned and one signed, so that it reaches the signature code
- * quickly, e.g.
- *   printf K >k; printf R >r; mkdir -p corpus
- *   enclaver eif build --kernel k --cmdline c --ramdisk r --output corpus/u.eif
- *   enclaver eif build --kernel k --cmdline c --ramdisk r --output corpus/s.eif \
+ * Build with `make fuzz` (clang -fsanitize=fuzzer,address,undefined); its seeds, a small
+ * unsigned and a small signed image (so that it reaches the signature code quickly),
+ * are in tests/fuzz/corpus/fuzz_eif_reader, made with
+ *   printf K >k; printf R >r; printf R2 >r2
+ *   enclaver eif build --kernel k --cmdline console=ttyS0 --ramdisk r --output unsigned.eif
+ *   enclaver eif build --kernel k --cmdline console=ttyS0 --ramdisk r --ramdisk r2 --output signed.eif \
  *     --signing-certificate golden/eif/sign-cert.pem --private-key golden/eif/sign-key.pem
- *   ./tests/fuzz/fuzz_eif_reader -max_len=8000 -max_total_time=600 corpus
  *
  * The input is read as an EIF from memory; every result must be either a clean error
  * or a fully validated image whose fields are consistent with the input size. */

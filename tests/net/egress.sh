@@ -144,6 +144,13 @@ expect_in "CONNECT without a port: 400" "$OUT" "the port is missing"
 BIG=$(head -c 20000 /dev/zero | tr '\0' a)
 run_cmd $PEER raw "$PROXY" "GET http://host:$HTTP/hello HTTP/1.1\r\nX-Big: $BIG\r\n\r\n"
 expect_in "a head over 16 KiB: 431" "$OUT" "HTTP/1.1 431"
+# 64 fields (the most a head may have) and no Host: forwarding would add a 65th
+F64=$(i=0; while [ $i -lt 64 ]; do printf 'X%d: v\\r\\n' $i; i=$((i + 1)); done)
+run_cmd $PEER raw "$PROXY" "GET http://host:$HTTP/hello HTTP/1.0\r\n$F64\r\n"
+expect_in "64 fields and no Host: 431, not a 65-field head to the origin" "$OUT" "HTTP/1.1 431"
+expect_in "the 431 says why" "$OUT" "too many header fields to add Host"
+run_cmd $PEER raw "$PROXY" "GET http://host:$HTTP/hello HTTP/1.0\r\nHost: host\r\n$(printf '%s' "$F64" | sed 's/^X0: v\\r\\n//')\r\n"
+expect_in "64 fields with a Host among them go through" "$OUT" "HTTP/1.1 200"
 run_cmd $PEER raw "$PROXY" "GET http://host:$HTTP/hello HTTP/1.1\r\nHost: host\r\n\r\n" 3
 expect_in "a head that comes too slowly: 408 (header_timeout_ms 1500)" "$OUT" "HTTP/1.1 408"
 run_cmd curl -sS $X "http://host:$HTTP/hello"

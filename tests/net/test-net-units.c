@@ -229,6 +229,30 @@ test_forward_head (void)
             && memcmp (out + len - 24, "Host: a.example:8080\r\n\r\n", 24) == 0
             && strstr (out, "X63: v\r\nHost") != NULL,
           "forward: worst-case head fits, Host added");
+  /* 64 fields and no Host: the forwarded head would have 65, more than the proxy
+   * accepts itself; with a Host among them, or a hop-by-hop field dropped, it fits */
+  tap_ok (!http_forward_fits (&h), "forward: 64 fields without Host do not fit");
+  {
+    struct http_head f;
+    tap_ok (http_parse_request (out, len, cap + 1, &f) == HTTP_BAD && f.error_status == 431,
+            "forward: (the 65-field head is what the parser refuses)");
+  }
+  free (out);
+  n = (size_t) snprintf (in, sizeof in, "GET http://a.example:8080/x HTTP/1.1\r\nHost: old\r\n");
+  for (i = 1; i < HTTP_MAX_HEADERS; i++)
+    n += (size_t) snprintf (in + n, sizeof in - n, "X%zu:v\r\n", i);
+  n += (size_t) snprintf (in + n, sizeof in - n, "\r\n");
+  TAP_INT_EQ (http_parse_request (in, n, sizeof in, &h), HTTP_DONE, "forward: 64 fields with a Host parse");
+  tap_ok (http_forward_fits (&h), "forward: 64 fields with a Host fit");
+  cap = http_forward_head_size (&h, 2, 14);
+  out = xmalloc (cap);
+  len = http_format_forward_head (out, cap, &h, "/x", 2, "a.example:8080", 14);
+  {
+    struct http_head f;
+    tap_ok (http_parse_request (out, len, cap + 1, &f) == HTTP_DONE && f.head_len == len
+              && f.nheaders == HTTP_MAX_HEADERS,
+            "forward: the forwarded 64-field head parses again");
+  }
   free (out);
   {
     const char *r = "GET http://b/ HTTP/1.0\r\nHost: old\r\nProxy-Connection: keep-alive\r\n"

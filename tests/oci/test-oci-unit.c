@@ -99,6 +99,20 @@ test_refs (void)
   memset (buf, 'a', 256);
   buf[256] = 0;
   ref_bad (buf, "longer than 255");
+  /* a registry host named like a transport keeps docker:// in the canonical text */
+  ref_ok ("docker://oci:5000/x", "docker://oci:5000/x:latest", "oci:5000");
+  ref_ok ("docker://docker:4/v8", "docker://docker:4/v8:latest", "docker:4");
+  ref_ok ("docker://oci:5000/x:latest", "docker://oci:5000/x:latest", "oci:5000");
+  /* 237 characters: docker.io/library/ + 237 is 255, the most distribution/reference takes */
+  memset (buf, 'a', 238);
+  buf[238] = 0;
+  ref_bad (buf, "longer than 255");
+  buf[237] = 0;
+  {
+    char canon[340];
+    snprintf (canon, sizeof canon, "docker.io/library/%s:latest", buf);
+    ref_ok (buf, canon, "registry-1.docker.io");
+  }
   memset (buf, 'a', 129);
   strcpy (buf, "x:");
   memset (buf + 2, 'a', 129);
