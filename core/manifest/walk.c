@@ -363,6 +363,8 @@ walk_list (struct pctx *c, const struct mf_key *k, const struct ynode *v, const 
           mf_err_node (c, item, ipath, "%s, got %s", s->not_map_msg, mf_kind_name (item));
           continue;
         }
+      if (s->short_item && s->short_item (c, item, ipath, iobj))
+        continue;
       walk_map (c, s, item, ipath, iobj, 0);
     }
 }
