@@ -139,16 +139,17 @@ enclaver_layer_open (const struct enclaver_image *img, size_t index, enclaver_er
 {
   if (img == NULL || index >= img->n_layers)
     {
-      enclaver_make_error (err, EINVAL, "layer %zu does not exist", index);
+      enclaver_make_error (err, EINVAL, "layer index %zu does not exist (the image has %zu layers)", index,
+                           img ? img->n_layers : 0);
       return NULL;
     }
   const struct enclaver_image_layer *l = &img->layers[index];
   if (l->path == NULL)
     {
-      enclaver_make_error (err, EINVAL, "layer %zu (%s) was not fetched", index, l->digest);
+      enclaver_make_error (err, EINVAL, "layer %zu of %zu (%s) was not fetched", index + 1, img->n_layers, l->digest);
       return NULL;
     }
-  cleanup_free char *name = xasprintf ("%s: layer %zu (%s)", img->name, index, l->digest);
+  cleanup_free char *name = xasprintf ("%s: layer %zu of %zu (%s)", img->name, index + 1, img->n_layers, l->digest);
   return enclaver_layer_open_path (l->path, l->digest, l->diff_id, name, err);
 }
 

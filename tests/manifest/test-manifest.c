@@ -490,6 +490,8 @@ test_api (void)
       m->api_port = 9001;
       m->cpu_count = 0;
       tap_ok (enclaver_manifest_validate (m, 0, &err) < 0, "validate checks cpu_count");
+      TAP_CONTAINS (err ? err->msg : NULL, "defaults.cpu_count: 0 is out of range (must be 1..2147483647)",
+                    "validate names both bounds");
       enclaver_error_release (&err);
     }
   else
