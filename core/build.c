@@ -276,16 +276,22 @@ machine_name (unsigned m, char buf[32])
 }
 
 int
+enclaver_build_open_input (const char *path, enclaver_error_t *err)
+{
+  return enclaver_open_file (path, 0, err);
+}
+
+int
 enclaver_build_elf_arch (const char *path, int *arch, char desc[64], enclaver_error_t *err)
 {
   unsigned char h[20];
   char mb[32];
   ssize_t n;
   unsigned mach;
-  int fd = open (path, O_RDONLY | O_CLOEXEC);
+  int fd = enclaver_open_file (path, 0, err);
 
   if (fd < 0)
-    return enclaver_make_errno (err, errno, "open %s", path);
+    return -1;
   n = pread (fd, h, sizeof h, 0);
   close (fd);
   if (n < 0)

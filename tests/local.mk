@@ -61,6 +61,9 @@ TESTS += tests/core/test-error tests/core/test-context tests/core/test-loader \
 	tests/core/test-pipeline tests/cli/cli.sh tests/cli/usage.sh tests/cli/nitro.sh tests/cli/install.sh
 TESTS += tests/cli/signals.sh tests/core/test-tempfiles tests/cli/image-pcrs.sh
 EXTRA_DIST += tests/cli/signals.sh tests/cli/image-pcrs.sh
+# A FIFO, socket or device where a file is read by name: a quick clear error (issue 19).
+TESTS += tests/cli/fifo.sh
+EXTRA_DIST += tests/cli/fifo.sh
 check_PROGRAMS += tests/core/test-tempfiles
 tests_core_test_tempfiles_SOURCES = tests/core/test-tempfiles.c tests/tap.h
 tests_core_test_tempfiles_CFLAGS = $(CORE_TEST_CC) -pthread

@@ -155,12 +155,12 @@ copy_file (const char *from, const char *to, enclaver_error_t *err)
 {
   /* A temporary of the project's registry (enclaver/tempfiles.h): a signal removes it. */
   cleanup_free char *tmp = xasprintf ("%s.tmp.XXXXXX", to);
-  cleanup_close int in = open (from, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  cleanup_close int in = enclaver_open_file (from, 0, err);
   int out;
   char buf[1 << 16];
   ssize_t n;
   if (in < 0)
-    return enclaver_make_errno (err, errno, "open %s", from);
+    return -1;
   out = enclaver_temp_mkostemp (tmp, O_CLOEXEC);
   if (out < 0)
     return enclaver_make_errno (err, errno, "create a temporary file for %s", to);
@@ -218,7 +218,11 @@ to_layout (const struct enclaver_image *img, const char *mbody, size_t mlen, con
   if (access (ip, F_OK) == 0)
     {
       json_error_t je;
-      index = json_load_file (ip, 0, &je);
+      cleanup_free char *text = NULL;
+      size_t len;
+      if (enclaver_read_file (ip, OCI_MAX_DOC, &text, &len, err) < 0)
+        return enclaver_error_wrap (err, "the destination layout");
+      index = json_loadb (text, len, 0, &je);
       if (index == NULL || !json_is_array (json_object_get (index, "manifests")))
         {
           json_decref (index);

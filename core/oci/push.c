@@ -206,12 +206,9 @@ oci_registry_push_blob (struct oci_registry *r, const char *repo, const char *di
     }
   url0 = xasprintf ("/v2/%s/blobs/uploads/", repo);
 
-  fd = open (file, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  fd = enclaver_open_file (file, 0, err);
   if (fd < 0)
-    {
-      enclaver_make_errno (err, errno, "open %s", file);
-      goto fail;
-    }
+    goto fail;
   slot = oci_progress_blob_start (digest, size);
   if (size <= chunk)
     {

@@ -184,6 +184,20 @@ oci_registry_new (const char *host, const char *display, const struct oci_regist
       free (r->ca_cert);
       r->ca_cert = xstrdup (ca);
     }
+  /* libcurl opens these itself, with a blocking open: a FIFO there would hang it. */
+  const char *tls_files[] = { r->ca_cert, r->client_cert, r->client_key };
+  for (size_t i = 0; i < ARRAY_SIZE (tls_files); i++)
+    {
+      int fd = tls_files[i] ? enclaver_open_file (tls_files[i], 0, err) : -2;
+      if (fd == -1)
+        {
+          enclaver_error_wrap (err, "registry %s: TLS file", r->display);
+          oci_registry_free (r);
+          return NULL;
+        }
+      if (fd >= 0)
+        close (fd);
+    }
   if (o && o->creds)
     {
       const char *colon = strchr (o->creds, ':');

@@ -83,6 +83,10 @@ int enclaver_build_arch (const enclaver_ctx_t *ctx, const struct enclaver_image 
                          enclaver_error_t *err);
 /* The architecture this enclaver (and its runtime binaries) was built for. */
 int enclaver_build_host_arch (void);
+/* Open PATH (a file the user named: kernel, init, cmdline, ...) for reading so that a
+ * FIFO, socket or device neither blocks nor is read: the descriptor (O_CLOEXEC), or -1
+ * with an error naming PATH ("PATH is a FIFO, not a regular file"). */
+int enclaver_build_open_input (const char *path, enclaver_error_t *err);
 /* Read PATH's ELF header: *arch is the enum enclaver_eif_arch it runs on (-1: neither),
  * desc its machine in words.  Fails when PATH cannot be read or is not ELF. */
 int enclaver_build_elf_arch (const char *path, int *arch, char desc[64], enclaver_error_t *err);

@@ -52,11 +52,18 @@ buf_sink (void *ud, const void *p, size_t n, enclaver_error_t *err)
 static int
 read_blob (const char *path, struct buf *out, enclaver_error_t *err)
 {
-  FILE *f = fopen (path, "re");
+  int fd = enclaver_build_open_input (path, err);
+  FILE *f = fd >= 0 ? fdopen (fd, "re") : NULL;
   char chunk[65536];
   size_t n;
   if (f == NULL)
-    return enclaver_make_errno (err, errno, "open %s", path);
+    {
+      if (fd < 0)
+        return -1;
+      enclaver_make_errno (err, errno, "open %s", path);
+      close (fd);
+      return -1;
+    }
   while ((n = fread (chunk, 1, sizeof chunk, f)) > 0)
     {
       if (out->len + n > MAX_BLOB)
