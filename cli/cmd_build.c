@@ -58,6 +58,9 @@ static const char build_help[] =
   "                             prints it; 'json': also Sources, BuildTime, Eif {Path,\n"
   "                             Sha256,Size} and Image {Path,Format,Tag,Digest}\n"
   "      --set-param KEY=VALUE  set a build parameter for custom stages (repeatable)\n"
+  "      --stage-opt STAGE.KEY=VALUE\n"
+  "                             set option KEY of the pipeline's stage STAGE, over the\n"
+  "                             manifest's (repeatable; e.g. pcr-pin.update=true)\n"
   "      --label KEY=VALUE      a label and annotation of the release image (repeatable),\n"
   "                             e.g. org.opencontainers.image.source=URL, .revision=SHA,\n"
   "                             .version=V; the dev.enclaver.* keys are the build's own\n"
@@ -101,6 +104,7 @@ enum
   OPT_DIGESTFILE,
   OPT_CREDS,
   OPT_CERT_DIR,
+  OPT_STAGE_OPT,
 };
 
 static int
@@ -123,6 +127,9 @@ struct build_args
   /* The parameters given on the command line, for each platform's context. */
   char **keys;
   size_t n_keys;
+  /* --stage-opt STAGE.KEY=VALUE, applied to every platform's pipeline. */
+  struct enclaver_kv *stage_opts;
+  size_t n_stage_opts;
 };
 
 static int
@@ -179,6 +186,8 @@ build_one (const struct build_args *a, enclaver_ctx_t *ctx, int multi)
   enclaver_loader_add_default_dirs (loader);
   pipeline = enclaver_pipeline_new (loader);
   enclaver_pipeline_set_hooks (pipeline, enclaver_lua_hook_ops (), NULL);
+  if (enclaver_pipeline_set_overrides (pipeline, a->stage_opts, a->n_stage_opts, &err) < 0)
+    goto fail;
   if (eif_only && m->n_pipeline == 0)
     {
       /* The default stack without emit-image. */
@@ -190,6 +199,12 @@ build_one (const struct build_args *a, enclaver_ctx_t *ctx, int multi)
     }
   else if (enclaver_pipeline_from_manifest (pipeline, m, &err) < 0)
     goto fail;
+  if (enclaver_pipeline_unused_override (pipeline))
+    {
+      rc = cli_usage_error ("build", "--stage-opt %s: the pipeline has no stage of that name (see `enclaver manifest`)",
+                            enclaver_pipeline_unused_override (pipeline));
+      goto out;
+    }
   if (enclaver_ctx_set (ctx, ENCLAVER_SLOT_MANIFEST, "enclaver.manifest", m,
                         (void (*) (void *)) enclaver_manifest_free, &err) < 0)
     {
@@ -391,6 +406,7 @@ cmd_build (int argc, char **argv)
     { "kernel-dir", required_argument, NULL, OPT_KERNEL_DIR },
     { "lenient", no_argument, NULL, OPT_LENIENT },
     { "set-param", required_argument, NULL, OPT_SET_PARAM },
+    { "stage-opt", required_argument, NULL, OPT_STAGE_OPT },
     { "hook", required_argument, NULL, OPT_HOOK },
     { "lua-memory", required_argument, NULL, OPT_LUA_MEMORY },
     { "lua-instructions", required_argument, NULL, OPT_LUA_INSTRUCTIONS },
@@ -408,7 +424,7 @@ cmd_build (int argc, char **argv)
     { NULL, 0, NULL, 0 },
   };
   struct build_args a = { "enclaver.yaml", getenv ("ENCLAVER_FROM"), NULL, NULL, NULL, 0,
-                          { NULL, NULL, NULL, NULL }, NULL, 0 };
+                          { NULL, NULL, NULL, NULL }, NULL, 0, NULL, 0 };
   enclaver_ctx_t *ctx = enclaver_ctx_new ();
   enclaver_error_t err = NULL;
   cleanup_free char *insecure = NULL;
@@ -565,6 +581,20 @@ cmd_build (int argc, char **argv)
               goto out;
             break;
           }
+        case OPT_STAGE_OPT:
+          {
+            const char *eq = strchr (optarg, '=');
+            const char *dot = eq ? memchr (optarg, '.', (size_t) (eq - optarg)) : NULL;
+            if (dot == NULL || dot == optarg || dot + 1 == eq)
+              {
+                rc = cli_usage_error ("build", "--stage-opt: '%s' is not STAGE.KEY=VALUE", optarg);
+                goto out;
+              }
+            a.stage_opts = xreallocarray (a.stage_opts, a.n_stage_opts + 1, sizeof *a.stage_opts);
+            a.stage_opts[a.n_stage_opts].key = xstrndup (optarg, (size_t) (eq - optarg));
+            a.stage_opts[a.n_stage_opts++].value = xstrdup (eq + 1);
+            continue;
+          }
         case 'h':
           cli_help (stdout, build_help);
           rc = EXIT_OK;
@@ -598,6 +628,12 @@ out:
   for (i = 0; i < a.n_keys; i++)
     free (a.keys[i]);
   free (a.keys);
+  for (i = 0; i < a.n_stage_opts; i++)
+    {
+      free (a.stage_opts[i].key);
+      free (a.stage_opts[i].value);
+    }
+  free (a.stage_opts);
   cli_platform_list_free (platforms);
   enclaver_ctx_free (ctx);
   return rc;

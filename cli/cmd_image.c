@@ -4,7 +4,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <unistd.h>
 #include <jansson.h>
+#include <openssl/evp.h>
 
 #include <enclaver/cache.h>
 #include <enclaver/image.h>
@@ -32,7 +35,8 @@ static const char image_help[] =
   "                   dev.enclaver.pcrN labels, checked against the EIF inside it\n"
   "                   (enclave/application.eif), printed as {\"Measurements\": {...}},\n"
   "                   the format of `enclaver build`, `enclaver verify --pcrs` and KMS\n"
-  "                   key policies; exit 1 when a label does not match the EIF\n"
+  "                   key policies; exit 1 when a label does not match the EIF;\n"
+  "                   -o json adds Eif {Sha256,Size} and Image {Source,Digest}\n"
   "  cache prune      remove the temporaries interrupted runs left in the cache (those\n"
   "                   no running enclaver holds); with --unreferenced also the blobs\n"
   "                   no remembered tag leads to, with --all everything; print what\n"
@@ -63,6 +67,7 @@ static const char image_help[] =
   "                             resolved before are served from the cache\n"
   CLI_HELP_REGISTRY_OPTIONS
   "      --ca-cert FILE         CA bundle for registry TLS (default: SSL_CERT_FILE or system)\n"
+  "  -o, --output FORMAT        (pcrs) 'pcrs' (default) or 'json' (as `enclaver build -o`)\n"
   "      --json                 (pull) print the full JSON document instead of the digest;\n"
   "                             (cache) print the report as JSON\n"
   "      --no-progress          no progress bar (the fetch summary is a log line: -q\n"
@@ -78,10 +83,40 @@ static const char image_help[] =
   "verify: a corrupt blob was found and removed; pcrs: the labels do not match the EIF,\n"
   "or the image holds no EIF); 2 usage.\n";
 
+/* SHA-256 (hex) and size of the file at path; errors name what (the EIF in source). */
+static int
+eif_sha256 (const char *path, const char *source, char hex[65], uint64_t *size, enclaver_error_t *err)
+{
+  unsigned char buf[1 << 16], md[EVP_MAX_MD_SIZE];
+  unsigned len = 0;
+  ssize_t n;
+  int fd = open (path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return enclaver_make_error (err, errno, "%s: cannot read the extracted EIF: %s", source, strerror (errno));
+  EVP_MD_CTX *c = EVP_MD_CTX_new ();
+  if (c == NULL || EVP_DigestInit_ex (c, EVP_sha256 (), NULL) != 1)
+    abort ();
+  *size = 0;
+  while ((n = read (fd, buf, sizeof buf)) > 0)
+    {
+      EVP_DigestUpdate (c, buf, (size_t) n);
+      *size += (uint64_t) n;
+    }
+  int e = errno;
+  close (fd);
+  EVP_DigestFinal_ex (c, md, &len);
+  EVP_MD_CTX_free (c);
+  if (n < 0)
+    return enclaver_make_error (err, e, "%s: cannot read the extracted EIF: %s", source, strerror (e));
+  for (unsigned i = 0; i < len; i++)
+    snprintf (hex + 2 * i, 3, "%02x", md[i]);
+  return 0;
+}
+
 /* `enclaver image pcrs SOURCE` (Enclaver #38): the labels are what a relying party reads
  * without the EIF; print them only once the EIF they describe agrees. */
 static int
-image_pcrs (const char *source, const struct enclaver_image_options *o)
+image_pcrs (const char *source, const struct enclaver_image_options *o, int json)
 {
   struct cli_image_eif w;
   struct enclaver_eif_info info;
@@ -109,7 +144,22 @@ image_pcrs (const char *source, const struct enclaver_image_options *o)
     }
   if (cli_image_eif_check_labels (&w, &info.measurements, &err) < 0)
     goto out;
-  print_measurements (&info.measurements);
+  if (json)
+    {
+      char hex[65];
+      uint64_t size;
+      if (eif_sha256 (w.eif, source, hex, &size, &err) < 0)
+        goto out;
+      json_t *doc = json_object ();
+      json_object_set_new (doc, "Measurements", measurements_json (&info.measurements));
+      json_object_set_new (doc, "Eif", json_pack ("{s:s, s:s, s:I}", "Path", "/enclave/application.eif", "Sha256",
+                                                  hex, "Size", (json_int_t) size));
+      json_object_set_new (doc, "Image", json_pack ("{s:s, s:s?}", "Source", source, "Digest", w.digest));
+      print_json (doc);
+      json_decref (doc);
+    }
+  else
+    print_measurements (&info.measurements);
   rc = EXIT_OK;
 out:
   if (err)
@@ -230,6 +280,7 @@ cmd_image (int argc, char **argv)
     { "insecure-registry", required_argument, NULL, OPT_INSECURE },
     { "ca-cert", required_argument, NULL, OPT_CA_CERT },
     { "json", no_argument, NULL, OPT_JSON },
+    { "output", required_argument, NULL, 'o' },
     { "no-progress", no_argument, NULL, OPT_NO_PROGRESS },
     { "unreferenced", no_argument, NULL, OPT_UNREFERENCED },
     { "all", no_argument, NULL, OPT_ALL },
@@ -242,13 +293,13 @@ cmd_image (int argc, char **argv)
     return cmd_image_copy (argc - 1, argv + 1);
   const char **insecure = xmalloc0 (sizeof *insecure * (size_t) (argc + 1));
   size_t n_insecure = 0;
-  int json = 0, c, rc = EXIT_FAIL, prune_mode = ENCLAVER_CACHE_PRUNE_TEMPORARIES, prune_opt = 0;
+  int json = 0, out_json = 0, out_opt = 0, c, rc = EXIT_FAIL, prune_mode = ENCLAVER_CACHE_PRUNE_TEMPORARIES, prune_opt = 0;
   enclaver_error_t err = NULL;
   struct enclaver_image *img = NULL;
 
   enclaver_image_options_init (&o);
   o.insecure_registries = insecure;
-  while ((c = cli_getopt (argc, argv, "h" CLI_COMMON_SHORTOPTS, longopts)) != -1)
+  while ((c = cli_getopt (argc, argv, "ho:" CLI_COMMON_SHORTOPTS, longopts)) != -1)
     {
       switch (c)
         {
@@ -293,6 +344,15 @@ cmd_image (int argc, char **argv)
           break;
         case OPT_JSON:
           json = 1;
+          break;
+        case 'o':
+          if (strcmp (optarg, "json") != 0 && strcmp (optarg, "pcrs") != 0)
+            {
+              rc = cli_usage_error ("image", "--output: '%s' is not 'pcrs' or 'json'", optarg);
+              goto out;
+            }
+          out_json = strcmp (optarg, "json") == 0;
+          out_opt = 1;
           break;
         case OPT_NO_PROGRESS:
           o.progress = 0;
@@ -343,6 +403,12 @@ cmd_image (int argc, char **argv)
       rc = cli_usage_error ("image", "%s: --unreferenced and --all are options of cache prune", sub);
       goto out;
     }
+  if (out_opt && !pcrs && (inspect || pull))
+    {
+      rc = cli_usage_error ("image", "%s: -o/--output is an option of image pcrs (inspect prints JSON; pull "
+                            "takes --json)", sub);
+      goto out;
+    }
   if (!inspect && !pull && !pcrs)
     {
       rc = cli_usage_error ("image", "unknown command '%s' (inspect, pull, pcrs or cache)", sub);
@@ -365,7 +431,7 @@ cmd_image (int argc, char **argv)
     }
   if (pcrs)
     {
-      rc = image_pcrs (argv[optind + 1], &o);
+      rc = image_pcrs (argv[optind + 1], &o, out_json);
       goto out;
     }
   o.only_metadata = inspect;

@@ -1,5 +1,5 @@
-/* enclaver image copy SRC DST: an image from any source we read to a registry or an OCI
- * layout (core/oci/copy.c; docs/image.md "Copy and push"). */
+/* enclaver image copy SRC DST: an image from any source we read to a registry, an OCI
+ * layout or an archive (core/oci/copy.c; docs/image.md "Copy and push"). */
 #include "config.h"
 
 #include <errno.h>
@@ -20,11 +20,14 @@ static const char copy_help[] =
   "Copy an image, as `skopeo copy` does: SOURCE is any source `enclaver image` reads\n"
   "(a registry reference, oci:DIR[:REF], oci-archive:FILE, docker-archive:FILE,\n"
   "docker-daemon:NAME, dir:DIR, a path); DESTINATION a registry reference\n"
-  "(docker://HOST/REPO[:TAG] or HOST/REPO[:TAG|@DIGEST]) or oci:DIR[:NAME].  The blobs\n"
-  "are verified on the way in and sent unchanged, so the destination has the source's\n"
-  "manifest digest (unless --format changes the media types).  A blob the destination\n"
-  "repository has is not sent; one another repository of the same registry has is\n"
-  "mounted; large blobs go in chunks and a cut upload resumes.  Prints the manifest digest.\n"
+  "(docker://HOST/REPO[:TAG] or HOST/REPO[:TAG|@DIGEST]), oci:DIR[:NAME],\n"
+  "oci-archive:FILE[:NAME] or docker-archive:FILE[:NAME:TAG] (a file is replaced whole).\n"
+  "The blobs are verified on the way in and sent unchanged, so the destination has the\n"
+  "source's manifest digest (unless --format changes the media types; a docker-archive\n"
+  "holds uncompressed layers, as docker save writes them: same config and diff_ids).  A\n"
+  "blob the destination repository has is not sent; one another repository of the same\n"
+  "registry has is mounted; large blobs go in chunks and a cut upload resumes.  Prints the\n"
+  "manifest digest.\n"
   "\n"
   "Options:\n"
   "      --format FORMAT        oci or docker: push with those media types (default: keep)\n"
@@ -157,9 +160,16 @@ cmd_image_copy (int argc, char **argv)
             (unsigned long long) res.bytes_uploaded);
   else
     {
-      enclaver_log_info ("copied %s to %s: %u blob%s uploaded, %u mounted, %u already there", argv[optind],
-                         res.destination, res.blobs_uploaded, res.blobs_uploaded == 1 ? "" : "s", res.blobs_mounted,
-                         res.blobs_present);
+      enclaver_error_t e = NULL;
+      struct enclaver_image_ref *d = enclaver_image_ref_parse (argv[optind + 1], &e);
+      enclaver_error_release (&e);
+      if (d && d->transport == ENCLAVER_TRANSPORT_REGISTRY)
+        enclaver_log_info ("copied %s to %s: %u blob%s uploaded, %u mounted, %u already there", argv[optind],
+                           res.destination, res.blobs_uploaded, res.blobs_uploaded == 1 ? "" : "s",
+                           res.blobs_mounted, res.blobs_present);
+      else
+        enclaver_log_info ("copied %s to %s", argv[optind], res.destination);
+      enclaver_image_ref_free (d);
       printf ("%s\n", res.digest);
     }
   enclaver_image_copy_result_clear (&res);

@@ -115,10 +115,20 @@ int
 cli_load_pcrs_file (const char *cmd, const char *path, struct cli_expected_pcrs *ex, json_t **keep)
 {
   json_error_t jerr;
-  json_t *j = json_load_file (path, 0, &jerr), *m;
+  json_t *j, *m;
   static const int idx[] = { 0, 1, 2, 8 };
   int found = 0;
+  cleanup_free char *text = NULL;
+  size_t len;
+  enclaver_error_t err = NULL;
 
+  if (enclaver_read_file (path, 1u << 20, &text, &len, &err) < 0)
+    {
+      int rc = cli_usage_error (cmd, "--pcrs: %s", err->msg);
+      enclaver_error_release (&err);
+      return rc;
+    }
+  j = json_loadb (text, len, 0, &jerr);
   if (j == NULL)
     return cli_usage_error (cmd, "--pcrs %s: %s (line %d)", path, jerr.text, jerr.line);
   m = json_object_get (j, "Measurements");

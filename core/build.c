@@ -347,16 +347,22 @@ machine_name (unsigned m, char buf[32])
 }
 
 int
+enclaver_build_open_input (const char *path, enclaver_error_t *err)
+{
+  return enclaver_open_file (path, 0, err);
+}
+
+int
 enclaver_build_elf_arch (const char *path, int *arch, char desc[64], enclaver_error_t *err)
 {
   unsigned char h[20];
   char mb[32];
   ssize_t n;
   unsigned mach;
-  int fd = open (path, O_RDONLY | O_CLOEXEC);
+  int fd = enclaver_open_file (path, 0, err);
 
   if (fd < 0)
-    return enclaver_make_errno (err, errno, "open %s", path);
+    return -1;
   n = pread (fd, h, sizeof h, 0);
   close (fd);
   if (n < 0)
@@ -408,6 +414,32 @@ enclaver_build_output_dir (const enclaver_ctx_t *ctx)
   if (d && *d)
     return d;
   return m && m->dir ? m->dir : ".";
+}
+
+char *
+enclaver_build_eif_path (const enclaver_ctx_t *ctx)
+{
+  const struct enclaver_manifest *m = enclaver_ctx_get (ctx, ENCLAVER_SLOT_MANIFEST, "enclaver.manifest");
+  const char *p = enclaver_ctx_get_param (ctx, "eif-path");
+  if (p && *p)
+    return xstrdup (p);
+  p = enclaver_ctx_get_param (ctx, "eif-only");
+  if (p && *p)
+    return enclaver_build_output_name (ctx, p, ".eif");
+  if (m && m->output_eif)
+    return enclaver_build_output_name (ctx, m->output_eif, ".eif");
+  cleanup_free char *d = xasprintf ("%s/%s.eif", enclaver_build_output_dir (ctx), m && m->name ? m->name : "enclave");
+  return enclaver_build_output_name (ctx, d, ".eif");
+}
+
+char *
+enclaver_build_output_beside_eif (const enclaver_ctx_t *ctx, const char *suffix)
+{
+  cleanup_free char *eif = enclaver_build_eif_path (ctx);
+  size_t n = strlen (eif);
+  if (n > 4 && strcmp (eif + n - 4, ".eif") == 0)
+    eif[n - 4] = '\0';
+  return xasprintf ("%s%s", eif, suffix);
 }
 
 /* Create a file in DIR and remove it again: the one test of writability that also holds

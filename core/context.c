@@ -3,7 +3,13 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <fnmatch.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+
+#include <enclaver/log.h>
 
 #include <enclaver/context.h>
 #include <enclaver/manifest.h>
@@ -40,6 +46,8 @@ struct enclaver_ctx
   size_t n_params;
   struct output *outputs;
   size_t n_outputs;
+  int *dir_locks; /* a shared flock on each directory this build writes outputs into */
+  size_t n_dir_locks;
   struct hook *hooks;
   size_t n_hooks;
   char *failure;
@@ -98,6 +106,7 @@ enclaver_ctx_free (enclaver_ctx_t *ctx)
   if (ctx == NULL)
     return;
   enclaver_ctx_outputs_discard (ctx);
+  free (ctx->dir_locks);
   for (i = 0; i < ENCLAVER_SLOT_COUNT; i++)
     slot_clear (&ctx->slots[i]);
   for (i = 0; i < ctx->n_params; i++)
@@ -257,6 +266,116 @@ enclaver_ctx_add_artifact (enclaver_ctx_t *ctx, const char *name, const char *pa
   return enclaver_ctx_set_param (ctx, "artifacts", name, err);
 }
 
+/* The names of the temporaries a build makes beside its outputs: the output under its
+ * temporary name (file or directory), the EIF writer's own file beside that, an old
+ * output directory moved aside, the scratch directory of a docker-archive image. */
+static const char *const output_temp_patterns[] = {
+  "?*.enclaver-tmp.??????", ".?*.enclaver-tmp.??????.??????", "?*.enclaver-old.??????",
+  "?*.enclaver-blobs.??????",
+};
+
+static int
+is_output_temp (const char *name)
+{
+  for (size_t i = 0; i < sizeof output_temp_patterns / sizeof *output_temp_patterns; i++)
+    if (fnmatch (output_temp_patterns[i], name, FNM_PERIOD) == 0)
+      return 1;
+  return 0;
+}
+
+/* Remove the temporaries beside outputs in DIR (open as DFD, locked exclusively: no
+ * other build writes there now, so each was left by one that was killed). */
+static void
+sweep_output_temps (int dfd, const char *dir)
+{
+  int fd2 = dup (dfd);
+  DIR *d = fd2 >= 0 ? fdopendir (fd2) : NULL;
+  struct dirent *de;
+  size_t n = 0;
+  if (d == NULL)
+    {
+      if (fd2 >= 0)
+        close (fd2);
+      return;
+    }
+  while ((de = readdir (d)) != NULL)
+    {
+      struct stat st;
+      if (!is_output_temp (de->d_name) || fstatat (dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0
+          || enclaver_temp_holds (&st))
+        continue; /* (this build's own scratch, made before its first output) */
+      cleanup_free char *p = xasprintf ("%s/%s", dir, de->d_name);
+      if (S_ISDIR (st.st_mode))
+        enclaver_remove_tree (p);
+      else if (unlinkat (dfd, de->d_name, 0) < 0)
+        continue;
+      enclaver_log_debug ("removed %s, left by an interrupted build", p);
+      n++;
+    }
+  closedir (d);
+  if (n)
+    enclaver_log_info ("%s: removed %zu temporar%s left by an interrupted build", dir, n, n == 1 ? "y" : "ies");
+}
+
+/* Before the first output goes into a directory: lock it shared for the rest of the
+ * build (builds that write into one directory at once all hold it), and when no other
+ * build holds it, sweep what killed builds left there first.  A file system without
+ * flock gets no sweep; the build goes on. */
+static void
+output_dir_lock (enclaver_ctx_t *ctx, const char *final_path)
+{
+  cleanup_free char *dir = xstrdup (final_path);
+  char *slash = strrchr (dir, '/');
+  struct stat st, lst;
+  int fd;
+  if (slash == NULL)
+    strcpy (dir, ".");
+  else if (slash == dir)
+    dir[1] = '\0';
+  else
+    *slash = '\0';
+  fd = open (dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0 || fstat (fd, &st) < 0)
+    {
+      if (fd >= 0)
+        close (fd);
+      return;
+    }
+  for (size_t i = 0; i < ctx->n_dir_locks; i++)
+    if (fstat (ctx->dir_locks[i], &lst) == 0 && lst.st_dev == st.st_dev && lst.st_ino == st.st_ino)
+      {
+        close (fd);
+        return; /* held already */
+      }
+  if (flock (fd, LOCK_EX | LOCK_NB) == 0)
+    sweep_output_temps (fd, dir);
+  /* (converting to shared is not atomic: another build may sweep in between, but this
+   * one has no temporary there yet) */
+  if (flock (fd, LOCK_SH) < 0)
+    {
+      close (fd);
+      return;
+    }
+  ctx->dir_locks = xreallocarray (ctx->dir_locks, ctx->n_dir_locks + 1, sizeof *ctx->dir_locks);
+  ctx->dir_locks[ctx->n_dir_locks++] = fd;
+}
+
+void
+enclaver_ctx_output_prepare (enclaver_ctx_t *ctx, const char *final_path)
+{
+  if (final_path && *final_path)
+    output_dir_lock (ctx, final_path);
+}
+
+/* Once every output is committed or discarded. */
+static void
+output_dirs_unlock (enclaver_ctx_t *ctx)
+{
+  for (size_t i = 0; i < ctx->n_dir_locks; i++)
+    close (ctx->dir_locks[i]);
+  ctx->n_dir_locks = 0;
+}
+
 /* An output may start unless its path is empty or this build already writes it. */
 static int
 output_can_start (const enclaver_ctx_t *ctx, const char *final_path, enclaver_error_t *err)
@@ -292,6 +411,7 @@ enclaver_ctx_output_open (enclaver_ctx_t *ctx, const char *final_path, const cha
 
   if (output_can_start (ctx, final_path, err) < 0)
     return -1;
+  output_dir_lock (ctx, final_path);
   tmp = xasprintf ("%s.enclaver-tmp.XXXXXX", final_path);
   fd = enclaver_temp_mkostemp (tmp, O_CLOEXEC);
   if (fd < 0)
@@ -313,6 +433,7 @@ enclaver_ctx_output_dir (enclaver_ctx_t *ctx, const char *final_path, enclaver_e
 
   if (output_can_start (ctx, final_path, err) < 0)
     return NULL;
+  output_dir_lock (ctx, final_path);
   tmp = xasprintf ("%s.enclaver-tmp.XXXXXX", final_path);
   if (enclaver_temp_mkdtemp (tmp) == NULL)
     {
@@ -323,6 +444,65 @@ enclaver_ctx_output_dir (enclaver_ctx_t *ctx, const char *final_path, enclaver_e
     }
   output_add (ctx, final_path, tmp, 1);
   return tmp;
+}
+
+/* Put the directory O->tmp_path in place of O->final_path.  An old directory there is
+ * swapped out in one step (renameat2 RENAME_EXCHANGE) and then removed under the
+ * temporary name, which stays registered until it is gone: wherever the process dies,
+ * the final path holds the old tree or the new one, and what is left over carries a
+ * temporary name (removed by the signal handler, or by the next build's sweep).  A
+ * file system without the exchange gets the old tree moved aside first. */
+static int
+commit_dir (struct output *o, mode_t mask, enclaver_error_t *err)
+{
+  struct stat st;
+  int e = 0;
+  chmod (o->tmp_path, 0755 & ~mask);
+  for (int tries = 0; tries < 8; tries++)
+    {
+      if (lstat (o->final_path, &st) < 0)
+        {
+          if (rename (o->tmp_path, o->final_path) == 0)
+            {
+              enclaver_temp_forget (o->tmp_path);
+              return 0;
+            }
+          e = errno;
+          if (e == EEXIST || e == ENOTEMPTY)
+            continue; /* another build put one there meanwhile */
+          break;
+        }
+      if (!S_ISDIR (st.st_mode))
+        return enclaver_make_error (err, EEXIST, "%s exists and is not a directory", o->final_path);
+#ifdef RENAME_EXCHANGE
+      if (renameat2 (AT_FDCWD, o->tmp_path, AT_FDCWD, o->final_path, RENAME_EXCHANGE) == 0)
+        {
+          enclaver_remove_tree (o->tmp_path); /* the old tree now */
+          enclaver_temp_forget (o->tmp_path);
+          return 0;
+        }
+      e = errno;
+      if (e == ENOENT)
+        continue; /* removed meanwhile */
+      if (e != EINVAL && e != ENOSYS && e != ENOTSUP)
+        break;
+#endif
+      {
+        cleanup_free char *aside = xasprintf ("%s.enclaver-old.XXXXXX", o->final_path);
+        if (mkdtemp (aside) == NULL || rename (o->final_path, aside) < 0)
+          return enclaver_make_errno (err, errno, "move the old %s aside", o->final_path);
+        if (rename (o->tmp_path, o->final_path) < 0)
+          {
+            e = errno;
+            rename (aside, o->final_path);
+            break;
+          }
+        enclaver_temp_forget (o->tmp_path);
+        enclaver_remove_tree (aside);
+        return 0;
+      }
+    }
+  return enclaver_make_errno (err, e, "rename %s to %s", o->tmp_path, o->final_path);
 }
 
 int
@@ -357,35 +537,11 @@ enclaver_ctx_outputs_commit (enclaver_ctx_t *ctx, enclaver_error_t *err)
         continue;
       if (o->is_dir)
         {
-          struct stat st;
-          cleanup_free char *aside = NULL;
-          if (lstat (o->final_path, &st) == 0)
+          if (commit_dir (o, mask, err) < 0)
             {
-              if (!S_ISDIR (st.st_mode))
-                {
-                  enclaver_ctx_outputs_discard (ctx);
-                  return enclaver_make_error (err, EEXIST, "%s exists and is not a directory", o->final_path);
-                }
-              aside = xasprintf ("%s.enclaver-old.XXXXXX", o->final_path);
-              if (mkdtemp (aside) == NULL || rename (o->final_path, aside) < 0)
-                {
-                  int e = errno;
-                  enclaver_ctx_outputs_discard (ctx);
-                  return enclaver_make_errno (err, e, "move the old %s aside", o->final_path);
-                }
-            }
-          chmod (o->tmp_path, 0755 & ~mask);
-          if (rename (o->tmp_path, o->final_path) < 0)
-            {
-              int e = errno;
-              if (aside)
-                rename (aside, o->final_path);
               enclaver_ctx_outputs_discard (ctx);
-              return enclaver_make_errno (err, e, "rename %s to %s", o->tmp_path, o->final_path);
+              return -1;
             }
-          enclaver_temp_forget (o->tmp_path);
-          if (aside)
-            enclaver_remove_tree (aside);
           o->committed = 1;
           continue;
         }
@@ -398,6 +554,7 @@ enclaver_ctx_outputs_commit (enclaver_ctx_t *ctx, enclaver_error_t *err)
       enclaver_temp_forget (o->tmp_path);
       o->committed = 1;
     }
+  output_dirs_unlock (ctx);
   return 0;
 }
 
@@ -415,6 +572,7 @@ enclaver_ctx_outputs_discard (enclaver_ctx_t *ctx)
         enclaver_temp_forget (ctx->outputs[i].tmp_path);
         ctx->outputs[i].committed = 1; /* nothing left to do for it */
       }
+  output_dirs_unlock (ctx);
 }
 
 int
@@ -435,6 +593,9 @@ enclaver_hook_event_valid (const char *event)
   for (i = 0; name[i]; i++)
     {
       char c = name[i];
+      /* ':' joins an instance name (before:lua:stamp) */
+      if (c == ':' && i > 0 && name[i + 1] && name[i - 1] != ':')
+        continue;
       if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '*'))
         return 0;
     }
@@ -470,13 +631,16 @@ enclaver_ctx_hook_add (enclaver_ctx_t *ctx, const char *event, enclaver_hook_fn 
   return 0;
 }
 
-/* "before:*" matches every before:<stage> event. */
+/* "before:*" matches every before:<stage> event; "before:lua" also matches the events of
+ * every instance "before:lua:<name>". */
 static int
 event_matches (const char *pattern, const char *event)
 {
   size_t pl = strlen (pattern);
   if (pl >= 2 && pattern[pl - 1] == '*' && pattern[pl - 2] == ':')
     return strncmp (pattern, event, pl - 1) == 0;
+  if (strncmp (pattern, event, pl) == 0 && event[pl] == ':' && strchr (pattern, ':') == strrchr (pattern, ':'))
+    return 1;
   return strcmp (pattern, event) == 0;
 }
 

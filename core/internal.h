@@ -9,6 +9,7 @@
 struct enclaver_stage
 {
   const struct enclaver_stage_desc *desc;
+  char *name;      /* the instance's name: desc->name, or "lua:<script>" for Lua stages */
   unsigned index;
   char *source;    /* "stage:<name>:<index>" log prefix */
   void *config;    /* desc->config_size bytes, filled from the options */

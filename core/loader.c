@@ -80,7 +80,9 @@ enclaver_loader_add_default_dirs (enclaver_loader_t *l)
   if (self && enclaver_in_build_tree (self))
     {
       cleanup_free char *d = xasprintf ("%s/stages/.libs", ABS_TOP_BUILDDIR);
+      cleanup_free char *o = xasprintf ("%s/plugins/.libs", ABS_TOP_BUILDDIR);
       enclaver_loader_add_dir (l, d);
+      enclaver_loader_add_dir (l, o); /* the optional plugins of plugins/ */
     }
   else
     {

@@ -174,11 +174,25 @@ json_record (struct strbuf *sb, int level, const char *source, const char *msg, 
   jsonl_end (&j);
 }
 
+/* Called around every line (enclaver_log_set_line_hook): the progress display. */
+static void (*line_hook) (int before);
+
+void
+enclaver_log_set_line_hook (void (*hook) (int before))
+{
+  __atomic_store_n (&line_hook, hook, __ATOMIC_RELEASE);
+}
+
 static void
 emit (struct strbuf *sb)
 {
+  void (*hook) (int) = __atomic_load_n (&line_hook, __ATOMIC_ACQUIRE);
+  if (hook)
+    hook (1);
   fwrite (sb->data, 1, sb->len, stderr);
   fflush (stderr);
+  if (hook)
+    hook (0);
 }
 
 /* One record (JSON) or one entry (text). */

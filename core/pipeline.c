@@ -17,6 +17,9 @@ struct enclaver_pipeline
   size_t n_stages;
   const struct enclaver_hook_ops *hooks; /* borrowed; NULL: no binding */
   void *hooks_data;
+  struct enclaver_kv *overrides; /* "STAGE.KEY" = value, from enclaver_pipeline_set_overrides */
+  unsigned char *override_used;
+  size_t n_overrides;
 };
 
 enclaver_pipeline_t *
@@ -39,6 +42,7 @@ stage_free (struct enclaver_stage *s)
 {
   enclaver_stage_config_free (s->desc, s->config);
   free (s->source);
+  free (s->name);
   free (s);
 }
 
@@ -51,7 +55,66 @@ enclaver_pipeline_free (enclaver_pipeline_t *p)
   for (i = 0; i < p->n_stages; i++)
     stage_free (p->stages[i]);
   free (p->stages);
+  for (i = 0; i < p->n_overrides; i++)
+    {
+      free (p->overrides[i].key);
+      free (p->overrides[i].value);
+    }
+  free (p->overrides);
+  free (p->override_used);
   free (p);
+}
+
+int
+enclaver_pipeline_set_overrides (enclaver_pipeline_t *p, const struct enclaver_kv *kv, size_t n, enclaver_error_t *err)
+{
+  size_t i;
+  for (i = 0; i < n; i++)
+    {
+      const char *dot = kv[i].key ? strrchr (kv[i].key, '.') : NULL;
+      if (dot == NULL || dot == kv[i].key || dot[1] == '\0' || kv[i].value == NULL)
+        return enclaver_make_error (err, EINVAL, "stage option override '%s': expected STAGE.OPTION=VALUE",
+                                    kv[i].key ? kv[i].key : "");
+    }
+  for (i = 0; i < n; i++)
+    {
+      p->overrides = xreallocarray (p->overrides, p->n_overrides + 1, sizeof *p->overrides);
+      p->override_used = xrealloc (p->override_used, p->n_overrides + 1);
+      p->overrides[p->n_overrides].key = xstrdup (kv[i].key);
+      p->overrides[p->n_overrides].value = xstrdup (kv[i].value);
+      p->override_used[p->n_overrides++] = 0;
+    }
+  return 0;
+}
+
+const char *
+enclaver_pipeline_unused_override (const enclaver_pipeline_t *p)
+{
+  size_t i;
+  for (i = 0; i < p->n_overrides; i++)
+    if (!p->override_used[i])
+      return p->overrides[i].key;
+  return NULL;
+}
+
+/* An instance name: a stage name, optionally followed by ':' and a second one. */
+static int
+valid_instance_name (const char *n)
+{
+  size_t i, part = 0;
+  for (i = 0; n[i]; i++)
+    {
+      char c = n[i];
+      if (c == ':' && part > 0 && i > 0 && n[i + 1])
+        {
+          part = 0;
+          continue;
+        }
+      if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || (part > 0 && (c == '-' || c == '_'))))
+        return 0;
+      part++;
+    }
+  return i > 0 && i <= 130;
 }
 
 static const struct enclaver_stage_option *
@@ -65,7 +128,7 @@ find_option (const struct enclaver_stage_desc *d, const char *key)
 }
 
 static int
-unknown_option (const struct enclaver_stage_desc *d, const char *key, enclaver_error_t *err)
+unknown_option (const struct enclaver_stage_desc *d, const char *name, const char *key, enclaver_error_t *err)
 {
   const struct enclaver_stage_option *o, *best = NULL;
   size_t best_d = (size_t) -1;
@@ -79,43 +142,86 @@ unknown_option (const struct enclaver_stage_desc *d, const char *key, enclaver_e
         }
     }
   if (best && best_d <= 2)
-    return enclaver_make_error (err, EINVAL, "stage '%s': unknown option '%s' (did you mean '%s'?)", d->name, key,
+    return enclaver_make_error (err, EINVAL, "stage '%s': unknown option '%s' (did you mean '%s'?)", name, key,
                                 best->name);
   if (d->options == NULL || d->options[0].name == NULL)
     return enclaver_make_error (err, EINVAL, "stage '%s': unknown option '%s' (this stage takes no options)",
-                                d->name, key);
-  return enclaver_make_error (err, EINVAL, "stage '%s': unknown option '%s' (see `enclaver plugins`)", d->name,
-                              key);
+                                name, key);
+  return enclaver_make_error (err, EINVAL, "stage '%s': unknown option '%s' (see `enclaver plugins`)", name, key);
 }
 
 int
 enclaver_pipeline_append (enclaver_pipeline_t *p, const struct enclaver_stage_desc *desc,
                           const struct enclaver_kv *opts, size_t n_opts, enclaver_error_t *err)
 {
+  return enclaver_pipeline_append_as (p, desc, NULL, opts, n_opts, err);
+}
+
+/* The entry's options with the overrides for stage NAME applied (replacing a value or
+ * adding the key); *out is malloc'd, its strings borrowed. */
+static size_t
+merge_overrides (enclaver_pipeline_t *p, const char *name, const struct enclaver_kv *opts, size_t n_opts,
+                 struct enclaver_kv **out)
+{
+  size_t i, j, n = n_opts, nl = strlen (name);
+  struct enclaver_kv *kv = xreallocarray (NULL, n_opts + p->n_overrides + 1, sizeof *kv);
+  for (i = 0; i < n_opts; i++)
+    kv[i] = opts[i];
+  for (i = 0; i < p->n_overrides; i++)
+    {
+      const char *k = p->overrides[i].key;
+      if (strncmp (k, name, nl) != 0 || k[nl] != '.' || strchr (k + nl + 1, '.'))
+        continue;
+      p->override_used[i] = 1;
+      for (j = 0; j < n; j++)
+        if (strcmp (kv[j].key, k + nl + 1) == 0)
+          break;
+      kv[j].key = (char *) k + nl + 1;
+      kv[j].value = p->overrides[i].value;
+      if (j == n)
+        n++;
+    }
+  *out = kv;
+  return n;
+}
+
+int
+enclaver_pipeline_append_as (enclaver_pipeline_t *p, const struct enclaver_stage_desc *desc, const char *name,
+                             const struct enclaver_kv *opts_in, size_t n_in, enclaver_error_t *err)
+{
   struct enclaver_stage *s;
   const struct enclaver_stage_option *o;
-  size_t i, j;
+  cleanup_free struct enclaver_kv *opts = NULL;
+  size_t i, j, n_opts;
 
+  if (name && !valid_instance_name (name))
+    return enclaver_make_error (err, EINVAL,
+                                "stage '%s': invalid instance name '%s' (NAME or NAME:NAME, each of lowercase "
+                                "letters, digits, '-' and '_')",
+                                desc->name, name);
   s = xmalloc0 (sizeof *s);
   s->desc = desc;
+  s->name = xstrdup (name ? name : desc->name);
   s->index = (unsigned) p->n_stages;
-  s->source = xasprintf ("stage:%s:%u", desc->name, s->index);
+  s->source = xasprintf ("stage:%s:%u", s->name, s->index);
   if (desc->config_size)
     s->config = xmalloc0 (desc->config_size);
+  n_opts = merge_overrides (p, s->name, opts_in, n_in, &opts);
 
   for (i = 0; i < n_opts; i++)
     {
       for (j = 0; j < i; j++)
         if (strcmp (opts[i].key, opts[j].key) == 0)
           {
+            enclaver_make_error (err, EINVAL, "stage '%s': option '%s' given twice", s->name, opts[i].key);
             stage_free (s);
-            return enclaver_make_error (err, EINVAL, "stage '%s': option '%s' given twice", desc->name,
-                                        opts[i].key);
+            return -1;
           }
       if (find_option (desc, opts[i].key) == NULL)
         {
+          unknown_option (desc, s->name, opts[i].key, err);
           stage_free (s);
-          return unknown_option (desc, opts[i].key, err);
+          return -1;
         }
     }
   for (o = desc->options; o && o->name; o++)
@@ -126,16 +232,18 @@ enclaver_pipeline_append (enclaver_pipeline_t *p, const struct enclaver_stage_de
           v = opts[i].value;
       if (v == NULL && (o->flags & ENCLAVER_OPT_REQUIRED))
         {
+          enclaver_make_error (err, EINVAL, "stage '%s': required option '%s' is missing (%s)", s->name, o->name,
+                               o->description ? o->description : enclaver_option_type_name (o->type));
           stage_free (s);
-          return enclaver_make_error (err, EINVAL, "stage '%s': required option '%s' is missing (%s)", desc->name,
-                                      o->name, o->description ? o->description : enclaver_option_type_name (o->type));
+          return -1;
         }
       if (v == NULL)
         v = o->default_value;
       if (v && enclaver_option_parse (o, v, s->config, err) < 0)
         {
+          enclaver_error_wrap (err, "stage '%s'", s->name);
           stage_free (s);
-          return enclaver_error_wrap (err, "stage '%s'", desc->name);
+          return -1;
         }
     }
   p->stages = xreallocarray (p->stages, p->n_stages + 1, sizeof *p->stages);
@@ -204,7 +312,7 @@ enclaver_pipeline_count (const enclaver_pipeline_t *p)
 const char *
 enclaver_pipeline_stage_name (const enclaver_pipeline_t *p, size_t i)
 {
-  return i < p->n_stages ? p->stages[i]->desc->name : NULL;
+  return i < p->n_stages ? p->stages[i]->name : NULL;
 }
 
 static void
@@ -231,7 +339,7 @@ enclaver_pipeline_run (enclaver_pipeline_t *p, enclaver_ctx_t *ctx, enclaver_err
             {
               if (*err == NULL)
                 enclaver_make_error (err, EIO, "init failed without a message");
-              enclaver_error_wrap (err, "stage %s: init", s->desc->name);
+              enclaver_error_wrap (err, "stage %s: init", s->name);
               ret = -1;
               break;
             }
@@ -251,7 +359,7 @@ enclaver_pipeline_run (enclaver_pipeline_t *p, enclaver_ctx_t *ctx, enclaver_err
             {
               if (*err == NULL)
                 enclaver_make_error (err, EIO, "check failed without a message");
-              enclaver_error_wrap (err, "stage %s", s->desc->name);
+              enclaver_error_wrap (err, "stage %s", s->name);
               ret = -1;
             }
         }
@@ -260,8 +368,8 @@ enclaver_pipeline_run (enclaver_pipeline_t *p, enclaver_ctx_t *ctx, enclaver_err
   for (i = 0; ret == 0 && i < p->n_stages; i++)
     {
       struct enclaver_stage *s = p->stages[i];
-      cleanup_free char *before = xasprintf ("before:%s", s->desc->name);
-      cleanup_free char *after = xasprintf ("after:%s", s->desc->name);
+      cleanup_free char *before = xasprintf ("before:%s", s->name);
+      cleanup_free char *after = xasprintf ("after:%s", s->name);
 
       if (enclaver_ctx_hook_fire (ctx, before, err) < 0)
         {
@@ -272,15 +380,15 @@ enclaver_pipeline_run (enclaver_pipeline_t *p, enclaver_ctx_t *ctx, enclaver_err
         {
           int r;
           enclaver_stage_log (s, ENCLAVER_LOG_DEBUG, "run");
-          enclaver_log_set_stage (s->desc->name, (int) s->index);
+          enclaver_log_set_stage (s->name, (int) s->index);
           r = s->desc->run (s, ctx, err);
           enclaver_log_set_stage (NULL, -1);
           if (r < 0)
             {
               if (*err == NULL)
                 enclaver_make_error (err, EIO, "failed without a message");
-              enclaver_error_wrap (err, "stage %s", s->desc->name);
-              enclaver_error_set_field (err, "stage", s->desc->name);
+              enclaver_error_wrap (err, "stage %s", s->name);
+              enclaver_error_set_field (err, "stage", s->name);
               enclaver_error_set_field_int (err, "stage_index", (long long) s->index);
               ret = -1;
               break;

@@ -11,7 +11,7 @@
 const char *
 enclaver_stage_name (const enclaver_stage_t *stage)
 {
-  return stage->desc->name;
+  return stage->name;
 }
 
 unsigned

@@ -21,6 +21,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -116,6 +117,25 @@ enclaver_temp_unlink (const char *path)
   enclaver_temp_forget (path);
   errno = e;
   return rc;
+}
+
+int
+enclaver_temp_holds (const struct stat *st)
+{
+  int found = 0;
+  sigset_t old;
+  block_signals (&old);
+  pthread_mutex_lock (&lock);
+  for (size_t i = 0; i < N_SLOTS && !found; i++)
+    {
+      uintptr_t v = atomic_load (&slots[i]);
+      struct stat rs;
+      if (v && lstat ((const char *) (v & ~(uintptr_t) 1), &rs) == 0)
+        found = rs.st_dev == st->st_dev && rs.st_ino == st->st_ino;
+    }
+  pthread_mutex_unlock (&lock);
+  pthread_sigmask (SIG_SETMASK, &old, NULL);
+  return found;
 }
 
 unsigned

@@ -64,11 +64,40 @@ enclaver_read_stream (FILE *f, const char *name, size_t max_size, char **out, si
 }
 
 int
+enclaver_open_file_at (int dfd, const char *name, const char *display, int flags, enclaver_error_t *err)
+{
+  mode_t kind;
+  int fd = enclaver_open_regular (dfd, name, flags, &kind), e;
+  if (fd >= 0)
+    return fd;
+  e = errno;
+  if (kind)
+    enclaver_make_error (err, e, "%s is %s, not a regular file", display, enclaver_file_kind (kind));
+  else
+    enclaver_make_errno (err, e, "open %s", display);
+  errno = e;
+  return -1;
+}
+
+int
+enclaver_open_file (const char *path, int flags, enclaver_error_t *err)
+{
+  return enclaver_open_file_at (AT_FDCWD, path, path, flags, err);
+}
+
+int
 enclaver_read_file (const char *path, size_t max_size, char **out, size_t *len, enclaver_error_t *err)
 {
-  cleanup_file FILE *f = fopen (path, "re");
+  int fd = enclaver_open_file (path, 0, err);
+  if (fd < 0)
+    return -1;
+  cleanup_file FILE *f = fdopen (fd, "re");
   if (f == NULL)
-    return enclaver_make_errno (err, errno, "open %s", path);
+    {
+      int e = errno;
+      close (fd);
+      return enclaver_make_errno (err, e, "open %s", path);
+    }
   return enclaver_read_stream (f, path, max_size, out, len, err);
 }
 

@@ -27,7 +27,16 @@ static inline void cleanup_errorp (enclaver_error_t *e) { enclaver_error_release
 /* Free n strings and the array holding them. */
 void enclaver_strv_free (char **v, size_t n) ENCLAVER_INTERNAL;
 
-/* Read a whole file (max_size bytes at most, else EFBIG); NUL-terminated. */
+/* Open a file named by the user or an image for reading (enclaver_open_regular: a FIFO,
+ * socket or device neither blocks nor is read).  flags adds O_NOFOLLOW etc.  The
+ * descriptor, or -1 with *err "open PATH: ..." or "PATH is a FIFO, not a regular file"
+ * (status EISDIR or EINVAL), errno kept. */
+int enclaver_open_file (const char *path, int flags, enclaver_error_t *err) ENCLAVER_INTERNAL;
+/* The same relative to the directory dfd; display names the file in messages. */
+int enclaver_open_file_at (int dfd, const char *name, const char *display, int flags,
+                           enclaver_error_t *err) ENCLAVER_INTERNAL;
+/* Read a whole file (max_size bytes at most, else EFBIG); NUL-terminated.  Opened with
+ * enclaver_open_file. */
 int enclaver_read_file (const char *path, size_t max_size, char **out, size_t *len,
                         enclaver_error_t *err) ENCLAVER_INTERNAL;
 /* Read a whole stream (max_size bytes at most); NUL-terminated. */

@@ -286,10 +286,38 @@ enclaver_lua_stage_desc (void)
   return &lua_stage_desc;
 }
 
+/* "lua:NAME", NAME from the script's file name without ".lua": lowercase letters and
+ * digits kept, anything else '-', at most 64 characters ("lua:script" when nothing is left). */
+static char *
+lua_instance_name (const char *script)
+{
+  const char *b = strrchr (script, '/');
+  size_t n, i, o = 0;
+  char name[65];
+  b = b ? b + 1 : script;
+  n = strlen (b);
+  if (n > 4 && strcmp (b + n - 4, ".lua") == 0)
+    n -= 4;
+  for (i = 0; i < n && o < sizeof name - 1; i++)
+    {
+      char c = b[i];
+      if (c >= 'A' && c <= 'Z')
+        c = (char) (c - 'A' + 'a');
+      if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_'))
+        c = '-';
+      if (o == 0 && (c == '-' || c == '_'))
+        continue;
+      name[o++] = c;
+    }
+  name[o] = '\0';
+  return xasprintf ("lua:%s", o ? name : "script");
+}
+
 int
 enclaver_lua_pipeline_append (enclaver_pipeline_t *p, const char *script, const struct enclaver_kv *opts,
                               size_t n_opts, enclaver_error_t *err)
 {
+  cleanup_free char *name = NULL;
   json_t *o = json_object ();
   cleanup_free char *text = NULL;
   struct enclaver_kv kv[2];
@@ -318,7 +346,8 @@ enclaver_lua_pipeline_append (enclaver_pipeline_t *p, const char *script, const 
   kv[0].value = (char *) script;
   kv[1].key = (char *) "options";
   kv[1].value = text;
-  return enclaver_pipeline_append (p, &lua_stage_desc, kv, 2, err);
+  name = lua_instance_name (script);
+  return enclaver_pipeline_append_as (p, &lua_stage_desc, name, kv, 2, err);
 }
 
 static int

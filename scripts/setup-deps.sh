@@ -7,7 +7,7 @@ PKGS="build-essential autoconf automake libtool pkg-config make gcc clang
 libarchive-dev libssl-dev libcurl4-openssl-dev liblua5.4-dev lua5.4 libjansson-dev
 libyaml-dev zlib1g-dev libzstd-dev libisal-dev
 docker-registry curl ca-certificates openssl jq xz-utils zstd cpio git python3 umoci
-podman skopeo socat python3-jsonschema python3-boto3 debootstrap"
+podman skopeo socat python3-jsonschema python3-boto3 debootstrap strace"
 
 # QEMU boots the built EIFs in the test suite (x86_64 hosts).
 # Both QEMU system emulators and the other architecture's cross compiler: the tests

@@ -61,6 +61,9 @@ TESTS += tests/core/test-error tests/core/test-context tests/core/test-loader \
 	tests/core/test-pipeline tests/cli/cli.sh tests/cli/usage.sh tests/cli/nitro.sh tests/cli/install.sh
 TESTS += tests/cli/signals.sh tests/core/test-tempfiles tests/cli/image-pcrs.sh
 EXTRA_DIST += tests/cli/signals.sh tests/cli/image-pcrs.sh
+# A FIFO, socket or device where a file is read by name: a quick clear error (issue 19).
+TESTS += tests/cli/fifo.sh
+EXTRA_DIST += tests/cli/fifo.sh
 check_PROGRAMS += tests/core/test-tempfiles
 tests_core_test_tempfiles_SOURCES = tests/core/test-tempfiles.c tests/tap.h
 tests_core_test_tempfiles_CFLAGS = $(CORE_TEST_CC) -pthread
@@ -71,8 +74,9 @@ EXTRA_DIST += tests/tap.h tests/lib.sh tests/cli/cli.sh tests/cli/usage.sh tests
 # The shell helpers bail out on a wrong argument count (tests/lib.sh).
 TESTS += tests/lib-selftest.sh
 EXTRA_DIST += tests/lib-selftest.sh
-# The deployment examples: systemd-analyze verify of the unit, a start/stop cycle where
-# systemd is PID 1, the Kubernetes Deployment's keys (issue 17).
+# The deployment examples: systemd-analyze verify of the unit, a start/stop cycle under
+# emulation (by systemd as PID 1, else a user manager in namespaces), the Kubernetes
+# Deployment's keys (issue 17).
 TESTS += tests/deploy/examples.sh tests/deploy/release-image.sh
 EXTRA_DIST += tests/deploy/examples.sh tests/deploy/release-image.sh examples/systemd/enclaver@.service \
 	examples/systemd/enclaver@hello.service.d/image.conf \
@@ -118,3 +122,13 @@ tests_boot_netapp_CFLAGS = $(WARN_CFLAGS) -O2
 tests_boot_netapp_LDFLAGS = -all-static
 TESTS += tests/boot/net.sh
 EXTRA_DIST += tests/boot/net.sh
+
+# Crash consistency (issue 19): builds and pulls killed with SIGKILL/SIGTERM/SIGINT at
+# random moments and between renames, parallel builds sharing a cache.  make check
+# kills CRASH_ROUNDS=5 times per signal and command; check-crash-long 20 times.
+TESTS += tests/crash/kill.sh
+EXTRA_DIST += tests/crash/kill.sh tests/crash/crashkit.py
+CRASH_LONG_ROUNDS = 20
+check-crash-long:
+	CRASH_ROUNDS=$(CRASH_LONG_ROUNDS) $(MAKE) $(AM_MAKEFLAGS) check TESTS=tests/crash/kill.sh
+.PHONY: check-crash-long

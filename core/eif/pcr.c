@@ -189,12 +189,12 @@ enclaver_pcr_of_buffer (const void *data, size_t len, uint8_t out[ENCLAVER_PCR_S
 int
 enclaver_pcr_of_file (const char *path, uint8_t out[ENCLAVER_PCR_SIZE], enclaver_error_t *err)
 {
-  cleanup_close int fd = open (path, O_RDONLY | O_CLOEXEC);
+  cleanup_close int fd = enclaver_open_file (path, 0, err);
   cleanup_free uint8_t *buf = NULL;
   enclaver_pcr_t pcr;
 
   if (fd < 0)
-    return enclaver_make_errno (err, errno, "open %s", path);
+    return -1;
   if (enclaver_pcr_init (&pcr, err) < 0)
     return -1;
   buf = xmalloc (EIF_IO_CHUNK);

@@ -399,14 +399,11 @@ enclaver_eif_read_fd (int fd, const char *name, unsigned flags, struct enclaver_
 int
 enclaver_eif_read (const char *path, unsigned flags, struct enclaver_eif_info *info, enclaver_error_t *err)
 {
-  cleanup_close int fd = open (path, O_RDONLY | O_CLOEXEC);
+  cleanup_close int fd = enclaver_open_file (path, 0, err);
 
   memset (info, 0, sizeof *info);
   if (fd < 0)
-    {
-      enclaver_make_errno (err, errno, "open %s", path);
-      return enclaver_error_set_field (err, "file", path);
-    }
+    return enclaver_error_set_field (err, "file", path);
   return enclaver_eif_read_fd (fd, path, flags, info, err);
 }
 

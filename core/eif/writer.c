@@ -723,19 +723,14 @@ int
 enclaver_eif_writer_add_file (enclaver_eif_writer_t *w, enum enclaver_eif_section_type type, const char *path,
                               enclaver_error_t *err)
 {
-  struct stat st;
   cleanup_close int fd = -1;
   struct source s = { .fd = -1, .name = path };
 
   if (check_order (w, type, err) < 0)
     return -1;
-  fd = open (path, O_RDONLY | O_CLOEXEC);
+  fd = enclaver_open_file (path, 0, err);
   if (fd < 0)
-    return enclaver_make_errno (err, errno, "open %s", path);
-  if (fstat (fd, &st) < 0)
-    return enclaver_make_errno (err, errno, "stat %s", path);
-  if (S_ISDIR (st.st_mode))
-    return enclaver_make_error (err, EISDIR, "%s is a directory", path);
+    return -1;
   s.fd = fd;
   if (add_section (w, type, &s, err) < 0)
     return enclaver_error_wrap (err, "%s", path);
@@ -850,9 +845,9 @@ enclaver_eif_sign (const char *in, const char *out, const char *cert_path, const
   e.fd = -1;
   if (out == NULL)
     out = in;
-  fd = open (in, O_RDONLY | O_CLOEXEC);
+  fd = enclaver_open_file (in, 0, err);
   if (fd < 0)
-    return enclaver_make_errno (err, errno, "open %s", in);
+    return -1;
   if (enclaver_eif_read_fd (fd, in, ENCLAVER_EIF_READ_NO_SIGNATURE_CHECK, &info, err) < 0)
     return -1;
   if (!info.crc_ok)

@@ -177,6 +177,9 @@ struct mf_section
   void (*scalar_item) (struct pctx *c, const struct ynode *item, const char *path, void *obj);
   /* after the section was read: cross-key rules */
   void (*post) (struct pctx *c, const struct ynode *n, const char *path, void *obj);
+  /* list items: may take a map item the keys do not describe (e.g. "- flatten: {...}");
+   * returns true when it did (and reported any problem); NULL = the keys only */
+  bool (*short_item) (struct pctx *c, const struct ynode *item, const char *path, void *obj);
 };
 
 extern const struct mf_section mf_root ENCLAVER_INTERNAL;

@@ -324,7 +324,7 @@ output_post (struct pctx *c, const struct ynode *n, const char *path, void *obj)
 #define M(f) offsetof (struct enclaver_manifest, f)
 #define IN(f) offsetof (struct enclaver_ingress, f)
 #define PE(f) offsetof (struct enclaver_pipeline_entry, f)
-#define SECTION(keys, fl) { keys, ARRAY_SIZE (keys), fl, 0, 0, 0, NULL, NULL, NULL, NULL }
+#define SECTION(keys, fl) { keys, ARRAY_SIZE (keys), fl, 0, 0, 0, NULL, NULL, NULL, NULL, NULL }
 
 static const char *const kernel_init_words[] = { "builtin", "blobs", NULL };
 
@@ -363,7 +363,7 @@ static const struct mf_key ingress_keys[] = {
 };
 static const struct mf_section ingress_item = {
   ingress_keys, ARRAY_SIZE (ingress_keys), 0, sizeof (struct enclaver_ingress), 0, 0,
-  NULL, NULL, NULL, NULL,
+  NULL, NULL, NULL, NULL, NULL,
 };
 
 static const struct mf_key egress_keys[] = {
@@ -404,12 +404,69 @@ static const struct mf_key stage_keys[] = {
   { .name = "options", .type = MT_KV, .kv_check = stage_option, .off = PE (options),
     .count_off = PE (n_options) },
 };
+/* "- flatten: { max_bytes: 4G }": a stage by name with its options, the short form of
+ * "- stage: flatten" + "options:".  Only a map of one key that is not one of the entry's
+ * own keys, whose value is a map, {} or nothing ("- flatten:"); anything else is read as
+ * the long form. */
+static bool
+stage_short_form (struct pctx *c, const struct ynode *item, const char *path, void *obj)
+{
+  struct enclaver_pipeline_entry *pe = obj;
+  const struct ynode *k, *v;
+  size_t i;
+
+  if (item->kind != Y_MAP || item->n != 2)
+    return false;
+  k = item->kids[0], v = item->kids[1];
+  if (k->kind != Y_SCALAR || (v->kind != Y_MAP && !mf_is_null (v)))
+    return false;
+  for (i = 0; i < ARRAY_SIZE (stage_keys); i++)
+    if (strcmp (k->value, stage_keys[i].name) == 0)
+      return false;
+  cleanup_free char *spath = mf_path_key (path, k->value);
+  mf_pos_record (c, path, item);
+  stage_by_name (c, k, path, obj);
+  if (pe->name == NULL)
+    return true;
+  mf_pos_record (c, spath, v);
+  pe->options = xmalloc0 ((v->n / 2 + 1) * sizeof *pe->options);
+  if (v->kind != Y_MAP)
+    return true;
+  for (i = 0; i < v->n; i += 2)
+    {
+      const struct ynode *ok = v->kids[i], *ov = v->kids[i + 1];
+      char *val = NULL;
+      size_t j;
+      if (ok->kind != Y_SCALAR)
+        {
+          mf_err_node (c, ok, spath, "map keys must be strings, got %s", mf_kind_name (ok));
+          continue;
+        }
+      cleanup_free char *opath = mf_path_key (spath, ok->value);
+      for (j = 0; j < pe->n_options; j++)
+        if (strcmp (pe->options[j].key, ok->value) == 0)
+          break;
+      if (j < pe->n_options)
+        {
+          cleanup_free char *q = mf_quote (ok->value);
+          mf_err_node (c, ok, spath, "duplicate key %s", q);
+          continue;
+        }
+      if (stage_option (c, ok, ov, opath, &val) < 0)
+        continue;
+      pe->options[pe->n_options].key = xstrdup (ok->value);
+      pe->options[pe->n_options].value = val;
+      pe->n_options++;
+    }
+  return true;
+}
+
 static const struct mf_section stage_item = {
   stage_keys, ARRAY_SIZE (stage_keys), MS_NONEMPTY, sizeof (struct enclaver_pipeline_entry),
   MF_AT (PE (line)), MF_AT (PE (kind)),
   "empty list (omit the key to run the default stack)",
   "expected a stage name or a map with \"stage\", \"plugin\" or \"lua\"",
-  stage_by_name, NULL,
+  stage_by_name, NULL, stage_short_form,
 };
 
 static const struct mf_key kernel_keys[] = {
@@ -478,7 +535,7 @@ static const struct mf_section api_section = SECTION (api_keys, MS_NULL_OK);
 static const struct mf_section spire_section = SECTION (spire_keys, MS_NULL_OK);
 static const struct mf_section kernel_section = SECTION (kernel_keys, MS_NULL_OK);
 static const struct mf_section output_section = {
-  output_keys, ARRAY_SIZE (output_keys), MS_NULL_OK, 0, 0, 0, NULL, NULL, NULL, output_post,
+  output_keys, ARRAY_SIZE (output_keys), MS_NULL_OK, 0, 0, 0, NULL, NULL, NULL, output_post, NULL,
 };
 static const struct mf_section reproducible_section = SECTION (reproducible_keys, MS_NULL_OK);
 static const struct mf_section vsock_section = SECTION (vsock_keys, MS_NULL_OK);

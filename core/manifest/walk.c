@@ -82,11 +82,7 @@ get_int (struct pctx *c, const struct ynode *n, const char *path, int64_t min, i
   if (errno == ERANGE || v < min || v > max)
     {
       cleanup_free char *q = mf_quote (s);
-      if (max == INT32_MAX || max == INT64_MAX)
-        mf_err_node (c, n, path, "%s is out of range (must be >= %" PRId64 ")", q, min);
-      else
-        mf_err_node (c, n, path, "%s is out of range (must be %" PRId64 "..%" PRId64 ")", q, min,
-                  max);
+      mf_err_node (c, n, path, "%s is out of range (must be %" PRId64 "..%" PRId64 ")", q, min, max);
       return -1;
     }
   mf_pos_record (c, path, n);
@@ -363,6 +359,8 @@ walk_list (struct pctx *c, const struct mf_key *k, const struct ynode *v, const 
           mf_err_node (c, item, ipath, "%s, got %s", s->not_map_msg, mf_kind_name (item));
           continue;
         }
+      if (s->short_item && s->short_item (c, item, ipath, iobj))
+        continue;
       walk_map (c, s, item, ipath, iobj, 0);
     }
 }
@@ -633,15 +631,8 @@ validate_section (struct pctx *c, const struct mf_section *s, const char *path, 
                      : (k->flags & MK_ZERO_UNSET) ? v != 0
                                                   : true;
           if (set && (v < k->min || v > k->max))
-            {
-              if (k->max == INT32_MAX || k->max == INT64_MAX)
-                mf_err_path (c, kpath, "%" PRId64 " is out of range (must be >= %" PRId64 ")", v,
-                             k->min);
-              else
-                mf_err_path (c, kpath,
-                             "%" PRId64 " is out of range (must be %" PRId64 "..%" PRId64 ")", v,
-                             k->min, k->max);
-            }
+            mf_err_path (c, kpath, "%" PRId64 " is out of range (must be %" PRId64 "..%" PRId64 ")", v,
+                         k->min, k->max);
         }
     }
   if ((s->flags & MS_TOGETHER) && given > 0 && given < strings)

@@ -274,13 +274,13 @@ check_utf8 (const char *buf, size_t len, unsigned *line, unsigned *col, const ch
 }
 
 static int
-yaml_fail (struct pctx *c, yaml_parser_t *p)
+yaml_fail (struct pctx *c, yaml_parser_t *p, size_t skipped)
 {
   unsigned line = (unsigned) p->problem_mark.line + 1, col = (unsigned) p->problem_mark.column + 1;
   const char *problem = p->problem ? p->problem : "unknown error";
 
   if (p->error == YAML_READER_ERROR)
-    mf_err_at (c, 0, 0, NULL, "YAML error: %s at byte %zu", problem, p->problem_offset);
+    mf_err_at (c, 0, 0, NULL, "YAML error: %s at byte %zu", problem, p->problem_offset + skipped);
   else if (p->context)
     mf_err_at (c, line, col, NULL, "YAML syntax error: %s (%s at line %u column %u)", problem,
             p->context, (unsigned) p->context_mark.line + 1,
@@ -308,11 +308,20 @@ mf_build_tree (struct pctx *c, const char *buf, size_t len)
   yaml_event_t ev;
   struct ynode *root = NULL;
   struct ynode *stack[MF_MAX_DEPTH + 1];
-  size_t depth = 0, nodes = 0;
+  size_t depth = 0, nodes = 0, bom = 0;
   int ndocs = 0, ok = 0;
   unsigned line, col;
   const char *why;
 
+  /* A UTF-8 byte order mark is allowed (docs/manifest.md) and is not part of the text:
+   * dropped here, before libyaml (which skips it but counts it as a column, so the first
+   * key no longer lines up with the others), and columns count without it. */
+  if (len >= 3 && memcmp (buf, "\xef\xbb\xbf", 3) == 0)
+    {
+      buf += 3;
+      len -= 3;
+      bom = 3;
+    }
   if (check_utf8 (buf, len, &line, &col, &why) < 0)
     {
       mf_err_at (c, line, col, NULL, "%s", why);
@@ -332,7 +341,7 @@ mf_build_tree (struct pctx *c, const char *buf, size_t len)
 
       if (!yaml_parser_parse (&parser, &ev))
         {
-          yaml_fail (c, &parser);
+          yaml_fail (c, &parser, bom);
           goto out;
         }
       mk = &ev.start_mark;

@@ -121,6 +121,7 @@ oci_archive_load_as (const char *path, const char *file, struct oci_cache *c, st
   size_t cap = 0;
   char buf[65536];
   int rc = -1;
+  cleanup_close int fd = -1;
   memset (out, 0, sizeof *out);
   out->file = xstrdup (file);
   if (ar == NULL)
@@ -129,7 +130,10 @@ oci_archive_load_as (const char *path, const char *file, struct oci_cache *c, st
   archive_read_support_filter_gzip (ar);
   archive_read_support_filter_zstd (ar);
   archive_read_support_filter_none (ar);
-  if (archive_read_open_filename (ar, path, 65536) != ARCHIVE_OK)
+  fd = enclaver_open_file (path, 0, err);
+  if (fd < 0)
+    goto out;
+  if (archive_read_open_fd (ar, fd, 65536) != ARCHIVE_OK)
     {
       int en = archive_errno (ar);
       enclaver_make_error (err, en > 0 ? en : EINVAL, "%s: %s", file, archive_error_string (ar));

@@ -333,9 +333,9 @@ oci_cache_read (struct oci_cache *c, const char *digest, size_t max, char **out,
 {
   char got[OCI_DIGEST_LEN + 1];
   cleanup_free char *p = oci_cache_blob_path (c, digest);
-  cleanup_close int fd = open (p, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  cleanup_close int fd = enclaver_open_file (p, O_NOFOLLOW, err);
   if (fd < 0)
-    return enclaver_make_errno (err, errno, "cache: open %s", p);
+    return enclaver_error_wrap (err, "cache");
   cleanup_file FILE *f = fdopen (fd, "rb");
   if (f == NULL)
     return enclaver_make_errno (err, errno, "cache: open %s", p);
@@ -616,7 +616,8 @@ verify_one (int dfd, const char *name, uint64_t *size, char **detail, enclaver_e
   struct stat st;
   char got[OCI_DIGEST_LEN + 1];
   cleanup_free char *want = xasprintf ("sha256:%s", name);
-  cleanup_close int fd = openat (dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  mode_t kind;
+  cleanup_close int fd = enclaver_open_regular (dfd, name, O_NOFOLLOW, &kind);
   if (fd < 0 || fstat (fd, &st) < 0)
     {
       if (errno == ELOOP)
@@ -624,14 +625,15 @@ verify_one (int dfd, const char *name, uint64_t *size, char **detail, enclaver_e
           *detail = xstrdup ("a symbolic link, not a blob");
           return 1;
         }
+      if (fd < 0 && kind)
+        {
+          *size = 0;
+          *detail = xasprintf ("%s, not a regular file", enclaver_file_kind (kind));
+          return 1;
+        }
       return enclaver_make_errno (err, errno, "cache: open blob %s", name);
     }
   *size = (uint64_t) st.st_size;
-  if (!S_ISREG (st.st_mode))
-    {
-      *detail = xstrdup ("not a regular file");
-      return 1;
-    }
   if (strlen (name) != 64 || !oci_digest_valid (want))
     {
       *detail = xstrdup ("its name is not a sha256 digest");

@@ -1,5 +1,5 @@
-/* enclaver: copying an image to a registry or an OCI layout (`enclaver image copy`,
- * `enclaver build --push`; docs/image.md "Copy and push").
+/* enclaver: copying an image to a registry, an OCI layout or an archive (`enclaver image
+ * copy`, `enclaver build --push`; docs/image.md "Copy and push"; archives: copy-archive.c).
  *
  * The source is fetched and verified like any other (enclaver_image_fetch: every
  * transport we read, through the cache), then its blobs go out unchanged, so the
@@ -83,10 +83,12 @@ convert_manifest (char **body, size_t *len, char **mt, const char *format, encla
     t = mt_convert (lt, docker);
     if (t == NULL)
       {
+        /* the message first: lt belongs to m */
+        enclaver_make_error (err, EINVAL, "layer %zu has media type %s, which the %s format has no name for%s", i + 1,
+                             lt, format,
+                             strstr (lt, "zstd") ? " (Docker schema 2 has no zstd layers: keep --format oci)" : "");
         json_decref (m);
-        return enclaver_make_error (err, EINVAL, "layer %zu has media type %s, which the %s format has no name for%s",
-                                    i + 1, lt, format,
-                                    strstr (lt, "zstd") ? " (Docker schema 2 has no zstd layers: keep --format oci)" : "");
+        return -1;
       }
     json_object_set_new (l, "mediaType", json_string (t));
   }
@@ -153,12 +155,12 @@ copy_file (const char *from, const char *to, enclaver_error_t *err)
 {
   /* A temporary of the project's registry (enclaver/tempfiles.h): a signal removes it. */
   cleanup_free char *tmp = xasprintf ("%s.tmp.XXXXXX", to);
-  cleanup_close int in = open (from, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  cleanup_close int in = enclaver_open_file (from, 0, err);
   int out;
   char buf[1 << 16];
   ssize_t n;
   if (in < 0)
-    return enclaver_make_errno (err, errno, "open %s", from);
+    return -1;
   out = enclaver_temp_mkostemp (tmp, O_CLOEXEC);
   if (out < 0)
     return enclaver_make_errno (err, errno, "create a temporary file for %s", to);
@@ -216,7 +218,11 @@ to_layout (const struct enclaver_image *img, const char *mbody, size_t mlen, con
   if (access (ip, F_OK) == 0)
     {
       json_error_t je;
-      index = json_load_file (ip, 0, &je);
+      cleanup_free char *text = NULL;
+      size_t len;
+      if (enclaver_read_file (ip, OCI_MAX_DOC, &text, &len, err) < 0)
+        return enclaver_error_wrap (err, "the destination layout");
+      index = json_loadb (text, len, 0, &je);
       if (index == NULL || !json_is_array (json_object_get (index, "manifests")))
         {
           json_decref (index);
@@ -270,7 +276,7 @@ to_registry (const struct enclaver_image *img, const struct oci_cache *c, const 
                            ref->path, ref->digest, digest);
       goto out;
     }
-  oci_progress_begin (o->src.progress, img->n_layers + 1);
+  oci_progress_begin (o->src.progress, img->n_layers + 1, 1);
   for (size_t k = 0; k <= img->n_layers; k++)
     {
       const char *d = k < img->n_layers ? img->layers[k].digest : img->config_digest;
@@ -311,10 +317,10 @@ enclaver_image_copy (const char *source, const char *dest, const struct enclaver
   struct enclaver_image *img = NULL;
   struct enclaver_image_ref *ref = NULL, *src = NULL;
   struct oci_cache c = { 0 };
-  cleanup_free char *mbody = NULL, *mt = NULL;
+  cleanup_free char *mbody = NULL, *mt = NULL, *archive_name = NULL;
   char digest[OCI_DIGEST_LEN + 1];
   size_t mlen = 0;
-  int rc = -1;
+  int rc = -1, archive;
 
   memset (res, 0, sizeof *res);
   if (o->format && strcmp (o->format, "oci") != 0 && strcmp (o->format, "docker") != 0)
@@ -322,12 +328,16 @@ enclaver_image_copy (const char *source, const char *dest, const struct enclaver
   ref = enclaver_image_ref_parse (dest, err);
   if (ref == NULL)
     return -1;
-  if (ref->transport != ENCLAVER_TRANSPORT_REGISTRY && ref->transport != ENCLAVER_TRANSPORT_OCI)
+  archive = ref->transport == ENCLAVER_TRANSPORT_OCI_ARCHIVE || ref->transport == ENCLAVER_TRANSPORT_DOCKER_ARCHIVE;
+  if (ref->transport != ENCLAVER_TRANSPORT_REGISTRY && ref->transport != ENCLAVER_TRANSPORT_OCI && !archive)
     {
-      enclaver_make_error (err, ENOTSUP, "%s: copies go to a registry (docker://HOST/REPO[:TAG]) or an OCI layout "
-                                         "(oci:DIR[:NAME]); for archives use skopeo copy from the layout", dest);
+      enclaver_make_error (err, ENOTSUP, "%s: copies go to a registry (docker://HOST/REPO[:TAG]), an OCI layout "
+                                         "(oci:DIR[:NAME]) or an archive (oci-archive:FILE[:NAME], "
+                                         "docker-archive:FILE[:NAME:TAG])", dest);
       goto out;
     }
+  if (archive && oci_copy_archive_check (ref, &archive_name, err) < 0)
+    goto out;
   so.only_metadata = 0;
   so.layers_in_place = 0;
   img = enclaver_image_fetch (source, &so, err);
@@ -346,6 +356,8 @@ enclaver_image_copy (const char *source, const char *dest, const struct enclaver
   oci_sha256_buf (mbody, mlen, digest);
   if (ref->transport == ENCLAVER_TRANSPORT_OCI)
     rc = to_layout (img, mbody, mlen, mt, digest, ref, err);
+  else if (archive)
+    rc = oci_copy_to_archive (img, &c, mbody, mlen, mt, ref, archive_name, digest, err);
   else
     rc = to_registry (img, &c, src, mbody, mlen, mt, digest, ref, o, res, err);
   if (rc == 0)

@@ -106,18 +106,20 @@ copy_file_blob (struct fetch *f, const char *digest, int64_t size, int is_manife
                 enclaver_error_t *err)
 {
   cleanup_free char *p = local_blob_path (f, digest, is_manifest);
-  cleanup_close int fd = open (p, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-  struct stat st;
+  enclaver_error_t oe = NULL;
+  cleanup_close int fd = enclaver_open_file (p, O_NOFOLLOW, &oe);
   char buf[65536];
   if (fd < 0)
     {
-      if (errno == ENOENT)
-        return enclaver_make_error (err, ENOENT, "%s: blob %s is missing from %s %s", what, digest,
-                                    f->kind == ENCLAVER_TRANSPORT_DIR ? "the directory" : "the layout", f->where);
-      return enclaver_make_errno (err, errno, "%s: open %s", what, p);
+      if (oe->status == ENOENT)
+        {
+          enclaver_error_release (&oe);
+          return enclaver_make_error (err, ENOENT, "%s: blob %s is missing from %s %s", what, digest,
+                                      f->kind == ENCLAVER_TRANSPORT_DIR ? "the directory" : "the layout", f->where);
+        }
+      enclaver_error_move (err, &oe);
+      return enclaver_error_wrap (err, "%s", what);
     }
-  if (fstat (fd, &st) < 0 || !S_ISREG (st.st_mode))
-    return enclaver_make_error (err, EINVAL, "%s: %s is not a regular file", what, p);
   struct oci_sink s;
   if (oci_sink_open (&s, &f->cache, size, what, err) < 0)
     return -1;
@@ -432,7 +434,8 @@ legacy_root (struct fetch *f, struct oci_desc *root, enclaver_error_t *err)
     const struct oci_member *lm = json_is_string (lv) ? oci_archive_find (&f->ar, json_string_value (lv)) : NULL;
     if (lm == NULL || lm->digest == NULL)
       {
-        enclaver_make_error (err, ENOENT, "%s: layer %zu member '%s' is missing", what, k,
+        enclaver_make_error (err, ENOENT, "%s: layer %zu of %zu: member '%s' is missing", what, k + 1,
+                             json_array_size (layers),
                              json_is_string (lv) ? json_string_value (lv) : "?");
         goto out;
       }
@@ -441,15 +444,18 @@ legacy_root (struct fetch *f, struct oci_desc *root, enclaver_error_t *err)
     ssize_t got = 0;
     {
       cleanup_free char *p = oci_cache_blob_path (&f->cache, lm->digest);
-      cleanup_close int fd = open (p, O_RDONLY | O_CLOEXEC);
+      enclaver_error_t oe = NULL;
+      cleanup_close int fd = enclaver_open_file (p, O_NOFOLLOW, &oe);
       if (fd >= 0)
         got = pread (fd, magic, sizeof magic, 0);
+      enclaver_error_release (&oe);
     }
     enclaver_error_t e = NULL;
     int comp = enclaver_detect_compression (magic, got > 0 ? (size_t) got : 0, &e);
     if (comp < 0)
       {
-        enclaver_make_error (err, EINVAL, "%s: layer %zu ('%s'): %s", what, k, lm->name, e->msg);
+        enclaver_make_error (err, EINVAL, "%s: layer %zu of %zu ('%s'): %s", what, k + 1, json_array_size (layers),
+                             lm->name, e->msg);
         enclaver_error_set_field (err, "layer", lm->name);
         enclaver_error_set_field (err, "digest", lm->digest);
         enclaver_error_release (&e);
@@ -654,7 +660,7 @@ layer_worker (void *arg)
         return NULL;
       struct enclaver_image_layer *l = &f->img->layers[i];
       enclaver_error_t e = NULL;
-      cleanup_free char *what = xasprintf ("%s: layer %zu (%s)", f->label, i, l->digest);
+      cleanup_free char *what = xasprintf ("%s: layer %zu of %zu (%s)", f->label, i + 1, f->img->n_layers, l->digest);
       if (in_place (f) ? layout_blob_check (f, l->digest, (int64_t) l->size, what, &e)
                        : ensure_blob (f, l->digest, (int64_t) l->size, 0, what, NULL, &e))
         {
@@ -686,7 +692,7 @@ fetch_layers (struct fetch *f, enclaver_error_t *err)
   f->next = 0;
   f->failed = 0;
   f->first_err = NULL;
-  oci_progress_begin (f->ref->transport == ENCLAVER_TRANSPORT_REGISTRY ? f->o->progress : 0, img->n_layers);
+  oci_progress_begin (f->ref->transport == ENCLAVER_TRANSPORT_REGISTRY ? f->o->progress : 0, img->n_layers, 0);
   for (unsigned i = 1; i < jobs; i++)
     if (pthread_create (&th[started], NULL, layer_worker, f) == 0)
       started++;
@@ -704,13 +710,16 @@ fetch_layers (struct fetch *f, enclaver_error_t *err)
       struct enclaver_image_layer *l = &img->layers[i];
       l->path = in_place (f) ? layout_blob_path (f, l->digest) : oci_cache_blob_path (&f->cache, l->digest);
       unsigned char magic[512];
-      cleanup_close int fd = open (l->path, O_RDONLY | O_CLOEXEC);
-      ssize_t got = fd >= 0 ? pread (fd, magic, sizeof magic, 0) : -1;
       enclaver_error_t e = NULL;
+      cleanup_close int fd = enclaver_open_file (l->path, 0, err);
+      if (fd < 0)
+        return enclaver_error_wrap (err, "%s: layer %zu of %zu (%s)", f->label, i + 1, img->n_layers, l->digest);
+      ssize_t got = pread (fd, magic, sizeof magic, 0);
       int comp = enclaver_detect_compression (magic, got > 0 ? (size_t) got : 0, &e);
       if (comp < 0)
         {
-          enclaver_make_error (err, EINVAL, "%s: layer %zu (%s): %s", f->label, i, l->digest, e->msg);
+          enclaver_make_error (err, EINVAL, "%s: layer %zu of %zu (%s): %s", f->label, i + 1, img->n_layers, l->digest,
+                               e->msg);
           enclaver_error_set_field (err, "layer", l->digest);
           enclaver_error_set_field (err, "digest", l->digest);
           enclaver_error_release (&e);
@@ -725,7 +734,7 @@ fetch_layers (struct fetch *f, enclaver_error_t *err)
           struct enclaver_field lf[] = { ENCLAVER_FIELD_STR ("layer", l->digest),
                                          ENCLAVER_FIELD_STR ("digest", l->digest) };
           enclaver_log_fields (ENCLAVER_LOG_WARNING, NULL, lf, 2,
-                               "%s: layer %zu (%s) is labelled %s but its bytes are %s", f->label, i,
+                               "%s: layer %zu of %zu (%s) is labelled %s but its bytes are %s", f->label, i + 1, img->n_layers,
                                l->digest, mt,
                                comp == ENCLAVER_COMPRESSION_GZIP   ? "gzip"
                                : comp == ENCLAVER_COMPRESSION_ZSTD ? "zstd"

@@ -84,7 +84,6 @@ enclaver_layer_open_path (const char *path, const char *digest, const char *diff
                           enclaver_error_t *err)
 {
   unsigned char magic[512];
-  struct stat st;
   enclaver_layer_stream_t *s = xmalloc0 (sizeof *s);
   s->fd = -1;
   s->name = xstrdup (name ? name : path);
@@ -92,15 +91,10 @@ enclaver_layer_open_path (const char *path, const char *digest, const char *diff
   s->diff_id = diff_id ? xstrdup (diff_id) : NULL;
   oci_hasher_init (&s->raw);
   oci_hasher_init (&s->tar);
-  s->fd = open (path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  s->fd = enclaver_open_file (path, O_NOFOLLOW, err);
   if (s->fd < 0)
     {
-      enclaver_make_errno (err, errno, "%s: open %s", s->name, path);
-      goto fail;
-    }
-  if (fstat (s->fd, &st) < 0 || !S_ISREG (st.st_mode))
-    {
-      enclaver_make_error (err, EINVAL, "%s: %s is not a regular file", s->name, path);
+      enclaver_error_wrap (err, "%s", s->name);
       goto fail;
     }
   ssize_t got = pread (s->fd, magic, sizeof magic, 0);
@@ -145,16 +139,17 @@ enclaver_layer_open (const struct enclaver_image *img, size_t index, enclaver_er
 {
   if (img == NULL || index >= img->n_layers)
     {
-      enclaver_make_error (err, EINVAL, "layer %zu does not exist", index);
+      enclaver_make_error (err, EINVAL, "layer index %zu does not exist (the image has %zu layers)", index,
+                           img ? img->n_layers : 0);
       return NULL;
     }
   const struct enclaver_image_layer *l = &img->layers[index];
   if (l->path == NULL)
     {
-      enclaver_make_error (err, EINVAL, "layer %zu (%s) was not fetched", index, l->digest);
+      enclaver_make_error (err, EINVAL, "layer %zu of %zu (%s) was not fetched", index + 1, img->n_layers, l->digest);
       return NULL;
     }
-  cleanup_free char *name = xasprintf ("%s: layer %zu (%s)", img->name, index, l->digest);
+  cleanup_free char *name = xasprintf ("%s: layer %zu of %zu (%s)", img->name, index + 1, img->n_layers, l->digest);
   return enclaver_layer_open_path (l->path, l->digest, l->diff_id, name, err);
 }
 

@@ -267,8 +267,20 @@ int oci_registry_head_manifest (struct oci_registry *r, const char *repo, const 
 int oci_registry_put_manifest (struct oci_registry *r, const char *repo, const char *ref, const char *media_type,
                                const char *body, size_t len, char **digest_out, enclaver_error_t *err) ENCLAVER_INTERNAL;
 
-/* progress (registry.c) */
-void oci_progress_begin (int mode, size_t n_items) ENCLAVER_INTERNAL;
+/* ---- copy to archives (copy-archive.c) */
+/* Check an oci-archive:/docker-archive: destination before anything is fetched: its REF
+ * (*name: what the archive calls the image, malloc'd, NULL for none) and that its
+ * directory takes files. */
+int oci_copy_archive_check (const struct enclaver_image_ref *ref, char **name, enclaver_error_t *err) ENCLAVER_INTERNAL;
+/* Write img (manifest mbody of media type mt) as the archive ref names; digest gets the
+ * manifest digest in the archive (for docker-archive, that of the uncompressed layers). */
+int oci_copy_to_archive (const struct enclaver_image *img, struct oci_cache *c, const char *mbody, size_t mlen,
+                         const char *mt, const struct enclaver_image_ref *ref, const char *name,
+                         char digest[OCI_DIGEST_LEN + 1], enclaver_error_t *err) ENCLAVER_INTERNAL;
+
+/* progress (progress.c): mode -1 auto (a terminal: the per-blob block, else only the
+ * summary), 0 none, 1 the block; push: the blobs go up. */
+void oci_progress_begin (int mode, size_t n_items, int push) ENCLAVER_INTERNAL;
 void oci_progress_end (void) ENCLAVER_INTERNAL;
 
 #endif

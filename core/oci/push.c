@@ -164,8 +164,7 @@ oci_registry_push_blob (struct oci_registry *r, const char *repo, const char *di
   cleanup_close int fd = -1;
   struct xfer x = { 0 };
   uint64_t chunk = chunk_size (), off = 0;
-  int rc, resumes = 0;
-  double t0;
+  int rc, resumes = 0, slot = 0;
 
   rc = oci_registry_blob_exists (r, repo, digest, err);
   if (rc != 0)
@@ -207,14 +206,10 @@ oci_registry_push_blob (struct oci_registry *r, const char *repo, const char *di
     }
   url0 = xasprintf ("/v2/%s/blobs/uploads/", repo);
 
-  fd = open (file, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  fd = enclaver_open_file (file, 0, err);
   if (fd < 0)
-    {
-      enclaver_make_errno (err, errno, "open %s", file);
-      goto fail;
-    }
-  t0 = oci_now_s ();
-  oci_progress_blob_start (size);
+    goto fail;
+  slot = oci_progress_blob_start (digest, size);
   if (size <= chunk)
     {
       /* Monolithic: the whole blob in the closing PUT. */
@@ -225,6 +220,7 @@ oci_registry_push_blob (struct oci_registry *r, const char *repo, const char *di
       x.has_body = 1;
       x.up_fd = fd;
       x.up_len = size;
+      x.prog_slot = slot;
       x.extra = curl_slist_append (NULL, "Content-Type: application/octet-stream");
       rc = session_request (r, scope, &loc, url, "PUT", &x, err);
       curl_slist_free_all (x.extra);
@@ -248,6 +244,7 @@ oci_registry_push_blob (struct oci_registry *r, const char *repo, const char *di
           x.up_fd = fd;
           x.up_off = off;
           x.up_len = n;
+          x.prog_slot = slot;
           x.no_transport_retry = 1;
           x.extra = curl_slist_append (NULL, "Content-Type: application/octet-stream");
           x.extra = curl_slist_append (x.extra, cr);
@@ -316,7 +313,7 @@ oci_registry_push_blob (struct oci_registry *r, const char *repo, const char *di
       if (rc < 0)
         goto fail;
     }
-  oci_progress_blob_done (digest, size, oci_now_s () - t0);
+  oci_progress_blob_done (slot, digest, size, 1);
   if (st)
     {
       st->blobs_uploaded++;
@@ -325,6 +322,7 @@ oci_registry_push_blob (struct oci_registry *r, const char *repo, const char *di
   return 0;
 
 fail:
+  oci_progress_blob_done (slot, digest, size, 0);
   oci_xfer_clear (&x);
   return -1;
 }

@@ -419,7 +419,7 @@ member_base (const char *name)
 /* Tell a docker archive from an OCI archive by its members.  Returns the transport, 0 when
  * it is a tar of neither (why is set), -1 when it is not a tar. */
 static int
-sniff_tar (const char *path, const char **why, char **detail)
+sniff_tar (int fd, const char **why, char **detail)
 {
   struct archive *ar = archive_read_new ();
   struct archive_entry *e;
@@ -430,7 +430,7 @@ sniff_tar (const char *path, const char **why, char **detail)
   archive_read_support_filter_gzip (ar);
   archive_read_support_filter_zstd (ar);
   archive_read_support_filter_none (ar);
-  if (archive_read_open_filename (ar, path, 65536) != ARCHIVE_OK)
+  if (lseek (fd, 0, SEEK_SET) < 0 || archive_read_open_fd (ar, fd, 65536) != ARCHIVE_OK)
     {
       *detail = xstrdup (archive_error_string (ar) ? archive_error_string (ar) : "cannot open");
       archive_read_free (ar);
@@ -490,13 +490,10 @@ sniff_path (const char *source, const char *path, const struct stat *st, enclave
       not_an_image (source, path, "not a regular file or a directory", err);
       return -1;
     }
-  cleanup_close int fd = open (path, O_RDONLY | O_CLOEXEC);
+  cleanup_close int fd = enclaver_open_file (path, 0, err);
   unsigned char magic[4];
   if (fd < 0)
-    {
-      enclaver_make_errno (err, errno, "%s", path);
-      return -1;
-    }
+    return -1;
   ssize_t got = read (fd, magic, sizeof magic);
   if (got < 0)
     {
@@ -512,7 +509,7 @@ sniff_path (const char *source, const char *path, const struct stat *st, enclave
     }
   const char *why = NULL;
   cleanup_free char *detail = NULL;
-  int t = sniff_tar (path, &why, &detail);
+  int t = sniff_tar (fd, &why, &detail);
   if (t > 0)
     return t;
   if (t < 0)

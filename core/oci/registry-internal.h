@@ -40,6 +40,7 @@ struct xfer
   int no_transport_retry;   /* a transport error goes back to the caller, which resumes */
   int transport_failed;
   char *location, *range;
+  int prog_slot; /* oci_progress_blob_start's slot of the blob this moves, or 0 */
 };
 
 /* Perform METHOD path (or an absolute URL the registry gave, e.g. an upload Location)
@@ -50,11 +51,13 @@ int oci_registry_request (struct oci_registry *r, const char *path, const char *
 void oci_xfer_clear (struct xfer *x) ENCLAVER_INTERNAL;
 /* The registry's name for messages. */
 const char *oci_registry_display (const struct oci_registry *r) ENCLAVER_INTERNAL;
-/* Monotonic seconds, for rates (registry.c). */
+/* Monotonic seconds, for rates (progress.c). */
 double oci_now_s (void) ENCLAVER_INTERNAL;
-/* Progress lines of one blob (registry.c). */
-void oci_progress_blob_start (uint64_t size) ENCLAVER_INTERNAL;
-void oci_progress_blob_done (const char *digest, uint64_t size, double secs) ENCLAVER_INTERNAL;
-void oci_progress_bytes (uint64_t n) ENCLAVER_INTERNAL;
+/* Progress of one blob (progress.c): start gives a slot (0: none drawn), at reports how
+ * many bytes of it are done (from its start: a resume goes on, a restart goes back), done
+ * ends it (ok: its line stays, counted in the summary). */
+int oci_progress_blob_start (const char *digest, uint64_t size) ENCLAVER_INTERNAL;
+void oci_progress_blob_at (int slot, uint64_t done) ENCLAVER_INTERNAL;
+void oci_progress_blob_done (int slot, const char *digest, uint64_t size, int ok) ENCLAVER_INTERNAL;
 
 #endif

@@ -56,121 +56,6 @@ curl_init_once (void)
   curl_global_init (CURL_GLOBAL_DEFAULT);
 }
 
-/* ------------------------------------------------------------------ progress */
-
-static struct
-{
-  pthread_mutex_t lock;
-  int mode;   /* 1: draw the bar and per-blob lines on the terminal; else only the summary */
-  size_t items, done;
-  uint64_t bytes, total;
-  struct timespec start, last;
-  int active;
-} prog = { .lock = PTHREAD_MUTEX_INITIALIZER };
-
-double
-oci_now_s (void)
-{
-  struct timespec t;
-  clock_gettime (CLOCK_MONOTONIC, &t);
-  return (double) t.tv_sec + (double) t.tv_nsec / 1e9;
-}
-
-static double prog_start_s, prog_last_s;
-
-void
-oci_progress_begin (int mode, size_t n_items)
-{
-  pthread_mutex_lock (&prog.lock);
-  if (mode < 0)
-    mode = isatty (2) ? 1 : 2;
-  /* The bar is terminal drawing outside the logger: none with -q or JSON logs. */
-  if (enclaver_log_get_level () < ENCLAVER_LOG_INFO || enclaver_log_get_format () != ENCLAVER_LOG_TEXT)
-    mode = 0;
-  prog.mode = mode;
-  prog.items = n_items;
-  prog.done = 0;
-  prog.bytes = prog.total = 0;
-  prog.active = 1;
-  prog_start_s = prog_last_s = oci_now_s ();
-  pthread_mutex_unlock (&prog.lock);
-}
-
-static void
-human (uint64_t b, char *buf, size_t n)
-{
-  if (b >= 1000000000ull)
-    snprintf (buf, n, "%.2f GB", (double) b / 1e9);
-  else if (b >= 1000000)
-    snprintf (buf, n, "%.1f MB", (double) b / 1e6);
-  else if (b >= 1000)
-    snprintf (buf, n, "%.1f kB", (double) b / 1e3);
-  else
-    snprintf (buf, n, "%llu B", (unsigned long long) b);
-}
-
-void
-oci_progress_bytes (uint64_t n)
-{
-  pthread_mutex_lock (&prog.lock);
-  prog.bytes += n;
-  if (prog.active && prog.mode == 1)
-    {
-      double t = oci_now_s ();
-      if (t - prog_last_s > 0.2)
-        {
-          char a[32], b[32];
-          prog_last_s = t;
-          human (prog.bytes, a, sizeof a);
-          human (prog.total, b, sizeof b);
-          fprintf (stderr, "\r\033[Kfetching: %zu/%zu blobs, %s of %s", prog.done, prog.items, a, b);
-          fflush (stderr);
-        }
-    }
-  pthread_mutex_unlock (&prog.lock);
-}
-
-void
-oci_progress_blob_start (uint64_t size)
-{
-  pthread_mutex_lock (&prog.lock);
-  prog.total += size;
-  pthread_mutex_unlock (&prog.lock);
-}
-
-void
-oci_progress_blob_done (const char *digest, uint64_t size, double secs)
-{
-  pthread_mutex_lock (&prog.lock);
-  prog.done++;
-  if (prog.active && prog.mode == 1)
-    {
-      char a[32], r[32];
-      human (size, a, sizeof a);
-      human ((uint64_t) ((double) size / (secs > 0.001 ? secs : 0.001)), r, sizeof r);
-      fprintf (stderr, "\r\033[K%.19s: %s / %s, %s/s\n", digest, a, a, r);
-    }
-  pthread_mutex_unlock (&prog.lock);
-}
-
-void
-oci_progress_end (void)
-{
-  pthread_mutex_lock (&prog.lock);
-  if (prog.active && prog.done > 0)
-    {
-      char a[32];
-      double secs = oci_now_s () - prog_start_s;
-      human (prog.bytes, a, sizeof a);
-      if (prog.mode == 1)
-        fprintf (stderr, "\r\033[K");
-      /* A log record: -q hides it, --log-format json makes it a JSON line. */
-      enclaver_log_info ("fetched %zu blob%s, %s in %.1f s", prog.done, prog.done == 1 ? "" : "s", a, secs);
-    }
-  prog.active = 0;
-  pthread_mutex_unlock (&prog.lock);
-}
-
 /* ------------------------------------------------------------------ registry object */
 
 int
@@ -298,6 +183,20 @@ oci_registry_new (const char *host, const char *display, const struct oci_regist
     {
       free (r->ca_cert);
       r->ca_cert = xstrdup (ca);
+    }
+  /* libcurl opens these itself, with a blocking open: a FIFO there would hang it. */
+  const char *tls_files[] = { r->ca_cert, r->client_cert, r->client_key };
+  for (size_t i = 0; i < ARRAY_SIZE (tls_files); i++)
+    {
+      int fd = tls_files[i] ? enclaver_open_file (tls_files[i], 0, err) : -2;
+      if (fd == -1)
+        {
+          enclaver_error_wrap (err, "registry %s: TLS file", r->display);
+          oci_registry_free (r);
+          return NULL;
+        }
+      if (fd >= 0)
+        close (fd);
     }
   if (o && o->creds)
     {
@@ -525,7 +424,7 @@ write_cb (char *buf, size_t size, size_t nitems, void *ud)
                                              (long long) x->expect_size));
           return abort_xfer (x, xasprintf ("write to cache failed: %s", strerror (x->sink->write_errno)));
         }
-      oci_progress_bytes (n);
+      oci_progress_blob_at (x->prog_slot, x->sink->n);
       return n;
     }
   if (x->mem_len + n > x->mem_max)
@@ -559,9 +458,10 @@ read_cb (char *buf, size_t size, size_t nitems, void *ud)
       if (got <= 0)
         return CURL_READFUNC_ABORT;
       want = (size_t) got;
-      oci_progress_bytes (want);
     }
   x->up_pos += want;
+  if (!x->up_mem)
+    oci_progress_blob_at (x->prog_slot, x->up_off + x->up_pos);
   return want;
 }
 
@@ -817,6 +717,21 @@ answer_challenge (struct oci_registry *r, struct xfer *x, const char *scope, enc
 
 /* ------------------------------------------------------------------ request loop */
 
+/* Whether libcurl's error text is a TLS alert the server sent about the client's
+ * certificate (OpenSSL's names: "certificate required" when none was sent, "bad
+ * certificate", "unknown ca", "certificate unknown", ... when it was refused). */
+static int
+client_cert_alert (const char *ebuf)
+{
+  static const char *const alerts[] = { "alert certificate required", "alert bad certificate", "alert unknown ca",
+                                        "alert certificate unknown", "alert certificate expired",
+                                        "alert certificate revoked", "alert unsupported certificate" };
+  for (size_t i = 0; i < sizeof alerts / sizeof alerts[0]; i++)
+    if (strstr (ebuf, alerts[i]))
+      return 1;
+  return 0;
+}
+
 static int
 retryable_status (long s)
 {
@@ -947,6 +862,9 @@ oci_registry_request (struct oci_registry *r, const char *path, const char *acce
       curl_easy_setopt (c, CURLOPT_HEADERDATA, x);
       curl_easy_setopt (c, CURLOPT_WRITEFUNCTION, write_cb);
       curl_easy_setopt (c, CURLOPT_WRITEDATA, x);
+      char ebuf[CURL_ERROR_SIZE];
+      ebuf[0] = '\0';
+      curl_easy_setopt (c, CURLOPT_ERRORBUFFER, ebuf);
       uint64_t before = x->sink ? x->sink->n : 0;
       CURLcode cc = curl_easy_perform (c);
       long os_errno = 0;
@@ -1018,6 +936,18 @@ oci_registry_request (struct oci_registry *r, const char *path, const char *acce
       if (cc == CURLE_PEER_FAILED_VERIFICATION || cc == CURLE_SSL_CACERT_BADFILE)
         return enclaver_make_error (err, EIO, "registry %s: TLS verification failed: %s (use --ca-cert FILE)",
                                     r->display, curl_easy_strerror (cc));
+      if (client_cert_alert (ebuf))
+        {
+          /* The registry's TLS alert about our certificate (TLS 1.3 sends it after the
+           * handshake: libcurl reports a failed read, which retrying does not mend). */
+          if (r->client_cert == NULL)
+            return enclaver_make_error (err, EACCES,
+                                        "registry %s: it asks for a client certificate (%s): put client.cert and "
+                                        "client.key in its certs.d directory (/etc/containers/certs.d/%s/, or "
+                                        "--cert-dir DIR)", r->display, ebuf, r->host);
+          return enclaver_make_error (err, EACCES, "registry %s: it refused the client certificate %s (%s)",
+                                      r->display, r->client_cert, ebuf);
+        }
       if (!retryable_curl (cc) || x->no_transport_retry)
         {
           x->transport_failed = retryable_curl (cc);
@@ -1090,11 +1020,9 @@ oci_registry_get_blob (struct oci_registry *r, const char *repo, const char *dig
   x.sink = sink;
   x.expect_size = size;
   x.content_length = -1;
-  double t0 = oci_now_s ();
-  oci_progress_blob_start (size > 0 ? (uint64_t) size : 0);
+  x.prog_slot = oci_progress_blob_start (digest, size > 0 ? (uint64_t) size : 0);
   int rc = oci_registry_request (r, path, NULL, scope, &x, err);
-  if (rc == 0)
-    oci_progress_blob_done (digest, sink->n, oci_now_s () - t0);
+  oci_progress_blob_done (x.prog_slot, digest, sink->n, rc == 0);
   free (x.mem);
   oci_xfer_clear (&x);
   return rc;

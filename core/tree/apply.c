@@ -600,6 +600,12 @@ enclaver_tree_apply_archive (enclaver_tree_t *t, void *archive, const char *name
   locale_t prev = utf8 ? uselocale (utf8) : (locale_t) 0;
 
   int ret = 0;
+  /* The entry before the one being read, for a stream that breaks after it: a hardlink
+   * whose header declares data (which a hardlink cannot carry) makes libarchive take
+   * that data for the next header ("Damaged tar archive"). */
+  char *last = NULL;
+  size_t last_cap = 0;
+  int last_hl = 0;
   for (;;)
     {
       struct archive_entry *e;
@@ -609,12 +615,35 @@ enclaver_tree_apply_archive (enclaver_tree_t *t, void *archive, const char *name
       if (r != ARCHIVE_OK)
         {
           const char *p = (r == ARCHIVE_WARN && e) ? archive_entry_pathname (e) : NULL;
-          ret = enclaver_make_error (err, EINVAL, "layer %s: %s%s%s%s: %s", ap.layer,
-                                     r == ARCHIVE_WARN ? "libarchive warning" : "cannot read the tar stream",
-                                     p ? " at entry '" : "", p ? p : "", p ? "'" : "",
-                                     archive_error_string (ap.a) ? archive_error_string (ap.a) : "unknown error");
+          const char *why = archive_error_string (ap.a) ? archive_error_string (ap.a) : "unknown error";
+          if (p == NULL && last != NULL && last_hl)
+            ret = enclaver_make_error (err, EINVAL,
+                                       "layer %s: entry '%s' (a hardlink) is followed by bytes that are not a tar "
+                                       "header (%s): a hardlink entry that carries data is refused",
+                                       ap.layer, last, why);
+          else if (p == NULL && last != NULL)
+            ret = enclaver_make_error (err, EINVAL, "layer %s: cannot read the tar stream after entry '%s': %s",
+                                       ap.layer, last, why);
+          else
+            ret = enclaver_make_error (err, EINVAL, "layer %s: %s%s%s%s: %s", ap.layer,
+                                       r == ARCHIVE_WARN ? "libarchive warning" : "cannot read the tar stream",
+                                       p ? " at entry '" : "", p ? p : "", p ? "'" : "", why);
+          if (p || last)
+            enclaver_error_set_field (err, "file", p ? p : last);
           break;
         }
+      const char *pn = archive_entry_pathname (e);
+      size_t nl = pn ? strlen (pn) + 1 : 0;
+      if (nl > last_cap)
+        {
+          last_cap = nl < 256 ? 256 : nl;
+          last = xrealloc (last, last_cap);
+        }
+      if (pn)
+        memcpy (last, pn, nl);
+      else if (last)
+        strcpy (last, "?");
+      last_hl = archive_entry_hardlink (e) != NULL;
       if (++t->applied_entries > opts->max_entries)
         {
           ret = enclaver_make_error (err, EFBIG, "layer %s: more than %llu entries (max-entries)", ap.layer,
@@ -647,6 +676,7 @@ enclaver_tree_apply_archive (enclaver_tree_t *t, void *archive, const char *name
     }
   free (ap.wh);
   free (ap.first_crossed);
+  free (last);
   t->layer = 0;
   t->max_depth = saved_depth;
   t->replace_nondir_parents = 0;

@@ -514,10 +514,10 @@ enclaver_tree_apply_layer_file (enclaver_tree_t *t, const char *path, const char
   struct layer_io *io = xmalloc0 (sizeof *io);
   struct archive *tar = NULL;
   int ret = -1;
-  io->fd = open (path, O_RDONLY | O_CLOEXEC);
+  io->fd = enclaver_open_file (path, 0, err);
   if (io->fd < 0)
     {
-      enclaver_make_errno (err, errno, "layer %s: open %s", name, path);
+      enclaver_error_wrap (err, "layer %s", name);
       free (io);
       return -1;
     }

@@ -91,6 +91,10 @@ int enclaver_build_arch (const enclaver_ctx_t *ctx, const struct enclaver_image 
                          enclaver_error_t *err);
 /* The architecture this enclaver (and its runtime binaries) was built for. */
 int enclaver_build_host_arch (void);
+/* Open PATH (a file the user named: kernel, init, cmdline, ...) for reading so that a
+ * FIFO, socket or device neither blocks nor is read: the descriptor (O_CLOEXEC), or -1
+ * with an error naming PATH ("PATH is a FIFO, not a regular file"). */
+int enclaver_build_open_input (const char *path, enclaver_error_t *err);
 /* Read PATH's ELF header: *arch is the enum enclaver_eif_arch it runs on (-1: neither),
  * desc its machine in words.  Fails when PATH cannot be read or is not ELF. */
 int enclaver_build_elf_arch (const char *path, int *arch, char desc[64], enclaver_error_t *err);
@@ -105,6 +109,11 @@ const char *enclaver_build_output_dir (const enclaver_ctx_t *ctx);
  * platform, "-aarch64") inserted before EXT when PATH ends with it, else appended; PATH
  * itself without the parameter.  malloc'd. */
 char *enclaver_build_output_name (const enclaver_ctx_t *ctx, const char *path, const char *ext);
+/* The EIF's final path: the 'eif-path' parameter once measure set it, else --eif-only,
+ * output.eif, else <output dir>/<name>.eif.  malloc'd. */
+char *enclaver_build_eif_path (const enclaver_ctx_t *ctx);
+/* A file beside the EIF: its path without ".eif", then SUFFIX (".spdx.json").  malloc'd. */
+char *enclaver_build_output_beside_eif (const enclaver_ctx_t *ctx, const char *suffix);
 /* Check, before any work, that PATH can be written: its directory exists and takes new
  * files, and PATH is not a directory (a file output) or a non-directory (IS_DIR).
  * WHAT ("the EIF") starts the message. */

@@ -71,8 +71,14 @@ int enclaver_ctx_output_open (enclaver_ctx_t *ctx, const char *final_path, const
                               enclaver_error_t *err);
 /* Like enclaver_ctx_output_open for a directory: creates an empty temporary directory
  * beside final_path and returns its path (borrowed).  At commit an existing directory
- * at final_path is replaced (moved aside, then removed); an existing file is an error. */
+ * at final_path is replaced in one step (renameat2 RENAME_EXCHANGE; moved aside first
+ * where the file system cannot exchange); an existing file is an error. */
 const char *enclaver_ctx_output_dir (enclaver_ctx_t *ctx, const char *final_path, enclaver_error_t *err);
+/* Call before making a scratch file of one's own beside final_path (named
+ * NAME.enclaver-blobs.XXXXXX, or another name of the patterns in docs/cache.md): the
+ * build then holds the directory like its outputs, so that no other build takes the
+ * scratch for a leftover.  enclaver_ctx_output_open/_dir do it themselves. */
+void enclaver_ctx_output_prepare (enclaver_ctx_t *ctx, const char *final_path);
 /* Rename all outputs into place (fsync'd); on failure remove what is left. */
 int enclaver_ctx_outputs_commit (enclaver_ctx_t *ctx, enclaver_error_t *err);
 /* Remove every temporary output. */

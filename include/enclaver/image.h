@@ -231,11 +231,56 @@ struct enclaver_image_copy_result
 };
 
 /* Copy SOURCE (any source enclaver_image_fetch reads) to DEST: a registry reference
- * (by tag, or by digest, which must be the manifest's) or oci:DIR[:NAME].  0, or -1
- * with *err naming the step, blob and registry. */
+ * (by tag, or by digest, which must be the manifest's), oci:DIR[:NAME],
+ * oci-archive:FILE[:NAME] or docker-archive:FILE[:NAME[:TAG]] (FILE replaced whole,
+ * through a temporary beside it; a docker-archive's layers are uncompressed, so its
+ * manifest digest is not the source's).  0, or -1 with *err naming the step, blob and
+ * registry. */
 int enclaver_image_copy (const char *source, const char *dest, const struct enclaver_image_copy_options *o,
                          struct enclaver_image_copy_result *res, enclaver_error_t *err);
 void enclaver_image_copy_result_clear (struct enclaver_image_copy_result *res);
+
+/* ---------------------------------------------------------------- archives */
+
+enum enclaver_archive_format
+{
+  ENCLAVER_ARCHIVE_OCI = 1,    /* oci-archive: a tar of an OCI layout */
+  ENCLAVER_ARCHIVE_DOCKER = 2, /* docker-archive: the OCI layout plus docker save's manifest.json
+                                * and repositories, as Docker >= 25 saves (layers must be
+                                * uncompressed tars: docker load and skopeo take a layer's digest
+                                * for its diff_id) */
+};
+
+/* One blob of an archive: its bytes in memory (data) or in a file (path), which is
+ * hashed again while it is copied and must match digest and size. */
+struct enclaver_archive_blob
+{
+  const char *digest; /* "sha256:<hex>" */
+  uint64_t size;
+  const char *path;
+  const void *data;
+};
+
+struct enclaver_archive_image
+{
+  int format;                      /* enum enclaver_archive_format */
+  const char *manifest_media_type; /* of the index.json entry */
+  struct enclaver_archive_blob manifest, config;
+  const struct enclaver_archive_blob *layers;
+  size_t n_layers;
+  const char *ref_name;   /* org.opencontainers.image.ref.name of the index.json entry, or NULL */
+  const char *image_name; /* NAME:TAG: io.containerd.image.name and, for docker, the RepoTags
+                           * entry and the repositories file; NULL: untagged */
+  int64_t mtime;          /* of every member */
+};
+
+/* The index.json of a one-image OCI layout (compact, sorted keys; malloc'd). */
+char *enclaver_image_index_json (const char *manifest_media_type, const char *digest, uint64_t size,
+                                 const char *ref_name, const char *image_name);
+/* Write the image as one tar to fd (members sorted, each blob once, uid/gid 0).  The
+ * caller writes to a temporary name and renames it on success.  0, or -1 with *err
+ * naming the member. */
+int enclaver_image_archive_write (int fd, const struct enclaver_archive_image *img, enclaver_error_t *err);
 
 /* The default cache directory (malloc'd). */
 char *enclaver_image_default_cache_dir (void);

@@ -36,6 +36,10 @@ int enclaver_log_parse_format (const char *s);
 /* The stage now running (name NULL: none), named in the JSON records logged meanwhile
  * ("stage", "stage_index"); index < 0 leaves the index out. */
 void enclaver_log_set_stage (const char *name, int index);
+/* A function called with 1 before each line is printed and with 0 after it, for a
+ * program that draws on the terminal below the log (the pull and push progress erases
+ * itself and holds its lock meanwhile); NULL: none.  The hook must not log. */
+void enclaver_log_set_line_hook (void (*hook) (int before));
 
 /* source may be NULL (plain "enclaver: msg"), a stage ("stage:fetch:0") or a component
  * ("lua", "loader", ...). */

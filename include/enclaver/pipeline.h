@@ -50,6 +50,18 @@ void enclaver_pipeline_set_hooks (enclaver_pipeline_t *p, const struct enclaver_
 /* Append a loaded stage with its options (validated and parsed now). */
 int enclaver_pipeline_append (enclaver_pipeline_t *p, const struct enclaver_stage_desc *desc,
                               const struct enclaver_kv *opts, size_t n_opts, enclaver_error_t *err);
+/* The same under an instance name of its own (NULL: the descriptor's): the name of its
+ * events (before:NAME), log prefix (stage:NAME:INDEX) and messages.  Lua stages are
+ * "lua:SCRIPT".  NAME is a stage name, or two joined by ':'. */
+int enclaver_pipeline_append_as (enclaver_pipeline_t *p, const struct enclaver_stage_desc *desc, const char *name,
+                                 const struct enclaver_kv *opts, size_t n_opts, enclaver_error_t *err);
+/* Options that replace (or add to) the manifest's for the stages appended from now on:
+ * keys "STAGE.OPTION" (`enclaver build --stage-opt`), matched against the instance name.
+ * Copied.  Fails on a key without a '.'. */
+int enclaver_pipeline_set_overrides (enclaver_pipeline_t *p, const struct enclaver_kv *kv, size_t n,
+                                     enclaver_error_t *err);
+/* The first override no appended stage took (its stage is not in the pipeline), or NULL. */
+const char *enclaver_pipeline_unused_override (const enclaver_pipeline_t *p);
 /* Append a stage found by name along the loader's search path. */
 int enclaver_pipeline_append_name (enclaver_pipeline_t *p, const char *name,
                                    const struct enclaver_kv *opts, size_t n_opts, enclaver_error_t *err);

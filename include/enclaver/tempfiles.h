@@ -25,6 +25,9 @@ int enclaver_temp_register (const char *path, int is_dir);
 void enclaver_temp_forget (const char *path);
 /* unlink(path) and forget it; returns unlink's result. */
 int enclaver_temp_unlink (const char *path);
+struct stat;
+/* 1 when a path registered now is the file or directory ST describes (lstat). */
+int enclaver_temp_holds (const struct stat *st);
 /* Number of paths registered now (for tests). */
 unsigned enclaver_temp_count (void);
 /* Remove every registered path now and forget them (not for a signal handler: the

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <arpa/inet.h>
@@ -25,9 +26,13 @@
 #include "streams.h"
 
 #define SRC "ingress"
-#define HING_MAX_CONNS 1024
+#define HING_MAX_CONNS 4096 /* connections at once, all ports; more are accepted and closed */
 #define HING_IDLE_MS (600LL * 1000)
 #define HING_CONNECT_MS 10000
+#define HING_BACKLOG 1024        /* a burst of clients queues instead of being refused */
+#define HING_ACCEPT_PAUSE_MS 100 /* out of descriptors: stop accepting that long */
+#define HING_RETRY_FIRST_MS 5    /* a full Unix backlog: first retry, doubling ... */
+#define HING_RETRY_MAX_MS 200    /* ... up to this */
 
 struct hing;
 
@@ -37,6 +42,7 @@ struct hing_port
   uint32_t port, host_port;
   char bind[64];
   int lfd;
+  long long pause_timer; /* accepting paused (out of descriptors) */
 };
 
 struct hing_conn
@@ -45,6 +51,7 @@ struct hing_conn
   struct hing_port *p;
   int cfd, efd;
   long long timer;
+  long long deadline, delay; /* of reaching the enclave (conn_dial) */
   struct relay *relay;
   struct hing_conn *prev, *next;
 };
@@ -54,6 +61,7 @@ struct hing
   const struct host_svc_ctx *ctx;
   struct hing_port *ports;
   size_t n, active;
+  size_t refused; /* connections refused at the limit since it was reached (0: below it) */
   struct hing_conn *conns;
 };
 
@@ -166,6 +174,13 @@ conn_free (struct hing_conn *c)
         close (c->cfd);
     }
   free (c);
+  if (s->refused && s->active < HING_MAX_CONNS)
+    {
+      /* one line when the limit is reached, one when there is room again */
+      enclaver_log (ENCLAVER_LOG_WARNING, SRC, "accepting connections again; %zu were refused at the limit of %d",
+                    s->refused, HING_MAX_CONNS);
+      s->refused = 0;
+    }
 }
 
 static void
@@ -231,6 +246,62 @@ on_connect_timeout (struct ev_loop *l, long long id, void *data)
   return EV_TIMER_DONE;
 }
 
+static long long on_retry (struct ev_loop *l, long long id, void *data);
+
+/* Connect to the enclave's port.  A Unix socket whose backlog is full (the local backend)
+ * answers EAGAIN at once: retried, backing off, until the connect timeout; vsock and TCP
+ * connect in the background. */
+static void
+conn_dial (struct hing_conn *c)
+{
+  struct ev_loop *l = c->s->ctx->loop;
+  char addr[256], e[256];
+  long long left = c->deadline - ev_now_ms ();
+  int r;
+  if (c->s->ctx->b->enclave_addr (c->s->ctx->b, c->s->ctx->e, c->p->port, addr, sizeof addr) < 0)
+    {
+      conn_fail (c, "the backend has no address for it");
+      return;
+    }
+  r = host_sock_connect_start (addr, &c->efd, e, sizeof e);
+  if (r < 0 && errno == EAGAIN && left > 0)
+    {
+      c->timer = ev_add_timer (l, c->delay < left ? c->delay : left, on_retry, c);
+      c->delay = c->delay * 2 > HING_RETRY_MAX_MS ? HING_RETRY_MAX_MS : c->delay * 2;
+    }
+  else if (r < 0)
+    conn_fail (c, errno == EAGAIN ? "timed out (its backlog stayed full)" : e);
+  else if (r == 0)
+    conn_connected (c);
+  else if (ev_add_file (l, c->efd, EV_WRITABLE, on_connect, c) < 0)
+    conn_fail (c, strerror (errno));
+  else
+    c->timer = ev_add_timer (l, left > 0 ? left : 1, on_connect_timeout, c);
+}
+
+static long long
+on_retry (struct ev_loop *l, long long id, void *data)
+{
+  struct hing_conn *c = data;
+  (void) l, (void) id;
+  c->timer = 0;
+  conn_dial (c);
+  return EV_TIMER_DONE;
+}
+
+static void on_accept (struct ev_loop *l, int fd, void *data, int mask);
+
+static long long
+on_pause_end (struct ev_loop *l, long long id, void *data)
+{
+  struct hing_port *p = data;
+  (void) id;
+  p->pause_timer = 0;
+  if (p->lfd >= 0 && ev_add_file (l, p->lfd, EV_READABLE, on_accept, p) < 0)
+    enclaver_log (ENCLAVER_LOG_WARNING, SRC, "port %" PRIu32 ": epoll: %s", p->host_port, strerror (errno));
+  return EV_TIMER_DONE;
+}
+
 static void
 on_accept (struct ev_loop *l, int fd, void *data, int mask)
 {
@@ -241,15 +312,27 @@ on_accept (struct ev_loop *l, int fd, void *data, int mask)
   for (i = 0; i < 64; i++)
     {
       struct hing_conn *c;
-      char addr[256], e[256];
       uint64_t cid;
-      int cfd = -1, r;
+      int cfd = -1;
       if (host_sock_accept (fd, &cfd, &cid) < 0)
-        return;
+        {
+          if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+            {
+              /* The listener stays readable: pause it rather than spin. */
+              enclaver_log (ENCLAVER_LOG_WARNING, SRC, "port %" PRIu32 ": cannot accept: %s; pausing %d ms",
+                            p->host_port, strerror (errno), HING_ACCEPT_PAUSE_MS);
+              ev_del_file (l, fd, EV_READABLE);
+              if (p->pause_timer == 0)
+                p->pause_timer = ev_add_timer (l, HING_ACCEPT_PAUSE_MS, on_pause_end, p);
+            }
+          return;
+        }
       if (s->active >= HING_MAX_CONNS)
         {
-          enclaver_log (ENCLAVER_LOG_WARNING, SRC, "port %" PRIu32 ": connection refused: %zu connections open (the limit)",
-                        p->host_port, s->active);
+          if (s->refused++ == 0)
+            enclaver_log (ENCLAVER_LOG_WARNING, SRC,
+                          "port %" PRIu32 ": refusing connections: %zu are open (the limit); a line follows "
+                          "when there is room again", p->host_port, s->active);
           close (cfd);
           continue;
         }
@@ -262,20 +345,9 @@ on_accept (struct ev_loop *l, int fd, void *data, int mask)
         s->conns->prev = c;
       s->conns = c;
       s->active++;
-      if (s->ctx->b->enclave_addr (s->ctx->b, s->ctx->e, p->port, addr, sizeof addr) < 0)
-        {
-          conn_fail (c, "the backend has no address for it");
-          continue;
-        }
-      r = host_sock_connect_start (addr, &c->efd, e, sizeof e);
-      if (r < 0)
-        conn_fail (c, e);
-      else if (r == 0)
-        conn_connected (c);
-      else if (ev_add_file (l, c->efd, EV_WRITABLE, on_connect, c) < 0)
-        conn_fail (c, strerror (errno));
-      else
-        c->timer = ev_add_timer (l, HING_CONNECT_MS, on_connect_timeout, c);
+      c->deadline = ev_now_ms () + HING_CONNECT_MS;
+      c->delay = HING_RETRY_FIRST_MS;
+      conn_dial (c);
     }
 }
 
@@ -286,10 +358,17 @@ hing_prepare (const struct host_svc_ctx *ctx, void **state, enclaver_error_t *er
 {
   const struct host_run_config *c = ctx->c;
   struct hing *s;
+  struct rlimit rl;
   size_t i;
   *state = NULL;
   if (c->n_ingress == 0)
     return 0;
+  /* Every connection costs two descriptors (and the relay's pipes when it splices). */
+  if (getrlimit (RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max)
+    {
+      rl.rlim_cur = rl.rlim_max;
+      (void) setrlimit (RLIMIT_NOFILE, &rl);
+    }
   s = calloc (1, sizeof *s);
   if (s == NULL || (s->ports = calloc (c->n_ingress, sizeof *s->ports)) == NULL)
     abort ();
@@ -315,6 +394,7 @@ hing_prepare (const struct host_svc_ctx *ctx, void **state, enclaver_error_t *er
                                       c->ingress[i].host_port ? c->ingress[i].host_port : c->ingress[i].listen_port, e,
                                       en == EADDRINUSE ? " (publish it on another host port: --publish HOSTPORT:PORT)" : "");
         }
+      (void) listen (p->lfd, HING_BACKLOG);
       enclaver_log (ENCLAVER_LOG_INFO, SRC, "port %" PRIu32 " of the enclave published on %s:%" PRIu32, p->port,
                     p->bind, p->host_port);
     }
@@ -337,6 +417,9 @@ hing_stop_accepting (void *state)
   for (i = 0; i < s->n; i++)
     if (s->ports[i].lfd >= 0)
       {
+        if (s->ports[i].pause_timer)
+          ev_del_timer (s->ctx->loop, s->ports[i].pause_timer);
+        s->ports[i].pause_timer = 0;
         ev_del_file (s->ctx->loop, s->ports[i].lfd, EV_READABLE);
         close (s->ports[i].lfd);
         s->ports[i].lfd = -1;
@@ -356,6 +439,7 @@ hing_destroy (void *state)
   if (s == NULL)
     return;
   hing_stop_accepting (s);
+  s->refused = 0; /* no "accepting again" line while closing */
   while (s->conns)
     conn_free (s->conns);
   free (s->ports);

@@ -5,7 +5,8 @@
  * Formats (manifest output.image.format, or the stage option `format`):
  *   oci             an OCI image layout directory
  *   docker-archive  one tar that `docker load` accepts and that is also an OCI layout
- *                   (index.json + oci-layout + manifest.json, as Docker >= 25 saves)
+ *                   (index.json + oci-layout + manifest.json + repositories, as Docker >= 25
+ *                   saves), written by core/oci/archive-write.c like `image copy`'s archives
  * Every byte is deterministic: times are the build time (enclaver_build_time), uid/gid 0,
  * sorted entries, uncompressed layer. */
 #include "config.h"
@@ -527,7 +528,7 @@ emit_image_run (enclaver_stage_t *st, enclaver_ctx_t *ctx, enclaver_error_t *err
   struct blob layers[2] = { { "", 0, NULL, NULL }, { "", 0, NULL, NULL } }, config = { 0 }, manifest = { 0 };
   size_t nl = 0;
   json_t *diff_ids = NULL, *mlayers = NULL;
-  json_t *cfg = NULL, *man = NULL, *annotations = NULL, *index = NULL, *dman = NULL;
+  json_t *cfg = NULL, *man = NULL, *annotations = NULL;
   int64_t btime;
   int ret = -1;
 
@@ -558,6 +559,7 @@ emit_image_run (enclaver_stage_t *st, enclaver_ctx_t *ctx, enclaver_error_t *err
         n = strlen (dest) + 32;
         tarpath = malloc (n);
         snprintf (tarpath, n, "%s.enclaver-blobs.XXXXXX", dest);
+        enclaver_ctx_output_prepare (ctx, dest);
         dir = enclaver_temp_mkdtemp (tarpath); /* scratch, removed below */
         if (dir == NULL)
           {
@@ -660,124 +662,73 @@ emit_image_run (enclaver_stage_t *st, enclaver_ctx_t *ctx, enclaver_error_t *err
                      "size", (json_int_t) config.size, "layers", mlayers, "annotations", annotations);
     blob_of_json (&manifest, man);
 
-    /* Store the blobs. */
-    {
-      char *p;
-      for (size_t i = 0; i < nl; i++)
-        {
-          p = malloc (strlen (dir) + 96);
-          snprintf (p, strlen (dir) + 96, "%s/blobs/sha256/%s", dir, layers[i].digest + 7);
-          if (rename (layers[i].path, p) < 0)
-            {
-              enclaver_make_errno (err, errno, "rename %s", layers[i].path);
-              free (p);
-              goto out;
-            }
-          free (layers[i].path);
-          layers[i].path = p;
-        }
-      p = malloc (strlen (dir) + 96);
-      snprintf (p, strlen (dir) + 96, "%s/blobs/sha256/%s", dir, config.digest + 7);
-      if (write_file (p, config.data, config.size, err) < 0)
-        {
-          free (p);
-          goto out;
-        }
-      snprintf (p, strlen (dir) + 96, "%s/blobs/sha256/%s", dir, manifest.digest + 7);
-      if (write_file (p, manifest.data, manifest.size, err) < 0)
-        {
-          free (p);
-          goto out;
-        }
+    /* Store the layers in the directory (the oci format's output, else the scratch the
+     * archive is written from). */
+    for (size_t i = 0; i < nl; i++)
       {
-        const char *colon = strrchr (m->target, ':');
-        const char *slash = strrchr (m->target, '/');
-        ref_name = strdup (colon && (!slash || colon > slash) ? colon + 1 : "latest");
+        char *p = malloc (strlen (dir) + 96);
+        snprintf (p, strlen (dir) + 96, "%s/blobs/sha256/%s", dir, layers[i].digest + 7);
+        if (rename (layers[i].path, p) < 0)
+          {
+            enclaver_make_errno (err, errno, "rename %s", layers[i].path);
+            free (p);
+            goto out;
+          }
+        free (layers[i].path);
+        layers[i].path = p;
       }
-      index = json_pack ("{s:i, s:s, s:[{s:s, s:s, s:I, s:{s:s, s:s}}]}", "schemaVersion", 2, "mediaType",
-                         ENCLAVER_MT_OCI_INDEX, "manifests", "mediaType", ENCLAVER_MT_OCI_MANIFEST, "digest",
-                         manifest.digest, "size", (json_int_t) manifest.size, "annotations",
-                         "org.opencontainers.image.ref.name", ref_name, "io.containerd.image.name", m->target);
+    {
+      const char *colon = strrchr (m->target, ':');
+      const char *slash = strrchr (m->target, '/');
+      ref_name = strdup (colon && (!slash || colon > slash) ? colon + 1 : "latest");
+    }
+
+    if (strcmp (format, "oci") == 0)
       {
-        char *s = json_dumps (index, JSON_COMPACT | JSON_SORT_KEYS);
+        char *p = malloc (strlen (dir) + 96), *ij;
+        snprintf (p, strlen (dir) + 96, "%s/blobs/sha256/%s", dir, config.digest + 7);
+        ret = write_file (p, config.data, config.size, err);
+        snprintf (p, strlen (dir) + 96, "%s/blobs/sha256/%s", dir, manifest.digest + 7);
+        if (ret == 0)
+          ret = write_file (p, manifest.data, manifest.size, err);
+        ij = enclaver_image_index_json (ENCLAVER_MT_OCI_MANIFEST, manifest.digest, manifest.size, ref_name,
+                                        m->target);
         snprintf (p, strlen (dir) + 96, "%s/index.json", dir);
-        ret = write_file (p, s, strlen (s), err);
-        free (s);
+        if (ret == 0)
+          ret = write_file (p, ij, strlen (ij), err);
         snprintf (p, strlen (dir) + 96, "%s/oci-layout", dir);
         if (ret == 0)
           ret = write_file (p, "{\"imageLayoutVersion\":\"1.0.0\"}", 30, err);
+        free (ij);
+        free (p);
+        if (ret < 0)
+          goto out;
+        ret = -1;
       }
-      free (p);
-      if (ret < 0)
-        goto out;
-      ret = -1;
-    }
-
-    if (strcmp (format, "docker-archive") == 0)
+    else
       {
-        /* One tar: OCI layout + Docker's manifest.json, members sorted. */
-        struct hash_sink s = { .fd = -1 };
-        struct archive *a = NULL;
-        char *ij = json_dumps (index, JSON_COMPACT | JSON_SORT_KEYS), *mj, bl[2][128], bc[128], bm[128];
+        /* One tar that docker load, skopeo and OCI tools read (core/oci/archive-write.c). */
+        struct enclaver_archive_blob lb[2];
+        struct enclaver_archive_image ai = { 0 };
         const char *tmp;
         int fd;
-        dman = json_pack ("[{s:s, s:[s], s:[]}]", "Config", "", "RepoTags", m->target, "Layers");
-        snprintf (bc, sizeof bc, "blobs/sha256/%s", config.digest + 7);
-        snprintf (bm, sizeof bm, "blobs/sha256/%s", manifest.digest + 7);
-        json_object_set_new (json_array_get (dman, 0), "Config", json_string (bc));
         for (size_t i = 0; i < nl; i++)
-          {
-            snprintf (bl[i], sizeof bl[i], "blobs/sha256/%s", layers[i].digest + 7);
-            json_array_append_new (json_object_get (json_array_get (dman, 0), "Layers"), json_string (bl[i]));
-          }
-        mj = json_dumps (dman, JSON_COMPACT);
+          lb[i] = (struct enclaver_archive_blob) { layers[i].digest, layers[i].size, layers[i].path, NULL };
+        ai.format = ENCLAVER_ARCHIVE_DOCKER;
+        ai.manifest_media_type = ENCLAVER_MT_OCI_MANIFEST;
+        ai.manifest = (struct enclaver_archive_blob) { manifest.digest, manifest.size, NULL, manifest.data };
+        ai.config = (struct enclaver_archive_blob) { config.digest, config.size, NULL, config.data };
+        ai.layers = lb;
+        ai.n_layers = nl;
+        ai.ref_name = ref_name;
+        ai.image_name = m->target;
+        ai.mtime = btime < 0 ? 0 : btime;
         fd = enclaver_ctx_output_open (ctx, dest, &tmp, err);
         if (fd < 0)
-          {
-            free (ij);
-            free (mj);
-            goto out;
-          }
-        s.fd = fd;
-        {
-          /* blobs sorted by digest text, as a sorted tar listing would be */
-          struct { const char *name; struct blob *b; } e[4] = { { bc, &config }, { bm, &manifest },
-                                                                { bl[0], &layers[0] }, { bl[1], &layers[1] } };
-          int i, j, ne = 2 + (int) nl;
-          for (i = 0; i < ne; i++)
-            for (j = i + 1; j < ne; j++)
-              if (strcmp (e[j].name, e[i].name) < 0)
-                {
-                  __typeof__ (e[0]) t = e[i];
-                  e[i] = e[j];
-                  e[j] = t;
-                }
-          if (tar_open (&a, &s, err) == 0 && tar_add (a, "blobs/", 1, 0755, btime < 0 ? 0 : btime, 0, NULL, NULL, err) == 0
-              && tar_add (a, "blobs/sha256/", 1, 0755, btime < 0 ? 0 : btime, 0, NULL, NULL, err) == 0)
-            {
-              ret = 0;
-              for (i = 0; i < ne && ret == 0; i++)
-                ret = tar_add (a, e[i].name, 0, 0644, btime < 0 ? 0 : btime, e[i].b->size, e[i].b->data,
-                               e[i].b->data ? NULL : e[i].b->path, err);
-              if (ret == 0)
-                ret = tar_add (a, "index.json", 0, 0644, btime < 0 ? 0 : btime, strlen (ij), ij, NULL, err);
-              if (ret == 0)
-                ret = tar_add (a, "manifest.json", 0, 0644, btime < 0 ? 0 : btime, strlen (mj), mj, NULL, err);
-              if (ret == 0)
-                ret = tar_add (a, "oci-layout", 0, 0644, btime < 0 ? 0 : btime, 30, "{\"imageLayoutVersion\":\"1.0.0\"}",
-                               NULL, err);
-              if (ret == 0)
-                ret = tar_close (a, err);
-              else
-                archive_write_free (a);
-              a = NULL;
-            }
-          else if (a)
-            archive_write_free (a);
-        }
-        close (fd);
-        free (ij);
-        free (mj);
+          goto out;
+        ret = enclaver_image_archive_write (fd, &ai, err);
+        if (close (fd) < 0 && ret == 0)
+          ret = enclaver_make_errno (err, errno, "write %s", tmp);
         if (ret < 0)
           goto out;
         ret = -1;
@@ -798,8 +749,6 @@ out:
   json_decref (cfg);
   json_decref (man);
   json_decref (annotations);
-  json_decref (index);
-  json_decref (dman);
   for (size_t i = 0; i < 2; i++)
     free (layers[i].path);
   json_decref (diff_ids);

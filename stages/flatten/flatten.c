@@ -82,8 +82,8 @@ flatten_run (enclaver_stage_t *st, enclaver_ctx_t *ctx, enclaver_error_t *err)
       if (l->path == NULL)
         {
           enclaver_tree_free (tree);
-          return enclaver_make_error (err, EINVAL, "image %s: layer %zu (%s) was not fetched", img->name, i,
-                                      l->digest);
+          return enclaver_make_error (err, EINVAL, "image %s: layer %zu of %zu (%s) was not fetched", img->name,
+                                      i + 1, img->n_layers, l->digest);
         }
       const char *diff_id = l->diff_id ? l->diff_id : img->diff_ids[i];
       if (enclaver_tree_apply_layer_file (tree, l->path, l->digest, diff_id, &o, NULL, err) < 0)

@@ -47,23 +47,42 @@ path_join (const char *dir, const char *name)
   return p;
 }
 
+/* 1 when p is a regular file, 0 when there is nothing there, -1 (err set, naming p) when
+ * there is something else (a FIFO, a directory, ...) or it cannot be opened. */
 static int
-is_file (const char *p)
+is_file (const char *p, enclaver_error_t *err)
 {
-  struct stat st;
-  return stat (p, &st) == 0 && S_ISREG (st.st_mode);
+  enclaver_error_t e = NULL;
+  int fd = enclaver_build_open_input (p, &e);
+  if (fd >= 0)
+    {
+      close (fd);
+      return 1;
+    }
+  if (e->status == ENOENT || e->status == ENOTDIR)
+    {
+      enclaver_error_release (&e);
+      return 0;
+    }
+  enclaver_error_move (err, &e);
+  return -1;
 }
 
 /* Read a small text file (cmdline) and trim trailing whitespace, as nitro-cli does. */
 static char *
 read_trimmed (const char *path, enclaver_error_t *err)
 {
-  FILE *f = fopen (path, "re");
+  int fd = enclaver_build_open_input (path, err);
+  FILE *f = fd >= 0 ? fdopen (fd, "re") : NULL;
   char buf[4096];
   size_t n;
   if (f == NULL)
     {
-      enclaver_make_errno (err, errno, "open %s", path);
+      if (fd >= 0)
+        {
+          enclaver_make_errno (err, errno, "open %s", path);
+          close (fd);
+        }
       return NULL;
     }
   n = fread (buf, 1, sizeof buf - 1, f);
@@ -89,12 +108,14 @@ read_trimmed (const char *path, enclaver_error_t *err)
 static char *
 bzimage_version (const char *path)
 {
-  int fd = open (path, O_RDONLY | O_CLOEXEC);
+  enclaver_error_t e = NULL;
+  int fd = enclaver_build_open_input (path, &e);
   unsigned char hdr[0x210];
   char ver[128];
   ssize_t n;
   unsigned off;
   char *r = NULL;
+  enclaver_error_release (&e);
   if (fd < 0)
     return NULL;
   if (pread (fd, hdr, sizeof hdr, 0) == (ssize_t) sizeof hdr && memcmp (hdr + 0x202, "HdrS", 4) == 0)
@@ -170,7 +191,9 @@ static int
 kernel_arch (const char *path)
 {
   unsigned char hdr[0x206];
-  int fd = open (path, O_RDONLY | O_CLOEXEC), r = -1;
+  enclaver_error_t e = NULL;
+  int fd = enclaver_build_open_input (path, &e), r = -1;
+  enclaver_error_release (&e);
   if (fd < 0)
     return -1;
   if (pread (fd, hdr, sizeof hdr, 0) == (ssize_t) sizeof hdr)
@@ -251,7 +274,10 @@ choose_files (enclaver_stage_t *st, const struct enclaver_manifest *m, const cha
   const char *init = m ? m->kernel_init : NULL;
   k->path = m && m->kernel_image ? strdup (m->kernel_image) : path_join (dir, kname);
   k->blobs_dir = strdup (dir);
-  if (!is_file (k->path))
+  int r = is_file (k->path, err);
+  if (r < 0)
+    return enclaver_error_wrap (err, "kernel image");
+  if (r == 0)
     {
       char *hint = enclaver_build_fetch_kernel_hint ();
       int host = arch == enclaver_build_host_arch ();
@@ -270,7 +296,9 @@ choose_files (enclaver_stage_t *st, const struct enclaver_manifest *m, const cha
   else if (init == NULL || strcmp (init, "blobs") == 0)
     {
       rd->init_path = path_join (dir, "init");
-      if (!is_file (rd->init_path) && init == NULL)
+      if ((r = is_file (rd->init_path, err)) < 0)
+        return enclaver_error_wrap (err, "init");
+      if (r == 0 && init == NULL)
         {
           free (rd->init_path);
           rd->init_path = NULL;
@@ -285,10 +313,14 @@ choose_files (enclaver_stage_t *st, const struct enclaver_manifest *m, const cha
       if (!quiet)
         enclaver_stage_log_info (st, "using the builtin init %s", rd->init_path);
     }
-  if (!is_file (rd->init_path))
+  if ((r = is_file (rd->init_path, err)) < 0)
+    return enclaver_error_wrap (err, "init");
+  if (r == 0)
     return enclaver_make_error (err, ENOENT, "init %s not found (looked there because of %s)", rd->init_path, why);
   rd->nsm_path = m && m->kernel_nsm ? strdup (m->kernel_nsm) : path_join (dir, "nsm.ko");
-  if (!is_file (rd->nsm_path))
+  if ((r = is_file (rd->nsm_path, err)) < 0)
+    return enclaver_error_wrap (err, "nsm.ko");
+  if (r == 0)
     {
       if (m && m->kernel_nsm)
         return enclaver_make_error (err, ENOENT, "kernel.nsm %s not found", rd->nsm_path);
@@ -338,7 +370,12 @@ choose_blobs (enclaver_stage_t *st, enclaver_ctx_t *ctx, const struct enclaver_m
   else
     {
       char *cpath = m && m->kernel_cmdline ? strdup (m->kernel_cmdline) : path_join (k->blobs_dir, "cmdline");
-      if (!is_file (cpath))
+      if ((r = is_file (cpath, err)) < 0)
+        {
+          free (cpath);
+          return enclaver_error_wrap (err, "kernel command line");
+        }
+      if (r == 0)
         {
           enclaver_make_error (err, ENOENT, "kernel command line %s not found", cpath);
           free (cpath);
@@ -440,9 +477,9 @@ install_supervisor (enclaver_stage_t *st, const char *sv_path, enclaver_tree_t *
   size_t mlen = 0, i;
   int fd, r = -1;
 
-  fd = open (sv_path, O_RDONLY | O_CLOEXEC);
+  fd = enclaver_build_open_input (sv_path, err);
   if (fd < 0)
-    return enclaver_make_errno (err, errno, "open the supervisor %s", sv_path);
+    return enclaver_error_wrap (err, "the supervisor");
   r = enclaver_tree_add_file_fd (tree, "sbin/enclaver-supervisor", &a, fd, 64u << 20,
                                  ENCLAVER_TREE_MKPARENTS | ENCLAVER_TREE_REPLACE, err);
   close (fd);
@@ -576,7 +613,10 @@ select_inputs (enclaver_stage_t *st, enclaver_ctx_t *ctx, const struct enclaver_
   if (strcmp (mode, "none") == 0)
     return 0;
   *sv = strdup (mode);
-  if (!is_file (*sv))
+  int r = is_file (*sv, err);
+  if (r < 0)
+    return enclaver_error_wrap (err, "inject option supervisor");
+  if (r == 0)
     return enclaver_make_error (err, ENOENT, "inject option supervisor: %s not found", *sv);
   return check_program (*sv, arch, arch_why, "the supervisor (inject option supervisor)", 0, err);
 }

@@ -52,11 +52,18 @@ buf_sink (void *ud, const void *p, size_t n, enclaver_error_t *err)
 static int
 read_blob (const char *path, struct buf *out, enclaver_error_t *err)
 {
-  FILE *f = fopen (path, "re");
+  int fd = enclaver_build_open_input (path, err);
+  FILE *f = fd >= 0 ? fdopen (fd, "re") : NULL;
   char chunk[65536];
   size_t n;
   if (f == NULL)
-    return enclaver_make_errno (err, errno, "open %s", path);
+    {
+      if (fd < 0)
+        return -1;
+      enclaver_make_errno (err, errno, "open %s", path);
+      close (fd);
+      return -1;
+    }
   while ((n = fread (chunk, 1, sizeof chunk, f)) > 0)
     {
       if (out->len + n > MAX_BLOB)
@@ -200,27 +207,11 @@ docker_info (const struct enclaver_image *img)
   return s;
 }
 
-/* Where the EIF goes: --eif-only, output.eif, else <--output-dir or manifest dir>/<name>.eif;
- * with the output-suffix parameter of a multi-platform build in its name. */
-static char *
-eif_path (enclaver_ctx_t *ctx, const struct enclaver_manifest *m)
-{
-  const char *p = enclaver_ctx_get_param (ctx, "eif-only");
-  char buf[4096];
-  if (p && *p)
-    return enclaver_build_output_name (ctx, p, ".eif");
-  if (m && m->output_eif)
-    return enclaver_build_output_name (ctx, m->output_eif, ".eif");
-  snprintf (buf, sizeof buf, "%s/%s.eif", enclaver_build_output_dir (ctx), m && m->name ? m->name : "enclave");
-  return enclaver_build_output_name (ctx, buf, ".eif");
-}
-
 /* Before any stage runs: the EIF's directory takes files. */
 static int
 measure_check (enclaver_stage_t *st, enclaver_ctx_t *ctx, enclaver_error_t *err)
 {
-  const struct enclaver_manifest *m = enclaver_ctx_get (ctx, ENCLAVER_SLOT_MANIFEST, "enclaver.manifest");
-  char *final = eif_path (ctx, m);
+  char *final = enclaver_build_eif_path (ctx);
   int r = enclaver_build_check_output (final, 0, "the EIF", err);
   (void) st;
   free (final);
@@ -249,7 +240,7 @@ measure_run (enclaver_stage_t *st, enclaver_ctx_t *ctx, enclaver_error_t *err)
                                 img == NULL ? "image" : tree == NULL ? "rootfs" : k == NULL ? "kernel"
                                 : cmdline == NULL ? "cmdline" : "ramdisks");
 
-  final = eif_path (ctx, m);
+  final = enclaver_build_eif_path (ctx);
   fd = enclaver_ctx_output_open (ctx, final, &tmp, err);
   if (fd < 0)
     goto out;

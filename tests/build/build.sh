@@ -107,6 +107,18 @@ mkdir y && (cd y && cpio -idm --quiet --no-absolute-filenames <../nosv/ramdisk-1
 [ "$(cat y/cmd)" = "$(printf '/bin/hello\n--greeting\nhi there')" ] && ok "cmd: one argv element per line (nitro-cli)" || not_ok "cmd file"
 [ "$(cat y/env)" = "$(printf 'PATH=/usr/bin:/bin\nGREETING=hi')" ] && ok "env: one variable per line (nitro-cli)" || not_ok "env file"
 [ ! -e y/rootfs/sbin/enclaver-supervisor ] && ok "no supervisor when disabled" || not_ok "supervisor present"
+
+# The short form of a stage with options (docs/flatten.md): "- flatten: { OPTION: VALUE }".
+# The options reach the stage: one entry too many fails the build, a generous limit works.
+for lim in 1 1G; do
+  sed 's|^kernel:|pipeline:\n  - fetch\n  - flatten: { max_entries: '"${lim%G}"', max_bytes: 1G }\n  - inject\n  - measure\n  - emit-eif\nkernel:|' enclaver.yaml >short$lim.yaml
+done
+sed -i 's/max_entries: 1,/max_entries: 1000000,/' short1G.yaml
+run_cmd "$ENCLAVER" build -f short1.yaml --eif-only short1.eif
+expect_rc "short form: max_entries 1 reaches flatten (the build fails)" 1
+expect_in "short form: the entry limit names the option" "$ERR" "more than 1 entries (max-entries)"
+run_cmd "$ENCLAVER" build -f short1G.yaml --eif-only short.eif
+expect_rc "short form \"- flatten: { max_bytes: 1G }\": the build works" 0
 cmp -s x/rootfs/bin/hello "$W/l1/bin/hello" && ok "rootfs file content" || not_ok "rootfs file content"
 [ "$(cat x/rootfs/etc/version)" = v2 ] && ok "upper layer wins" || not_ok "upper layer wins"
 [ ! -e x/rootfs/usr/share/doc/x/README ] && ok "whiteout removed the lower file" || not_ok "whiteout"

@@ -19,6 +19,28 @@ sys.exit(0 if a==b and all(len(a["PCR%d" % n])==96 for n in range(3)) else "%r !
 run_cmd "$ENCLAVER" verify "$(find rel -name '*.eif' | head -n 1)" --pcrs pcrs.json
 expect_rc "... a --pcrs file enclaver verify reads" 0
 
+# -o json: the build's format (Measurements, Eif {Sha256,Size}) plus the image read, the
+# EIF's digest being that of the file the build wrote and of the image's label.
+run_cmd "$ENCLAVER" image pcrs "$IMG" -o json
+expect_rc "image pcrs -o json: exit 0" 0
+printf '%s\n' "$OUT" >pcrs-full.json
+check "... Measurements equal, Eif the built EIF's sha256 and size, Image the source and its digest" \
+  python3 - pcrs-full.json rel/pcrs.json "$(find rel -name '*.eif' | head -n 1)" "$IMG" rel/rel-image <<'PYEOF'
+import hashlib, json, os, sys
+doc, built, eif, src, layout = sys.argv[1:6]
+d = json.load(open(doc))
+assert d["Measurements"] == json.load(open(built))["Measurements"], d
+assert d["Eif"]["Sha256"] == hashlib.sha256(open(eif, "rb").read()).hexdigest(), d["Eif"]
+assert d["Eif"]["Size"] == os.path.getsize(eif), d["Eif"]
+assert d["Image"]["Source"] == src, d["Image"]
+assert d["Image"]["Digest"] == json.load(open(os.path.join(layout, "index.json")))["manifests"][0]["digest"], d["Image"]
+PYEOF
+run_cmd "$ENCLAVER" image pcrs "$IMG" -o yaml
+expect_rc "image pcrs -o yaml: usage error, exit 2" 2
+expect_in "... naming the formats" "$ERR" "'pcrs' or 'json'"
+run_cmd "$ENCLAVER" image inspect "$IMG" -o json
+expect_rc "-o with image inspect: usage error, exit 2" 2
+
 # The release image's annotations (manifest and config labels) name its base image and
 # the EIF's digest and size.
 check "the release image names the EIF's digest and size, and its base image" python3 - rel/rel-image \

@@ -106,10 +106,13 @@ main (void)
   /* Hooks. */
   tap_ok (enclaver_hook_event_valid ("before:fetch") && enclaver_hook_event_valid ("after:emit-eif")
               && enclaver_hook_event_valid ("error") && enclaver_hook_event_valid ("done")
-              && enclaver_hook_event_valid ("measured") && enclaver_hook_event_valid ("before:*"),
-          "valid events accepted");
+              && enclaver_hook_event_valid ("measured") && enclaver_hook_event_valid ("before:*")
+              && enclaver_hook_event_valid ("after:lua:stamp"),
+          "valid events accepted (also an instance's, after:lua:stamp)");
   tap_ok (!enclaver_hook_event_valid ("before:") && !enclaver_hook_event_valid ("during:fetch")
-              && !enclaver_hook_event_valid ("after:Fetch") && !enclaver_hook_event_valid (""),
+              && !enclaver_hook_event_valid ("after:Fetch") && !enclaver_hook_event_valid ("")
+              && !enclaver_hook_event_valid ("after:lua:") && !enclaver_hook_event_valid ("after::x")
+              && !enclaver_hook_event_valid ("after:lua::x"),
           "invalid events rejected");
   TAP_INT_EQ (enclaver_ctx_hook_add (ctx, "sometime", hook_rec, "x", NULL, &err), -1, "bad event refused");
   TAP_CONTAINS (err->msg, "unknown hook event 'sometime'", "message names the event");

@@ -336,6 +336,43 @@ main (void)
     enclaver_pipeline_free (p);
   }
 
+  /* 6a. overrides (enclaver build --stage-opt) and instance names. */
+  {
+    enclaver_pipeline_t *p = enclaver_pipeline_new (l);
+    enclaver_ctx_t *ctx = enclaver_ctx_new ();
+    struct enclaver_kv ov[3] = { { "req.flag", "on" }, { "req.where", "there" }, { "nosuch.x", "1" } };
+    struct enclaver_kv kv[1] = { { "where", "here" } };
+    struct enclaver_kv bad[1] = { { "noddot", "1" } };
+    TAP_INT_EQ (enclaver_pipeline_set_overrides (p, bad, 1, &err), -1, "an override without STAGE. is refused");
+    TAP_CONTAINS (err ? err->msg : NULL, "'noddot': expected STAGE.OPTION=VALUE", "... saying what is expected");
+    enclaver_error_release (&err);
+    TAP_INT_EQ (enclaver_pipeline_set_overrides (p, ov, 3, &err), 0, "overrides accepted");
+    TAP_INT_EQ (enclaver_pipeline_append (p, &req_desc, kv, 1, &err), 0, "stage with overrides appended");
+    TAP_INT_EQ (enclaver_pipeline_run (p, ctx, &err), 0, "... and runs");
+    TAP_STR_EQ (seen_where, "there/1/req", "an override replaces the entry's value and adds a key");
+    TAP_STR_EQ (enclaver_pipeline_unused_override (p), "nosuch.x", "the override no stage took is reported");
+    enclaver_pipeline_free (p);
+    enclaver_ctx_free (ctx);
+
+    p = enclaver_pipeline_new (l);
+    ctx = enclaver_ctx_new ();
+    events[0] = '\0';
+    enclaver_ctx_hook_add (ctx, "before:req", hook_rec, NULL, NULL, &err);
+    enclaver_ctx_hook_add (ctx, "after:req:two", hook_rec, NULL, NULL, &err);
+    TAP_INT_EQ (enclaver_pipeline_append_as (p, &req_desc, "req:Two", kv, 1, &err), -1,
+                "an instance name with upper case is refused");
+    TAP_CONTAINS (err ? err->msg : NULL, "invalid instance name 'req:Two'", "... naming it");
+    enclaver_error_release (&err);
+    TAP_INT_EQ (enclaver_pipeline_append_as (p, &req_desc, "req:two", kv, 1, &err), 0, "instance name req:two");
+    TAP_STR_EQ (enclaver_pipeline_stage_name (p, 0), "req:two", "the pipeline knows the stage by it");
+    TAP_INT_EQ (enclaver_pipeline_run (p, ctx, &err), 0, "named instance runs");
+    TAP_STR_EQ (seen_where, "here/0/req:two", "enclaver_stage_name() is the instance name");
+    TAP_STR_EQ (events, "before:req:two;after:req:two;",
+                "its events are before:/after:req:two; a before:req hook matches the instance too");
+    enclaver_pipeline_free (p);
+    enclaver_ctx_free (ctx);
+  }
+
   /* 6b. check() before any run; a 1.0 descriptor's is not called. */
   chk_fail = 0;
   TAP_INT_EQ (run_chk (&err), 0, "pipeline with check() stages runs");

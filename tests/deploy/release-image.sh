@@ -4,7 +4,8 @@
 # launcher /usr/local/bin/enclaver-run, a top layer with /enclave/application.eif and
 # /enclave/enclaver.yaml, the launcher as the entrypoint; reproducible; read the same by
 # skopeo; and the launcher in it starts from the image's own files (run in a chroot of the
-# unpacked image, where there is no Nitro device, so it must get as far as the device).
+# unpacked image, and by podman as `docker run` would, where there is no Nitro device,
+# so it must get as far as the device).
 # The boot of an EIF through this launcher is in tests/boot/boot.sh.
 . "$top_srcdir/tests/lib.sh"
 cd "$TEST_TMP" || exit 1
@@ -57,6 +58,46 @@ elif [ "$(id -u)" -eq 0 ] && command -v chroot >/dev/null; then
   expect_in "... naming the missing file" "$ERR" "/enclave/application.eif: no EIF here"
 else
   ok "# SKIP enclaver-run in a chroot of the image needs root"
+fi
+
+# As `docker run IMAGE ARGS...`: a real container runtime (podman, crun) runs the image
+# by its config: the entrypoint is the launcher, the arguments after the image are its
+# options.  podman's state is the test's (storage, temporaries, and through a private
+# mount namespace /var/lib and /var/tmp); on a hybrid cgroup host crun wants a cgroup2
+# /sys/fs/cgroup, mounted in that namespace only (the container gets no cgroup:
+# --cgroups disabled).  Limits no higher than a container may set here.
+podman_run () {
+  tap_argc podman_run 1 - "$@"
+  CONTAINERS_CONF=$TEST_TMP/podman/containers.conf CONTAINERS_STORAGE_CONF=$TEST_TMP/podman/storage.conf \
+    TMPDIR=$TEST_TMP/podman/tmp timeout 300 unshare -m --propagation private sh -c '
+    mount --bind "$1/ns/var-lib" /var/lib && mount --bind "$1/ns/var-tmp" /var/tmp || exit 125
+    if [ "$(stat -f -c %T /sys/fs/cgroup)" != cgroup2fs ]; then mount -t cgroup2 cgroup2 /sys/fs/cgroup || exit 125; fi
+    shift; exec podman "$@"' podman_run "$TEST_TMP" "$@"
+}
+if [ "$STATIC" = 0 ]; then
+  ok "# SKIP podman run of the image: this (sanitizer) build links enclaver-run dynamically"
+elif [ "$(id -u)" -ne 0 ] || ! command -v podman >/dev/null || ! unshare -m true 2>/dev/null; then
+  ok "# SKIP podman run of the image: needs root, podman and unshare -m"
+else
+  P=$TEST_TMP/podman
+  mkdir -p "$P/tmp" "$TEST_TMP/ns/var-lib" "$TEST_TMP/ns/var-tmp"
+  printf '[network]\nnetwork_backend = "cni"\nnetwork_config_dir = "%s/netconf"\n[engine]\ntmp_dir = "%s/tmp"\nevents_logger = "none"\ncgroup_manager = "cgroupfs"\nstatic_dir = "%s/root/libpod"\nimage_copy_tmp_dir = "%s/tmp"\nvolume_path = "%s/root/volumes"\n' \
+    "$P" "$P" "$P" "$P" "$P" >"$P/containers.conf"
+  printf '[storage]\ndriver = "vfs"\ngraphroot = "%s/root"\nrunroot = "%s/run"\n' "$P" "$P" >"$P/storage.conf"
+  RUN="run --rm --cgroups disabled --network none --ulimit nofile=1024:1024 --ulimit nproc=1024:1024"
+  run_cmd podman_run pull -q oci:rel/rel-image
+  expect_rc "podman pull of the release image" 0
+  IMG=$(printf '%s\n' "$OUT" | tail -n 1)
+  run_cmd podman_run $RUN "$IMG" --help
+  expect_rc "podman run IMAGE --help: exit 0" 0
+  expect_in "... the entrypoint is the launcher, and gets the arguments after the image" "$OUT" \
+    "Usage: enclaver-run [OPTIONS] [EIF]"
+  run_cmd podman_run $RUN "$IMG"
+  expect_rc "podman run IMAGE without a device: exit 1" 1
+  expect_in "... it got as far as the device, and says what to do" "$ERR" "/dev/nitro_enclaves does not exist"
+  run_cmd podman_run $RUN "$IMG" --publish 8080:9999
+  expect_rc "podman run IMAGE --publish to a port the manifest has no ingress for: exit 1" 1
+  expect_in "... it read the image's /enclave/enclaver.yaml" "$ERR" "9999 is not an ingress port"
 fi
 
 # Reproducible: the same inputs give the same image digest.

@@ -757,7 +757,8 @@ test_lua_stage (void)
   char path[1200];
 
   b.hook = "enclaver.on('before:lua', function() print('EV before:lua') end)\n"
-           "enclaver.on('after:lua', function() print('EV after:lua') end)\n";
+           "enclaver.on('after:lua', function() print('EV after:lua') end)\n"
+           "enclaver.on('after:lua:stage', function(ctx, ev) print('EV ' .. ev) end)\n";
   b.stage_script = "function run(ctx, options)\n"
                    "  ctx.rootfs:write('/greeting', options.greeting .. ' x' .. options.n)\n"
                    "  enclaver.write_output('stage.txt', options.greeting)\n"
@@ -768,12 +769,14 @@ test_lua_stage (void)
   TAP_CONTAINS (r.log, "EV before:lua", "Lua stage: before:lua fires");
   TAP_CONTAINS (r.log, "RUN docker.io/library/test:1", "Lua stage: run(ctx) sees the image");
   TAP_CONTAINS (r.log, "EV after:lua", "Lua stage: after:lua fires");
+  TAP_CONTAINS (r.log, "EV after:lua:stage", "Lua stage: its own event after:lua:stage fires too");
   snprintf (path, sizeof path, "%s/stage.txt", r.out);
   TAP_STR_EQ (slurp_file (path), "hello", "Lua stage: options reach run() and write_output works");
 
   b.stage_script = "return { run = function(ctx, options) error('stage says no') end }\n";
   run_build (&b, new_case_dir (), &r);
-  TAP_CONTAINS (r.err, "stage lua: stage.lua:1: stage says no", "Lua stage: returned table form, error with line");
+  TAP_CONTAINS (r.err, "stage lua:stage: stage.lua:1: stage says no",
+                "Lua stage: returned table form, error with its name (lua:stage) and the line");
   tap_ok (strstr (r.log, "STAGE inject") == NULL, "Lua stage: failure stops the build");
 
   b.stage_script = "local x = 1\n";
@@ -1000,9 +1003,11 @@ test_manifest_pipeline (void)
   log = capture_end ();
   (void) log;
   TAP_INT_EQ (enclaver_pipeline_count (p), 2, "manifest pipeline: two Lua stages");
-  TAP_STR_EQ (enclaver_pipeline_stage_name (p, 0), "lua", "manifest pipeline: stage named lua");
+  TAP_STR_EQ (enclaver_pipeline_stage_name (p, 0), "lua:one", "manifest pipeline: stage named after its script");
+  TAP_STR_EQ (enclaver_pipeline_stage_name (p, 1), "lua:two", "manifest pipeline: the second one has its own name");
   TAP_INT_EQ (rc, -1, "manifest pipeline: second stage fails the build");
   TAP_CONTAINS (err ? err->msg : "", "sub/two.lua:2: second nil", "manifest pipeline: error names sub/two.lua:2");
+  TAP_CONTAINS (err ? err->msg : "", "stage lua:two: ", "manifest pipeline: ... and the stage lua:two");
   TAP_INT_EQ (count_entries (out), 0, "manifest pipeline: the first stage's output was discarded");
   enclaver_error_release (&err);
   enclaver_manifest_free (m);

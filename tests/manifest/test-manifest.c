@@ -333,6 +333,26 @@ test_bytes (void)
   e = parse_err (good_utf8, sizeof good_utf8 - 1, 0);
   tap_ok (e == NULL, "valid multi-byte UTF-8 accepted");
   free (e);
+
+  /* A UTF-8 byte order mark is allowed and is not text: several top-level keys still
+   * line up, and line 1's columns count from the first character after it. */
+  static const char bom_min[] = "\xef\xbb\xbfversion: v1\nname: t\ntarget: t:latest\nsources:\n  app: img:1\n";
+  static const char bom_bad_value[] = "\xef\xbb\xbfversion: v9\nname: t\ntarget: t:1\nsources: {app: a}\n";
+  static const char bom_bad_byte[] = "\xef\xbb\xbfname: \xff\n";
+  static const char bom_late[] = "version: v1\n\xef\xbb\xbfname: t\ntarget: t:1\nsources: {app: a}\n";
+  e = parse_err (bom_min, sizeof bom_min - 1, 0);
+  tap_ok (e == NULL, "a byte order mark before several top-level keys is accepted%s%s", e ? ": " : "",
+          e ? e : "");
+  free (e);
+  e = parse_err (bom_bad_value, sizeof bom_bad_value - 1, 0);
+  TAP_CONTAINS (e, "mem.yaml:1:10: version: unsupported version", "after a byte order mark, line 1 columns skip it");
+  free (e);
+  e = parse_err (bom_bad_byte, sizeof bom_bad_byte - 1, 0);
+  TAP_CONTAINS (e, "mem.yaml:1:7: not valid UTF-8", "a bad byte after a byte order mark: column without it");
+  free (e);
+  e = parse_err (bom_late, sizeof bom_late - 1, 0);
+  tap_ok (e != NULL, "a byte order mark in the middle of the text is not skipped");
+  free (e);
 }
 
 static void
@@ -470,6 +490,8 @@ test_api (void)
       m->api_port = 9001;
       m->cpu_count = 0;
       tap_ok (enclaver_manifest_validate (m, 0, &err) < 0, "validate checks cpu_count");
+      TAP_CONTAINS (err ? err->msg : NULL, "defaults.cpu_count: 0 is out of range (must be 1..2147483647)",
+                    "validate names both bounds");
       enclaver_error_release (&err);
     }
   else

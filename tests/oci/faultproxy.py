@@ -19,11 +19,13 @@ file changes) as {"match": "<substring of the path>", "action": A, "count": N}:
                     take it for a stale kept-alive connection and send it again)
   cut-reply         forward the request, then drop the connection before the answer
                     (the upstream took it; the client does not know)
+  slow:BPS          read the request body and send the answer body at about BPS bytes a
+                    second (a slow link: the progress display has something to show)
 Each rule fires count times (default 1), after letting "after" matching requests
 through (default 0); "method" limits it to one HTTP method.  Every request is logged to PORTFILE.log as
 "METHOD PATH range=<Range or -> auth=<yes|no> -> STATUS[ ACTION]", and every new TCP
 connection as "connection"."""
-import json, os, sys, threading, http.client
+import json, os, sys, threading, time, http.client
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlparse
 
@@ -123,7 +125,8 @@ class H(BaseHTTPRequestHandler):
             log("%s -> cut-upload" % prefix)
             self.drop(b"HTTP/1.1 202 Accepted\r\nContent-Length: 64\r\n\r\n")
             return
-        req_body = self.rfile.read(n) if n > 0 else None
+        rate = int(action.split(":", 1)[1]) if action and action.startswith("slow:") else 0
+        req_body = self.slow_read(n, rate) if n > 0 and rate else self.rfile.read(n) if n > 0 else None
         headers = {}
         for k in ("Accept", "Authorization", "Range", "Content-Type", "Content-Range", "Host"):
             v = self.headers.get(k)
@@ -160,7 +163,22 @@ class H(BaseHTTPRequestHandler):
         if action == "cut" and len(body) > 1:
             self.drop(body[: len(body) // 2])
             return
+        if rate:
+            step = max(1, rate // 20)
+            for i in range(0, len(body), step):
+                self.wfile.write(body[i:i + step])
+                self.wfile.flush()
+                time.sleep(0.05)
+            return
         self.wfile.write(body)
+
+    def slow_read(self, n, rate):
+        step, parts = max(1, rate // 20), []
+        while n > 0:
+            parts.append(self.rfile.read(min(step, n)))
+            n -= len(parts[-1])
+            time.sleep(0.05)
+        return b"".join(parts)
 
     do_GET = handle_any
     do_HEAD = handle_any

@@ -134,7 +134,7 @@ C2=$TEST_TMP/cache2
 run_cmd "$ENCLAVER" image pull --cache-dir "$C2" "oci:$TEST_TMP/bad:single"
 expect_rc "corrupted layer blob fails" 1
 expect_in "digest mismatch reported with the layer" "$ERR" "digest mismatch"
-expect_in "error names the layer" "$ERR" "layer 0"
+expect_in "error names the layer" "$ERR" "layer 1 of 3 (sha256:"
 run_cmd test -e "$C2/blobs/sha256/${LD#sha256:}"
 expect_rc "corrupted blob not in the cache" 1
 run_cmd ls -A "$C2/blobs/sha256"
@@ -177,6 +177,54 @@ for d in "$MD" $(jq -r '.config.digest, .layers[].digest' "$MAN"); do
   [ -f "$CC/blobs/sha256/${d#sha256:}" ] || missing="$missing $d"
 done
 expect_eq "the shared cache holds the manifest, config and every layer" "${missing:-none}" "none"
+
+# ---- layer numbers in messages: fetch and flatten both count from 1 ("layer 2 of 2"),
+# and a hardlink that carries data is named.  A two-layer layout written here: layer 1
+# a file, layer 2 a ustar hardlink entry whose header declares 6 bytes of data.
+N=$TEST_TMP/num
+$PY - "$N" "$ARCH" <<'PYEOF'
+import hashlib, json, os, sys
+out, arch = sys.argv[1], sys.argv[2]
+def hdr(name, typ, size, link=""):
+    h = bytearray(512)
+    h[0:len(name)] = name.encode()
+    h[100:108], h[108:116], h[116:124] = b"0000644\0", b"0000000\0", b"0000000\0"
+    h[124:136], h[136:148], h[148:156] = b"%011o\0" % size, b"00000000000\0", b" " * 8
+    h[156:157], h[157:157 + len(link)] = typ.encode(), link.encode()
+    h[257:265] = b"ustar\x0000"
+    h[148:156] = b"%06o\0 " % sum(h)
+    return bytes(h)
+pad = lambda b: b + b"\0" * (-len(b) % 512)
+layers = [hdr("etc/a", "0", 5) + pad(b"hello") + b"\0" * 1024,
+          hdr("etc/b", "1", 6, "etc/a") + pad(b"world!") + hdr("etc/c", "0", 3) + pad(b"abc") + b"\0" * 1024]
+os.makedirs(out + "/blobs/sha256")
+def blob(b):
+    d = hashlib.sha256(b).hexdigest()
+    open(out + "/blobs/sha256/" + d, "wb").write(b)
+    return "sha256:" + d, len(b)
+ld = [blob(l) for l in layers]
+cd, cn = blob(json.dumps({"architecture": arch, "os": "linux", "config": {"Cmd": ["/bin/sh"]},
+                          "rootfs": {"type": "layers", "diff_ids": [d for d, _ in ld]}}).encode())
+md, mn = blob(json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                          "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": cd, "size": cn},
+                          "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": d, "size": n}
+                                     for d, n in ld]}).encode())
+json.dump({"schemaVersion": 2, "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": md,
+           "size": mn, "annotations": {"org.opencontainers.image.ref.name": "1"}}]}, open(out + "/index.json", "w"))
+open(out + "/oci-layout", "w").write('{"imageLayoutVersion": "1.0.0"}')
+PYEOF
+NMAN=$(blob "$N" "$(layout_ref_digest "$N" 1)")
+L2=$(jq -r '.layers[1].digest' "$NMAN")
+printf 'version: v1\nname: n\ntarget: n:1\nsources: {app: "oci:%s:1"}\npipeline: [fetch, flatten]\n' "$N" >"$TEST_TMP/num.yaml"
+run_cmd "$ENCLAVER" -q build -f "$TEST_TMP/num.yaml" --cache-dir "$TEST_TMP/num-cache"
+expect_rc "flatten refuses a hardlink that carries data" 1
+expect_in "flatten: the second layer is layer 2 of 2" "$ERR" "layer 2 of 2"
+expect_in "flatten: the hardlink entry is named" "$ERR" "entry 'etc/b' (a hardlink)"
+cp -r "$N" "$TEST_TMP/num-missing"
+rm "$TEST_TMP/num-missing/blobs/sha256/${L2#sha256:}"
+run_cmd $IMG pull --cache-dir "$TEST_TMP/num-cache2" "oci:$TEST_TMP/num-missing:1"
+expect_rc "fetch: a missing second layer fails" 1
+expect_in "fetch: the second layer is layer 2 of 2 too" "$ERR" "layer 2 of 2 ($L2)"
 
 # ---- usage
 run_cmd "$ENCLAVER" image --help

@@ -67,7 +67,8 @@ wait_file () {
   [ -s "$1" ]
 }
 
-# start_registry NAME STORAGE SCHEME [extra YAML...]: sets REG_PORT; pid in OCI_PIDS
+# start_registry NAME STORAGE SCHEME [extra YAML...]: sets REG_PORT; pid in OCI_PIDS.
+# REG_PROBE_ARGS: more curl options for the probe that waits for it (a client certificate)
 start_registry () {
   tap_argc start_registry 3 - "$@"
   local name=$1 storage=$2 scheme=$3; shift 3
@@ -84,7 +85,7 @@ start_registry () {
   eval "REG_PID_$name=$pid"
   local i=0
   while [ $i -lt 100 ]; do
-    if curl -sk -o /dev/null "$scheme://127.0.0.1:$REG_PORT/v2/" 2>/dev/null; then return 0; fi
+    if curl -sk ${REG_PROBE_ARGS:-} -o /dev/null "$scheme://127.0.0.1:$REG_PORT/v2/" 2>/dev/null; then return 0; fi
     sleep 0.1; i=$((i + 1))
   done
   diag "registry $name did not start:"; diag "$(cat "$TEST_TMP/$name.log")"

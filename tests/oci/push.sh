@@ -2,8 +2,8 @@
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 # Pushing (`enclaver image copy`, core/oci/push.c + copy.c) to Debian's docker-registry in
 # three set-ups: plain HTTP on loopback (behind tests/oci/faultproxy.py, which logs every
-# request and cuts an upload on demand), TLS with the CA in a certs.d directory, and
-# htpasswd Basic auth over TLS.  skopeo, a real client, reads back what we pushed.
+# request and cuts an upload on demand), TLS with the CA in a certs.d directory (and a
+# registry asking for a client certificate), and htpasswd Basic auth over TLS.  skopeo, a real client, reads back what we pushed.
 . "$top_srcdir/tests/lib.sh"
 . "$top_srcdir/tests/oci/ocitest.sh"
 command -v docker-registry >/dev/null 2>&1 || skip_all "docker-registry not installed (Debian package docker-registry)"
@@ -129,10 +129,10 @@ expect_eq "... skopeo sees the layers of the archive" \
 run_cmd "$ENCLAVER" image copy "$R/app/rel:1" oci:pulled:v1
 expect_rc "registry to an OCI layout: exit 0" 0
 expect_eq "... skopeo reads the layout: the same blobs" "$(blob_digests oci:pulled:v1)" "$SBLOBS"
-run_cmd "$ENCLAVER" image copy "$SRC" docker-archive:out.tar
-expect_rc "to a docker archive: exit 1" 1
+run_cmd "$ENCLAVER" image copy "$SRC" dir:dir-dest
+expect_rc "to a skopeo dir: (not a destination): exit 1" 1
 expect_in "... saying what is supported" "$ERR" "copies go to a registry"
-check "... nothing written" test ! -e out.tar
+check "... nothing written" test ! -e dir-dest
 run_cmd "$ENCLAVER" image copy "$SRC"
 expect_rc "one argument: usage error" 2
 
@@ -187,6 +187,37 @@ run_cmd "$ENCLAVER" image copy --cert-dir "$TEST_TMP/certs.d-bad" "$SRC" "$T/app
 expect_rc "a client certificate without its key: exit 1" 1
 expect_in "... naming the missing key" "$ERR" "client.key"
 stop_registry tls
+
+# A registry that asks for a client certificate (mutual TLS): the certs.d directory's
+# client.cert and client.key (containers-certs.d(5)) are presented.
+openssl req -newkey rsa:2048 -nodes -keyout cli.key -out cli.csr -subj /CN=enclaver-push-client 2>/dev/null
+printf 'extendedKeyUsage=clientAuth\n' >cli.ext
+openssl x509 -req -in cli.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out cli.crt -days 2 -extfile cli.ext 2>/dev/null
+REG_PROBE_ARGS="--cert $TEST_TMP/cli.crt --key $TEST_TMP/cli.key" start_registry mtls "$TEST_TMP/storage-mtls" https \
+  "  tls:" "    certificate: $TEST_TMP/srv.crt" "    key: $TEST_TMP/srv.key" "    clientcas:" "      - $TEST_TMP/ca.crt" \
+  || { not_ok "start mutual-TLS registry"; done_testing; exit 1; }
+M=127.0.0.1:$REG_PORT
+mkdir -p "certs.d/$M"
+cp ca.crt "certs.d/$M/ca.crt"
+run_cmd "$ENCLAVER" image copy --cert-dir "$TEST_TMP/certs.d" "$SRC" "$M/app/rel:1"
+expect_rc "mutual-TLS registry, no client certificate: exit 1" 1
+expect_in "... naming the registry and what it asks for" "$ERR" "registry $M: it asks for a client certificate"
+expect_in "... and where to put it" "$ERR" "put client.cert and client.key in its certs.d directory"
+# A certificate of another CA: refused by the registry.
+openssl req -x509 -newkey rsa:2048 -nodes -keyout other.key -out other.crt -days 2 -subj /CN=other 2>/dev/null
+cp other.crt "certs.d/$M/client.cert"
+cp other.key "certs.d/$M/client.key"
+run_cmd "$ENCLAVER" image copy --cert-dir "$TEST_TMP/certs.d" "$SRC" "$M/app/rel:1"
+expect_rc "... a client certificate the registry does not trust: exit 1" 1
+expect_in "... naming the certificate" "$ERR" "registry $M: it refused the client certificate $TEST_TMP/certs.d/$M/client.cert"
+cp cli.crt "certs.d/$M/client.cert"
+cp cli.key "certs.d/$M/client.key"
+run_cmd "$ENCLAVER" image copy --cert-dir "$TEST_TMP/certs.d" "$SRC" "$M/app/rel:1"
+expect_rc "... with client.cert and client.key in certs.d: exit 0" 0
+expect_eq "... skopeo (with the same certificate) reads the image" \
+  "$($SK inspect --cert-dir "$TEST_TMP/certs.d/$M" --raw "docker://$M/app/rel:1" | jq -r '[.config.digest] + [.layers[].digest] | join(" ")')" \
+  "$SBLOBS"
+stop_registry mtls
 
 HASH=$($PY -W ignore -c 'import crypt; print(crypt.crypt("s3cret", crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=16)))' 2>/dev/null)
 case $HASH in

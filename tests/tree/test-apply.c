@@ -504,7 +504,7 @@ test_hardlinks (void)
   lg_hdr (&g, "withdata", '1', 0644, 0, 0, 5, 0, "etc/passwd", 0, 0);
   lg_put (&g, "HELLO", 5);
   lg_pad (&g);
-  fail_apply (t, &g, "hardlink carrying data (ustar size)", "layer");
+  fail_apply (t, &g, "hardlink carrying data (ustar size)", "entry 'withdata' (a hardlink)");
   lg_hardlink (&g, "missing", "no/such/file");
   fail_apply (t, &g, "hardlink to a missing target", "does not exist");
   lg_hardlink (&g, "later", "notyet");
