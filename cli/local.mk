@@ -4,7 +4,7 @@
 # argv or prints usage.
 bin_PROGRAMS += enclaver
 enclaver_SOURCES = cli/main.c cli/commands.h cli/common.c \
-	cli/cmd_plugins.c cli/cmd_build.c cli/build-push.c cli/build-push.h cli/cmd_run.c cli/run.h cli/run-image.c \
+	cli/cmd_plugins.c cli/cmd_build.c cli/build-push.c cli/build-push.h cli/build-multi.c cli/build-multi.h cli/cmd_run.c cli/run.h cli/run-image.c \
 	cli/eif-common.c cli/eif-common.h cli/image-eif.c cli/image-eif.h cli/cmd_eif.c cli/cmd_describe.c cli/cmd_verify.c \
 	cli/cmd_sign.c cli/cmd_pcr.c cli/cmd_manifest.c cli/cmd_image.c cli/cmd_image_copy.c cli/cmd_nitro.c \
 	cli/cmd_ps.c cli/cmd_stop.c

@@ -102,42 +102,113 @@ enclaver_build_image_options (const enclaver_ctx_t *ctx, struct enclaver_image_o
     }
 }
 
-char *
-enclaver_find_program (const char *name, enclaver_error_t *err)
+/* The directories enclaver's helper programs may be in, most specific first: malloc'd,
+ * *n set (at most 3). */
+static void
+program_dirs (char *dirs[3], size_t *n)
 {
   const char *env = getenv ("ENCLAVER_LIBEXEC_DIR");
   cleanup_free char *self = enclaver_self_dir ();
-  char *cands[4] = { NULL, NULL, NULL, NULL };
-  char *found = NULL;
-  size_t i, n = 0, len = 1;
-  cleanup_free char *where = NULL;
 
+  *n = 0;
   if (env && *env)
-    cands[n++] = xasprintf ("%s/%s", env, name);
+    dirs[(*n)++] = xstrdup (env);
   if (self && enclaver_in_build_tree (self))
-    cands[n++] = xasprintf ("%s/runtime/%s", ABS_TOP_BUILDDIR, name);
+    dirs[(*n)++] = xasprintf ("%s/runtime", ABS_TOP_BUILDDIR);
   else
     {
-      cleanup_free char *r = enclaver_relocated_dir (PKGLIBEXECDIR);
+      char *r = enclaver_relocated_dir (PKGLIBEXECDIR);
       if (r)
-        cands[n++] = xasprintf ("%s/%s", r, name);
+        dirs[(*n)++] = r;
     }
-  cands[n++] = xasprintf ("%s/%s", PKGLIBEXECDIR, name);
+  dirs[(*n)++] = xstrdup (PKGLIBEXECDIR);
+}
+
+/* The first executable of CANDS[0..N) (malloc'd), else NULL and *where lists them all;
+ * frees CANDS. */
+static char *
+first_executable (char **cands, size_t n, char **where)
+{
+  char *found = NULL;
+  size_t i, len = 1;
   for (i = 0; i < n && found == NULL; i++)
     if (access (cands[i], X_OK) == 0)
       found = xstrdup (cands[i]);
   for (i = 0; i < n; i++)
     len += strlen (cands[i]) + 2;
-  where = xmalloc0 (len);
+  *where = xmalloc0 (len);
   for (i = 0; i < n; i++)
     {
       if (i)
-        strcat (where, ", ");
-      strcat (where, cands[i]);
+        strcat (*where, ", ");
+      strcat (*where, cands[i]);
       free (cands[i]);
     }
+  return found;
+}
+
+char *
+enclaver_find_program (const char *name, enclaver_error_t *err)
+{
+  char *dirs[3], *cands[3], *found;
+  cleanup_free char *where = NULL;
+  size_t i, n;
+
+  program_dirs (dirs, &n);
+  for (i = 0; i < n; i++)
+    {
+      cands[i] = xasprintf ("%s/%s", dirs[i], name);
+      free (dirs[i]);
+    }
+  found = first_executable (cands, n, &where);
   if (found == NULL)
     enclaver_make_error (err, ENOENT, "%s not found (looked for %s)", name, where);
+  return found;
+}
+
+/* Debian's names for what builds the runtime of ARCH on the other architecture. */
+static void
+cross_packages (int arch, const char **triplet_pkg, const char **deb)
+{
+  int a64 = arch == ENCLAVER_EIF_ARCH_AARCH64;
+  *triplet_pkg = a64 ? "aarch64-linux-gnu" : "x86-64-linux-gnu";
+  *deb = a64 ? "arm64" : "amd64";
+}
+
+char *
+enclaver_find_runtime_program (const char *name, int arch, enclaver_error_t *err)
+{
+  const char *an = enclaver_eif_arch_name ((enum enclaver_eif_arch) arch);
+  int host = arch == enclaver_build_host_arch ();
+  char *dirs[3], *cands[6], *found;
+  cleanup_free char *where = NULL;
+  size_t i, n, k = 0;
+
+  program_dirs (dirs, &n);
+  for (i = 0; i < n; i++)
+    {
+      /* The host's own runtime is installed next to enclaver's other programs; another
+       * architecture's in a subdirectory named after it. */
+      if (host)
+        cands[k++] = xasprintf ("%s/%s", dirs[i], name);
+      cands[k++] = xasprintf ("%s/%s/%s", dirs[i], an, name);
+      free (dirs[i]);
+    }
+  found = first_executable (cands, k, &where);
+  if (found == NULL && host)
+    enclaver_make_error (err, ENOENT, "%s not found (looked for %s)", name, where);
+  else if (found == NULL)
+    {
+      const char *tp, *deb;
+      cross_packages (arch, &tp, &deb);
+      enclaver_make_error (err, ENOENT,
+                           "%s for %s not found (looked for %s): this enclaver was built without the %s runtime "
+                           "binaries.  Install the cross toolchain (gcc-%s and libc6-dev-%s-cross; after "
+                           "dpkg --add-architecture %s, libssl-dev:%s libjansson-dev:%s libyaml-dev:%s "
+                           "zlib1g-dev:%s -- scripts/setup-deps.sh installs them) and build enclaver again: "
+                           "configure then reports \"runtime binaries for %s: yes\"",
+                           name, an, where, an, tp, deb, deb, deb, deb, deb, deb, an);
+    }
   return found;
 }
 
@@ -323,6 +394,18 @@ enclaver_build_check_elf (const char *path, int arch, const char *what, enclaver
 
 /* ---- outputs */
 
+char *
+enclaver_build_output_name (const enclaver_ctx_t *ctx, const char *path, const char *ext)
+{
+  const char *suffix = enclaver_ctx_get_param (ctx, "output-suffix");
+  size_t n = strlen (path), e = ext ? strlen (ext) : 0;
+  if (suffix == NULL || *suffix == '\0')
+    return xstrdup (path);
+  if (e && n > e && strcmp (path + n - e, ext) == 0 && path[n - e - 1] != '/')
+    return xasprintf ("%.*s%s%s", (int) (n - e), path, suffix, ext);
+  return xasprintf ("%s%s", path, suffix);
+}
+
 const char *
 enclaver_build_output_dir (const enclaver_ctx_t *ctx)
 {
@@ -342,10 +425,11 @@ enclaver_build_eif_path (const enclaver_ctx_t *ctx)
     return xstrdup (p);
   p = enclaver_ctx_get_param (ctx, "eif-only");
   if (p && *p)
-    return xstrdup (p);
+    return enclaver_build_output_name (ctx, p, ".eif");
   if (m && m->output_eif)
-    return xstrdup (m->output_eif);
-  return xasprintf ("%s/%s.eif", enclaver_build_output_dir (ctx), m && m->name ? m->name : "enclave");
+    return enclaver_build_output_name (ctx, m->output_eif, ".eif");
+  cleanup_free char *d = xasprintf ("%s/%s.eif", enclaver_build_output_dir (ctx), m && m->name ? m->name : "enclave");
+  return enclaver_build_output_name (ctx, d, ".eif");
 }
 
 char *

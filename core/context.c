@@ -266,27 +266,6 @@ enclaver_ctx_add_artifact (enclaver_ctx_t *ctx, const char *name, const char *pa
   return enclaver_ctx_set_param (ctx, "artifacts", name, err);
 }
 
-/* rm -rf of a directory this build created (no symlinks are followed). */
-static void
-remove_tree (const char *path)
-{
-  cleanup_dir DIR *d = opendir (path);
-  struct dirent *de;
-  while (d && (de = readdir (d)) != NULL)
-    {
-      cleanup_free char *p = NULL;
-      struct stat st;
-      if (strcmp (de->d_name, ".") == 0 || strcmp (de->d_name, "..") == 0)
-        continue;
-      p = xasprintf ("%s/%s", path, de->d_name);
-      if (lstat (p, &st) == 0 && S_ISDIR (st.st_mode))
-        remove_tree (p);
-      else
-        unlink (p);
-    }
-  rmdir (path);
-}
-
 /* The names of the temporaries a build makes beside its outputs: the output under its
  * temporary name (file or directory), the EIF writer's own file beside that, an old
  * output directory moved aside, the scratch directory of a docker-archive image. */
@@ -327,7 +306,7 @@ sweep_output_temps (int dfd, const char *dir)
         continue; /* (this build's own scratch, made before its first output) */
       cleanup_free char *p = xasprintf ("%s/%s", dir, de->d_name);
       if (S_ISDIR (st.st_mode))
-        remove_tree (p);
+        enclaver_remove_tree (p);
       else if (unlinkat (dfd, de->d_name, 0) < 0)
         continue;
       enclaver_log_debug ("removed %s, left by an interrupted build", p);
@@ -498,7 +477,7 @@ commit_dir (struct output *o, mode_t mask, enclaver_error_t *err)
 #ifdef RENAME_EXCHANGE
       if (renameat2 (AT_FDCWD, o->tmp_path, AT_FDCWD, o->final_path, RENAME_EXCHANGE) == 0)
         {
-          remove_tree (o->tmp_path); /* the old tree now */
+          enclaver_remove_tree (o->tmp_path); /* the old tree now */
           enclaver_temp_forget (o->tmp_path);
           return 0;
         }
@@ -519,7 +498,7 @@ commit_dir (struct output *o, mode_t mask, enclaver_error_t *err)
             break;
           }
         enclaver_temp_forget (o->tmp_path);
-        remove_tree (aside);
+        enclaver_remove_tree (aside);
         return 0;
       }
     }
@@ -587,7 +566,7 @@ enclaver_ctx_outputs_discard (enclaver_ctx_t *ctx)
     if (!ctx->outputs[i].committed)
       {
         if (ctx->outputs[i].is_dir)
-          remove_tree (ctx->outputs[i].tmp_path);
+          enclaver_remove_tree (ctx->outputs[i].tmp_path);
         else
           unlink (ctx->outputs[i].tmp_path);
         enclaver_temp_forget (ctx->outputs[i].tmp_path);

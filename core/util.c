@@ -201,3 +201,23 @@ enclaver_relocated_dir (const char *configured)
     return r;
   }
 }
+
+void
+enclaver_remove_tree (const char *path)
+{
+  cleanup_dir DIR *d = opendir (path);
+  struct dirent *de;
+  while (d && (de = readdir (d)) != NULL)
+    {
+      cleanup_free char *p = NULL;
+      struct stat st;
+      if (strcmp (de->d_name, ".") == 0 || strcmp (de->d_name, "..") == 0)
+        continue;
+      p = xasprintf ("%s/%s", path, de->d_name);
+      if (lstat (p, &st) == 0 && S_ISDIR (st.st_mode))
+        enclaver_remove_tree (p);
+      else
+        unlink (p);
+    }
+  rmdir (path);
+}

@@ -56,5 +56,7 @@ int enclaver_in_build_tree (const char *dir) ENCLAVER_INTERNAL;
  * relative to prefix>.  NULL when the program runs from its build tree or when dir is
  * not under the prefix. */
 char *enclaver_relocated_dir (const char *configured) ENCLAVER_INTERNAL;
+/* rm -rf of a directory enclaver created (symlinks are removed, never followed). */
+void enclaver_remove_tree (const char *path) ENCLAVER_INTERNAL;
 
 #endif

@@ -1,31 +1,64 @@
 #!/bin/sh
 # Fetch Debian's cloud kernel without installing it on the host and lay it out as an
-# enclaver kernel directory: bzImage + cmdline (no init, no nsm.ko: enclaver then
-# uses its builtin init), plus emu-modules/: the kernel's virtio modules that
-# `enclaver run --qemu` hands the guest in an extra cpio (docs/run.md).  They are
-# not part of any EIF: `enclaver build` reads only bzImage, cmdline, init and nsm.ko.  This is the default kernel for trying enclaver locally and
-# for the QEMU boot tests; production enclaves use AWS's Nitro kernel blobs
-# (/usr/share/nitro_enclaves/blobs, or --kernel-dir / kernel.blobs).
+# enclaver kernel directory: the kernel (bzImage on x86_64, the arm64 Image on aarch64)
+# + cmdline (no init, no nsm.ko: enclaver then uses its builtin init), plus
+# emu-modules/: the kernel's virtio modules that `enclaver run --qemu` hands the guest
+# in an extra cpio (docs/run.md).  They are not part of any EIF: `enclaver build` reads
+# only the kernel, cmdline, init and nsm.ko.  This is the default kernel for trying
+# enclaver locally and for the QEMU boot tests; production enclaves use AWS's Nitro
+# kernel blobs (/usr/share/nitro_enclaves/blobs, or --kernel-dir / kernel.blobs).
 #
-# Usage: scripts/fetch-kernel.sh [CACHE_DIR]
+# Usage: scripts/fetch-kernel.sh [--arch ARCH] [CACHE_DIR]
+#   ARCH: amd64 (x86_64) or arm64 (aarch64); default the host's.  The other
+#     architecture's kernel needs that architecture known to apt
+#     (dpkg --add-architecture arm64 && apt-get update; scripts/setup-deps.sh does).
 #   CACHE_DIR defaults to ${XDG_CACHE_HOME:-$HOME/.cache}/enclaver/kernel.
-# Prints the kernel directory; CACHE_DIR/default points at it.  Idempotent.
+# Prints the kernel directory; CACHE_DIR/default-ARCH (x86_64, aarch64) points at it,
+# and CACHE_DIR/default too for the host's architecture: where `enclaver build` looks
+# for the default kernel of an EIF of that architecture.  Idempotent.
 set -eu
-arch=$(dpkg --print-architecture 2>/dev/null || echo amd64)
-case $arch in
-  amd64) meta=linux-image-cloud-amd64; kname=bzImage ;;
-  arm64) meta=linux-image-cloud-arm64; kname=Image ;;
-  *) echo "fetch-kernel: no Debian cloud kernel for $arch" >&2; exit 1 ;;
+host=$(dpkg --print-architecture 2>/dev/null || echo amd64)
+arch=$host
+case ${1:-} in
+  --arch) [ $# -ge 2 ] || { echo "fetch-kernel: --arch needs amd64 or arm64" >&2; exit 2; }
+    arch=$2; shift 2 ;;
+  --arch=*) arch=${1#--arch=}; shift ;;
+  -*) echo "usage: scripts/fetch-kernel.sh [--arch amd64|arm64] [CACHE_DIR]" >&2; exit 2 ;;
 esac
+case $arch in
+  amd64 | x86_64) arch=amd64 eif_arch=x86_64 kname=bzImage
+    # Nitro's x86_64 command line (EIF.md), the enclave console on the first serial port.
+    cmdline="reboot=k panic=30 pci=off nomodules console=ttyS0 random.trust_cpu=on" ;;
+  arm64 | aarch64) arch=arm64 eif_arch=aarch64 kname=Image
+    # Nitro's aarch64 command line (EIF.md).
+    cmdline="reboot=k panic=30 pci=off nomodules console=ttyS0 random.trust_cpu=on root=/dev/ram0" ;;
+  *) echo "fetch-kernel: no Debian cloud kernel for '$arch' (amd64 or arm64)" >&2; exit 2 ;;
+esac
+meta=linux-image-cloud-$arch
+# apt names the host's packages without a qualifier, the other architecture's with one.
+q=""
+[ "$arch" = "$host" ] || q=":$arch"
 cache=${1:-${XDG_CACHE_HOME:-${HOME:-/root}/.cache}/enclaver/kernel}
 mkdir -p "$cache"
 
-pkg=$(apt-cache depends "$meta" 2>/dev/null | sed -n 's/^ *Depends: \(linux-image-[0-9][^ ]*\)$/\1/p' | head -n 1)
+resolve () {
+  apt-cache depends "$meta$q" 2>/dev/null \
+    | sed -n 's/^ *Depends: \(linux-image-[0-9][^ :]*\)\(:[a-z0-9]*\)\{0,1\}$/\1/p' | head -n 1
+}
+pkg=$(resolve)
 if [ -z "$pkg" ]; then
   apt-get update -qq >/dev/null 2>&1 || true
-  pkg=$(apt-cache depends "$meta" 2>/dev/null | sed -n 's/^ *Depends: \(linux-image-[0-9][^ ]*\)$/\1/p' | head -n 1)
+  pkg=$(resolve)
 fi
-[ -n "$pkg" ] || { echo "fetch-kernel: cannot resolve $meta with apt-cache" >&2; exit 1; }
+if [ -z "$pkg" ]; then
+  if [ -n "$q" ] && ! dpkg --print-foreign-architectures | grep -qx "$arch"; then
+    echo "fetch-kernel: apt does not know $arch packages: dpkg --add-architecture $arch && apt-get update" \
+      "(scripts/setup-deps.sh does both)" >&2
+  else
+    echo "fetch-kernel: cannot resolve $meta$q with apt-cache" >&2
+  fi
+  exit 1
+fi
 dir="$cache/$pkg"
 # The virtio modules emulation needs (docs/run.md; EMULATION.md): virtio-mmio and
 # virtio-net for the user-mode NIC, vsock for hosts with /dev/vhost-vsock.
@@ -37,13 +70,27 @@ if [ ! -f "$dir/$kname" ] || [ ! -f "$dir/emu-modules/virtio_net.ko" ]; then
   tmp=$(mktemp -d)
   trap 'rm -rf "$tmp"' EXIT
   chmod 755 "$tmp"
-  ( cd "$tmp" && apt-get download -qq "$pkg" >/dev/null 2>&1 ) \
-    || { echo "fetch-kernel: apt-get download $pkg failed" >&2; exit 1; }
+  ( cd "$tmp" && apt-get download -qq "$pkg$q" >/dev/null 2>&1 ) \
+    || { echo "fetch-kernel: apt-get download $pkg$q failed" >&2; exit 1; }
   dpkg-deb -x "$tmp"/*.deb "$tmp/x"
+  rm -rf "$dir.tmp"
   mkdir -p "$dir.tmp/emu-modules"
-  cp "$tmp"/x/boot/vmlinuz-* "$dir.tmp/$kname"
-  # Nitro's x86_64 command line, with the enclave console on the first serial port.
-  printf '%s\n' "reboot=k panic=30 pci=off nomodules console=ttyS0 random.trust_cpu=on" >"$dir.tmp/cmdline"
+  set -- "$tmp"/x/boot/vmlinuz-*
+  [ -f "$1" ] || { echo "fetch-kernel: $pkg has no /boot/vmlinuz-*" >&2; exit 1; }
+  if [ "$arch" = arm64 ]; then
+    # The EIF takes the arm64 Image itself (EIF.md); a vmlinuz that is a gzip'd Image
+    # is unpacked.  Either way the result must carry the Image header's magic.
+    if [ "$(od -An -tx1 -N2 "$1" | tr -d ' ')" = 1f8b ]; then
+      gzip -dc "$1" >"$dir.tmp/$kname"
+    else
+      cp "$1" "$dir.tmp/$kname"
+    fi
+    [ "$(od -An -c -j56 -N3 "$dir.tmp/$kname" | tr -d ' ')" = ARM ] \
+      || { echo "fetch-kernel: $1 of $pkg is not an arm64 Image (no ARM\\x64 magic at 56)" >&2; exit 1; }
+  else
+    cp "$1" "$dir.tmp/$kname"
+  fi
+  printf '%s\n' "$cmdline" >"$dir.tmp/cmdline"
   kmod=$(echo "$tmp"/x/lib/modules/*/kernel)
   for m in $mods; do
     if [ -f "$kmod/$m" ]; then
@@ -63,5 +110,6 @@ if [ ! -f "$dir/$kname" ] || [ ! -f "$dir/emu-modules/virtio_net.ko" ]; then
     rm -rf "$dir" && mv "$dir.tmp" "$dir"
   fi
 fi
-ln -sfn "$pkg" "$cache/default"
+ln -sfn "$pkg" "$cache/default-$eif_arch"
+[ "$arch" = "$host" ] && ln -sfn "$pkg" "$cache/default"
 echo "$dir"

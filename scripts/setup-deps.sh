@@ -12,10 +12,17 @@ podman skopeo socat python3-jsonschema python3-boto3 debootstrap strace"
 # QEMU boots the built EIFs in the test suite (x86_64 hosts).
 # Both QEMU system emulators and the other architecture's cross compiler: the tests
 # build and boot enclaves of both architectures (docs/cross-arch.md).
+# The cross-built runtime (enclaver-init, enclaver-supervisor, enclaver-run: static) links
+# the other architecture's libssl, jansson, libyaml and zlib: Debian's multiarch -dev
+# packages of that architecture, which dpkg must be told about first.
+other=""
 case $(dpkg --print-architecture 2>/dev/null) in
-  amd64) PKGS="$PKGS qemu-system-x86 qemu-system-arm gcc-aarch64-linux-gnu libc6-dev-arm64-cross" ;;
-  arm64) PKGS="$PKGS qemu-system-arm qemu-system-x86 gcc-x86-64-linux-gnu libc6-dev-amd64-cross" ;;
+  amd64) other=arm64
+    PKGS="$PKGS qemu-system-x86 qemu-system-arm gcc-aarch64-linux-gnu libc6-dev-arm64-cross" ;;
+  arm64) other=amd64
+    PKGS="$PKGS qemu-system-arm qemu-system-x86 gcc-x86-64-linux-gnu libc6-dev-amd64-cross" ;;
 esac
+[ -n "$other" ] && PKGS="$PKGS libssl-dev:$other libjansson-dev:$other libyaml-dev:$other zlib1g-dev:$other"
 
 missing=""
 for p in $PKGS; do
@@ -33,6 +40,9 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 echo "setup-deps: installing:$missing" >&2
 export DEBIAN_FRONTEND=noninteractive
+if [ -n "$other" ] && ! dpkg --print-foreign-architectures | grep -qx "$other"; then
+    $SUDO dpkg --add-architecture "$other"
+fi
 $SUDO apt-get update -qq >/dev/null
 # shellcheck disable=SC2086
 $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null

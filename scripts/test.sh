@@ -23,6 +23,9 @@ NOISAL_TESTS="tests/tree/test-inflate tests/tree/test-apply tests/eif/test-eif t
 ./scripts/setup-deps.sh
 # The default kernel for the QEMU boot test (Debian's cloud kernel, not installed).
 ./scripts/fetch-kernel.sh >/dev/null || echo "warning: no default kernel; the QEMU boot test will skip" >&2
+# The arm64 kernel for the aarch64 boot test (tests/boot/arm64.sh, docs/cross-arch.md).
+./scripts/fetch-kernel.sh --arch arm64 >/dev/null \
+  || echo "warning: no default arm64 kernel; the aarch64 boot test will skip" >&2
 if [ ! -x configure ] || [ configure.ac -nt configure ] || [ Makefile.am -nt Makefile.in ]; then
   ./autogen.sh >/dev/null 2>&1 || ./autogen.sh
 fi

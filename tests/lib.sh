@@ -149,5 +149,38 @@ need_boot () {
     skip_all "the runtime is dynamically linked in this (sanitizer) build; it cannot boot"
   fi
 }
+# need_cross: skip unless this build has the other architecture's runtime
+# (docs/cross-arch.md) and its cross compiler builds static programs (CROSS_CC, from
+# configure).  Sets OTHER (aarch64 / x86_64), OTHER_OCI (arm64 / amd64), OTHER_EM (its
+# ELF e_machine) and XCC.
+need_cross () {
+  tap_argc need_cross 0 0 "$@"
+  case $(uname -m) in
+    x86_64) OTHER=aarch64 OTHER_OCI=arm64 OTHER_EM=183 ;;
+    aarch64) OTHER=x86_64 OTHER_OCI=amd64 OTHER_EM=62 ;;
+    *) skip_all "host architecture $(uname -m) is not one of Nitro's" ;;
+  esac
+  XCC=${CROSS_CC:-}
+  [ -n "$XCC" ] && command -v "$XCC" >/dev/null \
+    || skip_all "no cross compiler for $OTHER (scripts/setup-deps.sh installs it; configure finds it)"
+  [ -x "$top_builddir/runtime/$OTHER/enclaver-init" ] \
+    || skip_all "this build has no $OTHER runtime (configure: runtime binaries for $OTHER: no)"
+}
+# elf_machines DIR: one line "E_MACHINE PATH" per ELF file below DIR.
+elf_machines () {
+  tap_argc elf_machines 1 1 "$@"
+  python3 - "$1" <<'PYEOF'
+import os, struct, sys
+for d, _, files in os.walk(sys.argv[1]):
+    for f in sorted(files):
+        p = os.path.join(d, f)
+        if os.path.islink(p) or not os.path.isfile(p):
+            continue
+        with open(p, "rb") as fh:
+            h = fh.read(20)
+        if len(h) == 20 and h[:4] == b"\x7fELF":
+            print(struct.unpack("<H", h[18:20])[0], os.path.relpath(p, sys.argv[1]))
+PYEOF
+}
 skip_all () { tap_argc skip_all 1 - "$@"; echo "1..0 # SKIP $*"; exit 0; }  # the TAP driver counts exit 77 as an error
 done_testing () { tap_argc done_testing 0 0 "$@"; echo "1..$TAP_N"; [ "$TAP_FAILED" -eq 0 ]; }

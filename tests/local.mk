@@ -102,10 +102,18 @@ EXTRA_DIST += tests/build/build.sh tests/build/mkoci.py tests/build/eifcheck.py
 # Checks before the first stage, architectures of injected programs, provenance (issue 12).
 TESTS += tests/build/checks.sh tests/build/provenance.sh
 EXTRA_DIST += tests/build/checks.sh tests/build/provenance.sh
+# Cross-architecture enclaves (docs/cross-arch.md): the other architecture's EIF and
+# release image from this host, every program in them built for it.
+TESTS += tests/build/cross-arch.sh tests/build/multi-platform.sh
+EXTRA_DIST += tests/build/cross-arch.sh tests/build/multi-platform.sh
+AM_TESTS_ENVIRONMENT += CROSS_CC='$(CROSS_CC)'; export CROSS_CC;
 
 # QEMU boot of the quick-start example (issue 6).
 TESTS += tests/boot/boot.sh
 EXTRA_DIST += tests/boot/boot.sh
+# An aarch64 EIF booted under qemu-system-aarch64 (issue 21, docs/cross-arch.md).
+TESTS += tests/boot/arm64.sh
+EXTRA_DIST += tests/boot/arm64.sh
 # The network end to end under QEMU: egress through "host", a denied name, ingress
 # through --publish (issue 15).  netapp is static like the example: it runs in the EIF.
 check_PROGRAMS += tests/boot/netapp

@@ -10,7 +10,8 @@
  *
  * Context parameters the stages read or set:
  *   in:  "kernel-dir", "eif-only", "lenient", "manifest-dir", "eif-sha256" (true = emit-eif
- *        hashes the finished file for the JSON result)
+ *        hashes the finished file for the JSON result), "output-suffix" (added to the EIF's
+ *        and the wrapper image's names: one build of several platforms, docs/cross-arch.md)
  *   out: "eif-path" (final path of the EIF), "eif-tmp" (where it is being written),
  *        "result-json" (what `enclaver build` prints), "artifact:eif" (see <enclaver/lua.h>)
  */
@@ -62,6 +63,13 @@ void enclaver_ramdisks_free (void *ramdisks);
  * relocated pkglibexecdir, then the configured one.  malloc'd path, or NULL with an
  * error listing where it looked. */
 char *enclaver_find_program (const char *name, enclaver_error_t *err);
+/* Find one of the runtime binaries (enclaver-init, enclaver-supervisor, enclaver-run)
+ * built for ARCH (enum enclaver_eif_arch), in the same places: the host's as
+ * enclaver_find_program() does (or in a subdirectory named after its architecture),
+ * another architecture's only in that subdirectory (x86_64/, aarch64/: what a build with
+ * the cross toolchain adds, docs/cross-arch.md).  NULL with an error saying where it
+ * looked and, for another architecture, what to install. */
+char *enclaver_find_runtime_program (const char *name, int arch, enclaver_error_t *err);
 
 /* The manifest as the user wrote it (the file's bytes), for copies inside the EIF and
  * the wrapper image; a manifest read from stdin is stored in its normalised JSON form.
@@ -97,6 +105,10 @@ int enclaver_build_check_elf (const char *path, int arch, const char *what, encl
 /* Where outputs go when the manifest does not name them: the 'output-dir' parameter, else
  * the manifest's directory. */
 const char *enclaver_build_output_dir (const enclaver_ctx_t *ctx);
+/* PATH with the 'output-suffix' parameter (what a multi-platform build sets for each
+ * platform, "-aarch64") inserted before EXT when PATH ends with it, else appended; PATH
+ * itself without the parameter.  malloc'd. */
+char *enclaver_build_output_name (const enclaver_ctx_t *ctx, const char *path, const char *ext);
 /* The EIF's final path: the 'eif-path' parameter once measure set it, else --eif-only,
  * output.eif, else <output dir>/<name>.eif.  malloc'd. */
 char *enclaver_build_eif_path (const enclaver_ctx_t *ctx);

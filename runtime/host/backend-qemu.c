@@ -130,7 +130,8 @@ find_program (const char *prog)
 }
 
 /* The modules directory for an EIF: the option, $ENCLAVER_EMU_MODULES, the cached kernel
- * of the EIF's version, the default kernel. */
+ * of the EIF's version, the default kernel of the EIF's architecture (default/ for the
+ * host's, default-ARCH/ for the other: scripts/fetch-kernel.sh --arch). */
 static char *
 modules_dir (const struct qemu *q, const struct enclaver_eif_info *info)
 {
@@ -154,7 +155,11 @@ modules_dir (const struct qemu *q, const struct enclaver_eif_info *info)
         }
       free (d);
     }
-  d = qemu_fmt ("%s/default/emu-modules", cache);
+#if defined(__aarch64__)
+  d = qemu_fmt ("%s/default%s/emu-modules", cache, info->flags & 1 ? "" : "-x86_64");
+#else
+  d = qemu_fmt ("%s/default%s/emu-modules", cache, info->flags & 1 ? "-aarch64" : "");
+#endif
   free (cache);
   return d;
 }
@@ -209,9 +214,9 @@ qemu_check (struct host_backend *b, const struct host_run_config *c, enclaver_er
   p = find_program (bin);
   if (p == NULL)
     return enclaver_make_error (err, ENOENT,
-                                "%s not found (install QEMU: apt-get install qemu-system-x86, "
+                                "%s not found (install QEMU: apt-get install %s, "
                                 "or name the binary with --qemu-binary)",
-                                bin);
+                                bin, is_aarch64 (c) ? "qemu-system-arm" : "qemu-system-x86");
   free (p);
   if (c->memory_mib < 64)
     return enclaver_make_error (err, EINVAL, "memory: %" PRIu64 " MiB is too little (at least 64 MiB)",
@@ -599,9 +604,11 @@ qemu_start (struct host_backend *b, const struct host_run_config *c, struct host
   if (c->nsm_emu_ca_dir)
     snprintf (nsm_arg, sizeof nsm_arg, " enclaver.nsm=vsock:3:%" PRIu32,
               b->nsm_emu_port ? b->nsm_emu_port : HOST_PORT_NSM_EMU);
-  append = qemu_fmt ("%s enclaver.emulation=%s enclaver.modules=/emu/modules "
+  /* The virt machine's serial port is a PL011, ttyAMA0 (Nitro's console=ttyS0 names none
+     there); the last console= is /dev/console. */
+  append = qemu_fmt ("%s%s enclaver.emulation=%s enclaver.modules=/emu/modules "
                 "enclaver.heartbeat_addr=%s:%" PRIu32 "%s%s%s",
-                cmdline, qe->use_vsock ? "vsock" : "tcp",
+                cmdline, is_aarch64 (c) ? " console=ttyAMA0" : "", qe->use_vsock ? "vsock" : "tcp",
                 qe->use_vsock ? "vsock:2" : "tcp:" ENCLAVER_EMU_HOST_IP, hb_port, tsc,
                 /* the emulated NSM's address (nsm-emu.c), read by the supervisor */
                 nsm_arg,
@@ -724,8 +731,8 @@ qemu_start (struct host_backend *b, const struct host_run_config *c, struct host
   qe->console_fd = pipefd[0];
   pipefd[0] = -1;
   fcntl (qe->console_fd, F_SETFL, fcntl (qe->console_fd, F_GETFL) | O_NONBLOCK);
-  enclaver_log_debug ("qemu: %s -M microvm -append '%s' -netdev %s -device %s", qemu_binary (q, c),
-                      append, netdev ? netdev : "-", device);
+  enclaver_log_debug ("qemu: %s -M %s -append '%s' -netdev %s -device %s", qemu_binary (q, c),
+                      is_aarch64 (c) ? "virt" : "microvm", append, netdev ? netdev : "-", device);
 
   timeout = q->hb_timeout_ms > 0 ? q->hb_timeout_ms : ne_heartbeat_timeout_ms (c->eif_size, c->memory_mib);
   if (wait_heartbeat (qe, lfd, timeout, err) < 0)

@@ -371,7 +371,7 @@ image_dest (struct emit_image_config *c, const struct enclaver_manifest *m, encl
     return enclaver_make_error (err, EINVAL, "image format '%s' is not oci or docker-archive", *format);
   if (dest_in && dest_in[0] == '/')
     {
-      *dest = strdup (dest_in);
+      *dest = enclaver_build_output_name (ctx, dest_in, ".tar");
       return 0;
     }
   n = strlen (workdir) + (dest_in ? strlen (dest_in) : strlen (m->name) + 16) + 8;
@@ -382,6 +382,13 @@ image_dest (struct emit_image_config *c, const struct enclaver_manifest *m, encl
     snprintf (*dest, n, "%s/%s", workdir, dest_in);
   else
     snprintf (*dest, n, "%s/%s-image%s", workdir, m->name, strcmp (*format, "oci") == 0 ? "" : ".tar");
+  /* A multi-platform build: each platform's image first, then the CLI's index of them. */
+  if (enclaver_ctx_get_param (ctx, "output-suffix"))
+    {
+      char *d = enclaver_build_output_name (ctx, *dest, ".tar");
+      free (*dest);
+      *dest = d;
+    }
   return 0;
 }
 
@@ -395,8 +402,10 @@ check_launcher (const char *launcher, int arch, enclaver_error_t *err)
 }
 
 /* The launcher to install (*out, NULL for none): the option's path, checked; "none"; or,
- * by default, this installation's static enclaver-run when it is for the EIF's
- * architecture (a cross build gets none, with a warning saying how to add one). */
+ * by default, this installation's static enclaver-run for the EIF's architecture (the
+ * cross-built one for the other architecture, docs/cross-arch.md).  Without one for the
+ * EIF's architecture the build fails when the host's exists (the release image would
+ * lack what the native build gives it), and otherwise goes on without, with a warning. */
 static int
 find_launcher (enclaver_stage_t *st, const char *opt, int arch, int quiet, char **out, enclaver_error_t *err)
 {
@@ -413,11 +422,25 @@ find_launcher (enclaver_stage_t *st, const char *opt, int arch, int quiet, char 
       *out = strdup (opt);
       return 0;
     }
-  p = enclaver_find_program ("enclaver-run", &e);
+  p = enclaver_find_runtime_program ("enclaver-run", arch, &e);
   if (p && enclaver_build_check_elf (p, arch, "the launcher", &e) < 0)
     {
       free (p);
       p = NULL;
+    }
+  if (p == NULL && arch != enclaver_build_host_arch ())
+    {
+      /* A release image without entrypoint only because this host is of another
+       * architecture would differ from the native build's: refuse it. */
+      char *host_run = enclaver_find_runtime_program ("enclaver-run", enclaver_build_host_arch (), NULL);
+      if (host_run)
+        {
+          free (host_run);
+          enclaver_error_move (err, &e);
+          return enclaver_error_wrap (err, "the launcher of the %s release image (emit-image option launcher: "
+                                           "auto; launcher: none builds it without)",
+                                      enclaver_eif_arch_name ((enum enclaver_eif_arch) arch));
+        }
     }
   if (p == NULL)
     {
@@ -449,6 +472,12 @@ emit_image_check (enclaver_stage_t *st, enclaver_ctx_t *ctx, enclaver_error_t *e
     r = enclaver_build_check_output (dest, strcmp (format, "oci") == 0, "the wrapper image", err);
   if (r == 0 && c->launcher && strcmp (c->launcher, "auto") != 0 && strcmp (c->launcher, "none") != 0)
     r = enclaver_build_arch (ctx, NULL, &arch, &why, err) < 0 ? -1 : check_launcher (c->launcher, arch, err);
+  else if (r == 0 && (c->launcher == NULL || strcmp (c->launcher, "none") != 0))
+    {
+      char *p = NULL;
+      r = enclaver_build_arch (ctx, NULL, &arch, &why, err) < 0 ? -1 : find_launcher (st, c->launcher, arch, 1, &p, err);
+      free (p);
+    }
   free (dest);
   return r;
 }

@@ -136,6 +136,54 @@ bzimage_version (const char *path)
   return r;
 }
 
+/* An arm64 Image carries no version field: its banner "Linux version X (...)" is in the
+ * (uncompressed) image, found by reading at most the first 256 MiB. */
+static char *
+image_version (const char *path)
+{
+  static const char needle[] = "Linux version ";
+  const size_t nl = sizeof needle - 1, chunk = 1u << 20, keep = 128;
+  char *buf = malloc (chunk + keep + 1), *r = NULL;
+  size_t have = 0;
+  off_t off = 0;
+  int fd = open (path, O_RDONLY | O_CLOEXEC);
+  if (buf == NULL)
+    abort ();
+  while (fd >= 0 && r == NULL && off < ((off_t) 256 << 20))
+    {
+      ssize_t n = pread (fd, buf + have, chunk, off);
+      char *p, *end;
+      if (n <= 0)
+        break;
+      off += n;
+      have += (size_t) n;
+      buf[have] = '\0';
+      for (p = buf; (p = memmem (p, have - (size_t) (p - buf), needle, nl)) != NULL; p++)
+        {
+          size_t i;
+          end = p + nl;
+          for (i = 0; end + i < buf + have && end[i] > 0x20 && end[i] < 0x7f; i++)
+            ;
+          /* The banner's version is followed by " (" and ends before the chunk's end. */
+          if (i > 0 && i < 64 && end + i + 1 < buf + have && end[i] == ' ' && end[i + 1] == '(')
+            {
+              r = strndup (end, i);
+              break;
+            }
+        }
+      /* Keep the tail: a banner may straddle two reads. */
+      if (have > keep)
+        {
+          memmove (buf, buf + have - keep, keep);
+          have = keep;
+        }
+    }
+  if (fd >= 0)
+    close (fd);
+  free (buf);
+  return r;
+}
+
 /* The architecture a kernel image is positively built for: the x86 boot protocol's
  * "HdrS" at 0x202, or the arm64 Image header's magic "ARM\x64" at 56; -1 when neither
  * (then nothing is claimed about it). */
@@ -162,9 +210,9 @@ kernel_arch (const char *path)
 }
 
 /* Refuse an injected program that is not an ELF file for the EIF's architecture.  OWN:
- * the file is one of this enclaver's runtime binaries (builtin init, supervisor), for
- * which the way out is to build on a host of the image's architecture or to give
- * binaries built for it. */
+ * the file is one of this enclaver's runtime binaries (builtin init, supervisor), found
+ * for the EIF's architecture (enclaver_find_runtime_program): one of another is a
+ * misplaced file, and the way out is to give binaries built for the EIF's. */
 static int
 check_program (const char *path, int arch, const char *arch_why, const char *what, int own,
                enclaver_error_t *err)
@@ -178,11 +226,11 @@ check_program (const char *path, int arch, const char *arch_why, const char *wha
     return 0;
   if (own)
     return enclaver_make_error (err, ENOEXEC,
-                                "the EIF is for %s (%s) but %s %s is built for %s, the architecture this "
-                                "enclaver was built for: the enclave could not run it.  Cross-architecture "
-                                "builds need enclaver's runtime binaries for %s, which this enclaver does not "
-                                "have: build on an %s host, or give %s binaries with kernel.init (or an init in "
-                                "the kernel directory) and the inject option supervisor: PATH (or supervisor: none)",
+                                "the EIF is for %s (%s) but %s %s is built for %s: the enclave could not run "
+                                "it.  enclaver's runtime binaries for %s are the ones its build made for %s "
+                                "(docs/cross-arch.md); replace that file with them, or give %s binaries with "
+                                "kernel.init (or an init in the kernel directory) and the inject option "
+                                "supervisor: PATH (or supervisor: none)",
                                 an, arch_why, what, path, desc, an, an, an);
   return enclaver_make_error (err, ENOEXEC, "%s %s is built for %s, but the EIF is for %s (%s)", what, path, desc, an,
                               arch_why);
@@ -195,10 +243,14 @@ is_dir (const char *p)
   return stat (p, &st) == 0 && S_ISDIR (st.st_mode);
 }
 
-/* ENCLAVER_DEFAULT_KERNEL, else $XDG_CACHE_HOME/enclaver/kernel/default (or ~/.cache). */
+/* ENCLAVER_DEFAULT_KERNEL, else $XDG_CACHE_HOME/enclaver/kernel/default (or ~/.cache)
+ * for the host's architecture and .../default-ARCH for another (scripts/fetch-kernel.sh
+ * --arch lays them out). */
 static const char *
-default_kernel_dir (char **alloc)
+default_kernel_dir (int arch, char **alloc)
 {
+  const char *sub = arch == enclaver_build_host_arch () ? "default"
+                    : arch == ENCLAVER_EIF_ARCH_AARCH64 ? "default-aarch64" : "default-x86_64";
   const char *env = getenv ("ENCLAVER_DEFAULT_KERNEL");
   const char *xdg = getenv ("XDG_CACHE_HOME");
   const char *home = getenv ("HOME");
@@ -206,9 +258,9 @@ default_kernel_dir (char **alloc)
   if (env && *env)
     return env;
   if (xdg && *xdg)
-    snprintf (buf, sizeof buf, "%s/enclaver/kernel/default", xdg);
+    snprintf (buf, sizeof buf, "%s/enclaver/kernel/%s", xdg, sub);
   else
-    snprintf (buf, sizeof buf, "%s/.cache/enclaver/kernel/default", home && *home ? home : "/root");
+    snprintf (buf, sizeof buf, "%s/.cache/enclaver/kernel/%s", home && *home ? home : "/root", sub);
   *alloc = strdup (buf);
   return *alloc;
 }
@@ -216,7 +268,7 @@ default_kernel_dir (char **alloc)
 /* Kernel, init and nsm.ko: explicit manifest files win over the directory, file by file. */
 static int
 choose_files (enclaver_stage_t *st, const struct enclaver_manifest *m, const char *dir, const char *why,
-              const char *kname, int quiet, int *init_builtin, struct enclaver_kernel *k,
+              const char *kname, int arch, int quiet, int *init_builtin, struct enclaver_kernel *k,
               struct enclaver_ramdisks *rd, enclaver_error_t *err)
 {
   const char *init = m ? m->kernel_init : NULL;
@@ -228,12 +280,14 @@ choose_files (enclaver_stage_t *st, const struct enclaver_manifest *m, const cha
   if (r == 0)
     {
       char *hint = enclaver_build_fetch_kernel_hint ();
+      int host = arch == enclaver_build_host_arch ();
       enclaver_make_error (err, ENOENT,
                            "kernel image %s not found (looked there because of %s).  Use AWS's Nitro kernel "
                            "blobs (nitro-cli installs them in %s; or give --kernel-dir DIR, kernel.blobs or "
                            "kernel.kernel in the manifest, or set NITRO_CLI_BLOBS), or, to try enclaves under "
-                           "QEMU, lay out Debian's cloud kernel for this host with %s",
-                           k->path, why, ENCLAVER_DEFAULT_BLOBS_DIR, hint);
+                           "QEMU, lay out Debian's cloud kernel for %s with %s%s",
+                           k->path, why, ENCLAVER_DEFAULT_BLOBS_DIR, host ? "this host" : "the EIF's architecture",
+                           hint, host ? "" : arch == ENCLAVER_EIF_ARCH_AARCH64 ? " --arch arm64" : " --arch amd64");
       free (hint);
       return -1;
     }
@@ -252,7 +306,7 @@ choose_files (enclaver_stage_t *st, const struct enclaver_manifest *m, const cha
     }
   if (rd->init_path == NULL)
     {
-      rd->init_path = enclaver_find_program ("enclaver-init", err);
+      rd->init_path = enclaver_find_runtime_program ("enclaver-init", arch, err);
       if (rd->init_path == NULL)
         return enclaver_error_wrap (err, "the builtin init (kernel.init: builtin)");
       *init_builtin = 1;
@@ -303,11 +357,11 @@ choose_blobs (enclaver_stage_t *st, enclaver_ctx_t *ctx, const struct enclaver_m
     dir = ENCLAVER_DEFAULT_BLOBS_DIR, why = "nitro-cli's blobs directory";
   else
     {
-      dir = default_kernel_dir (&dflt);
+      dir = default_kernel_dir ((int) arch, &dflt);
       why = "the default kernel: no --kernel-dir, kernel.blobs, NITRO_CLI_BLOBS or nitro-cli blobs";
     }
 
-  r = choose_files (st, m, dir, why, kname, quiet, init_builtin, k, rd, err);
+  r = choose_files (st, m, dir, why, kname, (int) arch, quiet, init_builtin, k, rd, err);
   free (dflt);
   if (r < 0)
     return -1;
@@ -334,6 +388,8 @@ choose_blobs (enclaver_stage_t *st, enclaver_ctx_t *ctx, const struct enclaver_m
     }
   if (arch == ENCLAVER_EIF_ARCH_X86_64)
     k->version = bzimage_version (k->path);
+  else
+    k->version = image_version (k->path);
   if (!quiet)
     enclaver_stage_log_info (st, "kernel %s (%s), init %s, nsm.ko %s", k->path, k->version ? k->version : "version unknown",
                            rd->init_path, rd->nsm_path ? rd->nsm_path : "(none)");
@@ -530,7 +586,20 @@ select_inputs (enclaver_stage_t *st, enclaver_ctx_t *ctx, const struct enclaver_
   if (strcmp (mode, "auto") == 0)
     {
       enclaver_error_t e = NULL;
-      *sv = enclaver_find_program ("enclaver-supervisor", &e);
+      *sv = enclaver_find_runtime_program ("enclaver-supervisor", arch, &e);
+      if (*sv == NULL && arch != enclaver_build_host_arch ())
+        {
+          /* The host has a supervisor, the EIF's architecture none: an EIF without it
+           * would not be what the same build gives on a host of that architecture. */
+          char *host_sv = enclaver_find_runtime_program ("enclaver-supervisor", enclaver_build_host_arch (), NULL);
+          if (host_sv)
+            {
+              free (host_sv);
+              enclaver_error_move (err, &e);
+              return enclaver_error_wrap (err, "the supervisor for the %s EIF (inject option supervisor: "
+                                               "auto; supervisor: none builds without it)", an);
+            }
+        }
       if (*sv == NULL)
         {
           if (!quiet)

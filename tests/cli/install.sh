@@ -46,6 +46,40 @@ run_cmd env -u ENCLAVER_PLUGIN_PATH -u NITRO_CLI_BLOBS ENCLAVER_DEFAULT_KERNEL="
   "$root/bin/enclaver" build -f "$TEST_TMP/k.yaml" --offline --cache-dir "$TEST_TMP/c" --eif-only "$TEST_TMP/k.eif"
 expect_in "installed: the missing-kernel message names enclaver-fetch-kernel" "$ERR" "with enclaver-fetch-kernel"
 case $ERR in *scripts/fetch-kernel.sh*) not_ok "installed: no build-tree script in the message";; *) ok "installed: no build-tree script in the message";; esac
+# The other architecture's runtime (docs/cross-arch.md) is installed in a directory of its
+# own when the build made it; without it a cross-architecture build is refused before
+# anything is fetched, naming the architecture and what to install -- never built with
+# the host's binaries.
+case $(uname -m) in
+  x86_64) other=aarch64 other_oci=arm64 ;;
+  aarch64) other=x86_64 other_oci=amd64 ;;
+  *) other="" ;;
+esac
+if [ -n "$other" ] && [ -x "$top_builddir/runtime/$other/enclaver-init" ]; then
+  for p in enclaver-init enclaver-supervisor enclaver-run; do
+    cmp -s "$top_builddir/runtime/$other/$p" "$root/libexec/enclaver/$other/$p" \
+      && ok "$other $p installed in libexec/enclaver/$other" || not_ok "$other $p installed: $(ls "$root/libexec/enclaver" 2>&1)"
+  done
+  rm -rf "$root/libexec/enclaver/$other"
+fi
+if [ -n "$other" ]; then
+  mkdir -p "$TEST_TMP/okern"
+  if [ "$other" = aarch64 ]; then
+    python3 -c 'import sys; b=bytearray(4096); b[56:60]=b"ARM\x64"; open(sys.argv[1],"wb").write(b)' "$TEST_TMP/okern/Image"
+  else
+    python3 -c 'import sys; b=bytearray(4096); b[0x202:0x206]=b"HdrS"; open(sys.argv[1],"wb").write(b)' "$TEST_TMP/okern/bzImage"
+  fi
+  echo console=ttyS0 >"$TEST_TMP/okern/cmdline"
+  run_cmd env -u ENCLAVER_PLUGIN_PATH -u ENCLAVER_LIBEXEC_DIR "$root/bin/enclaver" build -f "$TEST_TMP/k.yaml" \
+    --offline --cache-dir "$TEST_TMP/c" --platform "linux/$other_oci" --kernel-dir "$TEST_TMP/okern" \
+    --eif-only "$TEST_TMP/x.eif"
+  expect_rc "installed without the $other runtime: an $other build fails" 1
+  expect_in "the error names the $other init and where it looked" "$ERR" \
+    "enclaver-init for $other not found (looked for $root/libexec/enclaver/$other/enclaver-init"
+  expect_in "the error says what to install" "$ERR" "scripts/setup-deps.sh installs them"
+  case $ERR in *never/fetched*) not_ok "refused before any fetch" ;; *) ok "refused before any fetch" ;; esac
+  [ ! -e "$TEST_TMP/x.eif" ] && ok "no $other EIF written" || not_ok "$TEST_TMP/x.eif written"
+fi
 # The library exports only the enclaver_* API.
 lib=$(ls "$root"/lib/libenclaver.so.* | head -1)
 others=$(nm -D --defined-only "$lib" | awk '{print $3}' | grep -v '^enclaver_' | grep -v '^_' | grep -v '^LIBENCLAVER' | tr '\n' ' ')
