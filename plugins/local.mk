@@ -17,3 +17,10 @@ plugins_pcr_pin_la_SOURCES = plugins/pcr-pin/pcr-pin.c
 plugins_pcr_pin_la_CFLAGS = $(AM_CFLAGS) $(DEPS_CFLAGS)
 plugins_pcr_pin_la_LDFLAGS = $(AM_LDFLAGS) $(STAGE_MODULE_FLAGS)
 plugins_pcr_pin_la_LIBADD = $(PLUGIN_LIBS) $(JANSSON_LIBS)
+
+# sbom (issue 18 part A): SPDX 2.3 JSON of the rootfs, docs/plugins/sbom.md.
+ENCLAVER_STAGES += plugins/sbom.la
+plugins_sbom_la_SOURCES = plugins/sbom/sbom.c
+plugins_sbom_la_CFLAGS = $(AM_CFLAGS) $(DEPS_CFLAGS)
+plugins_sbom_la_LDFLAGS = $(AM_LDFLAGS) $(STAGE_MODULE_FLAGS)
+plugins_sbom_la_LIBADD = $(PLUGIN_LIBS) $(JANSSON_LIBS)
