@@ -6,3 +6,7 @@ EXTRA_DIST += tests/plugins/prune.sh tests/plugins/pcr-pin.sh
 # file hashes, reproducibility, the referrer artifact.  The schema is spdx/spdx-spec's.
 TESTS += tests/plugins/sbom.sh
 EXTRA_DIST += tests/plugins/sbom.sh tests/plugins/spdx-schema-2.3.json tests/plugins/spdx-schema-2.3.README
+
+# examples/custom-stack (issue 18 part A): prune + Lua stage + sbom + pcr-pin, reproducible.
+TESTS += tests/plugins/custom-stack.sh
+EXTRA_DIST += tests/plugins/custom-stack.sh
