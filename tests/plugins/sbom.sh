@@ -271,6 +271,11 @@ run_cmd "$ENCLAVER" image inspect oci:sb-image
 expect_rc "enclaver image inspect oci:DIR still finds the one image" 0
 [ "$(echo "$OUT" | jq -r .Digest)" = "$(jq -r '.manifests[] | select(.artifactType == null) | .digest' sb-image/index.json)" ] \
   && ok "... the image, not the artifact" || not_ok "inspect picked $(echo "$OUT" | jq -r .Digest)"
+run_cmd "$ENCLAVER" image copy oci:sb-image oci:copied
+expect_rc "enclaver image copy (what --push runs) takes the image out of the layout" 0
+[ "$(jq -r '.manifests | length' copied/index.json)" = 1 ] \
+  && [ "$(jq -r '.manifests[0].digest' copied/index.json)" = "$(echo "$OUT" | head -1)" ] \
+  && ok "... the image alone" || not_ok "copy: $(cat copied/index.json)"
 if command -v skopeo >/dev/null; then
   run_cmd skopeo inspect oci:sb-image:latest
   expect_rc "skopeo reads the release image by its tag" 0
