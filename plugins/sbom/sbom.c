@@ -10,6 +10,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -160,8 +161,9 @@ sbom_check (enclaver_stage_t *st, enclaver_ctx_t *ctx, enclaver_error_t *err)
       if (m->pipeline[i].kind == ENCLAVER_PIPELINE_BUILTIN && m->pipeline[i].name
           && strcmp (m->pipeline[i].name, "emit-image") == 0)
         return 0;
-    return enclaver_make_error (err, EINVAL, "option 'attach': the pipeline has no emit-image after sbom, so there is "
-                                             "no release image to attach the SBOM to (add emit-image, or set attach: false)");
+    return enclaver_make_error (err, EINVAL,
+                                "option 'attach': the pipeline has no emit-image after sbom, so there is no release "
+                                "image to attach the SBOM to (add emit-image, or set attach: false)");
   }
 }
 
@@ -197,13 +199,14 @@ jstr (enclaver_stage_t *st, const char *s, const char *what)
   return jstr_n (st, s, strlen (s), what);
 }
 
-/* purl component: percent-encode all but unreserved characters. */
-static void
-purl_escape (const char *s, char *out, size_t cap)
+/* purl component: percent-encode all but unreserved characters.  malloc'd. */
+static char *
+purl_escape (const char *s)
 {
   static const char hex[] = "0123456789ABCDEF";
+  char *out = must (malloc (3 * strlen (s) + 1));
   size_t o = 0;
-  for (; *s && o + 4 < cap; s++)
+  for (; *s; s++)
     {
       unsigned char ch = (unsigned char) *s;
       if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '.' || ch == '-'
@@ -217,6 +220,22 @@ purl_escape (const char *s, char *out, size_t cap)
         }
     }
   out[o] = '\0';
+  return out;
+}
+
+/* printf into a new string. */
+static char *
+format (const char *fmt, ...) ENCLAVER_PRINTF (1, 2);
+static char *
+format (const char *fmt, ...)
+{
+  va_list ap;
+  char *out = NULL;
+  va_start (ap, fmt);
+  if (vasprintf (&out, fmt, ap) < 0)
+    abort ();
+  va_end (ap);
+  return out;
 }
 
 /* An SPDX identifier part: [A-Za-z0-9.-], everything else '-'. */
@@ -810,7 +829,7 @@ os_id (const enclaver_tree_t *tree, const char *fallback)
 static json_t *
 package_json (enclaver_stage_t *st, const struct pkg *p, size_t i, const char *deb_ns, const char *apk_ns)
 {
-  char id[160], part[100], purl[1024], en[300], ev[300], ea[100];
+  char id[160], part[100], *purl, *en, *ev, *ea, *ns;
   json_t *o = json_object ();
   spdx_id_part (p->name, part, sizeof part);
   snprintf (id, sizeof id, "SPDXRef-Package-%s-%zu-%s", kind_name (p->kind), i, part);
@@ -847,20 +866,21 @@ package_json (enclaver_stage_t *st, const struct pkg *p, size_t i, const char *d
     json_object_set_new (o, "comment", jstr (st, s, "path"));
     free (s);
   }
-  purl_escape (p->name, en, sizeof en);
-  purl_escape (p->version, ev, sizeof ev);
-  purl_escape (p->arch ? p->arch : "", ea, sizeof ea);
+  en = purl_escape (p->name);
+  ev = purl_escape (p->version);
+  ea = purl_escape (p->arch ? p->arch : "");
+  ns = purl_escape (p->kind == SRC_DPKG ? deb_ns : apk_ns);
   if (p->kind == SRC_DPKG)
-    snprintf (purl, sizeof purl, "pkg:deb/%s/%s@%s%s%s", deb_ns, en, ev, *ea ? "?arch=" : "", ea);
+    purl = format ("pkg:deb/%s/%s@%s%s%s", ns, en, ev, *ea ? "?arch=" : "", ea);
   else if (p->kind == SRC_APK)
-    snprintf (purl, sizeof purl, "pkg:apk/%s/%s@%s%s%s", apk_ns, en, ev, *ea ? "?arch=" : "", ea);
+    purl = format ("pkg:apk/%s/%s@%s%s%s", ns, en, ev, *ea ? "?arch=" : "", ea);
   else
     {
       /* PEP 503 normalised name, lower case with runs of -_. as one '-' */
-      char norm[300];
+      char *norm = must (malloc (strlen (p->name) + 1));
       size_t o2 = 0;
       const char *s;
-      for (s = p->name; *s && o2 + 1 < sizeof norm; s++)
+      for (s = p->name; *s; s++)
         {
           char ch = *s;
           if (ch == '_' || ch == '.' || ch == '-')
@@ -872,12 +892,19 @@ package_json (enclaver_stage_t *st, const struct pkg *p, size_t i, const char *d
           norm[o2++] = (char) (ch >= 'A' && ch <= 'Z' ? ch - 'A' + 'a' : ch);
         }
       norm[o2] = '\0';
-      purl_escape (norm, en, sizeof en);
-      snprintf (purl, sizeof purl, "pkg:pypi/%s@%s", en, ev);
+      free (en);
+      en = purl_escape (norm);
+      free (norm);
+      purl = format ("pkg:pypi/%s@%s", en, ev);
     }
   json_object_set_new (o, "externalRefs",
-                       json_pack ("[{s:s, s:s, s:o}]", "referenceCategory", "PACKAGE-MANAGER", "referenceType", "purl",
-                                  "referenceLocator", jstr (st, purl, "purl")));
+                       json_pack ("[{s:s, s:s, s:s}]", "referenceCategory", "PACKAGE-MANAGER", "referenceType", "purl",
+                                  "referenceLocator", purl));
+  free (purl);
+  free (en);
+  free (ev);
+  free (ea);
+  free (ns);
   return o;
 }
 
@@ -914,7 +941,8 @@ build_document (enclaver_stage_t *st, enclaver_ctx_t *ctx, const enclaver_tree_t
   }
   json_object_set_new (doc, "documentNamespace", json_string ("")); /* set below */
   json_object_set_new (doc, "creationInfo",
-                       json_pack ("{s:s, s:[s], s:s}", "created", created, "creators", "Tool: enclaver-" PACKAGE_VERSION,
+                       json_pack ("{s:s, s:[s], s:s}", "created", created, "creators",
+                                  "Tool: enclaver-" PACKAGE_VERSION,
                                   "comment", "created: the build time (SOURCE_DATE_EPOCH, else the app image's "
                                              "created time); the same inputs give the same bytes"));
   json_object_set_new (doc, "documentDescribes", json_pack ("[s]", "SPDXRef-Rootfs"));
@@ -953,14 +981,15 @@ build_document (enclaver_stage_t *st, enclaver_ctx_t *ctx, const enclaver_tree_t
   json_object_set_new (root, "copyrightText", json_string ("NOASSERTION"));
   {
     char *s = must (malloc ((src_name ? strlen (src_name) : 0) + 128));
-    sprintf (s, "the root file system of the enclave, built from %s", src_name && *src_name ? src_name : "the app image");
+    sprintf (s, "the root file system of the enclave, built from %s",
+             src_name && *src_name ? src_name : "the app image");
     json_object_set_new (root, "comment", jstr (st, s, "image name"));
     free (s);
   }
   if (img && img->digest && strncmp (img->digest, "sha256:", 7) == 0)
     {
-      char purl[600], en[300];
-      const char *base = src_name ? strrchr (src_name, '/') : NULL;
+      char *purl, *en;
+      const char *base;
       static const char *const transports[] = { "oci:", "oci-archive:", "docker-archive:", "docker-daemon:",
                                                 "dir:", "docker://", NULL };
       const char *from = src_name && *src_name ? src_name : name;
@@ -972,12 +1001,15 @@ build_document (enclaver_stage_t *st, enclaver_ctx_t *ctx, const enclaver_tree_t
       base = strrchr (from, '/');
       nm = must (strdup (base ? base + 1 : from));
       nm[strcspn (nm, ":@")] = '\0';
-      purl_escape (*nm ? nm : name, en, sizeof en);
-      snprintf (purl, sizeof purl, "pkg:oci/%s@sha256%%3A%s", en, img->digest + 7);
+      en = purl_escape (*nm ? nm : name);
+      purl = format ("pkg:oci/%s@sha256%%3A%s", en, img->digest + 7);
       free (nm);
+      free (en);
       json_object_set_new (root, "externalRefs",
                            json_pack ("[{s:s, s:s, s:s, s:s}]", "referenceCategory", "PACKAGE-MANAGER", "referenceType",
-                                      "purl", "referenceLocator", purl, "comment", "the app image the enclave is built from"));
+                                      "purl", "referenceLocator", purl, "comment",
+                                      "the app image the enclave is built from"));
+      free (purl);
     }
   json_array_append_new (pkgs, root);
 
