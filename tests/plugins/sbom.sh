@@ -285,6 +285,22 @@ run_cmd "$ENCLAVER" build -f attach.yaml
 expect_rc "second build with attach" 0
 diff -r sb-image sb-image.1 >/dev/null && ok "two attach builds write the same layout" || not_ok "attach layouts differ"
 
+# A file name that is not UTF-8 (written by a Lua stage: tar layers made here are UTF-8).
+cat >latin1.lua <<'LUA'
+function run(ctx, options)
+  ctx.rootfs:write("/srv/caf\233", "x")
+end
+LUA
+manifest latin1.yaml "  - lua: latin1.lua
+  - stage: sbom
+    options:
+      output: latin1.spdx.json"
+run_cmd "$ENCLAVER" build -f latin1.yaml --eif-only latin1.eif
+expect_rc "a file name that is not UTF-8 builds" 0
+expect_in "... with a warning naming it" "$ERR" "file name './srv/caf?' is not UTF-8"
+[ "$(jq -r '.files[] | select(.fileName | startswith("./srv/caf")) | .fileName' latin1.spdx.json)" = "./srv/caf?" ] \
+  && ok "... written with '?' for the byte, in a JSON document jq reads" || not_ok "non-UTF-8 name: $(jq -c .files latin1.spdx.json)"
+
 # 8. Bad options: exit 1, the plugin named, nothing left behind.
 bad () {
   name=$1 yaml=$2 needle=$3
