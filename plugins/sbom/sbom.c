@@ -966,7 +966,8 @@ build_document (enclaver_stage_t *st, enclaver_ctx_t *ctx, const enclaver_tree_t
       char code[41];
       for (i = 0; i < w->n; i++)
         v[i] = w->f[i].sha1;
-      qsort (v, w->n, sizeof *v, cmp_cstr);
+      if (w->n > 1)
+        qsort (v, w->n, sizeof *v, cmp_cstr);
       EVP_DigestInit_ex (md, EVP_sha1 (), NULL);
       for (i = 0; i < w->n; i++)
         EVP_DigestUpdate (md, v[i], 40);
@@ -1015,7 +1016,8 @@ build_document (enclaver_stage_t *st, enclaver_ctx_t *ctx, const enclaver_tree_t
 
   rels = json_array ();
   json_array_append_new (rels, relationship ("SPDXRef-DOCUMENT", "DESCRIBES", "SPDXRef-Rootfs"));
-  qsort (ps->v, ps->n, sizeof *ps->v, cmp_pkg);
+  if (ps->n > 1)
+    qsort (ps->v, ps->n, sizeof *ps->v, cmp_pkg);
   for (i = 0; i < ps->n; i++)
     {
       json_t *p = package_json (st, &ps->v[i], i + 1, deb_ns, apk_ns);
@@ -1026,7 +1028,8 @@ build_document (enclaver_stage_t *st, enclaver_ctx_t *ctx, const enclaver_tree_t
   json_object_set_new (doc, "packages", pkgs);
 
   files = json_array ();
-  qsort (w->f, w->n, sizeof *w->f, cmp_file);
+  if (w->n > 1)
+    qsort (w->f, w->n, sizeof *w->f, cmp_file);
   for (i = 0; i < w->n; i++)
     {
       char id[48];
@@ -1280,7 +1283,8 @@ sbom_run (enclaver_stage_t *st, enclaver_ctx_t *ctx, enclaver_error_t *err)
     goto out;
   if ((s->sources & SRC_APK) && read_apk (st, tree, &ps, err) < 0)
     goto out;
-  qsort (w.meta, w.n_meta, sizeof *w.meta, cmp_cstr);
+  if (w.n_meta > 1)
+    qsort (w.meta, w.n_meta, sizeof *w.meta, cmp_cstr);
   for (i = 0; i < w.n_meta; i++)
     if (read_metadata (st, tree, w.meta[i], &ps, err) < 0)
       goto out;

@@ -301,6 +301,25 @@ expect_in "... with a warning naming it" "$ERR" "file name './srv/caf?' is not U
 [ "$(jq -r '.files[] | select(.fileName | startswith("./srv/caf")) | .fileName' latin1.spdx.json)" = "./srv/caf?" ] \
   && ok "... written with '?' for the byte, in a JSON document jq reads" || not_ok "non-UTF-8 name: $(jq -c .files latin1.spdx.json)"
 
+# files: false and sources: the packages of the sources named, no file list.
+manifest some.yaml "  - stage: sbom
+    options:
+      files: false
+      sources: dpkg python
+      output: some.spdx.json"
+run_cmd "$ENCLAVER" build -f some.yaml --eif-only some.eif
+expect_rc "files: false, sources: dpkg python" 0
+jq -e 'def n(k): [.packages[] | select(.SPDXID | startswith("SPDXRef-Package-" + k + "-"))] | length;
+  (has("files") | not) and .packages[0].filesAnalyzed == false and (.packages[0] | has("packageVerificationCode") | not)
+  and n("apk") == 0 and n("pypi") > 0 and n("deb") == ($deb | tonumber)' \
+  --arg deb "$(wc -l <dpkg.want)" some.spdx.json >/dev/null \
+  && ok "... no file list, the dpkg packages, no apk ones" || not_ok "files: false / sources: $(jq -c '[.packages[].SPDXID]' some.spdx.json | head -c 300)"
+python3 - "$SCHEMA" some.spdx.json <<'PY' && ok "... still valid SPDX 2.3" || not_ok "files: false: schema"
+import json, sys, jsonschema
+schema, doc = (json.load(open(p)) for p in sys.argv[1:3])
+jsonschema.Draft7Validator(schema).validate(doc)
+PY
+
 # 8. Bad options: exit 1, the plugin named, nothing left behind.
 bad () {
   name=$1 yaml=$2 needle=$3
