@@ -72,7 +72,8 @@ static const char build_help[] =
   "      --digestfile FILE      write the pushed manifest digest to FILE\n"
   "      --creds USER:PASSWORD  registry credentials (default: the credential files)\n"
   "      --cert-dir DIR         registry TLS settings DIR/HOST[:PORT]/{*.crt, *.cert,\n"
-  "                             *.key} (default /etc/containers/certs.d, /etc/docker/certs.d)\n"
+  "                             *.key} for pulls and the push (default\n"
+  "                             /etc/containers/certs.d, then /etc/docker/certs.d)\n"
   CLI_COMMON_HELP
   "  -h, --help                 this help\n"
   "\n"
@@ -562,8 +563,10 @@ cmd_build (int argc, char **argv)
           a.pf.creds = optarg;
           continue;
         case OPT_CERT_DIR:
+          /* For the push, and as a parameter for the fetch stage's pulls. */
           a.pf.cert_dir = optarg;
-          continue;
+          key = "cert-dir";
+          break;
         case OPT_NO_PROGRESS:
           key = "progress", val = "false";
           break;

@@ -67,6 +67,9 @@ static const char image_help[] =
   "                             resolved before are served from the cache\n"
   CLI_HELP_REGISTRY_OPTIONS
   "      --ca-cert FILE         CA bundle for registry TLS (default: SSL_CERT_FILE or system)\n"
+  "      --cert-dir DIR         TLS settings DIR/HOST[:PORT]/{*.crt, NAME.cert, NAME.key}\n"
+  "                             (default /etc/containers/certs.d, then /etc/docker/certs.d)\n"
+  "      --creds USER:PASSWORD  registry credentials (default: the credential files below)\n"
   "  -o, --output FORMAT        (pcrs) 'pcrs' (default) or 'json' (as `enclaver build -o`)\n"
   "      --json                 (pull) print the full JSON document instead of the digest;\n"
   "                             (cache) print the report as JSON\n"
@@ -178,6 +181,8 @@ enum
   OPT_OFFLINE,
   OPT_INSECURE,
   OPT_CA_CERT,
+  OPT_CERT_DIR,
+  OPT_CREDS,
   OPT_JSON,
   OPT_NO_PROGRESS,
   OPT_UNREFERENCED,
@@ -279,6 +284,8 @@ cmd_image (int argc, char **argv)
     { "offline", no_argument, NULL, OPT_OFFLINE },
     { "insecure-registry", required_argument, NULL, OPT_INSECURE },
     { "ca-cert", required_argument, NULL, OPT_CA_CERT },
+    { "cert-dir", required_argument, NULL, OPT_CERT_DIR },
+    { "creds", required_argument, NULL, OPT_CREDS },
     { "json", no_argument, NULL, OPT_JSON },
     { "output", required_argument, NULL, 'o' },
     { "no-progress", no_argument, NULL, OPT_NO_PROGRESS },
@@ -341,6 +348,17 @@ cmd_image (int argc, char **argv)
           break;
         case OPT_CA_CERT:
           o.ca_cert = optarg;
+          break;
+        case OPT_CERT_DIR:
+          o.cert_dir = optarg;
+          break;
+        case OPT_CREDS:
+          if (strchr (optarg, ':') == NULL || optarg[0] == ':')
+            {
+              rc = cli_usage_error ("image", "--creds: give USER:PASSWORD");
+              goto out;
+            }
+          o.creds = optarg;
           break;
         case OPT_JSON:
           json = 1;

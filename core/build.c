@@ -84,6 +84,8 @@ enclaver_build_image_options (const enclaver_ctx_t *ctx, struct enclaver_image_o
     o->cache_dir = v;
   if ((v = enclaver_ctx_get_param (ctx, "ca-cert")))
     o->ca_cert = v;
+  if ((v = enclaver_ctx_get_param (ctx, "cert-dir")))
+    o->cert_dir = v;
   if (enclaver_ctx_get_param (ctx, "progress") && !enclaver_build_param_true (ctx, "progress"))
     o->progress = 0;
   if ((v = enclaver_ctx_get_param (ctx, "insecure-registry")) && *v)

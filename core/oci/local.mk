@@ -15,8 +15,8 @@ OCI_TEST_LIBS = libenclaver.la libenclaver_util.la $(DEPS_LIBS)
 check_PROGRAMS += tests/oci/test-oci-unit tests/oci/test-oci-layer
 TESTS += tests/oci/test-oci-unit tests/oci/test-oci-layer tests/oci/local.sh tests/oci/registry.sh tests/oci/push.sh \
 	tests/oci/stage.sh tests/oci/transports.sh tests/oci/sources.sh tests/oci/daemon.sh
-TESTS += tests/oci/cache.sh tests/oci/fetchlog.sh tests/oci/copy-archive.sh tests/oci/progress.sh
-EXTRA_DIST += tests/oci/cache.sh tests/oci/fetchlog.sh tests/oci/copy-archive.sh tests/oci/progress.sh tests/oci/ptyrun.py docs/cache.md
+TESTS += tests/oci/cache.sh tests/oci/fetchlog.sh tests/oci/copy-archive.sh tests/oci/progress.sh tests/oci/tls.sh
+EXTRA_DIST += tests/oci/cache.sh tests/oci/fetchlog.sh tests/oci/copy-archive.sh tests/oci/progress.sh tests/oci/tls.sh tests/oci/ptyrun.py docs/cache.md
 EXTRA_DIST += tests/oci/transports.sh tests/oci/sources.sh tests/oci/daemon.sh tests/oci/contained.sh tests/oci/local.sh tests/oci/registry.sh tests/oci/push.sh tests/oci/stage.sh tests/oci/ocitest.sh tests/oci/tokenserver.py \
 	tests/oci/faultproxy.py tests/oci/mkimage.py
 

@@ -3,7 +3,7 @@
  * blob cache and store it in the context slot "image" (type "enclaver.image").
  *
  * Context parameters read: platform, cache-dir, jobs, pull, offline,
- * insecure-registry (comma-separated host[:port] list), ca-cert, progress (false:
+ * insecure-registry (comma-separated host[:port] list), ca-cert, cert-dir, progress (false:
  * no progress bar; the summary line is a log record either way).  Stage options
  * (`options:` in a custom pipeline) override them. */
 #include "config.h"
@@ -57,7 +57,7 @@ fetch_run (enclaver_stage_t *stage, enclaver_ctx_t *ctx, enclaver_error_t *err)
     return enclaver_make_error (err, EINVAL,
                                 "no image to fetch: the manifest has no sources.app (and no --from was given)");
   enclaver_image_options_init (&o);
-  enclaver_build_image_options (ctx, &o, &keep); /* cache-dir, ca-cert, insecure-registry, progress */
+  enclaver_build_image_options (ctx, &o, &keep); /* cache-dir, ca-cert, cert-dir, insecure-registry, progress */
   o.platform = cfg && cfg->platform ? cfg->platform : enclaver_ctx_get_param (ctx, "platform");
   if (cfg && cfg->cache_dir)
     o.cache_dir = cfg->cache_dir;
