@@ -17,3 +17,10 @@ plugins_pcr_pin_la_SOURCES = plugins/pcr-pin/pcr-pin.c
 plugins_pcr_pin_la_CFLAGS = $(AM_CFLAGS) $(DEPS_CFLAGS)
 plugins_pcr_pin_la_LDFLAGS = $(AM_LDFLAGS) $(STAGE_MODULE_FLAGS)
 plugins_pcr_pin_la_LIBADD = $(PLUGIN_LIBS) $(JANSSON_LIBS)
+
+# provenance (issue 18): in-toto/SLSA provenance of the EIF, DSSE-signed with the PCR8 key.
+ENCLAVER_STAGES += plugins/provenance.la
+plugins_provenance_la_SOURCES = plugins/provenance/provenance.c
+plugins_provenance_la_CFLAGS = $(AM_CFLAGS) $(DEPS_CFLAGS)
+plugins_provenance_la_LDFLAGS = $(AM_LDFLAGS) $(STAGE_MODULE_FLAGS)
+plugins_provenance_la_LIBADD = $(PLUGIN_LIBS) $(JANSSON_LIBS) $(CRYPTO_LIBS)
