@@ -40,6 +40,7 @@ static const char build_help[] =
   "      --offline              never use the network (the cache must have everything)\n"
   "      --cache-dir DIR        blob cache (default $XDG_CACHE_HOME/enclaver)\n"
   "      --jobs N               parallel blob downloads (default 4)\n"
+  CLI_HELP_BLOB_TIMEOUT
   CLI_HELP_REGISTRY_OPTIONS
   "      --ca-cert FILE         extra CA bundle for registry TLS\n"
   "      --no-progress          no download progress bar on the terminal\n"
@@ -106,6 +107,7 @@ enum
   OPT_CREDS,
   OPT_CERT_DIR,
   OPT_STAGE_OPT,
+  OPT_BLOB_TIMEOUT,
 };
 
 static int
@@ -402,6 +404,7 @@ cmd_build (int argc, char **argv)
     { "offline", no_argument, NULL, OPT_OFFLINE },
     { "cache-dir", required_argument, NULL, OPT_CACHE_DIR },
     { "jobs", required_argument, NULL, OPT_JOBS },
+    { "blob-timeout", required_argument, NULL, OPT_BLOB_TIMEOUT },
     { "insecure-registry", required_argument, NULL, OPT_INSECURE },
     { "ca-cert", required_argument, NULL, OPT_CA_CERT },
     { "kernel-dir", required_argument, NULL, OPT_KERNEL_DIR },
@@ -501,6 +504,15 @@ cmd_build (int argc, char **argv)
                 goto out;
               }
             key = "jobs";
+            break;
+          }
+        case OPT_BLOB_TIMEOUT:
+          {
+            long t;
+            if ((rc = cli_parse_blob_timeout ("build", optarg, &t)) != 0)
+              goto out;
+            rc = EXIT_FAIL;
+            key = "blob-timeout";
             break;
           }
         case OPT_INSECURE:

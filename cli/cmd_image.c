@@ -62,6 +62,7 @@ static const char image_help[] =
   "                             an index without it is an error listing what it offers\n"
   "      --cache-dir DIR        blob cache (default $XDG_CACHE_HOME/enclaver)\n"
   "      --jobs N               parallel blob downloads (default 4)\n"
+  CLI_HELP_BLOB_TIMEOUT
   "      --pull                 ignore cached blobs: download and verify everything again\n"
   "      --offline              never use the network; digest-pinned references and tags\n"
   "                             resolved before are served from the cache\n"
@@ -187,6 +188,7 @@ enum
   OPT_NO_PROGRESS,
   OPT_UNREFERENCED,
   OPT_ALL,
+  OPT_BLOB_TIMEOUT,
 };
 
 static void
@@ -280,6 +282,7 @@ cmd_image (int argc, char **argv)
     { "platform", required_argument, NULL, OPT_PLATFORM },
     { "cache-dir", required_argument, NULL, OPT_CACHE_DIR },
     { "jobs", required_argument, NULL, OPT_JOBS },
+    { "blob-timeout", required_argument, NULL, OPT_BLOB_TIMEOUT },
     { "pull", no_argument, NULL, OPT_PULL },
     { "offline", no_argument, NULL, OPT_OFFLINE },
     { "insecure-registry", required_argument, NULL, OPT_INSECURE },
@@ -324,6 +327,11 @@ cmd_image (int argc, char **argv)
           }
         case OPT_CACHE_DIR:
           o.cache_dir = optarg;
+          break;
+        case OPT_BLOB_TIMEOUT:
+          if ((rc = cli_parse_blob_timeout ("image", optarg, &o.blob_timeout)) != 0)
+            goto out;
+          rc = EXIT_FAIL;
           break;
         case OPT_JOBS:
           {
