@@ -24,3 +24,6 @@ clean-example:
 	-rm -rf $(EXAMPLE_IMAGE) examples/hello/rootfs
 .PHONY: clean-example
 EXTRA_DIST += examples/hello/enclaver.yaml
+# A custom stack with the optional plugins and a Lua stage (tests/plugins/custom-stack.sh).
+EXTRA_DIST += examples/custom-stack/enclaver.yaml examples/custom-stack/release-stamp.lua \
+  examples/custom-stack/README.md

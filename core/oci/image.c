@@ -319,9 +319,22 @@ select_in_layout (struct fetch *f, const struct oci_index *ix, const char *what,
         return 0;
       if (ix->n == 0)
         return -3;
+      {
+        /* Referrer artifacts beside the image (an SBOM with artifactType, docs/plugins/
+         * sbom.md) are not images: one image among them is the one meant. */
+        size_t n_img = 0, pick = 0;
+        for (size_t i = 0; i < ix->n; i++)
+          if (ix->m[i].artifact_type == NULL && !ix->m[i].attestation)
+            {
+              n_img++;
+              pick = i;
+            }
+        if (n_img == 1 && !ix->m[pick].has_platform)
+          return (int) pick;
+      }
       int all_platforms = 1;
       for (size_t i = 0; i < ix->n; i++)
-        if (!ix->m[i].has_platform && !ix->m[i].attestation)
+        if (!ix->m[i].has_platform && !ix->m[i].attestation && ix->m[i].artifact_type == NULL)
           all_platforms = 0;
       if (all_platforms)
         return -2;

@@ -13,6 +13,8 @@
  *        hashes the finished file for the JSON result), "output-suffix" (added to the EIF's
  *        and the wrapper image's names: one build of several platforms, docs/cross-arch.md)
  *   out: "eif-path" (final path of the EIF), "eif-tmp" (where it is being written),
+ *        "image-tmp" (emit-image, format oci: the layout directory being written, which an
+ *        after:emit-image hook may add blobs and index.json entries to),
  *        "result-json" (what `enclaver build` prints), "artifact:eif" (see <enclaver/lua.h>)
  */
 #ifndef ENCLAVER_BUILD_H

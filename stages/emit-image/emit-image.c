@@ -701,6 +701,10 @@ emit_image_run (enclaver_stage_t *st, enclaver_ctx_t *ctx, enclaver_error_t *err
           ret = write_file (p, "{\"imageLayoutVersion\":\"1.0.0\"}", 30, err);
         free (ij);
         free (p);
+        /* Where the layout is being written, for after:emit-image hooks that add to it
+         * (the sbom plugin's referrer artifact); renamed into place with the build. */
+        if (ret == 0)
+          ret = enclaver_ctx_set_param (ctx, "image-tmp", dir, err);
         if (ret < 0)
           goto out;
         ret = -1;
