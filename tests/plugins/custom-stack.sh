@@ -61,7 +61,7 @@ expect_rc "first build, writing the pin file" 0
 for s in prune sbom pcr-pin; do
   expect_in "stage $s ran under its own name" "$ERR" "[stage:$s:"
 done
-expect_in "the Lua stage logs under its script's name" "$ERR" "[lua:release-stamp.lua] wrote /etc/enclave-release"
+expect_in "the Lua stage logs under its stage name" "$ERR" "[stage:lua:release-stamp:3] wrote /etc/enclave-release"
 cp "$EIF" first.eif
 # Each build writes its outputs anew (a failed one would leave the old ones).
 rm -rf "$EIF" "$SBOM" "$IMG"
