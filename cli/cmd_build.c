@@ -40,6 +40,7 @@ static const char build_help[] =
   "      --offline              never use the network (the cache must have everything)\n"
   "      --cache-dir DIR        blob cache (default $XDG_CACHE_HOME/enclaver)\n"
   "      --jobs N               parallel blob downloads (default 4)\n"
+  CLI_HELP_BLOB_TIMEOUT
   CLI_HELP_REGISTRY_OPTIONS
   "      --ca-cert FILE         extra CA bundle for registry TLS\n"
   "      --no-progress          no download progress bar on the terminal\n"
@@ -72,7 +73,8 @@ static const char build_help[] =
   "      --digestfile FILE      write the pushed manifest digest to FILE\n"
   "      --creds USER:PASSWORD  registry credentials (default: the credential files)\n"
   "      --cert-dir DIR         registry TLS settings DIR/HOST[:PORT]/{*.crt, *.cert,\n"
-  "                             *.key} (default /etc/containers/certs.d, /etc/docker/certs.d)\n"
+  "                             *.key} for pulls and the push (default\n"
+  "                             /etc/containers/certs.d, then /etc/docker/certs.d)\n"
   CLI_COMMON_HELP
   "  -h, --help                 this help\n"
   "\n"
@@ -105,6 +107,7 @@ enum
   OPT_CREDS,
   OPT_CERT_DIR,
   OPT_STAGE_OPT,
+  OPT_BLOB_TIMEOUT,
 };
 
 static int
@@ -401,6 +404,7 @@ cmd_build (int argc, char **argv)
     { "offline", no_argument, NULL, OPT_OFFLINE },
     { "cache-dir", required_argument, NULL, OPT_CACHE_DIR },
     { "jobs", required_argument, NULL, OPT_JOBS },
+    { "blob-timeout", required_argument, NULL, OPT_BLOB_TIMEOUT },
     { "insecure-registry", required_argument, NULL, OPT_INSECURE },
     { "ca-cert", required_argument, NULL, OPT_CA_CERT },
     { "kernel-dir", required_argument, NULL, OPT_KERNEL_DIR },
@@ -502,6 +506,15 @@ cmd_build (int argc, char **argv)
             key = "jobs";
             break;
           }
+        case OPT_BLOB_TIMEOUT:
+          {
+            long t;
+            if ((rc = cli_parse_blob_timeout ("build", optarg, &t)) != 0)
+              goto out;
+            rc = EXIT_FAIL;
+            key = "blob-timeout";
+            break;
+          }
         case OPT_INSECURE:
           {
             char *n = insecure ? xasprintf ("%s,%s", insecure, optarg) : xstrdup (optarg);
@@ -562,8 +575,10 @@ cmd_build (int argc, char **argv)
           a.pf.creds = optarg;
           continue;
         case OPT_CERT_DIR:
+          /* For the push, and as a parameter for the fetch stage's pulls. */
           a.pf.cert_dir = optarg;
-          continue;
+          key = "cert-dir";
+          break;
         case OPT_NO_PROGRESS:
           key = "progress", val = "false";
           break;

@@ -62,11 +62,15 @@ static const char image_help[] =
   "                             an index without it is an error listing what it offers\n"
   "      --cache-dir DIR        blob cache (default $XDG_CACHE_HOME/enclaver)\n"
   "      --jobs N               parallel blob downloads (default 4)\n"
+  CLI_HELP_BLOB_TIMEOUT
   "      --pull                 ignore cached blobs: download and verify everything again\n"
   "      --offline              never use the network; digest-pinned references and tags\n"
   "                             resolved before are served from the cache\n"
   CLI_HELP_REGISTRY_OPTIONS
   "      --ca-cert FILE         CA bundle for registry TLS (default: SSL_CERT_FILE or system)\n"
+  "      --cert-dir DIR         TLS settings DIR/HOST[:PORT]/{*.crt, NAME.cert, NAME.key}\n"
+  "                             (default /etc/containers/certs.d, then /etc/docker/certs.d)\n"
+  "      --creds USER:PASSWORD  registry credentials (default: the credential files below)\n"
   "  -o, --output FORMAT        (pcrs) 'pcrs' (default) or 'json' (as `enclaver build -o`)\n"
   "      --json                 (pull) print the full JSON document instead of the digest;\n"
   "                             (cache) print the report as JSON\n"
@@ -178,10 +182,13 @@ enum
   OPT_OFFLINE,
   OPT_INSECURE,
   OPT_CA_CERT,
+  OPT_CERT_DIR,
+  OPT_CREDS,
   OPT_JSON,
   OPT_NO_PROGRESS,
   OPT_UNREFERENCED,
   OPT_ALL,
+  OPT_BLOB_TIMEOUT,
 };
 
 static void
@@ -275,10 +282,13 @@ cmd_image (int argc, char **argv)
     { "platform", required_argument, NULL, OPT_PLATFORM },
     { "cache-dir", required_argument, NULL, OPT_CACHE_DIR },
     { "jobs", required_argument, NULL, OPT_JOBS },
+    { "blob-timeout", required_argument, NULL, OPT_BLOB_TIMEOUT },
     { "pull", no_argument, NULL, OPT_PULL },
     { "offline", no_argument, NULL, OPT_OFFLINE },
     { "insecure-registry", required_argument, NULL, OPT_INSECURE },
     { "ca-cert", required_argument, NULL, OPT_CA_CERT },
+    { "cert-dir", required_argument, NULL, OPT_CERT_DIR },
+    { "creds", required_argument, NULL, OPT_CREDS },
     { "json", no_argument, NULL, OPT_JSON },
     { "output", required_argument, NULL, 'o' },
     { "no-progress", no_argument, NULL, OPT_NO_PROGRESS },
@@ -318,6 +328,11 @@ cmd_image (int argc, char **argv)
         case OPT_CACHE_DIR:
           o.cache_dir = optarg;
           break;
+        case OPT_BLOB_TIMEOUT:
+          if ((rc = cli_parse_blob_timeout ("image", optarg, &o.blob_timeout)) != 0)
+            goto out;
+          rc = EXIT_FAIL;
+          break;
         case OPT_JOBS:
           {
             char *end;
@@ -341,6 +356,17 @@ cmd_image (int argc, char **argv)
           break;
         case OPT_CA_CERT:
           o.ca_cert = optarg;
+          break;
+        case OPT_CERT_DIR:
+          o.cert_dir = optarg;
+          break;
+        case OPT_CREDS:
+          if (strchr (optarg, ':') == NULL || optarg[0] == ':')
+            {
+              rc = cli_usage_error ("image", "--creds: give USER:PASSWORD");
+              goto out;
+            }
+          o.creds = optarg;
           break;
         case OPT_JSON:
           json = 1;

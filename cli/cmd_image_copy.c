@@ -40,6 +40,7 @@ static const char copy_help[] =
   "                             (default /etc/containers/certs.d, /etc/docker/certs.d)\n"
   "      --ca-cert FILE         CA bundle for registry TLS\n"
   CLI_HELP_REGISTRY_OPTIONS
+  CLI_HELP_BLOB_TIMEOUT
   "      --cache-dir DIR        blob cache (default $XDG_CACHE_HOME/enclaver)\n"
   "      --platform OS/ARCH[/V] the platform to pick from a source index\n"
   "      --no-progress          no per-blob progress\n"
@@ -61,6 +62,7 @@ enum
   OPT_CACHE_DIR,
   OPT_PLATFORM,
   OPT_NO_PROGRESS,
+  OPT_BLOB_TIMEOUT,
 };
 
 int
@@ -77,6 +79,7 @@ cmd_image_copy (int argc, char **argv)
     { "cache-dir", required_argument, NULL, OPT_CACHE_DIR },
     { "platform", required_argument, NULL, OPT_PLATFORM },
     { "no-progress", no_argument, NULL, OPT_NO_PROGRESS },
+    { "blob-timeout", required_argument, NULL, OPT_BLOB_TIMEOUT },
     { "output", required_argument, NULL, 'o' },
     { "help", no_argument, NULL, 'h' },
     CLI_COMMON_LONGOPTS,
@@ -132,6 +135,10 @@ cmd_image_copy (int argc, char **argv)
         break;
       case OPT_NO_PROGRESS:
         o.src.progress = 0;
+        break;
+      case OPT_BLOB_TIMEOUT:
+        if ((rc = cli_parse_blob_timeout ("image copy", optarg, &o.src.blob_timeout)) != 0)
+          return rc;
         break;
       case 'o':
         if (strcmp (optarg, "json") == 0)

@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <stdio.h>
+#include <string.h>
 #include <jansson.h>
 
 #include <enclaver/loader.h>
@@ -9,7 +10,7 @@
 #include "util.h"
 
 static const char plugins_help[] =
-  "Usage: enclaver plugins [--json] [OPTIONS]\n"
+  "Usage: enclaver plugins [-o text|json] [OPTIONS]\n"
   "\n"
   "List every stage plugin found along the plugin search path, in search order:\n"
   "  1. --plugin-dir DIR (repeatable)\n"
@@ -18,9 +19,16 @@ static const char plugins_help[] =
   "  4. the installed stage directory (pkglibdir)\n"
   "A stage found earlier shadows later files of the same name.  Files that are not\n"
   "valid stages (wrong ABI, missing descriptor, load errors) are reported as warnings.\n"
+  "Each stage is listed with its options (name, type, default, description), read from\n"
+  "the stage's descriptor: the built-in stages, the shipped plugins (prune, pcr-pin,\n"
+  "provenance, sbom) and any third-party stage alike.  Lua stages (`- lua: FILE`) are not\n"
+  "files of this kind: they take the options their script reads.\n"
   "\n"
   "Options:\n"
-  "      --json             print [{\"name\",\"path\",\"abi\",\"description\",\"options\":[...]}]\n"
+  "  -o, --output FORMAT    text (the default) or json: [{\"name\", \"path\", \"abi\",\n"
+  "                         \"description\", \"options\": [{\"name\", \"type\", \"default\",\n"
+  "                         \"required\", \"description\"}]}]\n"
+  "      --json             the same as -o json\n"
   "      --search-path      print the directories searched, one per line, and exit\n" CLI_COMMON_HELP
   "  -h, --help             this help\n"
   "\n"
@@ -39,6 +47,7 @@ int
 cmd_plugins (int argc, char **argv)
 {
   static const struct option longopts[] = {
+    { "output", required_argument, NULL, 'o' },
     { "json", no_argument, NULL, 'j' },
     { "search-path", no_argument, NULL, 's' },
     { "help", no_argument, NULL, 'h' },
@@ -51,10 +60,18 @@ cmd_plugins (int argc, char **argv)
   const char *const *dirs;
   size_t i;
 
-  while ((c = cli_getopt (argc, argv, "h" CLI_COMMON_SHORTOPTS, longopts)) != -1)
+  while ((c = cli_getopt (argc, argv, "o:h" CLI_COMMON_SHORTOPTS, longopts)) != -1)
     {
       switch (c)
         {
+        case 'o':
+          if (strcmp (optarg, "json") == 0)
+            json = 1;
+          else if (strcmp (optarg, "text") == 0)
+            json = 0;
+          else
+            return cli_usage_error ("plugins", "--output wants text or json, got '%s'", optarg);
+          break;
         case 'j':
           json = 1;
           break;

@@ -30,6 +30,14 @@ enum
  * with the text's own option descriptions. */
 #define CLI_COMMON_HELP "\001common\n"
 
+/* --blob-timeout SECONDS (build, image, image copy): the deadline of one registry
+ * request, retries included (docs/image.md "Retries"). */
+#define CLI_HELP_BLOB_TIMEOUT                                                                  \
+  "      --blob-timeout SECONDS each blob or manifest, with its retries, must be done in\n"    \
+  "                             this time (default 1800; ENCLAVER_BLOB_TIMEOUT)\n"
+/* Parse the argument of --blob-timeout: 0 with *out, or the usage error's exit code. */
+int cli_parse_blob_timeout (const char *cmd, const char *arg, long *out);
+
 /* Help lines shared by the commands that talk to registries (build, image, run). */
 #define CLI_HELP_REGISTRY_OPTIONS                                                              \
   "      --insecure-registry H  allow plain HTTP for registry H[:PORT] (repeatable; loopback\n" \

@@ -1,6 +1,7 @@
 /* enclaver CLI: helpers shared by the subcommands. */
 #include "config.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,6 +67,18 @@ cli_usage_error (const char *cmd, const char *fmt, ...)
   va_end (ap);
   fprintf (stderr, "\nTry '%s%s --help'.\n", cli_program_prefix, cmd);
   return EXIT_USAGE;
+}
+
+int
+cli_parse_blob_timeout (const char *cmd, const char *arg, long *out)
+{
+  char *end;
+  errno = 0;
+  long n = strtol (arg, &end, 10);
+  if (errno || end == arg || *end || n < 1 || n > 86400)
+    return cli_usage_error (cmd, "--blob-timeout: '%s' is not a number of seconds from 1 to 86400", arg);
+  *out = n;
+  return 0;
 }
 
 int

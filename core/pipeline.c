@@ -157,6 +157,29 @@ enclaver_pipeline_append (enclaver_pipeline_t *p, const struct enclaver_stage_de
   return enclaver_pipeline_append_as (p, desc, NULL, opts, n_opts, err);
 }
 
+/* Whether override KEY ("NAME.OPTION") is for instance NAME (nl = strlen (NAME)). */
+static int
+override_for (const char *key, const char *name, size_t nl)
+{
+  return strncmp (key, name, nl) == 0 && key[nl] == '.' && strchr (key + nl + 1, '.') == NULL;
+}
+
+size_t
+enclaver_pipeline_overrides_for (enclaver_pipeline_t *p, const char *name, struct enclaver_kv **out)
+{
+  size_t i, n = 0, nl = strlen (name);
+  struct enclaver_kv *kv = xreallocarray (NULL, p->n_overrides + 1, sizeof *kv);
+  for (i = 0; i < p->n_overrides; i++)
+    if (override_for (p->overrides[i].key, name, nl))
+      {
+        p->override_used[i] = 1;
+        kv[n].key = p->overrides[i].key + nl + 1;
+        kv[n++].value = p->overrides[i].value;
+      }
+  *out = kv;
+  return n;
+}
+
 /* The entry's options with the overrides for stage NAME applied (replacing a value or
  * adding the key); *out is malloc'd, its strings borrowed. */
 static size_t
@@ -170,7 +193,7 @@ merge_overrides (enclaver_pipeline_t *p, const char *name, const struct enclaver
   for (i = 0; i < p->n_overrides; i++)
     {
       const char *k = p->overrides[i].key;
-      if (strncmp (k, name, nl) != 0 || k[nl] != '.' || strchr (k + nl + 1, '.'))
+      if (!override_for (k, name, nl))
         continue;
       p->override_used[i] = 1;
       for (j = 0; j < n; j++)
@@ -189,6 +212,13 @@ int
 enclaver_pipeline_append_as (enclaver_pipeline_t *p, const struct enclaver_stage_desc *desc, const char *name,
                              const struct enclaver_kv *opts_in, size_t n_in, enclaver_error_t *err)
 {
+  return enclaver_pipeline_append_flags (p, desc, name, opts_in, n_in, 0, err);
+}
+
+int
+enclaver_pipeline_append_flags (enclaver_pipeline_t *p, const struct enclaver_stage_desc *desc, const char *name,
+                                const struct enclaver_kv *opts_in, size_t n_in, unsigned flags, enclaver_error_t *err)
+{
   struct enclaver_stage *s;
   const struct enclaver_stage_option *o;
   cleanup_free struct enclaver_kv *opts = NULL;
@@ -206,7 +236,15 @@ enclaver_pipeline_append_as (enclaver_pipeline_t *p, const struct enclaver_stage
   s->source = xasprintf ("stage:%s:%u", s->name, s->index);
   if (desc->config_size)
     s->config = xmalloc0 (desc->config_size);
-  n_opts = merge_overrides (p, s->name, opts_in, n_in, &opts);
+  if (flags & ENCLAVER_PIPELINE_OWN_OVERRIDES)
+    {
+      opts = xreallocarray (NULL, n_in + 1, sizeof *opts);
+      for (i = 0; i < n_in; i++)
+        opts[i] = opts_in[i];
+      n_opts = n_in;
+    }
+  else
+    n_opts = merge_overrides (p, s->name, opts_in, n_in, &opts);
 
   for (i = 0; i < n_opts; i++)
     {

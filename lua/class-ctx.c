@@ -22,8 +22,7 @@ ctx_log (lua_State *L)
   int level = luaL_checkoption (L, a, NULL, levels);
   const char *msg = luaL_checkstring (L, a + 1);
   char src[300];
-  snprintf (src, sizeof src, "lua:%s", s->display);
-  enclaver_log (lv[level], src, "%s", msg);
+  enclaver_log (lv[level], lscript_log_source (s, src, sizeof src), "%s", msg);
   return 0;
 }
 

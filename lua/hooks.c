@@ -195,6 +195,7 @@ lua_stage_init (enclaver_stage_t *st, enclaver_error_t *err)
   if (s == NULL)
     return -1;
   s->is_stage = 1;
+  s->log_source = xasprintf ("stage:%s:%u", enclaver_stage_name (st), enclaver_stage_index (st));
   /* Compile now so syntax errors stop the build before any stage runs; run()
    * compiles again once the manifest directory (for message names) is known. */
   if (lscript_load (s, err) < 0)
@@ -320,8 +321,9 @@ enclaver_lua_pipeline_append (enclaver_pipeline_t *p, const char *script, const 
   cleanup_free char *name = NULL;
   json_t *o = json_object ();
   cleanup_free char *text = NULL;
+  cleanup_free struct enclaver_kv *over = NULL;
   struct enclaver_kv kv[2];
-  size_t i;
+  size_t i, n_over;
 
   if (script == NULL || *script == '\0')
     {
@@ -338,6 +340,19 @@ enclaver_lua_pipeline_append (enclaver_pipeline_t *p, const char *script, const 
                                       opts[i].key);
         }
     }
+  /* `--stage-opt lua:NAME.KEY=VALUE` sets (or replaces) options[KEY] of the script. */
+  name = lua_instance_name (script);
+  n_over = enclaver_pipeline_overrides_for (p, name, &over);
+  for (i = 0; i < n_over; i++)
+    {
+      json_t *v = json_string (over[i].value);
+      if (v == NULL || json_object_set_new (o, over[i].key, v) < 0)
+        {
+          json_decref (o);
+          return enclaver_make_error (err, EINVAL, "--stage-opt %s.%s: the value is not valid UTF-8", name,
+                                      over[i].key);
+        }
+    }
   text = json_dumps (o, JSON_COMPACT);
   json_decref (o);
   if (text == NULL)
@@ -346,8 +361,7 @@ enclaver_lua_pipeline_append (enclaver_pipeline_t *p, const char *script, const 
   kv[0].value = (char *) script;
   kv[1].key = (char *) "options";
   kv[1].value = text;
-  name = lua_instance_name (script);
-  return enclaver_pipeline_append_as (p, &lua_stage_desc, name, kv, 2, err);
+  return enclaver_pipeline_append_flags (p, &lua_stage_desc, name, kv, 2, ENCLAVER_PIPELINE_OWN_OVERRIDES, err);
 }
 
 static int

@@ -17,3 +17,6 @@ tests_lua_test_lua_CFLAGS = $(AM_CFLAGS) $(DEPS_CFLAGS)
 tests_lua_test_lua_LDADD = libenclaver.la libenclaver_util.la $(DEPS_LIBS)
 TESTS += tests/lua/cli.sh
 EXTRA_DIST += tests/lua/cli.sh
+# One name for a Lua stage in its logs, errors, events and --stage-opt (issue 18).
+TESTS += tests/lua/names.sh
+EXTRA_DIST += tests/lua/names.sh

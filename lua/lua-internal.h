@@ -42,6 +42,7 @@ struct lscript
   int is_stage;
   char *path;         /* absolute path of the script */
   char *display;      /* name used in messages (chunk name without '@') */
+  char *log_source;   /* source of its log lines: "stage:lua:NAME:INDEX" for a stage, NULL: "lua:DISPLAY" */
   char *base_dir;     /* read_file root (manifest dir); NULL = ask the context */
   char *manifest_json; /* manifest given at attach time, as JSON (may be NULL) */
 
@@ -82,6 +83,10 @@ struct lscript *lscript_new (const char *path, const char *display, lua_CFunctio
                              enclaver_error_t *err) ENCLAVER_INTERNAL;
 void lscript_unref (struct lscript *s) ENCLAVER_INTERNAL;
 struct lscript *lscript_get (lua_State *L) ENCLAVER_INTERNAL;
+/* The log source of the script's own lines (ctx.log, print): the stage's
+ * "stage:lua:NAME:INDEX", so they carry the name its events and errors have, or
+ * "lua:DISPLAY" for a hook script.  Written into buf. */
+const char *lscript_log_source (const struct lscript *s, char *buf, size_t size) ENCLAVER_INTERNAL;
 /* Read and compile the script (text only); leaves the chunk on the stack. */
 int lscript_load (struct lscript *s, enclaver_error_t *err) ENCLAVER_INTERNAL;
 /* Apply limits from the context parameters (defaults when ctx is NULL). */

@@ -203,8 +203,7 @@ l_print (lua_State *L)
       luaL_addvalue (&b);
     }
   luaL_pushresult (&b);
-  snprintf (src, sizeof src, "lua:%s", s->display);
-  enclaver_log (ENCLAVER_LOG_INFO, src, "%s", lua_tostring (L, -1));
+  enclaver_log (ENCLAVER_LOG_INFO, lscript_log_source (s, src, sizeof src), "%s", lua_tostring (L, -1));
   return 0;
 }
 
@@ -568,10 +567,21 @@ l_panic (lua_State *L)
 {
   struct lscript *s = lscript_get (L);
   const char *msg = lua_type (L, -1) == LUA_TSTRING ? lua_tostring (L, -1) : "?";
-  enclaver_log (ENCLAVER_LOG_ERROR, "lua", "%s: unprotected error: %s", s ? s->display : "?", msg);
+  char src[300];
+  enclaver_log (ENCLAVER_LOG_ERROR, s ? lscript_log_source (s, src, sizeof src) : "lua", "%s: unprotected error: %s",
+                s ? s->display : "?", msg);
   if (s && s->panic_jmp)
     longjmp (*s->panic_jmp, 1);
   abort ();
+}
+
+const char *
+lscript_log_source (const struct lscript *s, char *buf, size_t size)
+{
+  if (s->log_source)
+    return s->log_source;
+  snprintf (buf, size, "lua:%s", s->display);
+  return buf;
 }
 
 struct lscript *
@@ -631,6 +641,7 @@ lscript_unref (struct lscript *s)
   free (s->events);
   free (s->path);
   free (s->display);
+  free (s->log_source);
   free (s->base_dir);
   free (s->manifest_json);
   free (s->fail_msg);

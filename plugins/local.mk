@@ -18,6 +18,13 @@ plugins_pcr_pin_la_CFLAGS = $(AM_CFLAGS) $(DEPS_CFLAGS)
 plugins_pcr_pin_la_LDFLAGS = $(AM_LDFLAGS) $(STAGE_MODULE_FLAGS)
 plugins_pcr_pin_la_LIBADD = $(PLUGIN_LIBS) $(JANSSON_LIBS)
 
+# provenance (issue 18): in-toto/SLSA provenance of the EIF, DSSE-signed with the PCR8 key.
+ENCLAVER_STAGES += plugins/provenance.la
+plugins_provenance_la_SOURCES = plugins/provenance/provenance.c
+plugins_provenance_la_CFLAGS = $(AM_CFLAGS) $(DEPS_CFLAGS)
+plugins_provenance_la_LDFLAGS = $(AM_LDFLAGS) $(STAGE_MODULE_FLAGS)
+plugins_provenance_la_LIBADD = $(PLUGIN_LIBS) $(JANSSON_LIBS) $(CRYPTO_LIBS)
+
 # sbom (issue 18 part A): SPDX 2.3 JSON of the rootfs, docs/plugins/sbom.md.
 ENCLAVER_STAGES += plugins/sbom.la
 plugins_sbom_la_SOURCES = plugins/sbom/sbom.c

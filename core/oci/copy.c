@@ -261,7 +261,7 @@ to_registry (const struct enclaver_image *img, const struct oci_cache *c, const 
              const struct enclaver_image_copy_options *o, struct enclaver_image_copy_result *res, enclaver_error_t *err)
 {
   struct oci_registry_options ro = { o->src.insecure_registries, o->src.ca_cert, o->src.progress, o->src.cert_dir,
-                                     o->dest_creds ? o->dest_creds : o->src.creds };
+                                     o->dest_creds ? o->dest_creds : o->src.creds, o->src.blob_timeout };
   struct oci_registry *r = oci_registry_new (ref->api_host, ref->domain, &ro, err);
   struct oci_push_stats st = { 0 };
   const char *same_src = src && src->transport == ENCLAVER_TRANSPORT_REGISTRY && strcmp (src->domain, ref->domain) == 0

@@ -844,7 +844,7 @@ enclaver_image_fetch (const char *source, const struct enclaver_image_options *o
     default:
       {
         struct oci_registry_options ro = { opts->insecure_registries, opts->ca_cert, opts->progress,
-                                           opts->cert_dir, opts->creds };
+                                           opts->cert_dir, opts->creds, opts->blob_timeout };
         if (!opts->offline && (f->reg = oci_registry_new (f->ref->api_host, f->ref->domain, &ro, err)) == NULL)
           goto out;
         if (registry_root (f, &root, err) < 0)

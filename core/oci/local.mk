@@ -13,11 +13,11 @@ stages_fetch_la_LIBADD = $(STAGE_MODULE_LIBS)
 # Tests.  test-oci-unit compiles the internal sources it exercises directly.
 OCI_TEST_LIBS = libenclaver.la libenclaver_util.la $(DEPS_LIBS)
 check_PROGRAMS += tests/oci/test-oci-unit tests/oci/test-oci-layer
-TESTS += tests/oci/test-oci-unit tests/oci/test-oci-layer tests/oci/local.sh tests/oci/registry.sh tests/oci/push.sh \
+TESTS += tests/oci/test-oci-unit tests/oci/test-oci-layer tests/oci/local.sh tests/oci/registry.sh tests/oci/faults.sh tests/oci/push.sh \
 	tests/oci/stage.sh tests/oci/transports.sh tests/oci/sources.sh tests/oci/daemon.sh
-TESTS += tests/oci/cache.sh tests/oci/fetchlog.sh tests/oci/copy-archive.sh tests/oci/progress.sh
-EXTRA_DIST += tests/oci/cache.sh tests/oci/fetchlog.sh tests/oci/copy-archive.sh tests/oci/progress.sh tests/oci/ptyrun.py docs/cache.md
-EXTRA_DIST += tests/oci/transports.sh tests/oci/sources.sh tests/oci/daemon.sh tests/oci/contained.sh tests/oci/local.sh tests/oci/registry.sh tests/oci/push.sh tests/oci/stage.sh tests/oci/ocitest.sh tests/oci/tokenserver.py \
+TESTS += tests/oci/cache.sh tests/oci/fetchlog.sh tests/oci/copy-archive.sh tests/oci/progress.sh tests/oci/tls.sh
+EXTRA_DIST += tests/oci/cache.sh tests/oci/fetchlog.sh tests/oci/copy-archive.sh tests/oci/progress.sh tests/oci/tls.sh tests/oci/ptyrun.py docs/cache.md
+EXTRA_DIST += tests/oci/transports.sh tests/oci/sources.sh tests/oci/daemon.sh tests/oci/contained.sh tests/oci/local.sh tests/oci/registry.sh tests/oci/faults.sh tests/oci/push.sh tests/oci/stage.sh tests/oci/ocitest.sh tests/oci/tokenserver.py \
 	tests/oci/faultproxy.py tests/oci/mkimage.py
 
 tests_oci_test_oci_unit_SOURCES = tests/oci/test-oci-unit.c core/oci/ref.c core/oci/pathlike.c core/oci/platform.c \

@@ -13,6 +13,13 @@
 
 /* Limits (OCI.md §4.6). */
 #define OCI_MAX_DOC (4u << 20)        /* manifest / index / config / archive JSON member */
+/* Registry time bounds (docs/image.md "Retries"): each request (one blob or manifest,
+ * every retry and wait included) ends within the deadline; a response that moves no
+ * byte for the stall time is cut and retried, and that time halves with each retry. */
+#define OCI_BLOB_TIMEOUT_DEFAULT 1800 /* s; --blob-timeout, ENCLAVER_BLOB_TIMEOUT */
+#define OCI_BLOB_TIMEOUT_MAX 86400
+#define OCI_STALL_S 60L               /* first attempt; then 30, 15, 8, 4 s */
+#define OCI_STALL_MIN_S 4L
 #define OCI_MAX_TOKEN (64u << 10)     /* token response */
 #define OCI_MAX_ERROR_BODY (64u << 10)
 #define OCI_MAX_INDEX_DEPTH 4
@@ -231,6 +238,7 @@ struct oci_registry_options
   int progress;
   const char *cert_dir; /* see enclaver_image_options */
   const char *creds;    /* "USER:PASSWORD" or NULL */
+  long blob_timeout;    /* seconds; 0: $ENCLAVER_BLOB_TIMEOUT, else OCI_BLOB_TIMEOUT_DEFAULT */
 };
 struct oci_registry *oci_registry_new (const char *host, const char *display_host,
                                        const struct oci_registry_options *o, enclaver_error_t *err) ENCLAVER_INTERNAL;

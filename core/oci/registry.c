@@ -47,6 +47,8 @@ struct oci_registry
   pthread_mutex_t share_lock[CURL_LOCK_DATA_LAST];
   long retry_ms;
   int max_attempts;
+  long deadline_ms; /* one request (a blob or manifest) with all its retries */
+  long stall_s;     /* the first attempt's stall time; halved at each retry */
 };
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
@@ -219,6 +221,26 @@ oci_registry_new (const char *host, const char *display, const struct oci_regist
   if (r->retry_ms < 0 || r->retry_ms > 60000)
     r->retry_ms = 500;
   r->max_attempts = 5;
+  long t = o ? o->blob_timeout : 0;
+  if (t <= 0 && (e = getenv ("ENCLAVER_BLOB_TIMEOUT")) && *e)
+    {
+      char *end;
+      errno = 0;
+      t = strtol (e, &end, 10);
+      if (errno || *end || t < 1 || t > OCI_BLOB_TIMEOUT_MAX)
+        {
+          enclaver_make_error (err, EINVAL, "ENCLAVER_BLOB_TIMEOUT='%s' is not a number of seconds from 1 to %d", e,
+                               OCI_BLOB_TIMEOUT_MAX);
+          oci_registry_free (r);
+          return NULL;
+        }
+    }
+  r->deadline_ms = 1000L * (t > 0 ? t : OCI_BLOB_TIMEOUT_DEFAULT);
+  /* for tests: a short stall time, so a stalled response is cut and resumed at once */
+  e = getenv ("ENCLAVER_STALL_TIMEOUT");
+  r->stall_s = e ? strtol (e, NULL, 10) : OCI_STALL_S;
+  if (r->stall_s < 1 || r->stall_s > 600)
+    r->stall_s = OCI_STALL_S;
   return r;
 }
 
@@ -484,7 +506,7 @@ oci_registry_display (const struct oci_registry *r)
 }
 
 static void
-common_opts (struct oci_registry *r, CURL *c, int allow_http)
+common_opts (struct oci_registry *r, CURL *c, int allow_http, long stall_s)
 {
   curl_easy_setopt (c, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt (c, CURLOPT_FOLLOWLOCATION, 1L);
@@ -494,7 +516,7 @@ common_opts (struct oci_registry *r, CURL *c, int allow_http)
   curl_easy_setopt (c, CURLOPT_PROTOCOLS_STR, allow_http ? "http,https" : "https");
   curl_easy_setopt (c, CURLOPT_CONNECTTIMEOUT, 30L);
   curl_easy_setopt (c, CURLOPT_LOW_SPEED_LIMIT, 1L);
-  curl_easy_setopt (c, CURLOPT_LOW_SPEED_TIME, 60L);
+  curl_easy_setopt (c, CURLOPT_LOW_SPEED_TIME, stall_s);
   curl_easy_setopt (c, CURLOPT_USERAGENT, "enclaver/" PACKAGE_VERSION);
   curl_easy_setopt (c, CURLOPT_SHARE, r->share);
   /* HTTP/2 where the registry offers it over TLS (ALPN), HTTP/1.1 otherwise. */
@@ -598,7 +620,8 @@ fetch_token (struct oci_registry *r, const struct oci_challenge *ch, const char 
   x.content_length = -1;
   x.mem_max = OCI_MAX_TOKEN;
   x.expect_size = -1;
-  common_opts (r, c, realm_http);
+  common_opts (r, c, realm_http, OCI_STALL_S);
+  curl_easy_setopt (c, CURLOPT_TIMEOUT_MS, r->deadline_ms);
   curl_easy_setopt (c, CURLOPT_URL, url);
   curl_easy_setopt (c, CURLOPT_HEADERFUNCTION, header_cb);
   curl_easy_setopt (c, CURLOPT_HEADERDATA, &x);
@@ -786,14 +809,32 @@ backoff_ms (struct oci_registry *r, int n, const char *retry_after)
   return ms;
 }
 
-/* Say that we retry (at normal verbosity: a silent wait looks like a hang), then wait. */
-static void
-retry_wait (struct oci_registry *r, const struct xfer *x, const char *how, long ms, const char *why)
+/* Say that we retry (at normal verbosity: a silent wait looks like a hang), then wait;
+ * -1 with *err, without waiting, when the retry would start after the deadline END. */
+static int
+retry_wait (struct oci_registry *r, const struct xfer *x, const char *how, long ms, const char *why, double end,
+            enclaver_error_t *err)
 {
+  if (oci_now_s () + (double) ms / 1000.0 >= end)
+    return enclaver_make_error (err, ETIMEDOUT,
+                                "registry %s: %s: %s, and a retry in %g s would pass its deadline of %ld s "
+                                "(--blob-timeout SECONDS or ENCLAVER_BLOB_TIMEOUT raise it)",
+                                r->display, x->what, why, (double) ms / 1000.0, r->deadline_ms / 1000);
   enclaver_log_info ("registry %s: %s: %s in %g s: %s", r->display, x->what, how, (double) ms / 1000.0, why);
   struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
   while (nanosleep (&ts, &ts) < 0 && errno == EINTR)
     ;
+  return 0;
+}
+
+/* The error of a request that ran out of time. */
+static int
+deadline_error (struct oci_registry *r, const struct xfer *x, int attempt, enclaver_error_t *err)
+{
+  return enclaver_make_error (err, ETIMEDOUT,
+                              "registry %s: %s: not done within its deadline of %ld s (attempt %d of %d; "
+                              "--blob-timeout SECONDS or ENCLAVER_BLOB_TIMEOUT raise it)",
+                              r->display, x->what, r->deadline_ms / 1000, attempt + 1, r->max_attempts);
 }
 
 /* Perform path (e.g. "/v2/x/manifests/tag") on the registry.  x carries the body target. */
@@ -801,9 +842,19 @@ int
 oci_registry_request (struct oci_registry *r, const char *path, const char *accept, const char *scope,
                       struct xfer *x, enclaver_error_t *err)
 {
-  int attempt = 0, auth_rounds = 0, no_progress = 0;
+  /* attempt: retries so far, of every kind (a resume included): at most
+   * max_attempts requests in all, within one deadline. */
+  int attempt = 0, auth_rounds = 0;
+  double end = oci_now_s () + (double) r->deadline_ms / 1000.0;
   for (;;)
     {
+      long left_ms = (long) ((end - oci_now_s ()) * 1000.0);
+      if (left_ms <= 0)
+        return deadline_error (r, x, attempt, err);
+      /* A response that moves no byte for this long is cut: 60 s, halved at each retry. */
+      long stall_s = r->stall_s >> (attempt < 8 ? attempt : 8);
+      if (stall_s < OCI_STALL_MIN_S)
+        stall_s = r->stall_s < OCI_STALL_MIN_S ? r->stall_s : OCI_STALL_MIN_S;
       pthread_mutex_lock (&r->lock);
       cleanup_free char *scheme = r->scheme ? xstrdup (r->scheme) : NULL;
       pthread_mutex_unlock (&r->lock);
@@ -855,7 +906,10 @@ oci_registry_request (struct oci_registry *r, const char *path, const char *acce
           curl_easy_setopt (c, CURLOPT_SEEKDATA, x);
           curl_easy_setopt (c, CURLOPT_INFILESIZE_LARGE, (curl_off_t) (x->has_body ? x->up_len : 0));
         }
-      common_opts (r, c, r->http_ok);
+      common_opts (r, c, r->http_ok, stall_s);
+      curl_easy_setopt (c, CURLOPT_TIMEOUT_MS, left_ms);
+      if (left_ms < 30000)
+        curl_easy_setopt (c, CURLOPT_CONNECTTIMEOUT_MS, left_ms);
       curl_easy_setopt (c, CURLOPT_URL, url);
       curl_easy_setopt (c, CURLOPT_HTTPHEADER, hdrs);
       curl_easy_setopt (c, CURLOPT_HEADERFUNCTION, header_cb);
@@ -918,7 +972,8 @@ oci_registry_request (struct oci_registry *r, const char *path, const char *acce
             char how[48], why[32];
             snprintf (how, sizeof how, "retrying (%d/%d)", attempt + 1, r->max_attempts);
             snprintf (why, sizeof why, "HTTP %ld", x->status);
-            retry_wait (r, x, how, backoff_ms (r, attempt - 1, x->retry_after), why);
+            if (retry_wait (r, x, how, backoff_ms (r, attempt - 1, x->retry_after), why, end, err) < 0)
+              return -1;
           }
           continue;
         }
@@ -954,17 +1009,15 @@ oci_registry_request (struct oci_registry *r, const char *path, const char *acce
           return enclaver_make_error (err, EIO, "registry %s: %s: %s", r->display, x->what, curl_easy_strerror (cc));
         }
       uint64_t after = x->sink ? x->sink->n : 0;
+      if (cc == CURLE_OPERATION_TIMEDOUT && oci_now_s () >= end - 0.05)
+        return deadline_error (r, x, attempt, err);
       attempt++;
-      if (after > before)
-        no_progress = 0;
-      else
-        no_progress++;
-      if (no_progress >= r->max_attempts || attempt >= 4 * r->max_attempts)
-        return enclaver_make_error (err, EIO, "registry %s: %s: %s (gave up after %d attempts)", r->display, x->what,
-                                    curl_easy_strerror (cc), attempt);
+      if (attempt >= r->max_attempts)
+        return enclaver_make_error (err, EIO, "registry %s: %s: %s (gave up after %d attempts%s)", r->display, x->what,
+                                    curl_easy_strerror (cc), attempt, after > 0 ? ", resumed each time" : "");
       {
         /* The system's reason ("connection refused") says more than libcurl's. */
-        char how[64], why[128];
+        char how[96], why[128];
         if (os_errno > 0)
           {
             snprintf (why, sizeof why, "%s", strerror ((int) os_errno));
@@ -972,11 +1025,14 @@ oci_registry_request (struct oci_registry *r, const char *path, const char *acce
           }
         else
           snprintf (why, sizeof why, "%s", curl_easy_strerror (cc));
-        if (no_progress == 0)
-          snprintf (how, sizeof how, "resuming at byte %llu", (unsigned long long) after);
+        if (after > before)
+          snprintf (how, sizeof how, "resuming at byte %llu (%d/%d)", (unsigned long long) after, attempt + 1,
+                    r->max_attempts);
         else
-          snprintf (how, sizeof how, "retrying (%d/%d)", no_progress + 1, r->max_attempts);
-        retry_wait (r, x, how, backoff_ms (r, no_progress > 0 ? no_progress - 1 : 0, NULL), why);
+          snprintf (how, sizeof how, "retrying (%d/%d)", attempt + 1, r->max_attempts);
+        /* a cut that made progress is resumed after the base delay; none backs off */
+        if (retry_wait (r, x, how, backoff_ms (r, after > before ? 0 : attempt - 1, NULL), why, end, err) < 0)
+          return -1;
       }
     }
 }

@@ -197,6 +197,8 @@ struct enclaver_image_options
   const char *cert_dir;   /* certs.d-style directory: DIR/HOST[:PORT]/{*.crt CA, *.cert + *.key
                            * client}; NULL = /etc/containers/certs.d, then /etc/docker/certs.d */
   const char *creds;      /* "USER:PASSWORD" for every registry; NULL = the credential files */
+  long blob_timeout;      /* seconds one registry request (a blob or manifest, with its retries)
+                           * may take; 0 = $ENCLAVER_BLOB_TIMEOUT, else 1800 */
 };
 
 void enclaver_image_options_init (struct enclaver_image_options *opts);

@@ -60,6 +60,18 @@ int enclaver_pipeline_append_as (enclaver_pipeline_t *p, const struct enclaver_s
  * Copied.  Fails on a key without a '.'. */
 int enclaver_pipeline_set_overrides (enclaver_pipeline_t *p, const struct enclaver_kv *kv, size_t n,
                                      enclaver_error_t *err);
+/* For a binding that hands the overrides of its stages on itself (the Lua stage puts
+ * them into the script's options table): the overrides "NAME.KEY" of instance NAME, as
+ * KEY = value pairs borrowed from the pipeline, in the order given; marked as taken.
+ * *out is malloc'd (free it); returns how many.  Append the stage with
+ * enclaver_pipeline_append_flags (..., ENCLAVER_PIPELINE_OWN_OVERRIDES, ...) so that they
+ * are not applied to its descriptor's options a second time. */
+size_t enclaver_pipeline_overrides_for (enclaver_pipeline_t *p, const char *name, struct enclaver_kv **out);
+#define ENCLAVER_PIPELINE_OWN_OVERRIDES 0x1u
+/* enclaver_pipeline_append_as with flags (ENCLAVER_PIPELINE_OWN_OVERRIDES). */
+int enclaver_pipeline_append_flags (enclaver_pipeline_t *p, const struct enclaver_stage_desc *desc, const char *name,
+                                    const struct enclaver_kv *opts, size_t n_opts, unsigned flags,
+                                    enclaver_error_t *err);
 /* The first override no appended stage took (its stage is not in the pipeline), or NULL. */
 const char *enclaver_pipeline_unused_override (const enclaver_pipeline_t *p);
 /* Append a stage found by name along the loader's search path. */

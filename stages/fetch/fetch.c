@@ -3,7 +3,8 @@
  * blob cache and store it in the context slot "image" (type "enclaver.image").
  *
  * Context parameters read: platform, cache-dir, jobs, pull, offline,
- * insecure-registry (comma-separated host[:port] list), ca-cert, progress (false:
+ * insecure-registry (comma-separated host[:port] list), ca-cert, cert-dir, blob-timeout
+ * (seconds), progress (false:
  * no progress bar; the summary line is a log record either way).  Stage options
  * (`options:` in a custom pipeline) override them. */
 #include "config.h"
@@ -25,6 +26,7 @@ struct fetch_config
   char *cache_dir;
   long long jobs;
   int metadata_only;
+  long long blob_timeout;
 };
 
 static const struct enclaver_stage_option fetch_options[] = {
@@ -36,6 +38,9 @@ static const struct enclaver_stage_option fetch_options[] = {
     "blob cache directory (default: the 'cache-dir' parameter, else $XDG_CACHE_HOME/enclaver)" },
   { ENCLAVER_OPT_INT, "jobs", "0", 0, offsetof (struct fetch_config, jobs),
     "parallel blob downloads (0 = the 'jobs' parameter, else 4)" },
+  { ENCLAVER_OPT_INT, "blob-timeout", "0", 0, offsetof (struct fetch_config, blob_timeout),
+    "seconds each blob or manifest may take with its retries (0 = the 'blob-timeout' parameter, "
+    "else $ENCLAVER_BLOB_TIMEOUT, else 1800)" },
   { ENCLAVER_OPT_BOOL, "metadata-only", "false", 0, offsetof (struct fetch_config, metadata_only),
     "fetch the manifest and config only, not the layers" },
   { 0, NULL, NULL, 0, 0, NULL },
@@ -57,7 +62,7 @@ fetch_run (enclaver_stage_t *stage, enclaver_ctx_t *ctx, enclaver_error_t *err)
     return enclaver_make_error (err, EINVAL,
                                 "no image to fetch: the manifest has no sources.app (and no --from was given)");
   enclaver_image_options_init (&o);
-  enclaver_build_image_options (ctx, &o, &keep); /* cache-dir, ca-cert, insecure-registry, progress */
+  enclaver_build_image_options (ctx, &o, &keep); /* cache-dir, ca-cert, cert-dir, insecure-registry, progress */
   o.platform = cfg && cfg->platform ? cfg->platform : enclaver_ctx_get_param (ctx, "platform");
   if (cfg && cfg->cache_dir)
     o.cache_dir = cfg->cache_dir;
@@ -79,6 +84,22 @@ fetch_run (enclaver_stage_t *stage, enclaver_ctx_t *ctx, enclaver_error_t *err)
           return enclaver_make_error (err, EINVAL, "parameter jobs: '%s' is not a number from 1 to 64", v);
         }
       o.jobs = (unsigned) (n > 32 ? 32 : n);
+    }
+  if (cfg && cfg->blob_timeout != 0)
+    {
+      if (cfg->blob_timeout < 0 || cfg->blob_timeout > 86400)
+        {
+          free (keep);
+          return enclaver_make_error (err, EINVAL, "option blob-timeout: %lld is not a number of seconds from 1 "
+                                      "to 86400", cfg->blob_timeout);
+        }
+      o.blob_timeout = (long) cfg->blob_timeout;
+    }
+  else if ((v = enclaver_ctx_get_param (ctx, "blob-timeout")) && o.blob_timeout == 0)
+    {
+      free (keep);
+      return enclaver_make_error (err, EINVAL, "parameter blob-timeout: '%s' is not a number of seconds from 1 "
+                                  "to 86400", v);
     }
 
   enclaver_stage_log_info (stage, "fetching %s", source);

@@ -8,6 +8,12 @@ push requests (POST/PUT/PATCH, with their bodies and the client's Host, so uploa
 Locations point back here) to UPSTREAM_URL.  Faults are read from PORTFILE.faults (JSON list, re-read whenever the
 file changes) as {"match": "<substring of the path>", "action": A, "count": N}:
   503 / 500 / 429   answer that status instead of forwarding (429 with Retry-After: 0)
+  503:RA, 500:RA, 429:RA   the same with Retry-After: RA, where RA is seconds ("2") or
+                    "date:N", an HTTP-date N seconds from now (RFC 9110 IMF-fixdate)
+  stall-headers     read the request, then send nothing (until the client goes, at most 120 s)
+  stall-body        send the headers and half of the body, then nothing (as above)
+  bad-range         answer a Range request with 206 and the whole blob from byte 0
+                    (Content-Range: bytes 0-…: not the range asked for)
   cut               send the headers and half of the body, then drop the connection
   corrupt           flip one byte in the middle of the body
   ignore-range      drop the Range header (the upstream answers 200 with everything)
@@ -25,7 +31,7 @@ Each rule fires count times (default 1), after letting "after" matching requests
 through (default 0); "method" limits it to one HTTP method.  Every request is logged to PORTFILE.log as
 "METHOD PATH range=<Range or -> auth=<yes|no> -> STATUS[ ACTION]", and every new TCP
 connection as "connection"."""
-import json, os, sys, threading, time, http.client
+import email.utils, json, os, select, sys, threading, time, http.client
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlparse
 
@@ -101,15 +107,40 @@ class H(BaseHTTPRequestHandler):
         except OSError:
             pass
 
+    def stall(self):
+        """Send nothing more until the client closes the connection (at most 120 s)."""
+        self.wfile.flush()
+        end = time.time() + 120
+        while time.time() < end:
+            r, _, _ = select.select([self.connection], [], [], 0.2)
+            if r:
+                try:
+                    if not self.connection.recv(4096):
+                        break
+                except OSError:
+                    break
+        self.close_connection = True
+
     def handle_any(self):
         action = take(self.command, self.path)
         rng = self.headers.get("Range")
         auth = "yes" if self.headers.get("Authorization") else "no"
         prefix = "%s %s range=%s auth=%s" % (self.command, self.path, rng or "-", auth)
-        if action in ("503", "500", "429"):
-            log("%s -> %s %s" % (prefix, action, action))
-            self.simple(int(action), b'{"errors":[{"code":"UNAVAILABLE","message":"injected"}]}',
-                        {"Retry-After": "0"} if action == "429" else None)
+        status = action.split(":", 1)[0] if action else None
+        if status in ("503", "500", "429"):
+            ra = action.split(":", 1)[1] if ":" in action else ("0" if status == "429" else None)
+            if ra and ra.startswith("date:"):
+                ra = email.utils.formatdate(time.time() + int(ra[5:]), usegmt=True)
+            log("%s -> %s %s" % (prefix, status, action))
+            n = int(self.headers.get("Content-Length") or 0)
+            if n > 0:
+                self.rfile.read(n)
+            self.simple(int(status), b'{"errors":[{"code":"UNAVAILABLE","message":"injected"}]}',
+                        {"Retry-After": ra} if ra else None)
+            return
+        if action == "stall-headers":
+            log("%s -> stall-headers" % prefix)
+            self.stall()
             return
         if action and action.startswith("redirect:"):
             log("%s -> 307 redirect" % prefix)
@@ -130,7 +161,7 @@ class H(BaseHTTPRequestHandler):
         headers = {}
         for k in ("Accept", "Authorization", "Range", "Content-Type", "Content-Range", "Host"):
             v = self.headers.get(k)
-            if v and not (k == "Range" and action == "ignore-range"):
+            if v and not (k == "Range" and action in ("ignore-range", "bad-range")):
                 headers[k] = v
         if self.command in ("POST", "PUT", "PATCH"):
             headers["Content-Length"] = str(n)
@@ -147,7 +178,11 @@ class H(BaseHTTPRequestHandler):
             b = bytearray(body)
             b[len(b) // 2] ^= 0xff
             body = bytes(b)
-        self.send_response(r.status)
+        if action == "bad-range" and rng and r.status == 200:
+            self.send_response(206)
+            self.send_header("Content-Range", "bytes 0-%d/%d" % (len(body) - 1, len(body)))
+        else:
+            self.send_response(r.status)
         for k, v in r.getheaders():
             lk = k.lower()
             if lk in ("content-length", "connection", "transfer-encoding", "date", "server"):
@@ -162,6 +197,10 @@ class H(BaseHTTPRequestHandler):
             return
         if action == "cut" and len(body) > 1:
             self.drop(body[: len(body) // 2])
+            return
+        if action == "stall-body":
+            self.wfile.write(body[: len(body) // 2])
+            self.stall()
             return
         if rate:
             step = max(1, rate // 20)

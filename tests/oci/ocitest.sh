@@ -68,13 +68,14 @@ wait_file () {
 }
 
 # start_registry NAME STORAGE SCHEME [extra YAML...]: sets REG_PORT; pid in OCI_PIDS.
-# REG_PROBE_ARGS: more curl options for the probe that waits for it (a client certificate)
+# REG_PROBE_ARGS: more curl options for the probe that waits for it (a client certificate);
+# REG_ACCESSLOG=1: the registry logs every request (protocol, User-Agent) to TEST_TMP/NAME.log
 start_registry () {
   tap_argc start_registry 3 - "$@"
   local name=$1 storage=$2 scheme=$3; shift 3
   REG_PORT=$(free_port)
   {
-    printf 'version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\n'
+    printf 'version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: %s\n' "$([ "${REG_ACCESSLOG:-0}" = 1 ] && echo false || echo true)"
     printf 'storage:\n  filesystem:\n    rootdirectory: %s\n' "$storage"
     printf 'http:\n  addr: 127.0.0.1:%s\n' "$REG_PORT"
     for line in "$@"; do printf '%s\n' "$line"; done

@@ -238,6 +238,13 @@ case $HASH in
     expect_in "... and where the credentials came from" "$ERR" "--creds"
     run_cmd "$ENCLAVER" image copy --cert-dir "$TEST_TMP/certs.d" --creds bob:s3cret "$SRC" "$A/app/rel:1"
     expect_rc "--creds: exit 0" 0
+    run_cmd "$ENCLAVER" image pull --no-progress --cache-dir "$TEST_TMP/c-auth" --cert-dir "$TEST_TMP/certs.d" "$A/app/rel:1"
+    expect_rc "image pull from the Basic auth registry without credentials: exit 1" 1
+    expect_in "... naming the registry" "$ERR" "registry $A requires authentication"
+    run_cmd "$ENCLAVER" image pull --no-progress --cache-dir "$TEST_TMP/c-auth" --cert-dir "$TEST_TMP/certs.d" \
+      --creds bob:s3cret "$A/app/rel:1"
+    expect_rc "... image pull --creds: exit 0" 0
+    expect_eq "... prints the pushed manifest's digest" "$OUT" "$SD"
     printf '{"auths":{"%s":{"auth":"%s"}}}' "$A" "$(printf bob:s3cret | base64)" >auth.json
     run_cmd env REGISTRY_AUTH_FILE="$TEST_TMP/auth.json" "$ENCLAVER" image copy -o json --cert-dir "$TEST_TMP/certs.d" \
       "$SRC" "$A/app/other:1"
