@@ -103,12 +103,13 @@ plugin_write_output (enclaver_ctx_t *ctx, const char *path, const void *data, si
 int
 plugin_read_file (const char *path, size_t max, char **out, size_t *len, enclaver_error_t *err)
 {
-  int fd = open (path, O_RDONLY | O_CLOEXEC);
+  /* FIFO-safe: a FIFO, socket or device is refused without blocking or reading it. */
+  int fd = enclaver_build_open_input (path, err);
   struct stat st;
   char *buf = NULL;
   size_t n = 0, cap = 0;
   if (fd < 0)
-    return enclaver_make_errno (err, errno, "open %s", path);
+    return -1;
   if (fstat (fd, &st) == 0 && !S_ISREG (st.st_mode))
     {
       close (fd);

@@ -24,7 +24,8 @@ char *plugin_output_path (const enclaver_ctx_t *ctx, const char *value, const ch
 int plugin_write_output (enclaver_ctx_t *ctx, const char *path, const void *data, size_t len, const char **tmp,
                          enclaver_error_t *err);
 
-/* Read a whole (host) file of at most MAX bytes, NUL-terminated.  Errors name PATH. */
+/* Read a whole (host) file of at most MAX bytes, NUL-terminated; a FIFO, socket or
+ * device is refused without blocking.  Errors name PATH. */
 int plugin_read_file (const char *path, size_t max, char **out, size_t *len, enclaver_error_t *err);
 
 /* Lowercase hex of LEN bytes into OUT (2 * LEN + 1 bytes). */

@@ -79,7 +79,7 @@ add_globs (char ***v, size_t *n, const char *list, const char *opt, enclaver_err
       char *g = more[i];
       while (*g == '/')
         g++;
-      if (check_glob (g, opt, err) < 0)
+      if (check_glob (*g ? g : more[i], opt, err) < 0)
         {
           plugin_strv_free (more);
           return -1;

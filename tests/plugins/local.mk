@@ -3,8 +3,8 @@ TESTS += tests/plugins/prune.sh tests/plugins/pcr-pin.sh
 EXTRA_DIST += tests/plugins/prune.sh tests/plugins/pcr-pin.sh
 
 # provenance (issue 18, h-prov): the in-toto/SLSA statement and its DSSE envelope.
-TESTS += tests/plugins/provenance.sh tests/plugins/listing.sh
-EXTRA_DIST += tests/plugins/provenance.sh tests/plugins/listing.sh
+TESTS += tests/plugins/provenance.sh tests/plugins/listing.sh tests/plugins/errors.sh
+EXTRA_DIST += tests/plugins/provenance.sh tests/plugins/listing.sh tests/plugins/errors.sh
 
 # sbom (issue 18 part A): SPDX 2.3 schema check, dpkg-query/apk/importlib comparisons,
 # file hashes, reproducibility, the referrer artifact.  The schema is spdx/spdx-spec's.
