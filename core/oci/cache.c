@@ -348,7 +348,7 @@ oci_cache_read (struct oci_cache *c, const char *digest, size_t max, char **out,
       free (*out);
       *out = NULL;
       unlink (p); /* a damaged cache entry: drop it so the next run fetches it again */
-      return enclaver_make_error (err, EIO, "cache: %s is corrupt (content is %s); removed it, run again", p, got);
+      return enclaver_make_error (err, EBADMSG, "cache: %s is damaged (content is %s); removed it", p, got);
     }
   return 0;
 }
@@ -665,6 +665,16 @@ verify_one (int dfd, const char *name, uint64_t *size, char **detail, enclaver_e
       return 1;
     }
   return 0;
+}
+
+int
+oci_cache_blob_damaged (const struct oci_cache *c, const char *digest, char **detail, enclaver_error_t *err)
+{
+  uint64_t size = 0;
+  cleanup_close int dfd = open (c->blobs, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0)
+    return enclaver_make_errno (err, errno, "cache: open %s", c->blobs);
+  return verify_one (dfd, digest + 7, &size, detail, err);
 }
 
 int

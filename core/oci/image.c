@@ -249,6 +249,22 @@ read_doc (struct fetch *f, const char *digest, int64_t size, int is_manifest, co
                                 (long long) size, OCI_MAX_DOC);
   if (ensure_blob (f, digest, size, is_manifest, what, declared, err) < 0)
     return -1;
+  if (oci_cache_read (&f->cache, digest, OCI_MAX_DOC, out, len, err) == 0)
+    return 0;
+  if ((*err)->status != EBADMSG)
+    return -1;
+  /* A damaged cache entry (removed by oci_cache_read): fetched again from the source
+   * when there is one to fetch it from. */
+  enclaver_log_warning ("%s: %s", what, (*err)->msg);
+  enclaver_error_release (err);
+  if (declared)
+    {
+      free (*declared);
+      *declared = NULL;
+    }
+  if (ensure_blob (f, digest, size, is_manifest, what, declared, err) < 0)
+    return enclaver_error_wrap (err, "%s: the cached copy was damaged and is removed; fetching it again failed "
+                                "(run again when the source is reachable)", what);
   return oci_cache_read (&f->cache, digest, OCI_MAX_DOC, out, len, err);
 }
 
@@ -1013,6 +1029,79 @@ out:
 }
 
 /* ------------------------------------------------------------------ JSON */
+
+int
+enclaver_image_repair_layer (const struct enclaver_image *img, size_t index, const struct enclaver_image_options *opts,
+                             enclaver_error_t *err)
+{
+  struct oci_cache c;
+  int rc = 0;
+  if (img == NULL || index >= img->n_layers || img->layers[index].path == NULL || img->cache_dir == NULL)
+    return 0;
+  const struct enclaver_image_layer *l = &img->layers[index];
+  if (oci_cache_open (&c, img->cache_dir, err) < 0)
+    return -1;
+  cleanup_free char *p = oci_cache_blob_path (&c, l->digest);
+  cleanup_free char *detail = NULL;
+  if (strcmp (p, l->path) != 0) /* read in place from a layout: not ours to repair */
+    goto out;
+  rc = oci_cache_blob_damaged (&c, l->digest, &detail, err);
+  if (rc <= 0)
+    goto out;
+  if (unlink (p) < 0 && errno != ENOENT)
+    {
+      rc = enclaver_make_errno (err, errno, "cache: layer %zu of %zu: remove the damaged %s", index + 1,
+                                img->n_layers, p);
+      goto out;
+    }
+  enclaver_log_warning ("cache: %s (layer %zu of %zu of %s) is damaged (%s): removed it", p, index + 1, img->n_layers,
+                        img->name, detail);
+  if (opts && opts->offline)
+    {
+      rc = enclaver_make_error (err, EBADMSG,
+                                "cache: %s (layer %zu of %zu of %s) was damaged (%s) and is removed; --offline: "
+                                "nothing to fetch it from: run without --offline to fetch it again "
+                                "(`enclaver image cache verify` checks every cached blob)",
+                                p, index + 1, img->n_layers, img->name, detail);
+      goto out;
+    }
+  {
+    struct enclaver_image_options o;
+    if (opts)
+      o = *opts;
+    else
+      enclaver_image_options_init (&o);
+    o.platform = img->platform;
+    o.cache_dir = img->cache_dir;
+    o.only_metadata = 0;
+    enclaver_log_info ("cache: fetching layer %zu of %zu (%s) again from %s", index + 1, img->n_layers, l->digest,
+                       img->source);
+    struct enclaver_image *again = enclaver_image_fetch (img->source, &o, err);
+    if (again == NULL)
+      {
+        rc = enclaver_error_wrap (err, "cache: %s (layer %zu of %zu of %s) was damaged (%s) and is removed; "
+                                  "fetching it again from %s failed (run again when the source is reachable, or "
+                                  "`enclaver image pull --pull %s`)",
+                                  p, index + 1, img->n_layers, img->name, detail, img->source, img->source);
+        goto out;
+      }
+    int same = again->n_layers == img->n_layers && again->layers[index].path
+               && strcmp (again->layers[index].digest, l->digest) == 0 && access (p, F_OK) == 0;
+    enclaver_image_free (again);
+    if (!same)
+      {
+        rc = enclaver_make_error (err, EBADMSG,
+                                  "cache: %s (layer %zu of %zu of %s) was damaged and is removed; %s no longer "
+                                  "gives that layer (the tag moved?): build again",
+                                  p, index + 1, img->n_layers, img->name, img->source);
+        goto out;
+      }
+    rc = 1;
+  }
+out:
+  oci_cache_close (&c);
+  return rc;
+}
 
 static json_t *
 strv_json (char **v, size_t n)

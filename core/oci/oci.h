@@ -119,6 +119,10 @@ struct oci_cache
 
 int oci_cache_open (struct oci_cache *c, const char *dir, enclaver_error_t *err) ENCLAVER_INTERNAL;
 void oci_cache_close (struct oci_cache *c) ENCLAVER_INTERNAL;
+/* Hash the cached blob of DIGEST: 0 when its content is its digest, 1 when not (*detail
+ * says what it is), -1 on a read error. */
+int oci_cache_blob_damaged (const struct oci_cache *c, const char *digest, char **detail,
+                            enclaver_error_t *err) ENCLAVER_INTERNAL;
 /* Path of a blob (malloc'd); digest must be valid. */
 char *oci_cache_blob_path (const struct oci_cache *c, const char *digest) ENCLAVER_INTERNAL;
 /* 1 when the blob is present (and has size when size >= 0), 0 when not. */

@@ -209,6 +209,14 @@ struct enclaver_image *enclaver_image_fetch (const char *source, const struct en
 void enclaver_image_free (struct enclaver_image *img);
 /* Same signature as the context's free functions. */
 void enclaver_image_free_void (void *img);
+/* After reading layer INDEX of IMG failed (its digest, DiffID or decompression): when the
+ * layer is a blob of the cache (IMG->cache_dir) whose content no longer hashes to its
+ * digest, the entry is removed (a warning names the file) and fetched again from
+ * IMG->source with OPTS (platform and cache taken from IMG; OPTS->offline: not fetched,
+ * an error says so).  1: repaired, read the layer again; 0: the blob is intact or not
+ * the cache's (the read error stands); -1 with *err naming the cache file. */
+int enclaver_image_repair_layer (const struct enclaver_image *img, size_t index,
+                                 const struct enclaver_image_options *opts, enclaver_error_t *err);
 /* The `enclaver image inspect` document (malloc'd, indented JSON):
  * {"Name","Digest","MediaType","Platform","Config":{...},"Layers":[{"Digest","Size","MediaType"}],...} */
 char *enclaver_image_to_json (const struct enclaver_image *img, enclaver_error_t *err);

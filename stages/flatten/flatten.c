@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <enclaver/build.h>
 #include <enclaver/context.h>
 #include <enclaver/image.h>
 #include <enclaver/tree.h>
@@ -73,7 +74,10 @@ flatten_run (enclaver_stage_t *st, enclaver_ctx_t *ctx, enclaver_error_t *err)
   o.lenient = c->lenient || truthy (enclaver_ctx_get_param (ctx, "lenient"));
   o.log_source = src;
 
-  enclaver_tree_t *tree = enclaver_tree_new (err);
+  enclaver_tree_t *tree;
+  size_t repaired = 0;
+again:
+  tree = enclaver_tree_new (err);
   if (tree == NULL)
     return -1;
   for (size_t i = 0; i < img->n_layers; i++)
@@ -89,7 +93,31 @@ flatten_run (enclaver_stage_t *st, enclaver_ctx_t *ctx, enclaver_error_t *err)
       if (enclaver_tree_apply_layer_file (tree, l->path, l->digest, diff_id, &o, NULL, err) < 0)
         {
           enclaver_tree_free (tree);
-          return enclaver_error_wrap (err, "image %s: layer %zu of %zu", img->name, i + 1, img->n_layers);
+          enclaver_error_wrap (err, "image %s: layer %zu of %zu", img->name, i + 1, img->n_layers);
+          if (repaired >= img->n_layers)
+            return -1;
+          /* A cache entry damaged since it was verified (a bad disk, a stray write):
+           * dropped and fetched again, then every layer is applied anew. */
+          struct enclaver_image_options io;
+          void *keep = NULL;
+          enclaver_error_t re = NULL;
+          enclaver_image_options_init (&io);
+          enclaver_build_image_options (ctx, &io, &keep);
+          io.offline = enclaver_build_param_true (ctx, "offline");
+          int r = enclaver_image_repair_layer (img, i, &io, &re);
+          free (keep);
+          if (r == 0)
+            return -1;
+          enclaver_stage_log_warning (st, "%s", (*err)->msg);
+          enclaver_error_release (err);
+          if (r < 0)
+            {
+              *err = re;
+              return -1;
+            }
+          repaired++;
+          enclaver_stage_log_info (st, "layer %zu of %zu fetched again: flattening anew", i + 1, img->n_layers);
+          goto again;
         }
       enclaver_stage_log_debug (st, "layer %zu/%zu %s applied", i + 1, img->n_layers, l->digest);
     }

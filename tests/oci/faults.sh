@@ -166,4 +166,75 @@ run_cmd timeout 60 "$ENCLAVER" image copy --cache-dir "$TEST_TMP/c-push" "oci:$L
 expect_rc "a push whose manifest PUT always gets 503 fails" 1
 expect_in "... after 5 attempts" "$ERR" "HTTP 503 after 5 attempts"
 
+# ---- a damaged cache entry (issue 19): a build of [fetch, flatten] from the registry,
+# then one byte of a cached blob changed: the build names the cache file, drops it,
+# fetches it again and succeeds; without a source to fetch it from, a clear error.
+D=$TEST_TMP/proj
+mkdir -p "$D"
+cat > "$D/enclaver.yaml" <<YAML
+version: v1
+name: damaged
+target: damaged:latest
+sources:
+  app: "$R/test/img:single"
+pipeline:
+  - fetch
+  - flatten
+YAML
+DC=$TEST_TMP/c-damaged
+BUILD="$ENCLAVER build -f $D/enclaver.yaml --no-progress --cache-dir $DC"
+# damage FILE: flip the byte in the middle of FILE (in place)
+damage () {
+  tap_argc damage 1 1 "$@"
+  $PY -c 'import sys
+p = sys.argv[1]
+b = bytearray(open(p, "rb").read())
+b[len(b) // 2] ^= 0xff
+open(p, "r+b").write(b)' "$1"
+}
+run_cmd $BUILD
+expect_rc "build [fetch, flatten] from the registry" 0
+n=0
+for i in 0 1 2; do
+  LD=$(jq -r ".layers[$i].digest" "$MAN")
+  LF=$DC/blobs/sha256/${LD#sha256:}
+  damage "$LF"
+  run_cmd timeout 60 $BUILD
+  expect_rc "layer $((i + 1)) ($(jq -r ".layers[$i].mediaType" "$MAN" | sed 's/.*\.//')) damaged in the cache: the build succeeds" 0
+  expect_in "... the warning names the cache file" "$ERR" "cache: $LF (layer $((i + 1)) of 3 of"
+  expect_in "... it was removed" "$ERR" "is damaged (content is sha256:"
+  expect_in "... and fetched again" "$ERR" "fetching layer $((i + 1)) of 3 ($LD) again from $R/test/img:single"
+  expect_eq "... the cached blob hashes to its digest again" "$(sha_of "$LF")" "$LD"
+  check "... every cached blob is sound" cache_ok "$DC"
+done
+# the config, read by the fetch itself
+CF=$DC/blobs/sha256/${CFG#sha256:}
+damage "$CF"
+run_cmd timeout 60 "$ENCLAVER" image pull --no-progress --cache-dir "$DC" "$R/test/img:single"
+expect_rc "damaged cached config: the pull succeeds" 0
+expect_in "... naming the cache file" "$ERR" "cache: $CF is damaged"
+expect_eq "... and the config is sound again" "$(sha_of "$CF")" "$CFG"
+# no source to fetch it from: --offline, then the registry gone
+L0=$(jq -r '.layers[0].digest' "$MAN")
+L0F=$DC/blobs/sha256/${L0#sha256:}
+damage "$L0F"
+run_cmd timeout 60 $BUILD --offline
+expect_rc "damaged layer with --offline: the build fails" 1
+expect_in "... naming the cache file and what to do" "$ERR" "cache: $L0F (layer 1 of 3 of"
+expect_in "... what to do" "$ERR" "--offline: nothing to fetch it from: run without --offline to fetch it again"
+check "... the damaged entry is gone" test ! -e "$L0F"
+run_cmd timeout 60 $BUILD --offline
+expect_rc "... the next --offline build says the layer is missing" 1
+expect_in "... naming it" "$ERR" "$L0"
+# (by digest, so that the fetch itself needs no registry)
+sed -i "s|app: .*|app: \"$R/test/img@$MD\"|" "$D/enclaver.yaml"
+$BUILD >/dev/null 2>&1 || not_ok "rebuild with the registry"
+stop_registry reg
+damage "$L0F"
+run_cmd timeout 60 $BUILD --blob-timeout 2
+expect_rc "damaged layer, registry gone: the build fails" 1
+expect_in "... naming the cache file" "$ERR" "cache: $L0F (layer 1 of 3 of"
+expect_in "... and what to do" "$ERR" "run again when the source is reachable, or \`enclaver image pull --pull $R/test/img@$MD\`"
+check "... no damaged blob is left" cache_ok "$DC"
+
 done_testing

@@ -69,4 +69,35 @@ run_cmd "$ENCLAVER" build -f "$D/enclaver.yaml" --cache-dir "$TEST_TMP/cache" --
 expect_rc "--offline tag never resolved" 1
 expect_in "--offline reaches the stage" "$ERR" "--offline"
 
+# The layers of an oci: layout are verified by flatten as it reads them: a layout
+# whose plain-tar layer has one byte changed (same size) fails the build of
+# [fetch, flatten], naming the layer and the file, and nothing goes into the cache.
+cp -r "$L" "$TEST_TMP/bad-layout"
+BL=$(jq -r '.layers[2].digest' "$MAN")
+BLF=$TEST_TMP/bad-layout/blobs/sha256/${BL#sha256:}
+$PY -c 'import sys
+p = sys.argv[1]
+b = bytearray(open(p, "rb").read())
+b[600] ^= 0x01
+open(p, "r+b").write(b)' "$BLF"
+cat > "$D/flat.yaml" <<YAML
+version: v1
+name: flat-test
+target: flat-test:latest
+sources:
+  app: "oci:$TEST_TMP/bad-layout:single"
+pipeline:
+  - fetch
+  - flatten
+YAML
+run_cmd "$ENCLAVER" build -f "$D/flat.yaml" --cache-dir "$TEST_TMP/cache-bad"
+expect_rc "a layout layer with a changed byte fails the build" 1
+expect_in "... in flatten, naming the layer" "$ERR" "layer 3 of 3: layer $BL"
+expect_in "... and the mismatch" "$ERR" "mismatch"
+check "... the layer was not copied into the cache" test ! -e "$TEST_TMP/cache-bad/blobs/sha256/${BL#sha256:}"
+check "... and the layout's file is left as it was" test -e "$BLF"
+sed -i "s|bad-layout|layout|" "$D/flat.yaml"
+run_cmd "$ENCLAVER" build -f "$D/flat.yaml" --cache-dir "$TEST_TMP/cache-bad"
+expect_rc "the intact layout builds" 0
+
 done_testing
