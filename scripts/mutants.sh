@@ -105,7 +105,7 @@ AREAS="$*"
 ALL_TESTS="tests/eif/test-eif tests/eif/test-eif-hostile tests/tree/test-cpio tests/tree/test-apply \
   tests/tree/test-umoci-benign tests/oci/local.sh tests/oci/registry.sh tests/manifest/test-manifest \
   tests/manifest/cli.sh tests/lua/test-lua tests/cli/cli.sh tests/runtime/test-supervisor \
-  tests/runtime/test-init tests/build/build.sh"
+  tests/runtime/test-init tests/build/build.sh tests/plugins/provenance.sh tests/lua/names.sh"
 echo "== the unmutated tree passes the tests used below"
 check_tests "$ALL_TESTS"
 if [ "$FAILED" -ne 0 ]; then
@@ -146,6 +146,13 @@ mutant manifest core/manifest/schema.c "tests/manifest/test-manifest tests/manif
 mutant lua lua/sandbox.c "tests/lua/test-lua" \
   "load() accepts binary chunks" \
   'lua_pushliteral (L, "t");' 'lua_pushliteral (L, "bt");'
+mutant provenance plugins/provenance/provenance.c "tests/plugins/provenance.sh" \
+  "the DSSE pre-authentication encoding counts one byte too many of the payload" \
+  '"DSSEv1 %zu %s %zu ", strlen (type), type, blen);' '"DSSEv1 %zu %s %zu ", strlen (type), type, blen + 1);'
+mutant lua-names lua/class-ctx.c "tests/lua/names.sh" \
+  "ctx.log of a Lua stage logs under the script's file name, not the stage's name" \
+  'enclaver_log (lv[level], lscript_log_source (s, src, sizeof src), "%s", msg);' \
+  'snprintf (src, sizeof src, "lua:%s", s->display); enclaver_log (lv[level], src, "%s", msg);'
 mutant cli cli/common.c "tests/cli/cli.sh" \
   "usage errors exit 1 instead of 2" \
   'return EXIT_USAGE;' 'return EXIT_FAIL;'
