@@ -1,5 +1,5 @@
 #!/bin/sh
-# Memory of the flatten stage (issue 19): a layer of 1.1 million empty files (made by
+# Memory of the flatten stage (issue 19): a layer of 1.3 million empty files (made by
 # tests/tree/manyentries.py with tarfile, streamed through gzip) built with the
 # pipeline [fetch, flatten] and the default limits is refused by max_memory, with a
 # message naming the limit and how to raise it, and the process's peak resident
@@ -45,13 +45,13 @@ expect_rc "300,000 entries: flattened with the default limits" 0
 expect_in "... all of them" "$ERR" "300300 paths"
 peak_ok "300,000 entries"
 
-$PY "$top_srcdir/tests/tree/manyentries.py" "$TEST_TMP/big" 1100000 || not_ok "make the 1.1M layout"
+$PY "$top_srcdir/tests/tree/manyentries.py" "$TEST_TMP/big" 1300000 || not_ok "make the 1.3M layout"
 build_peak big "$TEST_TMP/big"
-expect_rc "1.1 million entries: refused with the default limits" 1
+expect_rc "1.3 million entries: refused with the default limits" 1
 expect_in "... by max_memory, named with its value" "$ERR" "more than 192 MiB (the flatten limit max_memory;"
 expect_in "... saying how to raise it" "$ERR" "raise it with --stage-opt flatten.max_memory=SIZE"
 expect_in "... naming the entry it stopped at" "$ERR" "entry 'd00"
-peak_ok "1.1 million entries"
+peak_ok "1.3 million entries"
 rm -rf "$TEST_TMP/big"
 
 $PY "$top_srcdir/tests/tree/manyentries.py" "$TEST_TMP/long" 700000 90 || not_ok "make the long-name layout"
