@@ -851,8 +851,11 @@ oci_registry_request (struct oci_registry *r, const char *path, const char *acce
       long left_ms = (long) ((end - oci_now_s ()) * 1000.0);
       if (left_ms <= 0)
         return deadline_error (r, x, attempt, err);
-      /* A response that moves no byte for this long is cut: 60 s, halved at each retry. */
-      long stall_s = r->stall_s >> (attempt < 8 ? attempt : 8);
+      /* A response that moves no byte for this long is cut: 60 s, halved at each retry
+       * of a download (an upload keeps it: the registry may take that long to hash
+       * what it was sent before it answers). */
+      int shift = x->has_body ? 0 : attempt < 8 ? attempt : 8;
+      long stall_s = r->stall_s >> shift;
       if (stall_s < OCI_STALL_MIN_S)
         stall_s = r->stall_s < OCI_STALL_MIN_S ? r->stall_s : OCI_STALL_MIN_S;
       pthread_mutex_lock (&r->lock);

@@ -36,6 +36,7 @@ enclaver_apply_options_init (struct enclaver_apply_options *o)
   o->max_bytes = 16ull << 30;
   o->max_entries = 2000000;
   o->max_depth = 256;
+  o->max_memory = 192ull << 20;
 }
 
 struct whiteout
@@ -646,12 +647,27 @@ enclaver_tree_apply_archive (enclaver_tree_t *t, void *archive, const char *name
       last_hl = archive_entry_hardlink (e) != NULL;
       if (++t->applied_entries > opts->max_entries)
         {
-          ret = enclaver_make_error (err, EFBIG, "layer %s: more than %llu entries (max-entries)", ap.layer,
-                                     (unsigned long long) opts->max_entries);
+          ret = enclaver_make_error (err, EFBIG,
+                                     "layer %s: more than %llu tar entries in the image's layers (the flatten limit "
+                                     "max_entries: raise it with --stage-opt flatten.max_entries=N, or "
+                                     "`- flatten: { max_entries: N }` in the pipeline)",
+                                     ap.layer, (unsigned long long) opts->max_entries);
           break;
         }
       if ((ret = apply_entry (&ap, e, err)) < 0)
         break;
+      if (opts->max_memory && t->mem > opts->max_memory)
+        {
+          ret = enclaver_make_error (err, EFBIG,
+                                     "layer %s: entry '%.300s': the in-memory tree of the image's files would take "
+                                     "more than %llu MiB (the flatten limit max_memory; %llu entries so far, %llu "
+                                     "bytes each on average): raise it with --stage-opt flatten.max_memory=SIZE "
+                                     "(e.g. 512M), or `- flatten: { max_memory: 512M }` in the pipeline",
+                                     ap.layer, last ? last : "?", (unsigned long long) (opts->max_memory >> 20),
+                                     (unsigned long long) t->count,
+                                     (unsigned long long) (t->count ? t->mem / t->count : 0));
+          break;
+        }
     }
   if (ret == 0)
     ret = apply_whiteouts (&ap, err);

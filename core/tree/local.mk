@@ -30,6 +30,9 @@ tests_tree_test_flatten_stage_SOURCES = tests/tree/test-flatten-stage.c tests/tr
 tests_tree_test_flatten_stage_CFLAGS = $(AM_CFLAGS) $(DEPS_CFLAGS)
 tests_tree_test_flatten_stage_LDADD = $(TREE_TEST_LIBS)
 EXTRA_tests_tree_test_flatten_stage_DEPENDENCIES = stages/flatten.la
+# memory of the flatten stage with many entries (issue 19)
+TESTS += tests/tree/many-entries.sh
+EXTRA_DIST += tests/tree/many-entries.sh tests/tree/manyentries.py
 # gzip inflate: ISA-L against libarchive's gzip filter (ENCLAVER_INFLATE=zlib)
 check_PROGRAMS += tests/tree/test-inflate
 TESTS += tests/tree/test-inflate

@@ -45,6 +45,7 @@ struct enclaver_tree
   size_t wbuf_len;
   uint64_t next_id;
   uint64_t count;
+  uint64_t mem;            /* heap bytes the names hold (tree_cost), for max_memory */
   unsigned layer;          /* current layer while applying (0 = API) */
   unsigned max_depth;
   int replace_nondir_parents; /* apply: a non-directory parent becomes a directory */
@@ -59,6 +60,15 @@ struct enclaver_tree
   char **xattr_warned;       /* xattr names already reported */
   size_t n_xattr_warned;
 };
+
+/* What an allocation of n bytes costs on the heap (glibc's chunks: 8 bytes of header,
+ * 16-byte granules, 32 at least): the tree's memory accounting. */
+static inline uint64_t
+tree_cost (size_t n)
+{
+  uint64_t c = ((uint64_t) n + 8 + 15) & ~(uint64_t) 15;
+  return c < 32 ? 32 : c;
+}
 
 /* Flags of tree_resolve_dir. */
 #define RES_CREATE 0x1u

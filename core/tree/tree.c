@@ -173,6 +173,9 @@ tree_link_new (enclaver_tree_t *t, tnode *dir, const char *name, size_t len, str
   tnode *n = xmalloc0 (sizeof *n);
   n->name = xstrndup (name, len);
   n->name_len = len;
+  t->mem += tree_cost (sizeof *n) + tree_cost (len + 1);
+  if (ino->nlink == 0) /* a new inode: hardlinks share it */
+    t->mem += tree_cost (sizeof *ino) + (ino->target ? tree_cost (strlen (ino->target) + 1) : 0);
   n->parent = dir;
   n->ino = ino;
   n->depth = dir->depth + 1;
@@ -180,8 +183,11 @@ tree_link_new (enclaver_tree_t *t, tnode *dir, const char *name, size_t len, str
   ino->nlink++;
   if (dir->n_kids == dir->cap_kids)
     {
+      if (dir->cap_kids)
+        t->mem -= tree_cost (dir->cap_kids * sizeof *dir->kids);
       dir->cap_kids = dir->cap_kids ? dir->cap_kids * 2 : 4;
       dir->kids = xreallocarray (dir->kids, dir->cap_kids, sizeof *dir->kids);
+      t->mem += tree_cost (dir->cap_kids * sizeof *dir->kids);
     }
   memmove (dir->kids + pos + 1, dir->kids + pos, (dir->n_kids - pos) * sizeof *dir->kids);
   dir->kids[pos] = n;
@@ -197,6 +203,13 @@ node_free_rec (enclaver_tree_t *t, tnode *n)
 {
   for (size_t i = 0; i < n->n_kids; i++)
     node_free_rec (t, n->kids[i]);
+  if (t)
+    {
+      t->mem -= tree_cost (sizeof *n) + tree_cost (n->name_len + 1)
+                + (n->cap_kids ? tree_cost (n->cap_kids * sizeof *n->kids) : 0);
+      if (n->ino->nlink == 1)
+        t->mem -= tree_cost (sizeof *n->ino) + (n->ino->target ? tree_cost (strlen (n->ino->target) + 1) : 0);
+    }
   free (n->kids);
   free (n->name);
   inode_put (n->ino);
@@ -851,6 +864,12 @@ enclaver_tree_walk (const enclaver_tree_t *t, const char *start, unsigned flags,
     r = walk_rec (&w, s, strlen (w.buf), err);
   free (w.buf);
   return r;
+}
+
+uint64_t
+enclaver_tree_memory (const enclaver_tree_t *t)
+{
+  return t->mem;
 }
 
 uint64_t

@@ -143,6 +143,9 @@ int enclaver_tree_walk (const enclaver_tree_t *tree, const char *start, unsigned
 
 /* Counters. */
 uint64_t enclaver_tree_count (const enclaver_tree_t *tree);        /* names, root excluded */
+/* Heap bytes the tree's names, inodes, symlink targets and directory tables take, as
+ * counted for max_memory (about 220 bytes for an entry with a short name). */
+uint64_t enclaver_tree_memory (const enclaver_tree_t *tree);
 uint64_t enclaver_tree_content_bytes (const enclaver_tree_t *tree); /* bytes stored in the spill file */
 
 /* ------------------------------------------------------------ layer application */
@@ -154,6 +157,8 @@ struct enclaver_apply_options
   unsigned max_depth;    /* path components; default 256 */
   int lenient;           /* harmless oddities become warnings (default strict) */
   const char *log_source; /* log prefix ("stage:flatten:1"); NULL = none */
+  uint64_t max_memory;   /* heap bytes of the tree (enclaver_tree_memory); default 192 MiB,
+                          * so that a flatten stays under 256 MiB of memory in all */
 };
 
 void enclaver_apply_options_init (struct enclaver_apply_options *opts);

@@ -20,6 +20,7 @@ struct flatten_config
   long long max_entries;
   long long max_depth;
   int lenient;
+  uint64_t max_memory;
 };
 
 static const struct enclaver_stage_option flatten_options[] = {
@@ -29,6 +30,8 @@ static const struct enclaver_stage_option flatten_options[] = {
     "limit on the tar entries of all layers" },
   { ENCLAVER_OPT_INT, "max_depth", "256", 0, offsetof (struct flatten_config, max_depth),
     "limit on the number of path components" },
+  { ENCLAVER_OPT_SIZE, "max_memory", "192M", 0, offsetof (struct flatten_config, max_memory),
+    "limit on the memory of the in-memory tree (names, inodes, directories; about 220 bytes an entry)" },
   { ENCLAVER_OPT_BOOL, "lenient", "false", 0, offsetof (struct flatten_config, lenient),
     "turn harmless oddities (duplicates, '..' inside names, empty names) into warnings" },
   { 0, NULL, NULL, 0, 0, NULL },
@@ -50,6 +53,8 @@ flatten_init (enclaver_stage_t *st, enclaver_error_t *err)
     return enclaver_make_error (err, EINVAL, "option max_depth must be in 1..4096 (got %lld)", c->max_depth);
   if (c->max_bytes == 0)
     return enclaver_make_error (err, EINVAL, "option max_bytes must be positive");
+  if (c->max_memory < (1u << 20))
+    return enclaver_make_error (err, EINVAL, "option max_memory must be at least 1M");
   return 0;
 }
 
@@ -71,6 +76,7 @@ flatten_run (enclaver_stage_t *st, enclaver_ctx_t *ctx, enclaver_error_t *err)
   o.max_bytes = c->max_bytes;
   o.max_entries = (uint64_t) c->max_entries;
   o.max_depth = (unsigned) c->max_depth;
+  o.max_memory = c->max_memory;
   o.lenient = c->lenient || truthy (enclaver_ctx_get_param (ctx, "lenient"));
   o.log_source = src;
 
@@ -94,7 +100,8 @@ again:
         {
           enclaver_tree_free (tree);
           enclaver_error_wrap (err, "image %s: layer %zu of %zu", img->name, i + 1, img->n_layers);
-          if (repaired >= img->n_layers)
+          /* a limit (EFBIG, ENAMETOOLONG) is about the content, not a damaged blob */
+          if (repaired >= img->n_layers || (*err)->status == EFBIG || (*err)->status == ENAMETOOLONG)
             return -1;
           /* A cache entry damaged since it was verified (a bad disk, a stray write):
            * dropped and fetched again, then every layer is applied anew. */

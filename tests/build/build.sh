@@ -116,7 +116,7 @@ done
 sed -i 's/max_entries: 1,/max_entries: 1000000,/' short1G.yaml
 run_cmd "$ENCLAVER" build -f short1.yaml --eif-only short1.eif
 expect_rc "short form: max_entries 1 reaches flatten (the build fails)" 1
-expect_in "short form: the entry limit names the option" "$ERR" "more than 1 entries (max-entries)"
+expect_in "short form: the entry limit names the option" "$ERR" "more than 1 tar entries in the image's layers (the flatten limit max_entries"
 run_cmd "$ENCLAVER" build -f short1G.yaml --eif-only short.eif
 expect_rc "short form \"- flatten: { max_bytes: 1G }\": the build works" 0
 cmp -s x/rootfs/bin/hello "$W/l1/bin/hello" && ok "rootfs file content" || not_ok "rootfs file content"

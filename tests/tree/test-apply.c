@@ -669,7 +669,7 @@ test_sparse_and_limits (void)
   o.max_entries = 10;
   p = lg_write (&g, "none", NULL);
   r = enclaver_tree_apply_layer_file (t, p, NULL, NULL, &o, NULL, &err);
-  tap_ok (r < 0 && err && strstr (err->msg, "max-entries"), "entry count limit");
+  tap_ok (r < 0 && err && strstr (err->msg, "the flatten limit max_entries"), "entry count limit");
   enclaver_error_release (&err);
   free (p);
   lg_file (&g, "a/b/c/d/e/f/g/h", "x");

@@ -521,7 +521,7 @@ static const struct hcase HOSTILE[] = {
   { "symlink-loop", h_symlink_loop, "too many levels", 0, 0, 0, 0, NULL, 0 },
   { "symlink-41-hops", h_symlink_41, "too many levels", 0, 0, 0, 0, NULL, 0 },
   { "max-bytes", h_bytes, "max-bytes", 0, 1 << 20, 0, 0, NULL, 0 },
-  { "max-entries", h_entries, "max-entries", 0, 0, 10, 0, NULL, 0 },
+  { "max-entries", h_entries, "the flatten limit max_entries", 0, 0, 10, 0, NULL, 0 },
   { "max-depth", h_depth, "depth", 0, 0, 0, 5, NULL, 0 },
   { "max-depth-via-symlink", h_depth_symlink, "depth", 0, 0, 0, 5, NULL, 0 },
   { "file-over-4GiB", h_huge_sparse, "4 GiB", 0, 0, 0, 0, NULL, 0 },
