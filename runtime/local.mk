@@ -93,6 +93,10 @@ EXTRA_DIST += tests/net/egress.sh tests/net/egress-peer.py tests/net/ingress.sh 
 # make check runs the short counts, make check-load the full ones (docs/testing.md).
 TESTS += tests/load/load.sh
 EXTRA_DIST += tests/load/load.sh tests/load/loadgen.py
+check-load:
+	LOAD_CONNS=2000 LOAD_STATUS_CLIENTS=1000 LOAD_SPEW_SECONDS=10 LOAD_TRICKLERS=50 LOAD_HOLD=200 \
+	  $(MAKE) $(AM_MAKEFLAGS) check TESTS=tests/load/load.sh
+.PHONY: check-load
 
 # The egress policy (common/netpolicy.c) from a table of cases: libc only, as the
 # supervisor links it.

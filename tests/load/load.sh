@@ -68,8 +68,9 @@ no_crash () { # NAME LOGFILE
 }
 count_in () { grep -acF -- "$2" "$1"; }
 # the memory model of docs/reliability.md, "Resource model" (KiB)
-SV_BASE=12288; LL_BASE=16384
-EGRESS_TUNNEL=40; INGRESS_SV=24; INGRESS_HOST=24; EGRESS_HOST=24; STATUS_CLIENT=8
+# (the phases run one after the other: each bound is the base plus the phase's items)
+SV_BASE=6144; LL_BASE=16384
+EG_COST=24; ING_COST=24; SC_COST=8; EGH_COST=12; HING_COST=12; LOG_BEHIND=4100
 
 # ---- the origin of egress: an echo server on the host ----
 $LG echo 0 "$TEST_TMP/origin-port" >/dev/null 2>&1 &
@@ -117,17 +118,22 @@ if ! wait_file "$D/app-port"; then
 fi
 SA=$(child_of "$LA")
 ok "run A: the enclave's app started (launcher $LA, supervisor $SA)"
+diag "VmHWM at the start: launcher $(hwm "$LA") KiB, supervisor $(hwm "$SA") KiB"
 
 run_cmd $LG conns "127.0.0.1:$PROXY" "$N" "host:$ORIGIN"
 diag "egress: $OUT"
 expect_in "egress: $N tunnels established at once" "$OUT" "\"established\": $N,"
 expect_in "egress: 1 KiB echoed and checked through each of the $N" "$OUT" "\"echoed\": $N,"
 expect_in "egress: no connection failed" "$OUT" '"errors": {}'
+check_hwm "run A: the supervisor with $N tunnels" "$SA" $((SV_BASE + N * EG_COST))
+check_hwm "run A: the launcher with $N tunnels" "$LA" $((LL_BASE + N * EGH_COST))
 run_cmd $LG conns "127.0.0.1:$HAPP" "$N"
 diag "ingress: $OUT"
 expect_in "ingress: $N connections through the published port at once" "$OUT" "\"established\": $N,"
 expect_in "ingress: 1 KiB echoed by the app and checked through each of the $N" "$OUT" "\"echoed\": $N,"
 expect_in "ingress: no connection failed" "$OUT" '"errors": {}'
+check_hwm "run A: the supervisor with $N ingress connections" "$SA" $((SV_BASE + N * (EG_COST > ING_COST ? EG_COST : ING_COST)))
+check_hwm "run A: the launcher with $N ingress connections" "$LA" $((LL_BASE + N * (EGH_COST > HING_COST ? EGH_COST : HING_COST)))
 
 # Tricklers: a CONNECT head one byte every 0.2 s; header_timeout_ms is 2000.
 BEFORE=$(count_in "$TEST_TMP/a.log" "request head not complete")
@@ -160,10 +166,8 @@ expect_in "status: egress still served while $NSTATUS status clients are held" "
 exec 7>&-
 wait "$STP"
 
-LIM=$((SV_BASE + N * EGRESS_TUNNEL + N * INGRESS_SV + NSTATUS * STATUS_CLIENT))
-check_hwm "run A: the supervisor ($N tunnels, $N ingress connections, $NSTATUS status clients)" "$SA" "$LIM"
-LIM=$((LL_BASE + N * EGRESS_HOST + N * INGRESS_HOST))
-check_hwm "run A: the launcher ($N tunnels, $N ingress connections)" "$LA" "$LIM"
+check_hwm "run A: the supervisor with $NSTATUS status clients too" "$SA" \
+  $((SV_BASE + N * (EG_COST > ING_COST ? EG_COST : ING_COST) + NSTATUS * SC_COST))
 diag "VmHWM: launcher $(hwm "$LA") KiB, supervisor $(hwm "$SA") KiB"
 kill -TERM "$LA"
 wait "$LA"; RC=$?
@@ -202,7 +206,7 @@ if wait_file "$D/done"; then
 else
   not_ok "logs: the app finished writing"; DONE='{"bytes": 0}'
 fi
-check_hwm "run B: the supervisor with a slow log client (queue bounded)" "$SB" $((SV_BASE + 2 * 4096 + 256))
+check_hwm "run B: the supervisor with two log clients behind (queues bounded)" "$SB" $((SV_BASE + 2 * LOG_BEHIND + 256))
 # a late client gets the replay ring: the newest 128 KiB, and nothing more is written now
 run_cmd $LG taillog "$D/enclave-17001.sock" 1
 expect_in "logs: a late client gets the 128 KiB replay ring, no more" "$OUT" '"bytes": 131072}'
