@@ -277,6 +277,7 @@ T=$(count_in "$TEST_TMP/c1.log" "the app was killed by signal 9")
 expect_in "app killed: one line says so" "lines=$T" "lines=1"
 check "app killed: the supervisor is gone" wait_gone "$S"
 no_crash "app killed" "$TEST_TMP/c1.log"
+no_crash "app killed (console)" "$TEST_TMP/c1/console.log"
 
 # C2: the supervisor killed with SIGKILL mid-stream
 D=$TEST_TMP/c2
@@ -296,6 +297,7 @@ diag "$(grep -a "error:" "$TEST_TMP/c2.log")"
 expect_in "supervisor killed: it says the enclave ended without a final state" "$(cat "$TEST_TMP/c2.log")" "closed without a final state"
 check "supervisor killed: the app does not outlive it" wait_gone "$A"
 no_crash "supervisor killed" "$TEST_TMP/c2.log"
+no_crash "supervisor killed (console)" "$TEST_TMP/c2/console.log"
 
 # C3: the host half killed with SIGKILL mid-stream, then started again
 D=$TEST_TMP/c3
@@ -324,5 +326,6 @@ kill -TERM "$L"
 wait "$L"; RC=$?
 expect_rc "host half restarted: stopped with SIGTERM, 109" 109
 no_crash "host half restarted" "$TEST_TMP/c3.log"
+no_crash "host half restarted (console)" "$D/console.log"
 
 done_testing
