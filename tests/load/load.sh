@@ -37,7 +37,7 @@ if [ "$HARD" != unlimited ] && [ "$HARD" -lt "$NEED" ]; then
 fi
 ulimit -Sn "$NEED" 2>/dev/null || skip_all "cannot raise RLIMIT_NOFILE to $NEED"
 SAN=
-readelf -d "$SV" 2>/dev/null | grep -q 'NEEDED.*libasan' && SAN=1
+readelf -d "$SV" 2>/dev/null | grep -qE 'NEEDED.*lib(asan|tsan)' && SAN=1
 PIDS=
 cleanup () {
   for p in $PIDS; do kill "$p" 2>/dev/null; done; wait 2>/dev/null
@@ -57,7 +57,7 @@ hwm () { $LG vmhwm "$1" 2>/dev/null; }
 check_hwm () {
   local got
   got=$(hwm "$2")
-  if [ -n "$SAN" ]; then ok "# SKIP $1: peak RSS ${got:-?} KiB (sanitizer build: shadow memory, no bound)"; return; fi
+  if [ -n "$SAN" ]; then ok "# SKIP $1: peak RSS ${got:-?} KiB (sanitizer build: its shadow memory, no bound)"; return; fi
   if [ -n "$got" ] && [ "$got" -le "$3" ]; then ok "$1: peak RSS $got KiB <= $3 KiB"
   else not_ok "$1: peak RSS ${got:-?} KiB <= $3 KiB"; fi
 }
