@@ -309,6 +309,7 @@ S=$(child_of "$L"); A=$(child_of "$S")
 hold_conns c3 "$PROXY" "$HAPP"
 kill -KILL "$L"
 wait "$L" 2>/dev/null
+LDEAD=$L
 held_closed c3 "host half killed"
 check "host half killed: the supervisor goes with it" wait_gone "$S"
 check "host half killed: so does the app" wait_gone "$A"
@@ -318,6 +319,8 @@ start_run c3 "$D" "$PROXY" "$APP" "$HAPP" 3 -- $LG echo "$APP" "$D/app-port"
 L=$LPID
 if wait_file "$D/app-port"; then ok "host half restarted: the same enclave name, directory and ports start again"
 else not_ok "host half restarted: the same enclave starts again"; diag "$(cat "$TEST_TMP/c3.log")"; fi
+T=$(count_in "$TEST_TMP/c3.log" "left by an earlier run whose launcher (pid $LDEAD) is gone")
+expect_in "host half restarted: one line says the killed run's state file was removed" "lines=$T" "lines=1"
 run_cmd $LG conns "127.0.0.1:$PROXY" 50 "host:$ORIGIN"
 expect_in "host half restarted: tunnels go through again" "$OUT" '"echoed": 50,'
 run_cmd $LG conns "127.0.0.1:$HAPP" 50
