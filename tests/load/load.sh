@@ -234,7 +234,7 @@ diag "console: $(echo "$REP" | tail -2)"
 NOTED=$(jget "$SLOW" 'd["noted_bytes"]')
 # the slow client is one of the log clients (the launcher is another): its lines add up
 SUMS=$(echo "$REP" | sed -n 's/.*log client \([0-9]*\) read too slowly: \([0-9]*\) bytes.*/\1 \2/p' |
-  awk '{s[$1]+=$2} END {for (c in s) print s[c]}')
+  awk '{s[$1]+=$2} END {for (c in s) printf "%.0f\n", s[c]}')
 if [ -n "$REP" ] && echo "$SUMS" | grep -qx "$NOTED"; then
   ok "logs: the console reports the same $NOTED bytes dropped for the slow client, one line per note"
 else not_ok "logs: the console reports the bytes dropped"; diag "console: $SUMS; the stream's notes: $NOTED"; fi
