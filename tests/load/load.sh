@@ -12,6 +12,7 @@
 #     long, the client's queue is bounded, the bytes dropped for it are counted, noted in
 #     its stream where they are missing (every gap in the app's numbered lines follows a
 #     note) and reported on the console; a late client gets the 128 KiB replay ring;
+#  B2. the launcher's stderr on a pipe nobody reads: tunnels still go through;
 #  C. faults: the app killed mid-stream (107), the supervisor killed mid-stream (108),
 #     the host half killed with SIGKILL and started again; the open connections are
 #     closed, not left hanging, and each failure is one line.
@@ -103,7 +104,7 @@ print(json.dumps({"manifest": m, "linger": int(linger),
 EOF
   "$LL" --name "load-$tag" --run-dir "$TEST_TMP/run" --dir "$d" --egress --manifest "$TEST_TMP/$tag-manifest.json" \
     --ingress "$app" --publish "127.0.0.1:$happ:$app" -- -c "$TEST_TMP/$tag-sv.json" --no-bootstrap -- \
-    "$@" >"$TEST_TMP/$tag.log" 2>&1 &
+    "$@" >"$TEST_TMP/$tag.log" 2>"${RUN_ERR:-$TEST_TMP/$tag.log}" &
   LPID=$!
   PIDS="$PIDS $LPID"
 }
@@ -240,6 +241,27 @@ if [ -n "$REP" ] && echo "$SUMS" | grep -qx "$NOTED"; then
 else not_ok "logs: the console reports the bytes dropped"; diag "console: $SUMS; the stream's notes: $NOTED"; fi
 no_crash "run B" "$TEST_TMP/b.log"
 no_crash "run B (console)" "$TEST_TMP/b-console.log"
+
+# =========== B2: the launcher's stderr not read at all ===================================
+# Its loop also runs the host halves of egress and ingress: they must keep serving.
+D=$TEST_TMP/b2
+mkdir -p "$D"
+mkfifo "$TEST_TMP/b2-err"
+ln -s /dev/null "$D/console.log" # the console copy is not what this part is about
+sleep 120 <"$TEST_TMP/b2-err" &
+HOLDER=$!
+PIDS="$PIDS $HOLDER"
+PROXY=$(free_port); APP=$(free_port); HAPP=$(free_port)
+touch "$D/go"
+RUN_ERR=$TEST_TMP/b2-err start_run b2 "$D" "$PROXY" "$APP" "$HAPP" 3 -- $LG spew "$SPEW" "$D/go" "$D/done" "$D/release"
+L=$LPID
+wait_file "$D/done"
+run_cmd timeout 30 $LG conns "127.0.0.1:$PROXY" 20 "host:$ORIGIN"
+expect_in "stderr not read: tunnels still go through the launcher's host half" "$OUT" '"echoed": 20,'
+touch "$D/release"
+cat "$TEST_TMP/b2-err" >/dev/null &
+wait "$L"; RC=$?
+expect_rc "stderr not read: once it is read, the run ends normally (0)" 0
 
 # =========== C: faults ==================================================================
 # hold_conns TAG PROXY HAPP: NHOLD tunnels and NHOLD ingress connections held open
