@@ -89,6 +89,14 @@ tests_net_test_net_units_LDADD = $(RUNTIME_LIBS)
 # far end: origins, raw clients, stand-ins of Enclaver's halves for the framing).
 TESTS += tests/net/egress.sh tests/net/ingress.sh
 EXTRA_DIST += tests/net/egress.sh tests/net/egress-peer.py tests/net/ingress.sh tests/net/ingress-app.py
+# The runtime under load and faults (issue 19; docs/reliability.md "Resource model"):
+# make check runs the short counts, make check-load the full ones (docs/testing.md).
+TESTS += tests/load/load.sh
+EXTRA_DIST += tests/load/load.sh tests/load/loadgen.py
+check-load:
+	LOAD_CONNS=2000 LOAD_STATUS_CLIENTS=1000 LOAD_SPEW_SECONDS=10 LOAD_TRICKLERS=50 LOAD_HOLD=200 \
+	  $(MAKE) $(AM_MAKEFLAGS) check TESTS=tests/load/load.sh
+.PHONY: check-load
 
 # The egress policy (common/netpolicy.c) from a table of cases: libc only, as the
 # supervisor links it.

@@ -325,7 +325,7 @@ enclaver_transport_listen (const char *spec, char *err, size_t errlen)
       if (lstat (a.path, &st) == 0 && S_ISSOCK (st.st_mode))
         unlink (a.path);
     }
-  if (bind (fd, (struct sockaddr *) &ss, len) < 0 || listen (fd, 16) < 0)
+  if (bind (fd, (struct sockaddr *) &ss, len) < 0 || listen (fd, ENCLAVER_TRANSPORT_BACKLOG) < 0)
     {
       e = errno;
       rt_err (err, errlen, "listen on %s: %s", spec, strerror (e));

@@ -43,6 +43,9 @@ enum enclaver_emulation
 #define ENCLAVER_EMU_GUEST_IP "10.0.2.15"
 #define ENCLAVER_EMU_HOST_IP "10.0.2.2"
 
+/* Listen backlog of every listener made here (the streams, ingress, the proxies): the
+ * supervisor accepts in batches, so a burst of clients waits here, not refused. */
+#define ENCLAVER_TRANSPORT_BACKLOG 512
 #define ENCLAVER_VSOCK_CID_ANY 0xFFFFFFFFu
 #define ENCLAVER_VSOCK_CID_HOST 2u
 #define ENCLAVER_VSOCK_CID_PARENT 3u

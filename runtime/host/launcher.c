@@ -8,6 +8,9 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/stat.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
@@ -55,7 +58,19 @@ struct launcher
   int signals;       /* stop signals (and the timeout) so far */
   int grace_ms;
   long long grace_timer, drain_timer, idle_timer, timeout_timer;
+
+  /* The app's log lines on stderr (text mode): a pipe or terminal gets them through a
+   * non-blocking descriptor of its own, so a stderr nobody reads cannot stop this loop
+   * (which also runs the host halves of egress and ingress).  While out_len is over
+   * HOST_LOG_OUT_MAX the log stream is not read; the supervisor then drops for us as for
+   * any slow log client, and says so in the stream. */
+  int out_fd;          /* -1: plain stdio (a file, a socket, or no second handle) */
+  char *out;
+  size_t out_len, out_cap;
+  int out_paused;      /* the log stream's fd is not watched for reading */
 };
+
+#define HOST_LOG_OUT_MAX 65536
 
 /* Events and messages. */
 
@@ -423,6 +438,16 @@ on_status_giveup (struct host_conn *c, void *ctx)
 
 /* Log stream. */
 
+static void on_out_writable (struct ev_loop *loop, int fd, void *data, int mask);
+static void *
+xrealloc_or_die (void *p, size_t n)
+{
+  void *q = realloc (p, n);
+  if (q == NULL)
+    abort ();
+  return q;
+}
+
 static void
 on_log_line (void *ctx, const char *line, size_t len, int partial)
 {
@@ -438,8 +463,73 @@ on_log_line (void *ctx, const char *line, size_t len, int partial)
         emit (l, o);
       return;
     }
+  if (l->out_fd >= 0)
+    {
+      if (l->out_len + len + 1 > l->out_cap)
+        {
+          size_t cap = l->out_cap ? l->out_cap : 4 * HOST_LOG_OUT_MAX;
+          while (cap < l->out_len + len + 1)
+            cap *= 2;
+          l->out = xrealloc_or_die (l->out, cap);
+          l->out_cap = cap;
+        }
+      memcpy (l->out + l->out_len, line, len);
+      l->out[l->out_len + len] = '\n';
+      l->out_len += len + 1;
+      return;
+    }
   fwrite (line, 1, len, stderr);
   fputc ('\n', stderr);
+}
+
+static void on_log_readable (struct ev_loop *loop, int fd, void *data, int mask);
+
+/* Write what the non-blocking stderr takes; pause or resume reading the log stream. */
+static void
+out_flush (struct launcher *l)
+{
+  size_t off = 0;
+  while (off < l->out_len)
+    {
+      ssize_t w = write (l->out_fd, l->out + off, l->out_len - off);
+      if (w > 0)
+        off += (size_t) w;
+      else if (w < 0 && errno == EINTR)
+        continue;
+      else
+        break;
+    }
+  if (off == l->out_len || (off == 0 && errno != EAGAIN && errno != EWOULDBLOCK))
+    l->out_len = 0; /* all written, or stderr is gone: nothing to keep */
+  else if (off)
+    {
+      memmove (l->out, l->out + off, l->out_len - off);
+      l->out_len -= off;
+    }
+  if (l->out_len > HOST_LOG_OUT_MAX && !l->out_paused && l->lg_open)
+    {
+      ev_del_file (l->loop, l->lg.fd, EV_READABLE);
+      l->out_paused = 1;
+    }
+  if (l->out_len)
+    ev_add_file (l->loop, l->out_fd, EV_WRITABLE, on_out_writable, l);
+  else
+    ev_del_file (l->loop, l->out_fd, EV_WRITABLE);
+  if (l->out_paused && l->out_len <= HOST_LOG_OUT_MAX)
+    {
+      l->out_paused = 0;
+      if (l->lg_open)
+        ev_add_file (l->loop, l->lg.fd, EV_READABLE, on_log_readable, l);
+    }
+}
+
+static void
+on_out_writable (struct ev_loop *loop, int fd, void *data, int mask)
+{
+  (void) loop;
+  (void) fd;
+  (void) mask;
+  out_flush (data);
 }
 
 static void
@@ -460,6 +550,8 @@ on_log_readable (struct ev_loop *loop, int fd, void *data, int mask)
               ev_del_timer (loop, l->idle_timer);
               l->idle_timer = ev_add_timer (loop, HOST_LOG_DRAIN_IDLE_MS, on_drained, l);
             }
+          if (l->out_fd >= 0 && l->out_len > HOST_LOG_OUT_MAX)
+            break; /* out_flush below pauses reading until stderr takes it */
           continue;
         }
       if (r < 0 && errno == EINTR)
@@ -480,7 +572,10 @@ on_log_readable (struct ev_loop *loop, int fd, void *data, int mask)
         ev_stop (loop);
       break;
     }
-  fflush (stderr);
+  if (l->out_fd >= 0)
+    out_flush (l);
+  else
+    fflush (stderr);
 }
 
 static void
@@ -608,6 +703,27 @@ static void
 cleanup (struct launcher *l)
 {
   size_t i;
+  if (l->out_fd >= 0)
+    {
+      struct pollfd p = { l->out_fd, POLLOUT, 0 };
+      long long end = ev_now_ms () + HOST_LOG_DRAIN_MAX_MS;
+      fflush (stderr);
+      while (l->out_len && ev_now_ms () < end && poll (&p, 1, 100) >= 0)
+        {
+          ssize_t w = write (l->out_fd, l->out, l->out_len);
+          if (w > 0)
+            {
+              memmove (l->out, l->out + w, l->out_len - (size_t) w);
+              l->out_len -= (size_t) w;
+            }
+          else if (w < 0 && errno != EAGAIN && errno != EINTR)
+            break;
+        }
+      close (l->out_fd);
+      l->out_fd = -1;
+    }
+  free (l->out);
+  l->out = NULL;
   host_conn_cancel (&l->st);
   host_conn_cancel (&l->lg);
   host_lines_free (&l->st_lines);
@@ -641,6 +757,15 @@ host_run (struct host_backend *b, const struct host_run_config *c, enclaver_erro
   host_lines_init (&l->st_lines, HOST_STATUS_LINE_MAX, 1);
   host_lines_init (&l->lg_lines, HOST_LOG_LINE_MAX, 0);
   l->st.fd = l->lg.fd = -1;
+  l->out_fd = -1;
+  if (!c->json_events)
+    {
+      struct stat st;
+      /* A second, non-blocking handle on the same pipe or terminal (never set
+       * O_NONBLOCK on fd 2 itself: it is shared with the caller's shell). */
+      if (fstat (2, &st) == 0 && (S_ISFIFO (st.st_mode) || S_ISCHR (st.st_mode)))
+        l->out_fd = open ("/proc/self/fd/2", O_WRONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+    }
 
   if (!host_name_valid (l->name))
     {

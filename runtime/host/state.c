@@ -12,6 +12,8 @@
 #include <unistd.h>
 #include <jansson.h>
 
+#include <enclaver/log.h>
+
 #include "state.h"
 
 int
@@ -105,6 +107,7 @@ host_state_claim (const char *run_dir, const char *name, enclaver_error_t *err)
   char path[4096];
   struct host_state s;
   enclaver_error_t e = NULL;
+  memset (&s, 0, sizeof s);
   if (host_state_path (run_dir, name, path, sizeof path) < 0)
     return enclaver_make_error (err, ENAMETOOLONG, "run directory path too long: %s", run_dir);
   if (access (path, F_OK) < 0)
@@ -115,7 +118,11 @@ host_state_claim (const char *run_dir, const char *name, enclaver_error_t *err)
                                 "choose another --name or stop it with `enclaver stop %s`",
                                 name, (int) s.launcher_pid, path, name);
   enclaver_error_release (&e);
-  unlink (path); /* stale */
+  /* Stale: its launcher is gone (killed with SIGKILL, or the host rebooted). */
+  if (unlink (path) == 0)
+    enclaver_log (ENCLAVER_LOG_INFO, "run",
+                  "enclave '%s': removed %s, left by an earlier run whose launcher (pid %d) is gone", name,
+                  path, (int) s.launcher_pid);
   return 0;
 }
 

@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include "launch.h"
@@ -83,6 +84,7 @@ child_run (const struct sv_launch *l, int out_fd, int errfd)
   const char *wd = l->workdir && *l->workdir ? l->workdir : "/";
   char *prog;
   int nul, sig;
+  pid_t parent = getppid ();
 
   /* Default dispositions and an empty mask, as a fresh process would have. */
   for (sig = 1; sig < NSIG; sig++)
@@ -120,6 +122,13 @@ child_run (const struct sv_launch *l, int out_fd, int errfd)
           child_fail (errfd, e, msg);
         }
     }
+  /* The app does not outlive the supervisor: in an enclave the init powers off when the
+   * supervisor ends, and the local backend's "enclave" must end the same way (set after
+   * the credentials change, which clears it; the supervisor forks from its main thread,
+   * which lives as long as it does). */
+  prctl (PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+  if (getppid () != parent)
+    _exit (127); /* the supervisor is already gone */
   prog = rt_find_program (l->argv[0], rt_env_get (l->env, "PATH"), msg, sizeof msg);
   if (prog == NULL)
     {

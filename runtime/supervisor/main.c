@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -310,24 +311,47 @@ handle_signals (struct sv *s)
     }
 }
 
+/* Accept what is pending (a bounded batch per round, so one busy listener cannot
+ * starve the loop): every new status client is sent the current state. */
+#define SV_ACCEPT_BATCH 64
 static void
 accept_status (struct sv *s)
 {
-  struct sv_client *c = sv_server_accept (&s->status);
-  if (c && s->status_line)
-    sv_client_queue (c, s->status_line, strlen (s->status_line));
+  int k;
+  for (k = 0; k < SV_ACCEPT_BATCH; k++)
+    {
+      struct sv_client *c = sv_server_accept (&s->status);
+      if (c == NULL)
+        {
+          if (errno == EAGAIN || errno == EWOULDBLOCK || s->status.paused_until)
+            break;
+          continue; /* refused (too many clients) or an aborted connection */
+        }
+      if (s->status_line)
+        sv_client_queue (c, s->status_line, strlen (s->status_line));
+    }
 }
 
 static void
 accept_log (struct sv *s)
 {
-  struct sv_client *c = sv_server_accept (&s->log);
-  if (c && s->ring.len)
+  int k;
+  for (k = 0; k < SV_ACCEPT_BATCH; k++)
     {
-      char *snap = xmalloc (s->ring.len);
-      sv_ring_copy (&s->ring, snap);
-      sv_client_queue (c, snap, s->ring.len);
-      free (snap);
+      struct sv_client *c = sv_server_accept (&s->log);
+      if (c == NULL)
+        {
+          if (errno == EAGAIN || errno == EWOULDBLOCK || s->log.paused_until)
+            break;
+          continue;
+        }
+      if (s->ring.len)
+        {
+          char *snap = xmalloc (s->ring.len);
+          sv_ring_copy (&s->ring, snap);
+          sv_client_queue (c, snap, s->ring.len);
+          free (snap);
+        }
     }
 }
 
@@ -365,6 +389,13 @@ run_loop (struct sv *s)
             timeout = s->kill_deadline - now;
         }
 
+      {
+        int t = sv_server_timeout (&s->status), t2 = sv_server_timeout (&s->log);
+        if (t2 >= 0 && (t < 0 || t2 < t))
+          t = t2;
+        if (t >= 0 && (timeout < 0 || t < timeout))
+          timeout = t;
+      }
       p[i].fd = s->sfd;
       p[i++].events = POLLIN;
       p[i].fd = s->out_rd; /* negative fds are ignored by poll */
@@ -512,6 +543,9 @@ main (int argc, char **argv)
   s.status.on_line = on_status_request;
   s.status.ctx = &s;
   s.log.name = "log";
+  s.status.max_clients = SV_STATUS_MAX_CLIENTS;
+  s.log.max_clients = SV_LOG_MAX_CLIENTS;
+  s.log.lossy = 1; /* a slow log client never holds up the app: drops, counted and noted */
   s.status.lfd = s.log.lfd = s.sfd = s.out_rd = -1;
   s.rootfs = "/";
 
@@ -626,6 +660,16 @@ main (int argc, char **argv)
       sv_config_free (&s.cfg);
       return SV_EXIT_FATAL;
     }
+  /* The streams, the proxies and the ingress relays each hold descriptors per client:
+   * the soft limit goes up to the hard one (the egress proxy does the same). */
+  {
+    struct rlimit rl;
+    if (getrlimit (RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max)
+      {
+        rl.rlim_cur = rl.rlim_max;
+        (void) setrlimit (RLIMIT_NOFILE, &rl);
+      }
+  }
   /* Orphans of the app are re-parented to us (when we are not PID 1 already). */
   prctl (PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
 
@@ -640,6 +684,11 @@ main (int argc, char **argv)
   s.log.lfd = enclaver_transport_listen (s.cfg.log_addr, err, sizeof err);
   if (s.log.lfd < 0)
     sv_warn (&s, "warning: no log stream: %s", err);
+  /* Non-blocking listeners: clients are accepted in batches until EAGAIN. */
+  if (s.status.lfd >= 0)
+    fcntl (s.status.lfd, F_SETFL, fcntl (s.status.lfd, F_GETFL) | O_NONBLOCK);
+  if (s.log.lfd >= 0)
+    fcntl (s.log.lfd, F_SETFL, fcntl (s.log.lfd, F_GETFL) | O_NONBLOCK);
 
   memset (&l, 0, sizeof l);
   if (cfg_failed)

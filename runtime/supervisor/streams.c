@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,11 +66,44 @@ sv_ring_copy (const struct sv_ring *r, char *out)
   memcpy (out + first, r->data, r->len - first);
 }
 
+static long long
+now_ms (void)
+{
+  struct timespec ts;
+  clock_gettime (CLOCK_MONOTONIC, &ts);
+  return (long long) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* One line on the console (stderr), never blocking for long: the console copy of the
+ * app's output goes the same way. */
+static void __attribute__ ((format (printf, 1, 2)))
+say (const char *fmt, ...)
+{
+  char buf[512];
+  va_list ap;
+  va_start (ap, fmt);
+  rt_vsay (buf, sizeof buf, "enclaver-supervisor", fmt, ap);
+  va_end (ap);
+}
+
+size_t
+sv_drop_note (char *buf, size_t cap, int newline, unsigned long long bytes)
+{
+  int n = snprintf (buf, cap, "%s[enclaver-supervisor: %llu bytes of output dropped here: this log client "
+                    "read too slowly]\n", newline ? "\n" : "", bytes);
+  return n < 0 ? 0 : (size_t) n < cap ? (size_t) n : cap - 1;
+}
+
 static void
 client_close (struct sv_client *c)
 {
   if (c->fd >= 0)
-    close (c->fd);
+    {
+      close (c->fd);
+      if (c->dropped_all)
+        say ("%s client %u disconnected; %llu bytes of output had been dropped for it, %llu of them "
+             "since its last note", c->server ? c->server->name : "stream", c->id, c->dropped_all, c->dropped);
+    }
   c->fd = -1;
   free (c->buf);
   c->buf = NULL;
@@ -97,20 +131,12 @@ client_try_write (struct sv_client *c)
   return 0;
 }
 
-void
-sv_client_queue (struct sv_client *c, const char *p, size_t n)
+/* Append to a client's queue (room is checked by the caller). */
+static void
+client_append (struct sv_client *c, const char *p, size_t n)
 {
-  if (c->fd < 0 || n == 0)
-    return;
   if (c->off > 0 && c->off == c->len)
     c->off = c->len = 0;
-  if (c->len - c->off + n > SV_CLIENT_MAX_PENDING)
-    {
-      static const char msg[] = "enclaver-supervisor: dropping a stream client that fell too far behind\n";
-      enclaver_write_all (2, msg, sizeof msg - 1);
-      client_close (c);
-      return;
-    }
   if (c->off > 0 && c->len + n > c->cap)
     {
       memmove (c->buf, c->buf + c->off, c->len - c->off);
@@ -127,6 +153,46 @@ sv_client_queue (struct sv_client *c, const char *p, size_t n)
     }
   memcpy (c->buf + c->len, p, n);
   c->len += n;
+  c->last = p[n - 1];
+}
+
+/* A lossy client that dropped bytes and has read half of its queue: the note. */
+static void
+client_note_drops (struct sv_client *c)
+{
+  char note[200];
+  size_t n;
+  if (c->dropped == 0 || c->len - c->off > SV_CLIENT_MAX_PENDING / 2)
+    return;
+  n = sv_drop_note (note, sizeof note, c->last != '\n' && c->last != 0, c->dropped);
+  say ("%s client %u read too slowly: %llu bytes of output dropped for it (%llu in all); a note marks "
+       "the place in its stream", c->server ? c->server->name : "stream", c->id, c->dropped, c->dropped_all);
+  client_append (c, note, n);
+  c->dropped = 0;
+}
+
+void
+sv_client_queue (struct sv_client *c, const char *p, size_t n)
+{
+  int lossy = c->server && c->server->lossy;
+  if (c->fd < 0 || n == 0)
+    return;
+  if (lossy)
+    client_note_drops (c);
+  if (c->dropped || c->len - c->off + n > SV_CLIENT_MAX_PENDING)
+    {
+      if (!lossy)
+        {
+          say ("closing %s client %u: it fell %zu bytes behind", c->server ? c->server->name : "stream", c->id,
+               c->len - c->off);
+          client_close (c);
+          return;
+        }
+      c->dropped += n;
+      c->dropped_all += n;
+      return;
+    }
+  client_append (c, p, n);
   if (client_try_write (c) < 0)
     client_close (c);
 }
@@ -151,6 +217,7 @@ reap_closed (struct sv_server *s)
           *pp = c->next;
           client_close (c);
           free (c);
+          s->nclients--;
         }
       else
         pp = &c->next;
@@ -161,16 +228,55 @@ struct sv_client *
 sv_server_accept (struct sv_server *s)
 {
   struct sv_client *c, **pp;
+  size_t max = s->max_clients ? s->max_clients : SV_STATUS_MAX_CLIENTS;
   int fd = enclaver_transport_accept (s->lfd, 1);
   if (fd < 0)
-    return NULL;
+    {
+      if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+        {
+          /* The connection stays in the backlog; poll would report it again at once. */
+          if (s->paused_until == 0)
+            say ("%s stream: cannot accept a client: %s; trying again every %d ms", s->name, strerror (errno),
+                 SV_ACCEPT_PAUSE_MS);
+          s->paused_until = now_ms () + SV_ACCEPT_PAUSE_MS;
+        }
+      return NULL;
+    }
+  if (s->paused_until)
+    say ("%s stream: accepting clients again", s->name);
+  s->paused_until = 0;
+  if (s->nclients >= max)
+    {
+      if (!s->full_noted)
+        say ("%s stream: %zu clients already, the most it serves: closing new ones until one leaves", s->name,
+             max);
+      s->full_noted = 1;
+      close (fd);
+      errno = ECONNREFUSED;
+      return NULL;
+    }
+  if (s->full_noted && s->nclients < max)
+    s->full_noted = 0;
   c = xcalloc (1, sizeof *c);
   c->fd = fd;
+  c->server = s;
+  c->id = ++s->next_id;
+  s->nclients++;
   /* Append, so broadcast order is connection order (not that it matters). */
   for (pp = &s->clients; *pp; pp = &(*pp)->next)
     ;
   *pp = c;
   return c;
+}
+
+int
+sv_server_timeout (const struct sv_server *s)
+{
+  long long left;
+  if (s->lfd < 0 || s->paused_until == 0)
+    return -1;
+  left = s->paused_until - now_ms ();
+  return left < 1 ? 1 : (int) left;
 }
 
 size_t
@@ -191,7 +297,7 @@ sv_server_fill (const struct sv_server *s, struct pollfd *p)
   if (s->lfd >= 0)
     {
       p[n].fd = s->lfd;
-      p[n].events = POLLIN;
+      p[n].events = s->paused_until && now_ms () < s->paused_until ? 0 : POLLIN;
       p[n].revents = 0;
       n++;
     }
@@ -276,6 +382,13 @@ sv_server_service (struct sv_server *s, const struct pollfd *p, size_t n)
         client_close (c);
       else if ((p[i].revents & POLLHUP) && !(p[i].revents & POLLIN))
         client_close (c);
+      else if (c->dropped && s->lossy)
+        {
+          /* It has room again: the note now, even if nothing more is written. */
+          client_note_drops (c);
+          if (client_try_write (c) < 0)
+            client_close (c);
+        }
     }
   reap_closed (s);
 }
@@ -288,14 +401,6 @@ sv_server_pending (const struct sv_server *s)
     if (c->fd >= 0 && c->len > c->off)
       return 1;
   return 0;
-}
-
-static long long
-now_ms (void)
-{
-  struct timespec ts;
-  clock_gettime (CLOCK_MONOTONIC, &ts);
-  return (long long) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 void
@@ -334,6 +439,7 @@ sv_server_close (struct sv_server *s)
       free (c);
     }
   s->clients = NULL;
+  s->nclients = 0;
   if (s->lfd >= 0)
     close (s->lfd);
   s->lfd = -1;

@@ -6,7 +6,10 @@
 #include <stddef.h>
 
 #define SV_LOG_REPLAY 131072       /* 128 KiB retained for late log clients */
-#define SV_CLIENT_MAX_PENDING (4u << 20) /* a client further behind than this is dropped */
+#define SV_CLIENT_MAX_PENDING (4u << 20) /* queued for one client at most (see sv_server.lossy) */
+#define SV_STATUS_MAX_CLIENTS 1024 /* status clients at once; one more is accepted and closed */
+#define SV_LOG_MAX_CLIENTS 64      /* log clients at once; likewise */
+#define SV_ACCEPT_PAUSE_MS 100     /* out of descriptors: the listener rests this long */
 #define SV_REQUEST_LINE_MAX 256 /* a client's request line; a longer one is dropped whole */
 
 /* Byte ring keeping the most recent `cap` bytes. */
@@ -29,6 +32,11 @@ struct sv_client
   char in[SV_REQUEST_LINE_MAX]; /* the client's current input line */
   size_t in_len;
   int in_skip;                  /* inside a line that was too long */
+  unsigned id;                  /* 1, 2, ... per server, for messages */
+  char last;                    /* the last byte queued (a drop note starts a line) */
+  unsigned long long dropped;   /* bytes dropped since the last note (lossy servers) */
+  unsigned long long dropped_all; /* bytes dropped for this client in all */
+  struct sv_server *server;
   struct sv_client *next;
 };
 
@@ -42,6 +50,17 @@ struct sv_server
   struct sv_client *clients;
   sv_line_fn *on_line; /* NULL: input is read and discarded */
   void *ctx;
+  /* A lossy server (the log stream) never lets a client hold up the writer: once a
+   * client has SV_CLIENT_MAX_PENDING bytes queued, what follows is dropped for it and
+   * counted, until it has read half of its queue; then a note saying how many bytes are
+   * missing goes into its stream, and a line onto the console.  A client of a server
+   * that is not lossy (the status stream) is closed instead. */
+  int lossy;
+  size_t max_clients;  /* 0: SV_STATUS_MAX_CLIENTS */
+  size_t nclients;
+  unsigned next_id;
+  int full_noted;      /* the "too many clients" line was printed */
+  long long paused_until; /* ms (CLOCK_MONOTONIC): the listener rests (EMFILE) */
 };
 
 /* Queue bytes for one client (dropped and closed when it falls too far behind). */
@@ -50,6 +69,10 @@ void sv_client_queue (struct sv_client *c, const char *p, size_t n);
 void sv_server_broadcast (struct sv_server *s, const char *p, size_t n);
 /* Accept one pending connection; returns the new client or NULL. */
 struct sv_client *sv_server_accept (struct sv_server *s);
+/* Milliseconds until a resting listener wants to be polled again (-1: none rests). */
+int sv_server_timeout (const struct sv_server *s);
+/* The text of a drop note (exposed for the unit test). */
+size_t sv_drop_note (char *buf, size_t cap, int newline, unsigned long long bytes);
 /* Number of pollfds a server needs (listener + clients), and filling them. */
 size_t sv_server_nfds (const struct sv_server *s);
 size_t sv_server_fill (const struct sv_server *s, struct pollfd *p);

@@ -18,15 +18,22 @@
   loadgen.py status PATH N          N clients of the status stream at PATH at once;
                                     prints JSON: how many got a status line first, how
                                     many were closed
-  loadgen.py slowlog PATH PAUSE SECS
-                                    a log client that reads nothing for PAUSE s, then
-                                    reads SECS s; prints JSON: bytes, the drop notes
-                                    found, whether the sequence numbers it saw have
-                                    gaps only where a note says so
-  loadgen.py spew SECS              the app: numbered lines as fast as it can for SECS s;
-                                    prints how many it wrote and the longest write (s)
+  loadgen.py slowlog PATH RATE FASTFILE OUTFILE
+                                    a log client reading RATE bytes/s until FASTFILE
+                                    exists, then at full speed until EOF; writes JSON
+                                    to OUTFILE: bytes, the drop notes found, whether
+                                    the sequence numbers have gaps only after a note
+  loadgen.py taillog PATH SECS      a log client reading for SECS s; prints the bytes
+  loadgen.py spew SECS GO DONE RELEASE
+                                    the app: once GO exists, numbered lines as fast as
+                                    it can for SECS s; then DONE (JSON: lines, bytes,
+                                    longest write) and waits for RELEASE
+  loadgen.py hold ADDR N TARGET READY SECS
+                                    N connections echoed once, then held until the far
+                                    end closes them (at most SECS s); prints JSON
   loadgen.py vmhwm PID              the process's peak RSS in KiB (VmHWM)
 """
+import hashlib
 import json
 import os
 import re
@@ -123,7 +130,8 @@ class Conn:
         self.out = b""
         self.inb = b""
         self.state = "connecting"
-        self.want = b"line %d\n" % i
+        # a line of its own per connection (1 KiB, from its index), checked on the way back
+        self.want = b"line %d " % i + hashlib.sha256(b"%d" % i).hexdigest().encode() * 16 + b"\n"
         if target:
             self.out = b"CONNECT %s HTTP/1.1\r\nHost: %s\r\n\r\n" % (target.encode(), target.encode())
             self.state = "head"
@@ -308,10 +316,21 @@ def status(path, n):
     res = {"connected": 0, "refused": 0, "got_status": 0, "closed": 0, "lines": {}}
     for i in range(n):
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        s.settimeout(30)
+        # a full backlog answers EAGAIN at once: a client tries again (5 s at most)
+        t_end = time.monotonic() + 5
+        while True:
+            try:
+                s.connect(path)
+                break
+            except BlockingIOError:
+                if time.monotonic() > t_end:
+                    break
+                time.sleep(0.01)
+            except OSError:
+                break
         try:
-            s.connect(path)
-        except OSError as e:
+            s.getpeername()
+        except OSError:
             res["refused"] += 1
             s.close()
             continue
@@ -351,27 +370,47 @@ def status(path, n):
 
 
 NOTE = re.compile(rb"\[enclaver-supervisor: (\d+) bytes of output dropped[^\]]*\]")
+NOTE_LINE = re.compile(rb"\[enclaver-supervisor: \d+ bytes of output dropped[^\]]*\]\n")
 SEQ = re.compile(rb"^spew (\d+) ")
 
 
-def slowlog(path, pause, secs):
+def slowlog(path, rate, fastfile, outfile):
+    """Read the log stream at RATE bytes/s until FASTFILE exists, then as fast as
+    possible until EOF; write JSON to OUTFILE (temp name, then rename)."""
+    rate = int(rate)
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     s.connect(path)
-    time.sleep(float(pause))
-    s.settimeout(1)
+    with open(outfile + ".connected", "w"):
+        pass
     data = bytearray()
-    end = time.monotonic() + float(secs)
-    while time.monotonic() < end:
+    t0 = time.monotonic()
+    slow_bytes = 0
+    eof = False
+    s.settimeout(0.5)
+    while not eof:
+        fast = os.path.exists(fastfile)
+        if not fast:
+            # at most RATE bytes per second: 1/20 of it every 50 ms
+            time.sleep(0.05)
+            want = max(1, rate // 20)
+        else:
+            want = 1 << 20
         try:
-            d = s.recv(1 << 20)
+            d = s.recv(want)
         except socket.timeout:
+            if time.monotonic() - t0 > 300:
+                break
             continue
         if not d:
+            eof = True
             break
         data += d
+        if not fast:
+            slow_bytes += len(d)
     s.close()
     notes = [int(m.group(1)) for m in NOTE.finditer(data)]
+    note_text = sum(len(m.group(0)) for m in NOTE_LINE.finditer(data))
     # the app's lines carry sequence numbers: a gap must follow a note
     last = None
     gaps = unexplained = 0
@@ -390,15 +429,44 @@ def slowlog(path, pause, secs):
                 unexplained += 1
         noted = False
         last = v
-    print(json.dumps({"bytes": len(data), "notes": len(notes), "noted_bytes": sum(notes),
-                      "gaps": gaps, "unexplained_gaps": unexplained, "last_seq": last}, sort_keys=True))
+    res = {"bytes": len(data), "slow_bytes": slow_bytes, "eof": eof, "notes": len(notes),
+           "noted_bytes": sum(notes), "note_text_bytes": note_text, "gaps": gaps,
+           "unexplained_gaps": unexplained, "last_seq": last}
+    with open(outfile + ".tmp", "w") as f:
+        f.write(json.dumps(res, sort_keys=True) + "\n")
+    os.rename(outfile + ".tmp", outfile)
 
 
-def spew(secs):
+def taillog(path, secs):
+    """Connect to the log stream, read for SECS s, print how many bytes came."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(path)
+    s.settimeout(0.1)
+    n = 0
+    end = time.monotonic() + float(secs)
+    while time.monotonic() < end:
+        try:
+            d = s.recv(1 << 20)
+        except socket.timeout:
+            continue
+        if not d:
+            break
+        n += len(d)
+    print(json.dumps({"bytes": n}))
+
+
+def spew(secs, gofile, donefile, releasefile):
+    """The app: waits for GOFILE, writes numbered lines as fast as it can for SECS s,
+    then writes DONEFILE (JSON: lines, bytes, the longest single write in s) and waits
+    for RELEASEFILE before it exits 0."""
     secs = float(secs)
+    while not os.path.exists(gofile):
+        time.sleep(0.02)
     pad = b"x" * 100
-    end = time.monotonic() + secs
+    t0 = time.monotonic()
+    end = t0 + secs
     i = 0
+    nbytes = 0
     longest = 0.0
     out = sys.stdout.buffer
     while time.monotonic() < end:
@@ -408,8 +476,84 @@ def spew(secs):
         out.flush()
         longest = max(longest, time.monotonic() - t)
         i += 256
-    sys.stderr.write("spew done: %d lines, longest write %.3f s\n" % (i, longest))
-    sys.stderr.flush()
+        nbytes += len(chunk)
+    took = time.monotonic() - t0
+    with open(donefile + ".tmp", "w") as f:
+        f.write(json.dumps({"lines": i, "bytes": nbytes, "longest_write": round(longest, 3),
+                            "seconds": round(took, 3)}, sort_keys=True) + "\n")
+    os.rename(donefile + ".tmp", donefile)
+    while not os.path.exists(releasefile):
+        time.sleep(0.05)
+
+
+def hold(addr, n, target, readyfile, secs):
+    """Open N connections (CONNECT TARGET first unless TARGET is "-"), check one line
+    through each, write READYFILE, then wait (at most SECS s) until the far end closes
+    them; print JSON: how many were echoed, how many were closed (EOF or reset) and the
+    seconds from READYFILE to the last close."""
+    n = int(n)
+    raise_nofile(n + 64)
+    socks = []
+    echoed = 0
+    head = b""
+    if target != "-":
+        head = b"CONNECT %s HTTP/1.1\r\nHost: %s\r\n\r\n" % (target.encode(), target.encode())
+    for i in range(n):
+        s, a = sock_for(addr)
+        s.settimeout(30)
+        try:
+            s.connect(a)
+            got = b""
+            if head:
+                s.sendall(head)
+                while b"\r\n\r\n" not in got:
+                    d = s.recv(4096)
+                    if not d:
+                        break
+                    got += d
+                if not got.startswith(b"HTTP/1.1 200"):
+                    s.close()
+                    continue
+                got = got.split(b"\r\n\r\n", 1)[1]
+            s.sendall(b"hold %d\n" % i)
+            while not got.endswith(b"\n"):
+                d = s.recv(4096)
+                if not d:
+                    break
+                got += d
+            if got == b"echo:hold %d\n" % i:
+                echoed += 1
+            socks.append(s)
+        except OSError:
+            s.close()
+    with open(readyfile, "w"):
+        pass
+    t0 = time.monotonic()
+    sel = selectors.DefaultSelector()
+    for s in socks:
+        s.setblocking(False)
+        sel.register(s, selectors.EVENT_READ)
+    closed = 0
+    last = 0.0
+    pending = set(socks)
+    while pending and time.monotonic() - t0 < float(secs):
+        for key, _ in sel.select(timeout=0.5):
+            s = key.fileobj
+            try:
+                d = s.recv(4096)
+            except BlockingIOError:
+                continue
+            except OSError:
+                d = b""
+            if d == b"":
+                closed += 1
+                last = time.monotonic() - t0
+                pending.discard(s)
+                sel.unregister(s)
+    print(json.dumps({"held": len(socks), "echoed": echoed, "closed": closed,
+                      "last_close_s": round(last, 2)}, sort_keys=True))
+    for s in socks:
+        s.close()
 
 
 def vmhwm(pid):
@@ -424,7 +568,7 @@ def vmhwm(pid):
 def main():
     cmd, args = sys.argv[1], sys.argv[2:]
     {"echo": echo, "conns": conns, "trickle": trickle, "status": status,
-     "slowlog": slowlog, "spew": spew, "vmhwm": vmhwm}[cmd](*args)
+     "slowlog": slowlog, "spew": spew, "taillog": taillog, "hold": hold, "vmhwm": vmhwm}[cmd](*args)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -501,6 +503,98 @@ rm_cb (const char *p, const struct stat *st, int flag, struct FTW *ftw)
   return remove (p);
 }
 
+/* The log stream's lossy client queue (streams.h): a client that does not read holds
+ * at most SV_CLIENT_MAX_PENDING bytes; what follows is dropped and counted, and once it
+ * has read half of its queue a note with the count goes into its stream, before any
+ * newer bytes.  A status (not lossy) client is closed instead. */
+static void
+test_lossy_queue (void)
+{
+  int sp[2], flags;
+  struct sv_server srv;
+  struct sv_client *c;
+  struct pollfd p[2];
+  static char chunk[65536];
+  char note[200], *got;
+  size_t total = 0, kept, got_len = 0, cap = 16u << 20, n, i;
+  unsigned long long dropped;
+  int k, rounds = 0;
+
+  memset (&srv, 0, sizeof srv);
+  srv.name = "log";
+  srv.lfd = -1;
+  srv.lossy = 1;
+  if (socketpair (AF_UNIX, SOCK_STREAM, 0, sp) < 0)
+    {
+      tap_ok (0, "lossy queue: socketpair: %s", strerror (errno));
+      return;
+    }
+  flags = fcntl (sp[1], F_GETFL);
+  fcntl (sp[1], F_SETFL, flags | O_NONBLOCK);
+  c = xcalloc (1, sizeof *c);
+  c->fd = sp[0];
+  c->server = &srv;
+  c->id = 1;
+  srv.clients = c;
+  srv.nclients = 1;
+  memset (chunk, 'a', sizeof chunk);
+  chunk[sizeof chunk - 1] = '\n';
+  for (k = 0; k < 128; k++) /* 8 MiB to a client that reads nothing */
+    {
+      sv_client_queue (c, chunk, sizeof chunk);
+      total += sizeof chunk;
+    }
+  tap_ok (c->fd >= 0, "lossy queue: the slow client stays connected");
+  tap_ok (c->len - c->off <= SV_CLIENT_MAX_PENDING, "lossy queue: at most %u bytes queued (%zu)",
+          SV_CLIENT_MAX_PENDING, c->len - c->off);
+  dropped = c->dropped;
+  tap_ok (dropped > 0 && dropped == c->dropped_all, "lossy queue: the bytes past it are counted (%llu)", dropped);
+  /* The client reads everything; the server is serviced as poll would. */
+  got = xmalloc (cap);
+  for (;;)
+    {
+      ssize_t r = read (sp[1], got + got_len, cap - got_len);
+      if (r > 0)
+        got_len += (size_t) r;
+      memset (p, 0, sizeof p);
+      n = sv_server_fill (&srv, p);
+      p[0].revents = p[0].events & POLLOUT;
+      sv_server_service (&srv, p, n);
+      if (r <= 0 && srv.clients && srv.clients->len == srv.clients->off && ++rounds > 3)
+        break;
+    }
+  kept = got_len;
+  n = sv_drop_note (note, sizeof note, 0, dropped);
+  tap_ok (kept > n && memcmp (got + kept - n, note, n) == 0, "lossy queue: the note follows the kept bytes: %.*s",
+          (int) n - 1, note);
+  tap_ok (kept - n + dropped == total, "lossy queue: kept + dropped = written (%zu + %llu = %zu)", kept - n,
+          dropped, total);
+  for (i = 0; i + n < kept && got[i] == (i % sizeof chunk == sizeof chunk - 1 ? '\n' : 'a'); i++)
+    ;
+  tap_ok (i == kept - n, "lossy queue: what was kept is whole chunks, in order");
+  tap_ok (c->dropped == 0 && c->dropped_all == dropped, "lossy queue: the count restarts after the note");
+  sv_client_queue (c, "next\n", 5);
+  n = 0;
+  for (k = 0; k < 100 && n < 5; k++)
+    {
+      ssize_t r = read (sp[1], got + n, 5 - n);
+      if (r > 0)
+        n += (size_t) r;
+    }
+  tap_ok (n == 5 && memcmp (got, "next\n", 5) == 0, "lossy queue: newer bytes flow again after it");
+  n = sv_drop_note (note, sizeof note, 1, 7);
+  tap_ok (note[0] == '\n' && strstr (note, "[enclaver-supervisor: 7 bytes of output dropped here") == note + 1,
+          "lossy queue: a note after a partial line starts a line of its own");
+  /* not lossy: the status stream closes such a client */
+  srv.lossy = 0;
+  for (k = 0; k < 128 && c->fd >= 0; k++)
+    sv_client_queue (c, chunk, sizeof chunk);
+  tap_ok (c->fd < 0, "status queue: a client 4 MiB behind is closed");
+  sv_server_close (&srv);
+  close (sp[1]);
+  free (got);
+}
+
 int
 main (void)
 {
@@ -511,6 +605,7 @@ main (void)
   test_transport_parse ();
   test_transport_sockets ();
   test_ring ();
+  test_lossy_queue ();
   test_status_lines ();
   test_nsm ();
   test_config ();
