@@ -357,6 +357,14 @@ expect_rc "attach to a docker-archive release image fails" 1
 expect_in "... saying only an OCI layout holds it" "$ERR" "stage sbom: option 'attach': the release image is not an OCI layout"
 [ -e sb-image.tar ] && not_ok "a docker-archive was left behind" || ok "no release image left behind"
 
+# Several platforms: one multi-platform index, no single image to be the subject.
+rm -rf sb-image
+run_cmd "$ENCLAVER" build -f attach.yaml --platform linux/amd64,linux/arm64
+expect_rc "attach in a build of several platforms fails" 1
+expect_in "... saying it is not supported there" "$ERR" \
+  "stage sbom: option 'attach': not supported in a build of several platforms"
+[ -e sb-image ] && not_ok "a release image was left behind" || ok "... before any release image is written"
+
 # 9. Bad inputs: each image differs from the good one in one file.
 # badimg NAME SETUP NEEDLE: SETUP runs in a copy of the root
 badimg () {
