@@ -472,12 +472,28 @@ dsse_sign (struct prov *p, const char *payload, size_t plen, enclaver_error_t *e
   return s;
 }
 
+/* J as JSON text with a final newline (malloc'd), *LEN its length. */
+static char *
+dump_line (const json_t *j, size_t flags, size_t *len)
+{
+  char *text = json_dumps (j, flags), *out;
+  if (text == NULL)
+    abort ();
+  *len = strlen (text);
+  out = realloc (text, *len + 2);
+  if (out == NULL)
+    abort ();
+  memcpy (out + *len, "\n", 2);
+  (*len)++;
+  return out;
+}
+
 static int
 prov_run (enclaver_stage_t *st, enclaver_ctx_t *ctx, enclaver_error_t *err)
 {
   struct prov *p = enclaver_stage_get_data (st);
   json_t *s = statement (st, ctx, err);
-  char *text, *out;
+  char *out;
   size_t len;
   int r;
 
@@ -485,16 +501,8 @@ prov_run (enclaver_stage_t *st, enclaver_ctx_t *ctx, enclaver_error_t *err)
     return -1;
   if (p->key == NULL)
     {
-      text = json_dumps (s, JSON_INDENT (2) | JSON_SORT_KEYS);
+      out = dump_line (s, JSON_INDENT (2) | JSON_SORT_KEYS, &len);
       json_decref (s);
-      if (text == NULL)
-        abort ();
-      len = strlen (text);
-      out = realloc (text, len + 2);
-      if (out == NULL)
-        abort ();
-      memcpy (out + len, "\n", 2);
-      len++;
     }
   else
     {
@@ -516,16 +524,8 @@ prov_run (enclaver_stage_t *st, enclaver_ctx_t *ctx, enclaver_error_t *err)
                        "keyid", p->keyid, "sig", sig);
       free (p64);
       free (sig);
-      text = json_dumps (env, JSON_COMPACT | JSON_SORT_KEYS);
+      out = dump_line (env, JSON_COMPACT | JSON_SORT_KEYS, &len);
       json_decref (env);
-      if (text == NULL)
-        abort ();
-      len = strlen (text);
-      out = realloc (text, len + 2);
-      if (out == NULL)
-        abort ();
-      memcpy (out + len, "\n", 2);
-      len++;
     }
   r = plugin_write_output (ctx, p->path, out, len, NULL, err);
   free (out);
