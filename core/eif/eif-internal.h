@@ -147,9 +147,6 @@ struct eif_emitter
   struct eif_measure *measure; /* optional */
   struct eif_pipe *pipe;       /* created by the first write */
   int no_fsync;                /* finish: the caller fsyncs (enclaver_eif_writer_set_fsync) */
-  const uint8_t *map;          /* eif_emitter_write_file: read-only mapping of map_fd */
-  size_t map_len;
-  int map_fd;
 };
 int eif_emitter_open (struct eif_emitter *e, const char *path, enclaver_error_t *err) ENCLAVER_INTERNAL;
 int eif_emitter_begin (struct eif_emitter *e, uint16_t type, enclaver_error_t *err) ENCLAVER_INTERNAL;

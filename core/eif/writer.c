@@ -39,7 +39,6 @@ eif_emitter_open (struct eif_emitter *e, const char *path, enclaver_error_t *err
 
   memset (e, 0, sizeof *e);
   e->fd = -1;
-  e->map_fd = -1;
   dir = dirname (d);
   base = basename (b);
   if (base[0] == '\0' || strcmp (base, "/") == 0 || strcmp (base, ".") == 0 || strcmp (base, "..") == 0)
@@ -84,6 +83,8 @@ struct eif_slot
 {
   uint8_t *buf;
   const uint8_t *ext; /* non-NULL: the data is here (a mapping of src_fd), not in buf */
+  void *map;          /* with ext: that mapping, this slot's own (unmapped on reuse) */
+  size_t map_len;
   int src_fd;         /* with ext: the file it maps, for copy_file_range */
   uint64_t src_off;
   size_t len;
@@ -115,6 +116,17 @@ struct eif_pipe
   int no_copy_range; /* copy_file_range refused once: pwrite from the mapping */
   uint64_t synced_to;
 };
+
+/* A by-reference slot's mapping (see eif_emitter_write_file). */
+static void
+slot_unmap (struct eif_slot *s)
+{
+  if (s->map)
+    munmap (s->map, s->map_len);
+  s->map = NULL;
+  s->map_len = 0;
+  s->ext = NULL;
+}
 
 /* Worker 0: PCR0 and the section CRC. */
 static void
@@ -265,7 +277,10 @@ pipe_free (struct eif_pipe *p)
   pthread_cond_destroy (&p->free_cv);
   pthread_mutex_destroy (&p->mu);
   for (int i = 0; i < EIF_PIPE_SLOTS; i++)
-    free (p->slot[i].buf);
+    {
+      slot_unmap (&p->slot[i]);
+      free (p->slot[i].buf);
+    }
   free (p);
 }
 
@@ -287,18 +302,8 @@ pipe_fill_slot (struct eif_pipe *p)
         }
       pthread_mutex_unlock (&p->mu);
     }
-  if (p->fill == 0 && s->ext)
-    {
-      /* Both workers are done with these mapped bytes: drop them from our page tables
-       * (they stay in the page cache), so the mapping does not count against the build's
-       * resident memory.  Whole pages only: the next slot may share the last one (were
-       * it dropped, a worker would just fault it in again). */
-      uintptr_t pg = (uintptr_t) sysconf (_SC_PAGESIZE);
-      uintptr_t a = (uintptr_t) s->ext & ~(pg - 1), b = ((uintptr_t) s->ext + s->len) & ~(pg - 1);
-      if (b > a)
-        (void) madvise ((void *) a, b - a, MADV_DONTNEED);
-      s->ext = NULL;
-    }
+  if (p->fill == 0 && s->map)
+    slot_unmap (s); /* both workers are done with it */
   return s;
 }
 
@@ -392,19 +397,8 @@ eif_emitter_write (struct eif_emitter *e, const void *data, size_t len, enclaver
   return 0;
 }
 
-/* Drop the mapping of eif_emitter_write_file; the pipe must be drained (or gone). */
-static void
-emitter_unmap (struct eif_emitter *e)
-{
-  if (e->map)
-    munmap ((void *) e->map, e->map_len);
-  e->map = NULL;
-  e->map_len = 0;
-  e->map_fd = -1;
-}
-
 /* len bytes of fd from off into the current section, without copying them through a
- * buffer of ours: the workers hash them from a read-only mapping of fd and move them
+ * buffer of ours: the workers hash them from read-only mappings of fd and move them
  * into the EIF with copy_file_range.  fd must stay open and its bytes unchanged until
  * the section ends. */
 int
@@ -422,33 +416,23 @@ eif_emitter_write_file (struct eif_emitter *e, int fd, uint64_t off, uint64_t le
   if (e->pipe == NULL)
     e->pipe = pipe_new (e);
   p = e->pipe;
-  if (e->map == NULL || e->map_fd != fd || off + len > e->map_len)
-    {
-      struct stat st;
-      void *m;
-      /* the slots in flight may point into the old mapping */
-      if (e->map && pipe_drain (e, err) < 0)
-        return -1;
-      emitter_unmap (e);
-      if (fstat (fd, &st) < 0)
-        return enclaver_make_errno (err, errno, "stat the content file");
-      if ((uint64_t) st.st_size < off + len || (uint64_t) st.st_size > SIZE_MAX)
-        return enclaver_make_error (err, EIO, "content file is %lld bytes, shorter than offset %llu + %llu",
-                                    (long long) st.st_size, (unsigned long long) off, (unsigned long long) len);
-      m = mmap (NULL, (size_t) st.st_size, PROT_READ, MAP_SHARED, fd, 0);
-      if (m == MAP_FAILED)
-        return enclaver_make_errno (err, errno, "map the content file");
-      (void) madvise (m, (size_t) st.st_size, MADV_SEQUENTIAL);
-      e->map = m;
-      e->map_len = (size_t) st.st_size;
-      e->map_fd = fd;
-    }
   pipe_submit (p); /* the bytes before these */
+  const uint64_t page = (uint64_t) sysconf (_SC_PAGESIZE);
   while (len > 0)
     {
       struct eif_slot *s = pipe_fill_slot (p);
       size_t n = len < EIF_IO_CHUNK ? (size_t) len : EIF_IO_CHUNK;
-      s->ext = e->map + off;
+      /* Each slot maps just its own pages (populated here, on the caller's thread) and
+       * unmaps them when it is reused: at most EIF_PIPE_SLOTS chunks are mapped at a
+       * time, so the mapped page-cache pages do not pile up in the resident set. */
+      uint64_t base = off & ~(uint64_t) (page - 1);
+      size_t mlen = (size_t) (off + n - base);
+      void *m = mmap (NULL, mlen, PROT_READ, MAP_SHARED | MAP_POPULATE, fd, (off_t) base);
+      if (m == MAP_FAILED)
+        return enclaver_make_errno (err, errno, "map the content file at offset %llu", (unsigned long long) off);
+      s->map = m;
+      s->map_len = mlen;
+      s->ext = (const uint8_t *) m + (off - base);
       s->src_fd = fd;
       s->src_off = off;
       s->off = at;
@@ -506,7 +490,6 @@ eif_emitter_finish (struct eif_emitter *e, uint16_t version, uint16_t flags, uin
     return enclaver_make_error (err, EINVAL, "internal: section not finished");
   pipe_free (e->pipe);
   e->pipe = NULL;
-  emitter_unmap (e);
   memset (h, 0, sizeof h);
   memcpy (h + EIF_OFF_MAGIC, ENCLAVER_EIF_MAGIC, 4);
   eif_put_be16 (h + EIF_OFF_VERSION, version);
@@ -550,7 +533,6 @@ eif_emitter_abort (struct eif_emitter *e)
 {
   pipe_free (e->pipe);
   e->pipe = NULL;
-  emitter_unmap (e);
   if (e->fd >= 0)
     close (e->fd);
   e->fd = -1;
