@@ -21,6 +21,8 @@ struct enclaver_cpio_writer
   struct enclaver_cpio_options o;
   enclaver_cpio_sink_fn sink;
   void *ud;
+  enclaver_cpio_file_sink_fn file_sink; /* optional, for content of >= file_min bytes */
+  uint64_t file_min;
   unsigned char *buf;
   size_t len;
   uint64_t total;
@@ -54,6 +56,13 @@ enclaver_cpio_writer_new (const struct enclaver_cpio_options *opts, enclaver_cpi
   w->buf = xmalloc (OUT_BUF);
   w->next_ino = ENCLAVER_CPIO_FIRST_INO;
   return w;
+}
+
+void
+enclaver_cpio_writer_set_file_sink (enclaver_cpio_writer_t *w, enclaver_cpio_file_sink_fn fn, uint64_t min_size)
+{
+  w->file_sink = fn;
+  w->file_min = min_size ? min_size : 1;
 }
 
 void
@@ -193,10 +202,23 @@ header (enclaver_cpio_writer_t *w, const char *name, size_t name_len, uint32_t i
 }
 
 typedef ssize_t (*data_fn) (void *ud, uint64_t off, void *buf, size_t len, enclaver_error_t *err);
+/* Where the data lies in a file (for the file sink): 0 and *fd, *off set, or -1. */
+typedef int (*where_fn) (void *ud, int *fd, uint64_t *off, enclaver_error_t *err);
+
+static int
+add_entry_at (enclaver_cpio_writer_t *w, const struct enclaver_cpio_entry *e, const void *data, data_fn rd,
+              where_fn where, void *rud, enclaver_error_t *err);
 
 static int
 add_entry (enclaver_cpio_writer_t *w, const struct enclaver_cpio_entry *e, const void *data, data_fn rd, void *rud,
            enclaver_error_t *err)
+{
+  return add_entry_at (w, e, data, rd, NULL, rud, err);
+}
+
+static int
+add_entry_at (enclaver_cpio_writer_t *w, const struct enclaver_cpio_entry *e, const void *data, data_fn rd,
+              where_fn where, void *rud, enclaver_error_t *err)
 {
   if (w->finished || w->failed)
     return enclaver_make_error (err, EINVAL, "cpio: writer already finished or failed");
@@ -259,6 +281,21 @@ add_entry (enclaver_cpio_writer_t *w, const struct enclaver_cpio_entry *e, const
           if (put (w, data, (size_t) size, err) < 0)
             return -1;
         }
+      else if (where && w->file_sink && size >= w->file_min)
+        {
+          int fd;
+          uint64_t at;
+          if (where (rud, &fd, &at, err) < 0)
+            return enclaver_error_wrap (err, "cpio: reading '%s'", e->name);
+          if (flush (w, err) < 0)
+            return -1;
+          if (w->file_sink (w->ud, fd, at, size, err) < 0)
+            {
+              w->failed = 1;
+              return -1;
+            }
+          w->total += size;
+        }
       else if (rd)
         {
           uint64_t off = 0;
@@ -313,6 +350,13 @@ tree_data (void *ud, uint64_t off, void *buf, size_t len, enclaver_error_t *err)
 }
 
 static int
+tree_where (void *ud, int *fd, uint64_t *off, enclaver_error_t *err)
+{
+  struct tree_emit *te = ud;
+  return enclaver_tree_node_content (te->tree, te->node, fd, off, err);
+}
+
+static int
 emit_node (const enclaver_tree_t *tree, const enclaver_tree_node_t *node, const char *path, size_t path_len,
            const struct enclaver_tree_stat *st, void *ud, enclaver_error_t *err)
 {
@@ -359,7 +403,7 @@ emit_node (const enclaver_tree_t *tree, const enclaver_tree_node_t *node, const 
   te->node = node;
   if (st->type == ENCLAVER_NODE_SYMLINK)
     return add_entry (te->w, &e, st->link_target, NULL, NULL, err);
-  return add_entry (te->w, &e, NULL, tree_data, te, err);
+  return add_entry_at (te->w, &e, NULL, tree_data, tree_where, te, err);
 }
 
 int

@@ -146,10 +146,13 @@ struct eif_emitter
   uint64_t cur_size;
   struct eif_measure *measure; /* optional */
   struct eif_pipe *pipe;       /* created by the first write */
+  int no_fsync;                /* finish: the caller fsyncs (enclaver_eif_writer_set_fsync) */
 };
 int eif_emitter_open (struct eif_emitter *e, const char *path, enclaver_error_t *err) ENCLAVER_INTERNAL;
 int eif_emitter_begin (struct eif_emitter *e, uint16_t type, enclaver_error_t *err) ENCLAVER_INTERNAL;
 int eif_emitter_write (struct eif_emitter *e, const void *data, size_t len, enclaver_error_t *err) ENCLAVER_INTERNAL;
+int eif_emitter_write_file (struct eif_emitter *e, int fd, uint64_t off, uint64_t len,
+                            enclaver_error_t *err) ENCLAVER_INTERNAL;
 int eif_emitter_end (struct eif_emitter *e, enclaver_error_t *err) ENCLAVER_INTERNAL;
 int eif_emitter_finish (struct eif_emitter *e, uint16_t version, uint16_t flags, uint64_t mem,
                         uint64_t cpus, enclaver_error_t *err) ENCLAVER_INTERNAL;

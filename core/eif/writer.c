@@ -18,7 +18,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
@@ -80,6 +82,11 @@ eif_emitter_begin (struct eif_emitter *e, uint16_t type, enclaver_error_t *err)
 struct eif_slot
 {
   uint8_t *buf;
+  const uint8_t *ext; /* non-NULL: the data is here (a mapping of src_fd), not in buf */
+  void *map;          /* with ext: that mapping, this slot's own (unmapped on reuse) */
+  size_t map_len;
+  int src_fd;         /* with ext: the file it maps, for copy_file_range */
+  uint64_t src_off;
   size_t len;
   uint64_t off; /* file offset */
   struct eif_measure *m; /* NULL: not measured */
@@ -106,16 +113,29 @@ struct eif_pipe
   int hash_failed[2]; /* per worker: each writes only its own */
   /* worker 1 */
   int write_errno;
+  int no_copy_range; /* copy_file_range refused once: pwrite from the mapping */
   uint64_t synced_to;
 };
+
+/* A by-reference slot's mapping (see eif_emitter_write_file). */
+static void
+slot_unmap (struct eif_slot *s)
+{
+  if (s->map)
+    munmap (s->map, s->map_len);
+  s->map = NULL;
+  s->map_len = 0;
+  s->ext = NULL;
+}
 
 /* Worker 0: PCR0 and the section CRC. */
 static void
 pipe_work0 (struct eif_pipe *p, const struct eif_slot *s)
 {
   struct eif_measure *m = s->m;
-  p->crc = eif_crc32 (p->crc, s->buf, s->len);
-  if (m && (s->mask & 1) && enclaver_pcr_update (&m->pcr[0], s->buf, s->len, NULL) < 0)
+  const uint8_t *d = s->ext ? s->ext : s->buf;
+  p->crc = eif_crc32 (p->crc, d, s->len);
+  if (m && (s->mask & 1) && enclaver_pcr_update (&m->pcr[0], d, s->len, NULL) < 0)
     p->hash_failed[0] = 1;
 }
 
@@ -124,10 +144,37 @@ static void
 pipe_work1 (struct eif_pipe *p, const struct eif_slot *s)
 {
   struct eif_measure *m = s->m;
-  if (p->write_errno == 0 && enclaver_pwrite_all (p->e->fd, s->buf, s->len, s->off) < 0)
+  const uint8_t *d = s->ext ? s->ext : s->buf;
+  if (p->write_errno == 0 && s->ext && !p->no_copy_range)
+    {
+      /* in the kernel, page cache to page cache (a reflink where the filesystem has
+       * them): the bytes never come up into this process for the write */
+      loff_t in = (loff_t) s->src_off, out = (loff_t) s->off;
+      size_t left = s->len;
+      while (left > 0)
+        {
+          ssize_t r = copy_file_range (s->src_fd, &in, p->e->fd, &out, left, 0);
+          if (r < 0 && errno == EINTR)
+            continue;
+          if (r <= 0)
+            {
+              if (r == 0 || errno == EXDEV || errno == EINVAL || errno == ENOSYS || errno == EOPNOTSUPP
+                  || errno == EBADF || errno == EPERM)
+                p->no_copy_range = 1; /* the rest (and later slots) by pwrite */
+              else
+                p->write_errno = errno;
+              break;
+            }
+          left -= (size_t) r;
+        }
+      if (left > 0 && p->write_errno == 0
+          && enclaver_pwrite_all (p->e->fd, d + (s->len - left), left, s->off + (s->len - left)) < 0)
+        p->write_errno = errno ? errno : EIO;
+    }
+  else if (p->write_errno == 0 && enclaver_pwrite_all (p->e->fd, d, s->len, s->off) < 0)
     p->write_errno = errno ? errno : EIO;
   for (int i = 1; i < 3; i++)
-    if (m && (s->mask & (1 << i)) && enclaver_pcr_update (&m->pcr[i], s->buf, s->len, NULL) < 0)
+    if (m && (s->mask & (1 << i)) && enclaver_pcr_update (&m->pcr[i], d, s->len, NULL) < 0)
       p->hash_failed[1] = 1;
   if (p->write_errno == 0 && s->off + s->len >= p->synced_to + EIF_WRITEBACK_STEP)
     {
@@ -230,7 +277,10 @@ pipe_free (struct eif_pipe *p)
   pthread_cond_destroy (&p->free_cv);
   pthread_mutex_destroy (&p->mu);
   for (int i = 0; i < EIF_PIPE_SLOTS; i++)
-    free (p->slot[i].buf);
+    {
+      slot_unmap (&p->slot[i]);
+      free (p->slot[i].buf);
+    }
   free (p);
 }
 
@@ -252,6 +302,8 @@ pipe_fill_slot (struct eif_pipe *p)
         }
       pthread_mutex_unlock (&p->mu);
     }
+  if (p->fill == 0 && s->map)
+    slot_unmap (s); /* both workers are done with it */
   return s;
 }
 
@@ -327,6 +379,7 @@ eif_emitter_write (struct eif_emitter *e, const void *data, size_t len, enclaver
       size_t n;
       if (p->fill == 0)
         {
+          s->ext = NULL;
           s->off = at;
           s->m = e->measure;
           s->mask = e->measure ? e->measure->cur_mask : 0;
@@ -340,6 +393,57 @@ eif_emitter_write (struct eif_emitter *e, const void *data, size_t len, enclaver
       e->cur_size += n;
       if (p->fill == EIF_IO_CHUNK)
         pipe_submit (p);
+    }
+  return 0;
+}
+
+/* len bytes of fd from off into the current section, without copying them through a
+ * buffer of ours: the workers hash them from read-only mappings of fd and move them
+ * into the EIF with copy_file_range.  fd must stay open and its bytes unchanged until
+ * the section ends. */
+int
+eif_emitter_write_file (struct eif_emitter *e, int fd, uint64_t off, uint64_t len, enclaver_error_t *err)
+{
+  uint64_t at = e->cur_hdr_off + ENCLAVER_EIF_SECTION_HEADER_SIZE + e->cur_size;
+  struct eif_pipe *p;
+
+  if (!e->in_section)
+    return enclaver_make_error (err, EINVAL, "internal: write outside a section");
+  if (len == 0)
+    return 0;
+  if (UINT64_MAX - at < len || at + len > (uint64_t) INT64_MAX || UINT64_MAX - off < len)
+    return enclaver_make_error (err, EFBIG, "%s: section too large", e->final_path);
+  if (e->pipe == NULL)
+    e->pipe = pipe_new (e);
+  p = e->pipe;
+  pipe_submit (p); /* the bytes before these */
+  const uint64_t page = (uint64_t) sysconf (_SC_PAGESIZE);
+  while (len > 0)
+    {
+      struct eif_slot *s = pipe_fill_slot (p);
+      size_t n = len < EIF_IO_CHUNK ? (size_t) len : EIF_IO_CHUNK;
+      /* Each slot maps just its own pages (populated here, on the caller's thread) and
+       * unmaps them when it is reused: at most EIF_PIPE_SLOTS chunks are mapped at a
+       * time, so the mapped page-cache pages do not pile up in the resident set. */
+      uint64_t base = off & ~(uint64_t) (page - 1);
+      size_t mlen = (size_t) (off + n - base);
+      void *m = mmap (NULL, mlen, PROT_READ, MAP_SHARED | MAP_POPULATE, fd, (off_t) base);
+      if (m == MAP_FAILED)
+        return enclaver_make_errno (err, errno, "map the content file at offset %llu", (unsigned long long) off);
+      s->map = m;
+      s->map_len = mlen;
+      s->ext = (const uint8_t *) m + (off - base);
+      s->src_fd = fd;
+      s->src_off = off;
+      s->off = at;
+      s->m = e->measure;
+      s->mask = e->measure ? e->measure->cur_mask : 0;
+      p->fill = n;
+      pipe_submit (p);
+      off += n;
+      at += n;
+      len -= n;
+      e->cur_size += n;
     }
   return 0;
 }
@@ -408,7 +512,7 @@ eif_emitter_finish (struct eif_emitter *e, uint16_t version, uint16_t flags, uin
     return enclaver_make_errno (err, errno, "truncate %s", e->tmp_path);
   if (fchmod (e->fd, 0644) < 0)
     return enclaver_make_errno (err, errno, "chmod %s", e->tmp_path);
-  if (fsync (e->fd) < 0)
+  if (!e->no_fsync && fsync (e->fd) < 0)
     return enclaver_make_errno (err, errno, "fsync %s", e->tmp_path);
   if (close (e->fd) < 0)
     {
@@ -538,6 +642,12 @@ enclaver_eif_writer_set_defaults (enclaver_eif_writer_t *w, uint64_t mem, uint64
   w->cpus = cpus;
 }
 
+void
+enclaver_eif_writer_set_fsync (enclaver_eif_writer_t *w, int on)
+{
+  w->e.no_fsync = !on;
+}
+
 int
 enclaver_eif_writer_set_signer (enclaver_eif_writer_t *w, const char *cert_path, const char *key_path,
                                 enclaver_error_t *err)
@@ -646,6 +756,21 @@ enclaver_eif_writer_write (enclaver_eif_writer_t *w, const void *data, size_t le
       return section_failed (w, err);
     }
   if (eif_emitter_write (&w->e, data, len, err) < 0)
+    return section_failed (w, err);
+  return 0;
+}
+
+int
+enclaver_eif_writer_write_file (enclaver_eif_writer_t *w, int fd, uint64_t offset, uint64_t len,
+                                enclaver_error_t *err)
+{
+  if (!w->open)
+    return enclaver_make_error (err, EINVAL, "no section is open");
+  if (w->failed)
+    return enclaver_make_error (err, EINVAL, "EIF writer: an earlier section failed");
+  if (w->open_type == ENCLAVER_EIF_SECTION_CMDLINE)
+    return enclaver_make_error (err, EINVAL, "the kernel command line is written from a buffer");
+  if (eif_emitter_write_file (&w->e, fd, offset, len, err) < 0)
     return section_failed (w, err);
   return 0;
 }

@@ -742,6 +742,20 @@ enclaver_tree_node_read (const enclaver_tree_t *ct, const enclaver_tree_node_t *
 }
 
 int
+enclaver_tree_node_content (const enclaver_tree_t *ct, const enclaver_tree_node_t *n, int *fd, uint64_t *offset,
+                            enclaver_error_t *err)
+{
+  enclaver_tree_t *t = (enclaver_tree_t *) ct;
+  if (n->ino->type != ENCLAVER_NODE_REG)
+    return enclaver_make_error (err, EINVAL, "not a regular file");
+  if (t->wbuf_len > 0 && tree_spool_flush (t, err) < 0)
+    return -1;
+  *fd = t->spool_fd;
+  *offset = n->ino->offset;
+  return 0;
+}
+
+int
 enclaver_tree_read_file (const enclaver_tree_t *t, const char *path, size_t max_len, char **out, size_t *len,
                          enclaver_error_t *err)
 {

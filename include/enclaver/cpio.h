@@ -87,6 +87,14 @@ int enclaver_cpio_add (enclaver_cpio_writer_t *w, const struct enclaver_cpio_ent
 #define ENCLAVER_CPIO_TREE_ROOT 0x1u
 int enclaver_cpio_add_tree (enclaver_cpio_writer_t *w, const enclaver_tree_t *tree, const char *prefix,
                             unsigned flags, enclaver_error_t *err);
+/* Optional: file content that lies in a file (the tree's spill file) goes to this sink
+ * as (fd, offset, len) instead of being read and passed to the byte sink, when a file
+ * has at least min_size bytes; the bytes before it are flushed to the byte sink first,
+ * so the two sinks together see the archive in order.  The archive is the same. */
+typedef int (*enclaver_cpio_file_sink_fn) (void *userdata, int fd, uint64_t offset, uint64_t len,
+                                           enclaver_error_t *err);
+void enclaver_cpio_writer_set_file_sink (enclaver_cpio_writer_t *w, enclaver_cpio_file_sink_fn fn,
+                                         uint64_t min_size);
 /* Trailer and end padding, then flush everything to the sink. */
 int enclaver_cpio_finish (enclaver_cpio_writer_t *w, enclaver_error_t *err);
 /* Bytes produced so far (flushed or not). */

@@ -148,6 +148,10 @@ enclaver_eif_writer_t *enclaver_eif_writer_new (const char *path, enclaver_error
 void enclaver_eif_writer_set_arch (enclaver_eif_writer_t *w, enum enclaver_eif_arch arch);
 /* Header default_mem / default_cpus (unused by the hypervisor; defaults 1 GiB, 2). */
 void enclaver_eif_writer_set_defaults (enclaver_eif_writer_t *w, uint64_t mem, uint64_t cpus);
+/* Default 1: _finish() fsyncs the file before renaming it to `path`.  0: it does not,
+ * for a caller that makes the file durable itself before publishing it (the build
+ * pipeline's output commit fsyncs every output once, then renames it). */
+void enclaver_eif_writer_set_fsync (enclaver_eif_writer_t *w, int on);
 /* Sign with an EC P-384 key (PEM files).  Loads and checks both now; the signature
  * section is written by _finish().  The certificate file is stored verbatim. */
 int enclaver_eif_writer_set_signer (enclaver_eif_writer_t *w, const char *cert_path,
@@ -168,6 +172,12 @@ int enclaver_eif_writer_add_stream (enclaver_eif_writer_t *w, enum enclaver_eif_
 int enclaver_eif_writer_begin_section (enclaver_eif_writer_t *w, enum enclaver_eif_section_type type,
                                        enclaver_error_t *err);
 int enclaver_eif_writer_write (enclaver_eif_writer_t *w, const void *data, size_t len, enclaver_error_t *err);
+/* Like _write for len bytes of the file fd from offset: they are hashed from a
+ * read-only mapping and copied into the EIF in the kernel (copy_file_range; pwrite from
+ * the mapping where the filesystems refuse it), never through a buffer.  fd must stay
+ * open, and those bytes unchanged, until the section ends. */
+int enclaver_eif_writer_write_file (enclaver_eif_writer_t *w, int fd, uint64_t offset, uint64_t len,
+                                    enclaver_error_t *err);
 int enclaver_eif_writer_end_section (enclaver_eif_writer_t *w, enclaver_error_t *err);
 /* Shorthand: enclaver_eif_metadata_json() + add_buffer(METADATA). */
 int enclaver_eif_writer_add_metadata (enclaver_eif_writer_t *w, const struct enclaver_eif_metadata *md,

@@ -126,6 +126,12 @@ char *enclaver_tree_node_path (const enclaver_tree_node_t *node);
 /* Read up to len bytes of a regular file's content at offset; returns bytes read (0 at end). */
 ssize_t enclaver_tree_node_read (const enclaver_tree_t *tree, const enclaver_tree_node_t *node, uint64_t offset,
                                  void *buf, size_t len, enclaver_error_t *err);
+/* Where a regular file's content lies: *fd is the tree's spill file (owned by the tree:
+ * do not close; valid until the tree is freed), *offset the first byte there; the
+ * content is the node's size bytes from it, already written to the file (pending
+ * appends are flushed first), so the caller may map or copy_file_range them. */
+int enclaver_tree_node_content (const enclaver_tree_t *tree, const enclaver_tree_node_t *node, int *fd,
+                                uint64_t *offset, enclaver_error_t *err);
 /* Whole content of a regular file (max_len bytes at most, else EFBIG), NUL-terminated. */
 int enclaver_tree_read_file (const enclaver_tree_t *tree, const char *path, size_t max_len, char **out,
                              size_t *len, enclaver_error_t *err);

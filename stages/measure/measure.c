@@ -92,6 +92,17 @@ eif_sink (void *ud, const void *p, size_t n, enclaver_error_t *err)
   return enclaver_eif_writer_write (ud, p, n, err);
 }
 
+/* File content of at least this many bytes goes from the tree's spill file into the
+ * EIF by reference (hashed from a mapping, copied in the kernel); smaller files are
+ * cheaper to copy along with their headers than to hand over one by one. */
+#define BY_REFERENCE_MIN (64u << 10)
+
+static int
+eif_file_sink (void *ud, int fd, uint64_t off, uint64_t len, enclaver_error_t *err)
+{
+  return enclaver_eif_writer_write_file (ud, fd, off, len, err);
+}
+
 /* The bootstrap ramdisk: nitro-cli's bytes (dev/, init, nsm.ko in linuxkit mode). */
 static int
 bootstrap_ramdisk (enclaver_eif_writer_t *ew, const struct enclaver_ramdisks *rd, enclaver_error_t *err)
@@ -173,6 +184,7 @@ customer_ramdisk (enclaver_eif_writer_t *ew, const enclaver_tree_t *tree, const 
   o.mode = ENCLAVER_CPIO_DETERMINISTIC;
   o.source_date_epoch = rd->source_date_epoch;
   w = enclaver_cpio_writer_new (&o, eif_sink, ew);
+  enclaver_cpio_writer_set_file_sink (w, eif_file_sink, BY_REFERENCE_MIN);
   if (enclaver_eif_writer_begin_section (ew, ENCLAVER_EIF_SECTION_RAMDISK, err) < 0)
     goto out;
   if (enclaver_cpio_add (w, &ecmd, cmd, err) < 0 || enclaver_cpio_add (w, &eenv, env, err) < 0
@@ -252,6 +264,9 @@ measure_run (enclaver_stage_t *st, enclaver_ctx_t *ctx, enclaver_error_t *err)
   if (w == NULL)
     goto out;
   enclaver_eif_writer_set_arch (w, (enum enclaver_eif_arch) k->arch);
+  /* tmp is a pipeline output: enclaver_ctx_outputs_commit fsyncs it once before the
+   * rename that publishes it, so the writer's own fsync would be a second one. */
+  enclaver_eif_writer_set_fsync (w, 0);
   if (m && m->signature_certificate && m->signature_key
       && enclaver_eif_writer_set_signer (w, m->signature_certificate, m->signature_key, err) < 0)
     goto out;

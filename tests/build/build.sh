@@ -19,6 +19,14 @@ echo 'root:x:0:0:root:/root:/bin/sh' >"$W/l1/etc/passwd"
 echo 'v1' >"$W/l1/etc/version"
 echo 'docs' >"$W/l1/usr/share/doc/x/README"
 echo 'v2' >"$W/l2/etc/version"
+# Content on both sides of the size from which measure hands file content to the EIF
+# writer by reference (64 KiB: mapped, copy_file_range), with odd sizes and a small
+# file after the large ones, so the headers and padding around them are checked too.
+mkdir -p "$W/l1/data"
+head -c 65535 /dev/urandom >"$W/l1/data/a-below.bin"
+head -c 65536 /dev/urandom >"$W/l1/data/b-at.bin"
+head -c 1048579 /dev/urandom >"$W/l1/data/c-large.bin"
+echo 'after the large files' >"$W/l1/data/d-small.txt"
 touch -d 2023-05-01 "$W"/l1/bin/hello "$W"/l1/etc/* "$W"/l1/usr/share/doc/x/README "$W"/l2/etc/version
 $MKOCI "$W/img" --layer "$W/l1" --layer "$W/l2" --whiteout usr/share/doc/x/README \
   --cmd '["/bin/hello","--greeting","hi there"]' --env PATH=/usr/bin:/bin --env GREETING=hi >/dev/null
@@ -120,6 +128,10 @@ expect_in "short form: the entry limit names the option" "$ERR" "more than 1 tar
 run_cmd "$ENCLAVER" build -f short1G.yaml --eif-only short.eif
 expect_rc "short form \"- flatten: { max_bytes: 1G }\": the build works" 0
 cmp -s x/rootfs/bin/hello "$W/l1/bin/hello" && ok "rootfs file content" || not_ok "rootfs file content"
+for f in a-below.bin b-at.bin c-large.bin d-small.txt; do
+  cmp -s "x/rootfs/data/$f" "$W/l1/data/$f" && ok "rootfs content of data/$f (below, at and above the by-reference size)" \
+    || not_ok "rootfs content of data/$f"
+done
 [ "$(cat x/rootfs/etc/version)" = v2 ] && ok "upper layer wins" || not_ok "upper layer wins"
 [ ! -e x/rootfs/usr/share/doc/x/README ] && ok "whiteout removed the lower file" || not_ok "whiteout"
 [ -d x/rootfs/usr/share/doc/x ] && ok "whiteout keeps the directory" || not_ok "whiteout keeps dir"
