@@ -183,10 +183,25 @@ enclaver_log_set_line_hook (void (*hook) (int before))
   __atomic_store_n (&line_hook, hook, __ATOMIC_RELEASE);
 }
 
+/* Set by enclaver_log_set_writer; read under no lock: it is set and cleared by the
+ * one thread that runs the program's loop, before and after it runs. */
+static int (*line_writer) (const char *, size_t, void *);
+static void *line_writer_ud;
+
+void
+enclaver_log_set_writer (int (*writer) (const char *line, size_t len, void *ud), void *ud)
+{
+  __atomic_store_n (&line_writer_ud, ud, __ATOMIC_RELEASE);
+  __atomic_store_n (&line_writer, writer, __ATOMIC_RELEASE);
+}
+
 static void
 emit (struct strbuf *sb)
 {
   void (*hook) (int) = __atomic_load_n (&line_hook, __ATOMIC_ACQUIRE);
+  int (*writer) (const char *, size_t, void *) = __atomic_load_n (&line_writer, __ATOMIC_ACQUIRE);
+  if (writer && writer (sb->data, sb->len, __atomic_load_n (&line_writer_ud, __ATOMIC_ACQUIRE)))
+    return;
   if (hook)
     hook (1);
   fwrite (sb->data, 1, sb->len, stderr);

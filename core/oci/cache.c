@@ -368,11 +368,30 @@ oci_cache_ref_set (struct oci_cache *c, const char *host, const char *path, cons
   cleanup_free char *dir = xstrdup (p);
   *strrchr (dir, '/') = '\0';
   cleanup_free char *body = xasprintf ("%s %s\n", digest, media_type ? media_type : "-");
-  if (mkdir_p (dir, &e) < 0 || enclaver_write_file_atomic (p, body, strlen (body), 0644, &e) < 0)
+  struct oci_sink s;
+  if (mkdir_p (dir, &e) < 0)
     {
       enclaver_error_release (&e);
       return -1;
     }
+  /* The temporary is made in tmp/ like a blob's, so that a run killed before the rename
+   * leaves it where the next run's sweep removes it (not beside the tag file). */
+  if (oci_sink_open (&s, c, -1, "tag", &e) < 0)
+    {
+      enclaver_error_release (&e);
+      return -1;
+    }
+  if (oci_sink_write (&s, body, strlen (body)) < 0 || fchmod (s.fd, 0644) < 0 || fsync (s.fd) < 0
+      || rename (s.tmp_path, p) < 0)
+    {
+      oci_sink_abort (&s);
+      return -1;
+    }
+  enclaver_temp_forget (s.tmp_path);
+  close (s.fd);
+  s.fd = -1;
+  free (s.tmp_path);
+  oci_hasher_free (&s.h);
   return 0;
 }
 

@@ -40,6 +40,11 @@ void enclaver_log_set_stage (const char *name, int index);
  * program that draws on the terminal below the log (the pull and push progress erases
  * itself and holds its lock meanwhile); NULL: none.  The hook must not log. */
 void enclaver_log_set_line_hook (void (*hook) (int before));
+/* A function that takes each formatted line (with its newline) instead of stderr, for
+ * a program whose stderr must not block it (enclaver run's event loop); it returns 0
+ * when it did not take the line (it is then written to stderr).  NULL: stderr.  It is
+ * called from the thread that logs and must not log. */
+void enclaver_log_set_writer (int (*writer) (const char *line, size_t len, void *ud), void *ud);
 
 /* source may be NULL (plain "enclaver: msg"), a stage ("stage:fetch:0") or a component
  * ("lua", "loader", ...). */

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sys/stat.h>
 #include <inttypes.h>
 #include <signal.h>
@@ -68,6 +69,7 @@ struct launcher
   char *out;
   size_t out_len, out_cap;
   int out_paused;      /* the log stream's fd is not watched for reading */
+  pthread_t loop_thread; /* the thread whose log lines own_log_line takes */
 };
 
 #define HOST_LOG_OUT_MAX 65536
@@ -448,6 +450,39 @@ xrealloc_or_die (void *p, size_t n)
   return q;
 }
 
+/* Queue bytes for the non-blocking stderr handle. */
+static void
+out_put (struct launcher *l, const char *p, size_t len)
+{
+  if (l->out_len + len + 1 > l->out_cap)
+    {
+      size_t cap = l->out_cap ? l->out_cap : 4 * HOST_LOG_OUT_MAX;
+      while (cap < l->out_len + len + 1)
+        cap *= 2;
+      l->out = xrealloc_or_die (l->out, cap);
+      l->out_cap = cap;
+    }
+  memcpy (l->out + l->out_len, p, len);
+  l->out_len += len;
+}
+
+static void out_flush (struct launcher *l);
+
+/* The launcher's own log lines (enclaver_log_set_writer) take the same non-blocking way
+ * as the app's, behind them, so that a full stderr pipe cannot block the loop in a
+ * log call either.  A line of the launcher's is never dropped; they are few. */
+static int
+own_log_line (const char *line, size_t len, void *ud)
+{
+  struct launcher *l = ud;
+  if (l->out_fd < 0 || !pthread_equal (pthread_self (), l->loop_thread))
+    return 0; /* another thread's line (a resolver's): plain stderr */
+  out_put (l, line, len);
+  if (l->loop)
+    out_flush (l);
+  return 1;
+}
+
 static void
 on_log_line (void *ctx, const char *line, size_t len, int partial)
 {
@@ -465,17 +500,8 @@ on_log_line (void *ctx, const char *line, size_t len, int partial)
     }
   if (l->out_fd >= 0)
     {
-      if (l->out_len + len + 1 > l->out_cap)
-        {
-          size_t cap = l->out_cap ? l->out_cap : 4 * HOST_LOG_OUT_MAX;
-          while (cap < l->out_len + len + 1)
-            cap *= 2;
-          l->out = xrealloc_or_die (l->out, cap);
-          l->out_cap = cap;
-        }
-      memcpy (l->out + l->out_len, line, len);
-      l->out[l->out_len + len] = '\n';
-      l->out_len += len + 1;
+      out_put (l, line, len);
+      out_put (l, "\n", 1);
       return;
     }
   fwrite (line, 1, len, stderr);
@@ -703,6 +729,7 @@ static void
 cleanup (struct launcher *l)
 {
   size_t i;
+  enclaver_log_set_writer (NULL, NULL); /* what is logged from here on goes to stderr */
   if (l->out_fd >= 0)
     {
       struct pollfd p = { l->out_fd, POLLOUT, 0 };
@@ -758,14 +785,6 @@ host_run (struct host_backend *b, const struct host_run_config *c, enclaver_erro
   host_lines_init (&l->lg_lines, HOST_LOG_LINE_MAX, 0);
   l->st.fd = l->lg.fd = -1;
   l->out_fd = -1;
-  if (!c->json_events)
-    {
-      struct stat st;
-      /* A second, non-blocking handle on the same pipe or terminal (never set
-       * O_NONBLOCK on fd 2 itself: it is shared with the caller's shell). */
-      if (fstat (2, &st) == 0 && (S_ISFIFO (st.st_mode) || S_ISCHR (st.st_mode)))
-        l->out_fd = open ("/proc/self/fd/2", O_WRONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
-    }
 
   if (!host_name_valid (l->name))
     {
@@ -787,6 +806,19 @@ host_run (struct host_backend *b, const struct host_run_config *c, enclaver_erro
       host_lines_free (&l->st_lines);
       host_lines_free (&l->lg_lines);
       return enclaver_make_errno (err, errno, "cannot create the event loop");
+    }
+  if (!c->json_events)
+    {
+      struct stat st;
+      /* A second, non-blocking handle on the same pipe or terminal (never set
+       * O_NONBLOCK on fd 2 itself: it is shared with the caller's shell). */
+      if (fstat (2, &st) == 0 && (S_ISFIFO (st.st_mode) || S_ISCHR (st.st_mode)))
+        l->out_fd = open ("/proc/self/fd/2", O_WRONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+      if (l->out_fd >= 0)
+        {
+          l->loop_thread = pthread_self ();
+          enclaver_log_set_writer (own_log_line, l);
+        }
     }
   l->svc_list = c->services ? c->services : no_services;
   for (i = 0; l->svc_list[i]; i++)

@@ -256,6 +256,10 @@ touch "$D/go"
 RUN_ERR=$TEST_TMP/b2-err start_run b2 "$D" "$PROXY" "$APP" "$HAPP" 3 -- $LG spew "$SPEW" "$D/go" "$D/done" "$D/release"
 L=$LPID
 wait_file "$D/done"
+# Tunnels to a closed port: the host half logs each failed connect itself, on the full
+# pipe (a blocking write there would stop the loop, and the next tunnels with it).
+run_cmd timeout 30 $LG conns "127.0.0.1:$PROXY" 3 "host:$(free_port)"
+check "stderr not read: tunnels to a closed port fail, each answered" test -n "$OUT"
 run_cmd timeout 30 $LG conns "127.0.0.1:$PROXY" 20 "host:$ORIGIN"
 expect_in "stderr not read: tunnels still go through the launcher's host half" "$OUT" '"echoed": 20,'
 touch "$D/release"
