@@ -84,6 +84,36 @@ if [ "${ENCLAVER_DISTCHECK:-0}" = 1 ]; then
   echo "== make distcheck"
   ( cd "$top/_build" && make -j"$jobs" distcheck >/dev/null ) || status=1
 fi
+# failures BUILD-DIR: each failed test point of that build (and each test that failed
+# as a whole: bad exit status, missing plan) with the lines of its log just before it,
+# from test-suite.log, which holds the logs of the failed tests; printed next to the
+# summary so that a view of only the tail of the output still says what failed and why
+failures () {
+  log="$1/test-suite.log"
+  [ -f "$log" ] || return 0
+  awk -v ctx=10 -v max=120 '
+    { buf[NR % (ctx + 2)] = $0 }
+    prev_hit != "" {
+      # a "FAIL: tests/x" line followed by ===== is a section title, not a result
+      if ($0 !~ /^=+$/) { emit(prev_nr) }
+      prev_hit = ""
+    }
+    /^(FAIL|ERROR|XPASS): / { prev_hit = $0; prev_nr = NR }
+    END { if (prev_hit != "") emit(prev_nr) }
+    function emit(at,   i) {
+      if (out >= max) return
+      print "-- " buf[at % (ctx + 2)]; out++
+      for (i = at - ctx; i < at; i++)
+        if (i > 0 && out < max) { print "    | " substr(buf[i % (ctx + 2)], 1, 300); out++ }
+    }
+  ' "$log"
+}
+if [ "$FAIL" -ne 0 ]; then
+  echo "== failed tests (the lines before each failure; full logs in the build directories)"
+  for d in "$top/_build" "$top/_build-san" "$top/_build-noisal"; do
+    failures "$d"
+  done
+fi
 printf '%s\n' "$LINES" | sed '/^$/d'
 echo "enclaver tests: $PASS passed, $FAIL failed, $SKIP skipped"
 [ "$FAIL" -eq 0 ] || status=1
