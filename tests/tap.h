@@ -47,6 +47,21 @@ tap_done (void)
   return tap_failed ? 1 : 0;
 }
 
+/* The test cannot go on (its own set-up failed): "Bail out!" stops the TAP driver,
+ * which counts it as an error, never as a pass. */
+__attribute__ ((format (printf, 1, 2), unused, noreturn)) static void
+tap_bail (const char *fmt, ...)
+{
+  va_list ap;
+  printf ("Bail out! ");
+  va_start (ap, fmt);
+  vprintf (fmt, ap);
+  va_end (ap);
+  printf ("\n");
+  fflush (stdout);
+  exit (1);
+}
+
 __attribute__ ((unused, noreturn)) static void
 tap_skip_all (const char *why)
 {

@@ -275,6 +275,7 @@ run_start (struct run *r)
       c.connect_deadline_ms = r->deadline_ms;
       c.run_dir = r->run_dir;
       c.pcr0 = "00ff";
+      memset (ing, 0, sizeof ing);
       if (r->ingress_port)
         {
           ing[0].listen_port = (uint32_t) r->ingress_port;
@@ -721,10 +722,7 @@ main (void)
   signal (SIGPIPE, SIG_IGN);
   snprintf (topdir, sizeof topdir, "/tmp/enclaver-test-launcher-XXXXXX");
   if (mkdtemp (topdir) == NULL)
-    {
-      printf ("Bail out! mkdtemp: %s\n", strerror (errno));
-      return 1;
-    }
+    tap_bail ("mkdtemp: %s", strerror (errno));
 
   test_exit_mapping ();
   test_peer_cid ();
@@ -892,9 +890,9 @@ main (void)
     memset (&sin, 0, sizeof sin);
     sin.sin_family = AF_INET;
     sin.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
-    bind (busy, (struct sockaddr *) &sin, sizeof sin);
-    listen (busy, 1);
-    getsockname (busy, (struct sockaddr *) &sin, &len);
+    if (busy < 0 || bind (busy, (struct sockaddr *) &sin, sizeof sin) < 0 || listen (busy, 1) < 0
+        || getsockname (busy, (struct sockaddr *) &sin, &len) < 0 || sin.sin_port == 0)
+      tap_bail ("cannot hold a loopback port for the port-in-use case: %s", strerror (errno));
     run_init (&r, "busy");
     r.cmd = "exit 0";
     r.ingress_port = ntohs (sin.sin_port);
