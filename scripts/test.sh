@@ -34,9 +34,10 @@ fi
 
 status=0
 PASS=0 FAIL=0 SKIP=0
-LINES=""
+LINES="" DIRS=""
 # summary LABEL DIR: one line for this build's test-suite.log; adds to the totals
 summary () {
+  DIRS="$DIRS $2"
   log="$2/test-suite.log"
   if [ ! -f "$log" ]; then
     LINES="$LINES
@@ -113,7 +114,7 @@ failures () {
 }
 if [ "$FAIL" -ne 0 ]; then
   echo "== failed tests (the lines before each failure; full logs in the build directories)"
-  for d in "$top/_build" "$top/_build-san" "$top/_build-noisal"; do
+  for d in $DIRS; do
     failures "$d"
   done
 fi
