@@ -5,14 +5,17 @@ were runnable but waiting for a CPU (other users' load), how long all of them sl
 (fsync, disk, locks), per-thread run / sleep / queue times, and (with --timeline) the
 on-CPU milliseconds of each thread per time bucket.
 
-    bench/sched-summary.py PERF_DATA [--timeline SECONDS]
+    bench/sched-summary.py PERF_DATA --pid PID [--timeline SECONDS]
+
+PID is the build's process id: only its threads count (other users' enclaver
+processes on a shared machine have the same thread names).
 """
 import collections
 import re
 import subprocess
 import sys
 
-THREAD = re.compile(r'^(enclaver|eif-[a-z0-9-]+|layer-[a-z]+)\[(\d+)')
+THREAD = re.compile(r'^(.*)\[(\d+)(?:/(\d+))?\]$')
 
 
 def events(path):
@@ -32,7 +35,13 @@ def main():
     args = sys.argv[1:]
     if not args:
         sys.exit(__doc__)
-    bucket = None
+    bucket = pid = None
+    if '--pid' in args:
+        i = args.index('--pid')
+        pid = args[i + 1]
+        del args[i:i + 2]
+    if pid is None:
+        sys.exit(__doc__)
     if '--timeline' in args:
         i = args.index('--timeline')
         bucket = float(args[i + 1])
@@ -42,7 +51,7 @@ def main():
     t0 = t1 = None
     for t, task, w, d, r in events(args[0]):
         m = THREAD.match(task)
-        if not m:
+        if not m or (m.group(3) or m.group(2)) != pid:
             if not task.startswith('<idle>'):
                 other.append((t - r, t))
             continue

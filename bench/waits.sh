@@ -43,10 +43,12 @@ tl=()
 	for kind in cold warm; do
 		[ $kind = cold ] && rm -rf "$w/cache"
 		rm -f "$w/out.eif"
-		perf sched record -q -o "$RES/sched-$kind.data" -- "$bin" "${args[@]}" >/dev/null 2>"$RES/$kind.log" ||
+		# the build's pid (the shell execs it), so that only its threads are counted
+		perf sched record -q -o "$RES/sched-$kind.data" -- \
+			sh -c 'echo $$ >"$0"; exec "$@"' "$RES/$kind.pid" "$bin" "${args[@]}" >/dev/null 2>"$RES/$kind.log" ||
 			die "perf sched record failed; see $RES/$kind.log"
 		echo; echo "== $kind build"
-		python3 "$here/sched-summary.py" "$RES/sched-$kind.data" "${tl[@]}"
+		python3 "$here/sched-summary.py" "$RES/sched-$kind.data" --pid "$(cat "$RES/$kind.pid")" "${tl[@]}"
 	done
 	rm -rf "$w/cache" "$w/out.eif"
 	echo; echo "== perf trace -s, cold build (syscalls with more than 10 ms in total)"
