@@ -151,6 +151,9 @@ if ! wait_for "$TEST_TMP/launcher.log" "$DEADLINE" 150; then
   diag "no log line for the first connection to the dead port (curl: $ERR); the launcher's log:"
   diag "$(cat "$TEST_TMP/launcher.log")"
   diag "the port holder: $(ps -o pid=,args= -p "$DEAD_PID" 2>&1)"
+  # the supervisor's own stderr (the local backend's console): logged but lost on the
+  # way to the launcher, or never logged?
+  diag "the console's lines for the port: $(grep -F "ingress port $DEAD" "$D/console.log" 2>&1)"
   run_cmd curl -sS -m 10 "http://127.0.0.1:$H_DEAD/"
 fi
 wait_for "$TEST_TMP/launcher.log" "$DEADLINE" \
