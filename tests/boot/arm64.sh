@@ -41,7 +41,9 @@ YAML
 # No --kernel-dir: the default kernel of the EIF's architecture (default-aarch64).
 run_cmd "$ENCLAVER" build --platform linux/arm64 --eif-only a64.eif -o json
 expect_rc "build the aarch64 EIF with the default arm64 kernel" 0
-pcr0=$(printf '%s' "$OUT" | python3 -c 'import json,sys; print(json.load(sys.stdin)["Measurements"]["PCR0"])')
+# pcr0_of: PCR0 of the `enclaver build -o json` document on stdin
+pcr0_of () { python3 -c 'import json,sys; print(json.load(sys.stdin)["Measurements"]["PCR0"])'; }
+pcr0=$(printf '%s' "$OUT" | pcr0_of)
 run_cmd "$ENCLAVER" describe --sections a64.eif
 expect_in "an aarch64 EIF" "$OUT" '"Arch": "aarch64"'
 expect_in "the EIF records the arm64 kernel's version" "$OUT" '"KernelVersion": "6.'
@@ -55,7 +57,7 @@ expect_in "the launcher reports the app's end" "$ERR" "the app exited with code 
 # the second boot (each is ~20 s under TCG): -o json and a non-zero exit at once
 "$ENCLAVER" -q build --platform linux/arm64 --from oci:./img7 --eif-only a64-7.eif -o json >b7.json 2>b7.err \
   || { not_ok "build the exit-7 EIF"; diag "$(cat b7.err)"; }
-pcr0_7=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["Measurements"]["PCR0"])' b7.json 2>/dev/null)
+pcr0_7=$(pcr0_of <b7.json 2>/dev/null)
 run_cmd timeout 900 "$ENCLAVER" run --qemu --timeout 600 -o json a64-7.eif
 expect_rc "an aarch64 app exiting 7 makes enclaver run -o json exit 7" 7
 [ -n "$pcr0_7" ] && [ "$pcr0_7" != "$pcr0" ] && ok "the exit-7 EIF has its own PCR0" || not_ok "the exit-7 EIF's PCR0 ($pcr0_7)"

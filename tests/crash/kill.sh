@@ -231,13 +231,13 @@ if command -v strace >/dev/null 2>&1 && strace -qq -o /dev/null true 2>/dev/null
   NREN=$($KIT count-renames "${CMD[@]}")
   rm -rf "$W/t"
   [ "$NREN" -ge 5 ] && ok "a cold build from the registry makes $NREN renames" || not_ok "a cold build makes renames ($NREN)"
-  for sig in KILL TERM; do
-    for n in $(seq 1 "$NREN"); do
-      # by turns: KILL at the odd renames, TERM at the even ones (or both everywhere)
-      if [ "${CRASH_RENAME_BOTH:-no}" = yes ] || { [ $sig = KILL ] && [ $((n % 2)) = 1 ]; } \
-        || { [ $sig = TERM ] && [ $((n % 2)) = 0 ]; }; then
-        one_kill $sig "r$n" full registry cold yes "$n"
-      fi
+  for n in $(seq 1 "$NREN"); do
+    # by turns: KILL at the odd renames, TERM at the even ones (or both everywhere)
+    if [ "${CRASH_RENAME_BOTH:-no}" = yes ]; then sigs="KILL TERM"
+    elif [ $((n % 2)) = 1 ]; then sigs=KILL
+    else sigs=TERM; fi
+    for sig in $sigs; do
+      one_kill $sig "r$n" full registry cold yes "$n"
     done
   done
 else
