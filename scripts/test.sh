@@ -1,7 +1,9 @@
 #!/bin/sh
 # Set up, build and run the test suite in three builds (docs/testing.md):
 #   _build         normal build, warnings are errors: the whole suite
-#   _build-san     AddressSanitizer + UndefinedBehaviorSanitizer: the whole suite
+#   _build-san     AddressSanitizer + UndefinedBehaviorSanitizer: the whole suite but
+#                  the fuzz targets' smoke run (--disable-fuzz: the targets carry their
+#                  own ASan+UBSan and run in the normal build)
 #   _build-noisal  --without-isal (zlib/libarchive inflate, zlib CRC32), warnings are
 #                  errors: `make` of everything, then only the tests that inflate
 #                  gzip layers or compute the EIF's CRC32 (NOISAL_TESTS below), so
@@ -32,9 +34,10 @@ fi
 
 status=0
 PASS=0 FAIL=0 SKIP=0
-LINES=""
+LINES="" DIRS="" TIMES=""
 # summary LABEL DIR: one line for this build's test-suite.log; adds to the totals
 summary () {
+  DIRS="$DIRS $2"
   log="$2/test-suite.log"
   if [ ! -f "$log" ]; then
     LINES="$LINES
@@ -57,25 +60,42 @@ run_suite () {
   shift 3
   mkdir -p "$dir"
   rm -f "$dir/test-suite.log"
+  t0=$(date +%s)
+  touch "$dir/.test-sh-start"
   ( cd "$dir"
-    if [ ! -f Makefile ] || [ "$top/configure" -nt Makefile ]; then
-      "$top/configure" -q "$@"
+    # configured again when configure or this script's flags for the build changed
+    if [ ! -f Makefile ] || [ "$top/configure" -nt Makefile ] || [ "$(cat .test-sh-flags 2>/dev/null)" != "$*" ]; then
+      "$top/configure" -q "$@" && printf '%s\n' "$*" >.test-sh-flags
     fi
     make -j"$jobs" >/dev/null
+    date +%s >.test-sh-built
     if [ -n "$tests" ]; then
       make -j"$jobs" check VERBOSE=1 TESTS="$tests"
     else
       make -j"$jobs" check VERBOSE=1
     fi ) || status=1
   summary "$label" "$dir"
+  t2=$(date +%s)
+  t1=$(cat "$dir/.test-sh-built" 2>/dev/null || echo "$t2")
+  TIMES="$TIMES
+$label: $((t2 - t0)) s (configure and make $((t1 - t0)) s, tests $((t2 - t1)) s); slowest tests:
+$(slowest "$dir")"
+}
+
+# slowest DIR: the ten tests of this run (their .time, written by
+# tests/timed-driver.sh, newer than the run's start) that took the longest
+slowest () {
+  find "$1" -name '*.time' -newer "$1/.test-sh-start" 2>/dev/null \
+    | while read -r f; do printf '%s %s\n' "$(cat "$f")" "${f#"$1"/}"; done \
+    | sort -rn | head -n 10 | awk '{ printf "  %5d s  %s\n", $1, substr($2, 1, length($2) - 5) }'
 }
 
 echo "== normal build (-Werror) and make check"
 run_suite "normal build" "$top/_build" "" --enable-werror
 echo "== ASan + UBSan build and make check"
-run_suite "ASan+UBSan build" "$top/_build-san" "" --enable-werror --enable-sanitizers
+run_suite "ASan+UBSan build" "$top/_build-san" "" --enable-werror --enable-sanitizers --disable-fuzz
 echo "== build --without-isal (-Werror), make, and the inflate and CRC32 tests"
-run_suite "without-isal build" "$top/_build-noisal" "$NOISAL_TESTS" --enable-werror --without-isal
+run_suite "without-isal build" "$top/_build-noisal" "$NOISAL_TESTS" --enable-werror --without-isal --disable-fuzz
 if grep -q '^#define HAVE_ISAL' "$top/_build-noisal/config.h" 2>/dev/null; then
   echo "error: _build-noisal was configured with ISA-L" >&2
   status=1
@@ -110,10 +130,12 @@ failures () {
 }
 if [ "$FAIL" -ne 0 ]; then
   echo "== failed tests (the lines before each failure; full logs in the build directories)"
-  for d in "$top/_build" "$top/_build-san" "$top/_build-noisal"; do
+  for d in $DIRS; do
     failures "$d"
   done
 fi
+echo "== time per build (wall; tests run $jobs at a time)"
+printf '%s\n' "$TIMES" | sed '/^$/d'
 printf '%s\n' "$LINES" | sed '/^$/d'
 echo "enclaver tests: $PASS passed, $FAIL failed, $SKIP skipped"
 [ "$FAIL" -eq 0 ] || status=1
