@@ -29,7 +29,7 @@ sources:
 YAML
 gz=$(stat -c %s "$(layers_of huge)")
 {
-	echo "- enclaver: $ENCLAVER ($(cd "$here/.." && git describe --always --dirty 2>/dev/null || echo unknown))"
+	echo "- enclaver: $ENCLAVER ($(enclaver_rev))"
 	echo "- load at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 	/usr/bin/time -o "$RES/time.txt" -f '%e %U %S %M' "$ENCLAVER" build -q -f "$w/enclaver.yaml" \
 		--kernel-dir "$KERNEL_DIR" --cache-dir "$w/cache" --eif-only "$w/out.eif" >/dev/null 2>"$RES/build.log" ||
