@@ -38,6 +38,13 @@ find_enclaver() {
 	export ENCLAVER
 }
 
+# enclaver_rev: the commit of the checkout the measured binary was built in (its
+# directory's git work tree, as for a build tree), "unknown" when it is not in one:
+# the tables name the binary's source, not the bench scripts'.
+enclaver_rev() {
+	git -C "$(dirname "$ENCLAVER")" describe --always --dirty 2>/dev/null || echo unknown
+}
+
 say() { printf 'bench %(%H:%M:%S)T: %s\n' -1 "$*" >&2; }
 die() { say "error: $*"; exit 1; }
 

@@ -21,6 +21,11 @@
 #                 (see gen-many-small.py).
 # big-files       1 layer: four 256 MiB files of AES-256-CTR keystream
 #                 (incompressible), /data/blob0.bin .. blob3.bin.
+# huge            built only when named (not in the default list; about 10 GiB of
+#                 layout, and a build of it needs 20 GiB more for the spill file and
+#                 the EIF): 1 layer of BENCH_HUGE_GIB (default 10) x 4 files of 256 MiB
+#                 of AES-256-CTR keystream + 5,000 small files (bench/gen-huge.py,
+#                 written without umoci); bench/huge.sh measures one build of it.
 here=$(cd "$(dirname "$0")" && pwd -P)
 # shellcheck source=bench/common.sh
 . "$here/common.sh"
@@ -141,6 +146,18 @@ build_big_files() {
 	finish_layout big-files
 }
 
+build_huge() {
+	local gib=${BENCH_HUGE_GIB:-10}
+	need_pkgs isal
+	command -v igzip >/dev/null || die "igzip is required (package isal)"
+	say "huge: $gib GiB layer with bench/gen-huge.py"
+	rm -rf "$IMG_DIR/huge.tmp"
+	python3 "$here/gen-huge.py" "$IMG_DIR/huge.tmp" "$gib" || die "gen-huge.py failed"
+	rm -rf "${IMG_DIR:?}/huge"
+	mv "$IMG_DIR/huge.tmp" "$IMG_DIR/huge"
+	say "huge: $(du -sh "$IMG_DIR/huge" | cut -f1)"
+}
+
 # ensure_cmd NAME: enclaver needs something to run.  umoci-made images have no
 # Cmd; give them one, as Docker images have (config only: the layers, and so the
 # work a build does, are unchanged).
@@ -162,6 +179,7 @@ for img in "$@"; do
 		debian-minbase) build_debian ;;
 		many-small) build_many_small ;;
 		big-files) build_big_files ;;
+		huge) build_huge ;;
 		*) die "unknown image $img" ;;
 		esac
 	fi

@@ -102,7 +102,7 @@ verdict() { awk -v v="$1" -v lim="$2" -v dir="$3" 'BEGIN { ok = (dir == "le") ? 
 {
 	echo "# enclaver benchmark $STAMP"
 	echo
-	echo "- enclaver: $ENCLAVER ($(cd "$top" && git describe --always --dirty 2>/dev/null || echo unknown))"
+	echo "- enclaver: $ENCLAVER ($(enclaver_rev))"
 	echo "- machine: $(nproc) cores, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1), $(awk '/MemTotal/ { printf "%.1f GiB RAM", $2 / 1048576 }' /proc/meminfo), kernel $(uname -r)"
 	echo "- $RUNS rounds + 1 warm-up per image (builds and parts alternate), /usr/bin/time, warm page cache; medians"
 	echo "- kernel dir: $KERNEL_DIR"
