@@ -98,9 +98,15 @@ local_start (struct host_backend *b, const struct host_run_config *c, struct hos
       signal (SIGPIPE, SIG_DFL);
       setpgid (0, 0); /* the terminal's signals are for the launcher, not the "enclave" */
       prctl (PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+      /* The opened descriptors are closed once duplicated: the supervisor (and through
+         it the app) gets the console as 0-2 only, as in an enclave. */
       fd = open ("/dev/null", O_RDONLY);
       if (fd >= 0)
-        dup2 (fd, 0);
+        {
+          dup2 (fd, 0);
+          if (fd > 2)
+            close (fd);
+        }
       if (!c->debug_mode)
         {
           fd = open (console, O_WRONLY | O_CREAT | O_APPEND, 0644);
@@ -108,6 +114,8 @@ local_start (struct host_backend *b, const struct host_run_config *c, struct hos
             {
               dup2 (fd, 1);
               dup2 (fd, 2);
+              if (fd > 2)
+                close (fd);
             }
         }
       else

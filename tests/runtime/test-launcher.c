@@ -752,6 +752,14 @@ main (void)
           "an app that exits 7: exit 7, its output on stderr");
   tap_ok (run_sh ("signaled", "kill -KILL $$", "killed by signal 9") == HOST_EXIT_APP_SIGNALED,
           "an app killed by a signal: 107");
+  /* The local backend hands the supervisor its console as fds 1 and 2 and nothing more
+     (the app's parent is the supervisor; the app prints what the supervisor holds). */
+  tap_ok (run_sh ("console-fds",
+                  "n=$(ls -l /proc/$PPID/fd | grep -c 'console\\.log$'); echo \"supervisor console fds: $n\"; "
+                  "[ \"$n\" = 2 ] || { ls -l /proc/$PPID/fd; exit 9; }",
+                  "supervisor console fds: 2")
+              == 0,
+          "the supervisor holds the console log as fds 1 and 2 only");
   run_init (&r, "fatal");
   r.prog = "/no/such/command";
   run_start (&r);
