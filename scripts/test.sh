@@ -1,7 +1,9 @@
 #!/bin/sh
 # Set up, build and run the test suite in three builds (docs/testing.md):
 #   _build         normal build, warnings are errors: the whole suite
-#   _build-san     AddressSanitizer + UndefinedBehaviorSanitizer: the whole suite
+#   _build-san     AddressSanitizer + UndefinedBehaviorSanitizer: the whole suite but
+#                  the fuzz targets' smoke run (--disable-fuzz: the targets carry their
+#                  own ASan+UBSan and run in the normal build)
 #   _build-noisal  --without-isal (zlib/libarchive inflate, zlib CRC32), warnings are
 #                  errors: `make` of everything, then only the tests that inflate
 #                  gzip layers or compute the EIF's CRC32 (NOISAL_TESTS below), so
@@ -32,9 +34,10 @@ fi
 
 status=0
 PASS=0 FAIL=0 SKIP=0
-LINES=""
+LINES="" DIRS=""
 # summary LABEL DIR: one line for this build's test-suite.log; adds to the totals
 summary () {
+  DIRS="$DIRS $2"
   log="$2/test-suite.log"
   if [ ! -f "$log" ]; then
     LINES="$LINES
@@ -58,8 +61,9 @@ run_suite () {
   mkdir -p "$dir"
   rm -f "$dir/test-suite.log"
   ( cd "$dir"
-    if [ ! -f Makefile ] || [ "$top/configure" -nt Makefile ]; then
-      "$top/configure" -q "$@"
+    # configured again when configure or this script's flags for the build changed
+    if [ ! -f Makefile ] || [ "$top/configure" -nt Makefile ] || [ "$(cat .test-sh-flags 2>/dev/null)" != "$*" ]; then
+      "$top/configure" -q "$@" && printf '%s\n' "$*" >.test-sh-flags
     fi
     make -j"$jobs" >/dev/null
     if [ -n "$tests" ]; then
@@ -73,9 +77,9 @@ run_suite () {
 echo "== normal build (-Werror) and make check"
 run_suite "normal build" "$top/_build" "" --enable-werror
 echo "== ASan + UBSan build and make check"
-run_suite "ASan+UBSan build" "$top/_build-san" "" --enable-werror --enable-sanitizers
+run_suite "ASan+UBSan build" "$top/_build-san" "" --enable-werror --enable-sanitizers --disable-fuzz
 echo "== build --without-isal (-Werror), make, and the inflate and CRC32 tests"
-run_suite "without-isal build" "$top/_build-noisal" "$NOISAL_TESTS" --enable-werror --without-isal
+run_suite "without-isal build" "$top/_build-noisal" "$NOISAL_TESTS" --enable-werror --without-isal --disable-fuzz
 if grep -q '^#define HAVE_ISAL' "$top/_build-noisal/config.h" 2>/dev/null; then
   echo "error: _build-noisal was configured with ISA-L" >&2
   status=1
@@ -110,7 +114,7 @@ failures () {
 }
 if [ "$FAIL" -ne 0 ]; then
   echo "== failed tests (the lines before each failure; full logs in the build directories)"
-  for d in "$top/_build" "$top/_build-san" "$top/_build-noisal"; do
+  for d in $DIRS; do
     failures "$d"
   done
 fi

@@ -28,16 +28,23 @@ tap_ok (int cond, const char *fmt, ...)
   return cond;
 }
 
+/* One output line: prefix, then the formatted text. */
+__attribute__ ((format (printf, 2, 0), unused)) static void
+tap_vline (const char *prefix, const char *fmt, va_list ap)
+{
+  printf ("%s", prefix);
+  vprintf (fmt, ap);
+  printf ("\n");
+  fflush (stdout);
+}
+
 __attribute__ ((format (printf, 1, 2), unused)) static void
 tap_diag (const char *fmt, ...)
 {
   va_list ap;
-  printf ("# ");
   va_start (ap, fmt);
-  vprintf (fmt, ap);
+  tap_vline ("# ", fmt, ap);
   va_end (ap);
-  printf ("\n");
-  fflush (stdout);
 }
 
 __attribute__ ((unused)) static int
@@ -53,12 +60,9 @@ __attribute__ ((format (printf, 1, 2), unused, noreturn)) static void
 tap_bail (const char *fmt, ...)
 {
   va_list ap;
-  printf ("Bail out! ");
   va_start (ap, fmt);
-  vprintf (fmt, ap);
+  tap_vline ("Bail out! ", fmt, ap);
   va_end (ap);
-  printf ("\n");
-  fflush (stdout);
   exit (1);
 }
 

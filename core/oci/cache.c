@@ -260,6 +260,26 @@ oci_sink_abort (struct oci_sink *s)
     oci_hasher_free (&s->h);
 }
 
+/* Make the sink's finished temporary durable and rename it to dst (while still locked,
+ * then closed, which drops the lock), then release the sink.  On failure err is set and
+ * the sink is left for oci_sink_abort. */
+static int
+sink_place (struct oci_sink *s, const char *dst, enclaver_error_t *err)
+{
+  const char *what = s->what ? s->what : "blob";
+  if (fchmod (s->fd, 0644) < 0 || fsync (s->fd) < 0)
+    return enclaver_make_errno (err, errno, "%s: cache file %s", what, s->tmp_path);
+  if (rename (s->tmp_path, dst) < 0)
+    return enclaver_make_errno (err, errno, "%s: rename into cache %s", what, dst);
+  enclaver_temp_forget (s->tmp_path);
+  close (s->fd);
+  s->fd = -1;
+  free (s->tmp_path);
+  s->tmp_path = NULL;
+  oci_hasher_free (&s->h);
+  return 0;
+}
+
 int
 oci_sink_commit (struct oci_sink *s, const char *digest, int64_t size, char *computed_out, enclaver_error_t *err)
 {
@@ -290,26 +310,11 @@ oci_sink_commit (struct oci_sink *s, const char *digest, int64_t size, char *com
     }
   if (computed_out)
     memcpy (computed_out, got, sizeof got);
-  if (fchmod (s->fd, 0644) < 0 || fsync (s->fd) < 0)
-    {
-      enclaver_make_errno (err, errno, "%s: cache file %s", what, s->tmp_path);
-      goto fail;
-    }
   {
-    /* Renamed while still locked, then closed (which drops the lock). */
     cleanup_free char *dst = oci_cache_blob_path (s->cache, got);
-    if (rename (s->tmp_path, dst) < 0)
-      {
-        enclaver_make_errno (err, errno, "%s: rename into cache %s", what, dst);
-        goto fail;
-      }
+    if (sink_place (s, dst, err) < 0)
+      goto fail;
   }
-  enclaver_temp_forget (s->tmp_path);
-  close (s->fd);
-  s->fd = -1;
-  free (s->tmp_path);
-  s->tmp_path = NULL;
-  oci_hasher_free (&s->h);
   return 0;
 fail:
   enclaver_error_set_field (err, "digest", digest);
@@ -381,17 +386,12 @@ oci_cache_ref_set (struct oci_cache *c, const char *host, const char *path, cons
       enclaver_error_release (&e);
       return -1;
     }
-  if (oci_sink_write (&s, body, strlen (body)) < 0 || fchmod (s.fd, 0644) < 0 || fsync (s.fd) < 0
-      || rename (s.tmp_path, p) < 0)
+  if (oci_sink_write (&s, body, strlen (body)) < 0 || sink_place (&s, p, &e) < 0)
     {
+      enclaver_error_release (&e);
       oci_sink_abort (&s);
       return -1;
     }
-  enclaver_temp_forget (s.tmp_path);
-  close (s.fd);
-  s.fd = -1;
-  free (s.tmp_path);
-  oci_hasher_free (&s.h);
   return 0;
 }
 

@@ -11,13 +11,15 @@
 # and no temporary anywhere (SIGKILL's leftovers are gone).  Last, three builds
 # sharing one cold cache, and builds racing for one output directory.
 #
-# CRASH_ROUNDS (default 5) kills per signal and command; `make check-crash-long` runs
-# 20.  CRASH_SEED picks the moments (printed, so a failure can be replayed).
+# CRASH_ROUNDS (default 5; 2 in the sanitizer build, whose point here is ASan and UBSan
+# on the interrupted paths, while the normal build covers the moments) kills per signal
+# and command; `make check-crash-long` runs 20.  CRASH_SEED picks the moments (printed,
+# so a failure can be replayed).
 . "$top_srcdir/tests/lib.sh"
 . "$top_srcdir/tests/oci/ocitest.sh"
 command -v docker-registry >/dev/null 2>&1 || skip_all "docker-registry not installed (scripts/setup-deps.sh installs it)"
 no_ambient_credentials
-ROUNDS=${CRASH_ROUNDS:-5}
+if [ "${ENCLAVER_SANITIZED:-no}" = yes ]; then ROUNDS=${CRASH_ROUNDS:-2}; else ROUNDS=${CRASH_ROUNDS:-5}; fi
 declare -A GOOD_EIF GOOD_IMG GOOD_TAR SPAN
 SEED=${CRASH_SEED:-$(od -An -tu4 -N4 /dev/urandom | tr -d ' ')}
 diag "CRASH_ROUNDS=$ROUNDS CRASH_SEED=$SEED"

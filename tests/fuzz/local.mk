@@ -68,7 +68,7 @@ endif
 # executions (fixed, not timed).  It skips, saying why, without clang.
 FUZZ_SMOKE_RUNS = 2000
 TESTS += tests/fuzz/smoke.sh
-AM_TESTS_ENVIRONMENT += FUZZ_CC='$(FUZZ_CC)'; export FUZZ_CC; \
+AM_TESTS_ENVIRONMENT += FUZZ_STATE='$(have_fuzz)'; export FUZZ_STATE; \
 	FUZZ_NAMES='$(FUZZ_NAMES)'; export FUZZ_NAMES; \
 	FUZZ_SMOKE_RUNS='$(FUZZ_SMOKE_RUNS)'; export FUZZ_SMOKE_RUNS;
 

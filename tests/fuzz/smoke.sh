@@ -6,12 +6,17 @@
 # and the crashing input (as hex) in the log.  Also checks that every target has seeds
 # and that every seed directory belongs to a target.  New inputs go to a scratch
 # directory, never into the source tree.  Skips, saying why, without a clang that links
-# -fsanitize=fuzzer (configure's FUZZ_CC).
+# -fsanitize=fuzzer (configure's FUZZ_CC) or in a build configured --disable-fuzz.
 . "$top_srcdir/tests/lib.sh"
 
 : "${FUZZ_NAMES:?run through make check}"
 : "${FUZZ_SMOKE_RUNS:?run through make check}"
-[ -n "${FUZZ_CC:-}" ] || skip_all "no clang that links -fsanitize=fuzzer was found by configure (install clang, see scripts/setup-deps.sh)"
+: "${FUZZ_STATE:?run through make check}"
+case $FUZZ_STATE in
+  disabled) skip_all "fuzz targets left out of this build (configure --disable-fuzz; scripts/test.sh smoke-runs them in its normal build)" ;;
+  yes) ;;
+  *) skip_all "no clang that links -fsanitize=fuzzer was found by configure (install clang, see scripts/setup-deps.sh)" ;;
+esac
 
 S=$top_srcdir/tests/fuzz
 for name in $FUZZ_NAMES; do
