@@ -29,6 +29,8 @@ else
 XRT_NOIDENT =
 endif
 
+# The common objects are PIC as the host's libtool convenience library's
+# (CROSS_PIC_CFLAGS, configure.ac).
 XRT_COMMON_OBJS = $(patsubst %.c,$(XRT)/obj/common/%.o,$(filter %.c,$(libenclaver_common_la_SOURCES)))
 XRT_INIT_OBJS = $(patsubst %.c,$(XRT)/obj/init/%.o,$(filter %.c,$(runtime_enclaver_init_SOURCES)))
 XRT_SV_OBJS = $(patsubst %.c,$(XRT)/obj/sv/%.o,$(filter %.c,$(runtime_enclaver_supervisor_SOURCES)))
@@ -37,7 +39,7 @@ XRT_OBJS = $(XRT_COMMON_OBJS) $(XRT_INIT_OBJS) $(XRT_SV_OBJS) $(XRT_RUN_OBJS)
 
 $(XRT)/obj/common/%.o: $(top_srcdir)/%.c config.h
 	@$(MKDIR_P) $(@D)
-	$(AM_V_CC)$(CROSS_CC) $(XRT_DEFS) $(AM_CPPFLAGS) $(XRT_CFLAGS) -MMD -MP -MT $@ -MF $(@:.o=.d) -c -o $@.tmp $< $(XRT_NOIDENT) && mv $@.tmp $@
+	$(AM_V_CC)$(CROSS_CC) $(XRT_DEFS) $(AM_CPPFLAGS) $(XRT_CFLAGS) $(CROSS_PIC_CFLAGS) -MMD -MP -MT $@ -MF $(@:.o=.d) -c -o $@.tmp $< $(XRT_NOIDENT) && mv $@.tmp $@
 $(XRT)/obj/init/%.o: $(top_srcdir)/%.c config.h
 	@$(MKDIR_P) $(@D)
 	$(AM_V_CC)$(CROSS_CC) $(XRT_DEFS) $(RUNTIME_CPPFLAGS) $(XRT_CFLAGS) -MMD -MP -MT $@ -MF $(@:.o=.d) -c -o $@.tmp $< $(XRT_NOIDENT) && mv $@.tmp $@
