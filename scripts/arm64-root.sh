@@ -23,11 +23,14 @@ SUITE=bookworm
 QEMU=/usr/bin/qemu-aarch64-static
 # What a native arm64 build of enclaver needs (scripts/setup-deps.sh's build part), and
 # the x86_64 cross compiler for the reverse direction.  The amd64 multiarch -dev packages
-# come from apt in the root (debootstrap knows one architecture).
+# come from apt in the root (debootstrap knows one architecture): the libraries the
+# runtime links, and amd64's own libc and gcc files, against which configure builds the
+# cross runtime (docs/cross-arch.md, "Across build hosts").
 PKGS="gcc make autoconf automake libtool pkg-config libarchive-dev libssl-dev
 libcurl4-openssl-dev liblua5.4-dev lua5.4 libjansson-dev libyaml-dev zlib1g-dev
 libzstd-dev libisal-dev gcc-x86-64-linux-gnu libc6-dev-amd64-cross ca-certificates"
-PKGS_AMD64="libssl-dev:amd64 libjansson-dev:amd64 libyaml-dev:amd64 zlib1g-dev:amd64"
+PKGS_AMD64="libssl-dev:amd64 libjansson-dev:amd64 libyaml-dev:amd64 zlib1g-dev:amd64 libc6-dev:amd64
+libgcc-12-dev:amd64"
 
 die () { echo "arm64-root: $*" >&2; exit 1; }
 

@@ -47,14 +47,20 @@ rm -rf "$root/xhost"
 mkdir -p "$root$abs_src" "$root/xhost"
 (cd "$abs_src" && find . -mindepth 1 -maxdepth 1 ! -name '.git' ! -name '_build*' -print0 \
   | tar --null -T - -cf -) | tar -C "$root$abs_src" -xf - || not_ok "copy the tree into the root"
-rm -rf "$root$abs_build"; mkdir -p "$root$abs_build"
-printf '%s\n' "cd $abs_build" "nice -n 10 $abs_src/configure $*" "nice -n 10 make -j2 runtime/enclaver-init \
+# The root's build tree is kept from run to run: tar keeps the sources' mtimes, so make
+# there rebuilds what changed (and reruns configure when configure.ac did), as here.
+# XHOST_CLEAN=1 starts it afresh.
+[ "${XHOST_CLEAN:-}" = 1 ] && rm -rf "$root$abs_build"
+mkdir -p "$root$abs_build"
+[ -f "$root$abs_build/Makefile" ] && conf=: || conf="nice -n 10 $abs_src/configure $*"
+printf '%s\n' "cd $abs_build" "$conf" "nice -n 10 make -j2 runtime/enclaver-init \
 runtime/enclaver-supervisor runtime/enclaver-run all-cross-runtime" >"$root/xhost/build.sh"
 if "$XROOT" run sh -e /xhost/build.sh >native-build.log 2>&1; then
   ok "the arm64 host builds enclaver's runtime ($(($(now) - t)) s)"
 else not_ok "the build in the root failed"; diag "$(tail -20 native-build.log)"; done_testing; exit 1; fi
-grep -q 'runtime binaries for x86_64 (cross-architecture enclaves): yes' native-build.log \
-  && ok "the arm64 host's configure found the x86_64 cross toolchain" || not_ok "no x86_64 cross runtime in the root"
+grep -q '^CROSS_ARCH = x86_64$' "$root$abs_build/Makefile" && grep -q '^S\["CROSS_NATIVE_SYS_TRUE"\]=""$' "$root$abs_build/config.status" \
+  && ok "the arm64 host's configure found the x86_64 cross toolchain and amd64's own libc" \
+  || not_ok "no x86_64 cross runtime against amd64's libc in the root: $(grep 'runtime binaries for' "$root$abs_build/config.log")"
 
 # 3. The runtime binaries of each architecture from both hosts.
 mkdir -p a64host
