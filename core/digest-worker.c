@@ -1,4 +1,4 @@
-/* enclaver: one-job-at-a-time digest thread (see digest-worker.h). */
+/* enclaver: digest thread with a bounded job queue (see digest-worker.h). */
 #include "config.h"
 
 #include "digest-worker.h"
@@ -10,17 +10,17 @@ worker_main (void *arg)
   pthread_mutex_lock (&w->mu);
   for (;;)
     {
-      int ok;
-      while (!w->pending && !w->quit)
+      while (w->done == w->posted && !w->quit)
         pthread_cond_wait (&w->cv, &w->mu);
-      if (!w->pending)
+      if (w->done == w->posted)
         break;
+      struct digest_job j = w->q[w->done % DIGEST_WORKER_QUEUE];
       pthread_mutex_unlock (&w->mu);
-      ok = EVP_DigestUpdate (w->md, w->p, w->n) == 1;
+      int ok = EVP_DigestUpdate (j.md, j.p, j.n) == 1;
       pthread_mutex_lock (&w->mu);
       if (!ok)
         w->failed = 1;
-      w->pending = 0;
+      w->done++;
       pthread_cond_broadcast (&w->cv);
     }
   pthread_mutex_unlock (&w->mu);
@@ -38,23 +38,34 @@ digest_worker_start (struct digest_worker *w, const char *name)
     pthread_setname_np (w->th, name);
 }
 
-void
+uint64_t
 digest_worker_post (struct digest_worker *w, EVP_MD_CTX *md, const void *p, size_t n)
 {
+  uint64_t ticket;
   if (!w->started)
     {
       if (EVP_DigestUpdate (md, p, n) != 1)
         w->failed = 1;
-      return;
+      return 0;
     }
   pthread_mutex_lock (&w->mu);
-  while (w->pending)
+  while (w->posted - w->done >= DIGEST_WORKER_QUEUE)
     pthread_cond_wait (&w->cv, &w->mu);
-  w->md = md;
-  w->p = p;
-  w->n = n;
-  w->pending = 1;
+  w->q[w->posted % DIGEST_WORKER_QUEUE] = (struct digest_job){ md, p, n };
+  ticket = ++w->posted;
   pthread_cond_broadcast (&w->cv);
+  pthread_mutex_unlock (&w->mu);
+  return ticket;
+}
+
+void
+digest_worker_wait_for (struct digest_worker *w, uint64_t ticket)
+{
+  if (!w->started || ticket == 0)
+    return;
+  pthread_mutex_lock (&w->mu);
+  while (w->done < ticket)
+    pthread_cond_wait (&w->cv, &w->mu);
   pthread_mutex_unlock (&w->mu);
 }
 
@@ -62,8 +73,10 @@ int
 digest_worker_wait (struct digest_worker *w)
 {
   int failed;
+  if (!w->started)
+    return w->failed ? -1 : 0;
   pthread_mutex_lock (&w->mu);
-  while (w->pending)
+  while (w->done < w->posted)
     pthread_cond_wait (&w->cv, &w->mu);
   failed = w->failed;
   pthread_mutex_unlock (&w->mu);
@@ -76,7 +89,7 @@ digest_worker_stop (struct digest_worker *w)
   if (w->started)
     {
       pthread_mutex_lock (&w->mu);
-      while (w->pending)
+      while (w->done < w->posted)
         pthread_cond_wait (&w->cv, &w->mu);
       w->quit = 1;
       pthread_cond_broadcast (&w->cv);

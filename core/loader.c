@@ -318,7 +318,8 @@ enclaver_loader_scan (enclaver_loader_t *l, void (*warn) (void *ud, const char *
               names[n++] = xstrdup (de->d_name);
             }
         }
-      qsort (names, n, sizeof *names, cmp_str);
+      if (n > 1) /* names is NULL when the directory has no .so (qsort's base is nonnull) */
+        qsort (names, n, sizeof *names, cmp_str);
       for (j = 0; j < n; j++)
         {
           cleanup_free char *p = xasprintf ("%s/%s", l->dirs[i], names[j]);

@@ -34,7 +34,7 @@ fi
 
 status=0
 PASS=0 FAIL=0 SKIP=0
-LINES="" DIRS=""
+LINES="" DIRS="" TIMES=""
 # summary LABEL DIR: one line for this build's test-suite.log; adds to the totals
 summary () {
   DIRS="$DIRS $2"
@@ -60,18 +60,34 @@ run_suite () {
   shift 3
   mkdir -p "$dir"
   rm -f "$dir/test-suite.log"
+  t0=$(date +%s)
+  touch "$dir/.test-sh-start"
   ( cd "$dir"
     # configured again when configure or this script's flags for the build changed
     if [ ! -f Makefile ] || [ "$top/configure" -nt Makefile ] || [ "$(cat .test-sh-flags 2>/dev/null)" != "$*" ]; then
       "$top/configure" -q "$@" && printf '%s\n' "$*" >.test-sh-flags
     fi
     make -j"$jobs" >/dev/null
+    date +%s >.test-sh-built
     if [ -n "$tests" ]; then
       make -j"$jobs" check VERBOSE=1 TESTS="$tests"
     else
       make -j"$jobs" check VERBOSE=1
     fi ) || status=1
   summary "$label" "$dir"
+  t2=$(date +%s)
+  t1=$(cat "$dir/.test-sh-built" 2>/dev/null || echo "$t2")
+  TIMES="$TIMES
+$label: $((t2 - t0)) s (configure and make $((t1 - t0)) s, tests $((t2 - t1)) s); slowest tests:
+$(slowest "$dir")"
+}
+
+# slowest DIR: the ten tests of this run (their .time, written by
+# tests/timed-driver.sh, newer than the run's start) that took the longest
+slowest () {
+  find "$1" -name '*.time' -newer "$1/.test-sh-start" 2>/dev/null \
+    | while read -r f; do printf '%s %s\n' "$(cat "$f")" "${f#"$1"/}"; done \
+    | sort -rn | head -n 10 | awk '{ printf "  %5d s  %s\n", $1, substr($2, 1, length($2) - 5) }'
 }
 
 echo "== normal build (-Werror) and make check"
@@ -118,6 +134,8 @@ if [ "$FAIL" -ne 0 ]; then
     failures "$d"
   done
 fi
+echo "== time per build (wall; tests run $jobs at a time)"
+printf '%s\n' "$TIMES" | sed '/^$/d'
 printf '%s\n' "$LINES" | sed '/^$/d'
 echo "enclaver tests: $PASS passed, $FAIL failed, $SKIP skipped"
 [ "$FAIL" -eq 0 ] || status=1

@@ -132,10 +132,11 @@ EXTRA_DIST += tests/boot/net.sh
 
 # Crash consistency (issue 19): builds and pulls killed with SIGKILL/SIGTERM/SIGINT at
 # random moments and between renames, parallel builds sharing a cache.  make check
-# kills CRASH_ROUNDS=5 times per signal and command; check-crash-long 20 times.
+# kills CRASH_ROUNDS=3 times per signal and command and each rename with one signal;
+# check-crash-long 20 times, and every rename with both SIGKILL and SIGTERM.
 TESTS += tests/crash/kill.sh
 EXTRA_DIST += tests/crash/kill.sh tests/crash/crashkit.py
 CRASH_LONG_ROUNDS = 20
 check-crash-long:
-	CRASH_ROUNDS=$(CRASH_LONG_ROUNDS) $(MAKE) $(AM_MAKEFLAGS) check TESTS=tests/crash/kill.sh
+	CRASH_ROUNDS=$(CRASH_LONG_ROUNDS) CRASH_RENAME_BOTH=yes $(MAKE) $(AM_MAKEFLAGS) check TESTS=tests/crash/kill.sh
 .PHONY: check-crash-long

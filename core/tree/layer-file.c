@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -25,11 +26,23 @@
 /* Read and inflate in pieces this large: large enough that handing each piece to a
  * hashing thread costs little. */
 #define LAYER_IO_BUF (256u * 1024)
+/* Pieces in flight: compressed input (read, waiting for the blob digest) and
+ * decompressed output (inflated, waiting for the DiffID and the tar reader). */
+#define LAYER_IN_SLOTS 8
+#define LAYER_OUT_SLOTS 8
 
-/* The two SHA-256 passes of a layer (the blob's digest and the DiffID) run on two
- * digest workers, one each, overlapping decompression and tar parsing.  Every buffer is
- * double-buffered so a buffer being hashed is never refilled (a buffer handed to
- * libarchive stays valid until its next callback call, by libarchive's contract). */
+/* A layer is a pipeline of four threads joined by bounded rings:
+ *   layer-inflate   reads the blob into the input ring and inflates it into the
+ *                   output ring (ISA-L, or libarchive's filters);
+ *   layer-digest    SHA-256 of every input piece (the blob digest);
+ *   layer-diffid    SHA-256 of every output piece (the DiffID);
+ *   the caller      parses the tar from the output ring and applies it to the tree.
+ * A piece of input is reused once the blob digest is done with it (ISA-L and
+ * libarchive hold at most the last one); a piece of output once the DiffID is done
+ * with it and the tar reader has asked for the next one (libarchive keeps a buffer
+ * until its next read callback).  At most LAYER_IN_SLOTS + LAYER_OUT_SLOTS pieces
+ * (4 MiB) are in flight.  Without threads (pthread_create failing) every step runs
+ * on the caller in turn. */
 
 #ifdef HAVE_ISAL
 /* gzip blobs inflated by ISA-L instead of libarchive's gzip filter (zlib). */
@@ -61,32 +74,52 @@ struct layer_io
 #ifdef HAVE_ISAL
   struct gz_reader *gz;
 #endif
-  unsigned char in[2][LAYER_IO_BUF];
-  unsigned char out[2][LAYER_IO_BUF];
-  int in_i, out_i;
+  unsigned char in[LAYER_IN_SLOTS][LAYER_IO_BUF];
+  uint64_t in_ticket[LAYER_IN_SLOTS]; /* blob digest job of each input piece */
+  unsigned in_i;
+  unsigned char out[LAYER_OUT_SLOTS][LAYER_IO_BUF];
+  uint64_t out_ticket[LAYER_OUT_SLOTS]; /* DiffID job of each output piece */
+  la_ssize_t out_len[LAYER_OUT_SLOTS];  /* > 0 data, 0 the end, -1 an error */
   uint64_t stream_bytes;
   uint64_t stream_limit;
   int over_limit;
+  int rest_errno; /* reading the blob after the compressed stream failed */
+  char err[512];  /* why the stream failed (the last piece has length -1) */
   struct digest_worker hb; /* blob digest */
   struct digest_worker hd; /* DiffID */
+  /* the inflate thread and the output ring it shares with the tar reader */
+  pthread_t th;
+  int th_started;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  uint64_t produced; /* pieces filled, the last one included */
+  uint64_t released; /* pieces the tar reader is done with */
+  int quit;
+  /* the tar reader's own state */
+  uint64_t taken;
+  int holding, at_end;
+  la_ssize_t end_len;
 };
 
-/* Read the next piece of the blob into the input buffer not handed out last, posting it
- * to the blob digest.  Returns the count, 0 at the end, -1 with errno on failure. */
+/* Read the next piece of the blob into the input ring, posting it to the blob digest.
+ * Returns the count, 0 at the end, -1 with errno on failure. */
 static ssize_t
 read_input (struct layer_io *io, unsigned char **out)
 {
+  unsigned k = io->in_i;
+  unsigned char *b = io->in[k];
+  digest_worker_wait_for (&io->hb, io->in_ticket[k]);
+  io->in_ticket[k] = 0;
   for (;;)
     {
-      unsigned char *b = io->in[io->in_i];
       ssize_t n = read (io->fd, b, sizeof io->in[0]);
       if (n < 0 && errno == EINTR)
         continue;
       if (n <= 0)
         return n;
       if (io->blob_md)
-        digest_worker_post (&io->hb, io->blob_md, b, (size_t) n);
-      io->in_i ^= 1;
+        io->in_ticket[k] = digest_worker_post (&io->hb, io->blob_md, b, (size_t) n);
+      io->in_i = (k + 1) % LAYER_IN_SLOTS;
       *out = b;
       return n;
     }
@@ -156,8 +189,8 @@ gz_next_step (unsigned flags, int step)
 }
 
 /* Read the next input buffer; every byte read goes to the blob digest, as in
- * file_read_cb.  Called only once ISA-L has taken all of the previous one, so the
- * buffer refilled here was posted two posts ago at the latest. */
+ * file_read_cb.  Called only once ISA-L has taken all of the previous one, so it
+ * holds no pointer into the piece of the ring refilled here. */
 static ssize_t
 gz_fill (struct layer_io *io)
 {
@@ -438,26 +471,139 @@ stream_error (struct layer_io *io)
   return raw_error (io, "error");
 }
 
+/* Fill the next piece of the output ring (the caller made sure it is free): inflate
+ * into it and post it to the DiffID.  At the end of the stream, read the rest of the
+ * blob for its digest (bytes after the compressed stream count too).  Returns 1 when
+ * this was the last piece (the end or an error), else 0. */
+static int
+produce_one (struct layer_io *io)
+{
+  unsigned k = (unsigned) (io->produced % LAYER_OUT_SLOTS);
+  digest_worker_wait_for (&io->hd, io->out_ticket[k]);
+  io->out_ticket[k] = 0;
+  la_ssize_t n = stream_read (io, io->out[k], sizeof io->out[0]);
+  int last = n <= 0;
+  if (n < 0)
+    snprintf (io->err, sizeof io->err, "%s", stream_error (io));
+  else
+    {
+      io->stream_bytes += (uint64_t) n;
+      if (io->stream_bytes > io->stream_limit)
+        {
+          io->over_limit = 1;
+          n = -1;
+          last = 1;
+        }
+      else if (n > 0)
+        io->out_ticket[k] = digest_worker_post (&io->hd, io->diff_md, io->out[k], (size_t) n);
+    }
+  if (n == 0 && io->blob_md)
+    {
+      unsigned char *rest;
+      ssize_t r;
+      while ((r = read_input (io, &rest)) > 0)
+        ;
+      if (r < 0)
+        io->rest_errno = errno;
+    }
+  pthread_mutex_lock (&io->mu);
+  io->out_len[k] = n;
+  io->produced++;
+  pthread_cond_broadcast (&io->cv);
+  pthread_mutex_unlock (&io->mu);
+  return last;
+}
+
+static void *
+inflate_main (void *arg)
+{
+  struct layer_io *io = arg;
+  for (;;)
+    {
+      pthread_mutex_lock (&io->mu);
+      while (!io->quit && io->produced >= io->released + LAYER_OUT_SLOTS)
+        pthread_cond_wait (&io->cv, &io->mu);
+      int quit = io->quit;
+      pthread_mutex_unlock (&io->mu);
+      if (quit || produce_one (io))
+        return NULL;
+    }
+}
+
+static void
+inflate_start (struct layer_io *io)
+{
+  io->th_started = pthread_create (&io->th, NULL, inflate_main, io) == 0;
+  if (io->th_started)
+    pthread_setname_np (io->th, "layer-inflate");
+}
+
+/* Stop the inflate thread (at once if it is still running: an error elsewhere). */
+static void
+inflate_stop (struct layer_io *io)
+{
+  if (!io->th_started)
+    return;
+  pthread_mutex_lock (&io->mu);
+  io->quit = 1;
+  pthread_cond_broadcast (&io->cv);
+  pthread_mutex_unlock (&io->mu);
+  pthread_join (io->th, NULL);
+  io->th_started = 0;
+}
+
+/* The tar reader's next piece of the decompressed stream: its length (0 at the end,
+ * -1 on an error: io->over_limit or io->err say which), the piece in *buf.  The piece
+ * returned before is given back to the ring. */
+static la_ssize_t
+take_piece (struct layer_io *io, unsigned char **buf)
+{
+  if (io->at_end)
+    return io->end_len;
+  pthread_mutex_lock (&io->mu);
+  if (io->holding)
+    {
+      io->released++;
+      io->holding = 0;
+      pthread_cond_broadcast (&io->cv);
+    }
+  if (!io->th_started && io->produced == io->taken)
+    {
+      pthread_mutex_unlock (&io->mu);
+      produce_one (io);
+      pthread_mutex_lock (&io->mu);
+    }
+  while (io->produced == io->taken)
+    pthread_cond_wait (&io->cv, &io->mu);
+  unsigned k = (unsigned) (io->taken % LAYER_OUT_SLOTS);
+  la_ssize_t n = io->out_len[k];
+  io->taken++;
+  pthread_mutex_unlock (&io->mu);
+  if (n <= 0)
+    {
+      io->at_end = 1;
+      io->end_len = n;
+      return n;
+    }
+  io->holding = 1;
+  *buf = io->out[k];
+  return n;
+}
+
 static la_ssize_t
 tar_read_cb (struct archive *a, void *ud, const void **buf)
 {
   struct layer_io *io = ud;
-  unsigned char *b = io->out[io->out_i];
-  la_ssize_t n = stream_read (io, b, sizeof io->out[0]);
+  unsigned char *b = NULL;
+  la_ssize_t n = take_piece (io, &b);
   if (n < 0)
     {
-      archive_set_error (a, EIO, "decompression failed: %s", stream_error (io));
+      if (io->over_limit)
+        archive_set_error (a, EFBIG, "uncompressed stream exceeds the limit");
+      else
+        archive_set_error (a, EIO, "decompression failed: %s", io->err);
       return -1;
     }
-  io->stream_bytes += (uint64_t) n;
-  if (io->stream_bytes > io->stream_limit)
-    {
-      io->over_limit = 1;
-      archive_set_error (a, EFBIG, "uncompressed stream exceeds the limit");
-      return -1;
-    }
-  digest_worker_post (&io->hd, io->diff_md, b, (size_t) n);
-  io->out_i ^= 1;
   *buf = b;
   return n;
 }
@@ -532,6 +678,8 @@ enclaver_tree_apply_layer_file (enclaver_tree_t *t, const char *path, const char
     }
   digest_worker_start (&io->hb, "layer-digest");
   digest_worker_start (&io->hd, "layer-diffid");
+  pthread_mutex_init (&io->mu, NULL);
+  pthread_cond_init (&io->cv, NULL);
   uint64_t budget_left = opts->max_bytes > t->applied_bytes ? opts->max_bytes - t->applied_bytes : 0;
   io->stream_limit = budget_left + (1ull << 30);
 
@@ -546,6 +694,7 @@ enclaver_tree_apply_layer_file (enclaver_tree_t *t, const char *path, const char
 #endif
   if (open_raw (io, name, path, err) < 0)
     goto out;
+  inflate_start (io);
 
   tar = archive_read_new ();
   if (tar == NULL)
@@ -567,28 +716,27 @@ enclaver_tree_apply_layer_file (enclaver_tree_t *t, const char *path, const char
         }
       goto out;
     }
-  /* hash everything after the tar end marker too (here, on this thread) */
-  digest_worker_wait (&io->hd);
+  /* everything after the tar end marker is hashed too (the inflate thread posts the
+   * whole stream to the DiffID); take it until the end */
   for (;;)
     {
-      la_ssize_t n = stream_read (io, io->out[0], sizeof io->out[0]);
+      unsigned char *b;
+      la_ssize_t n = take_piece (io, &b);
       if (n == 0)
         break;
-      if (n < 0)
-        {
-          enclaver_make_error (err, EIO, "layer %s: decompression failed after the tar end: %s", name,
-                               stream_error (io));
-          goto out;
-        }
-      io->stream_bytes += (uint64_t) n;
-      if (io->stream_bytes > io->stream_limit)
+      if (n < 0 && io->over_limit)
         {
           enclaver_make_error (err, EFBIG, "layer %s: uncompressed stream larger than %llu bytes", name,
                                (unsigned long long) io->stream_limit);
           goto out;
         }
-      EVP_DigestUpdate (io->diff_md, io->out[0], (size_t) n);
+      if (n < 0)
+        {
+          enclaver_make_error (err, EIO, "layer %s: decompression failed after the tar end: %s", name, io->err);
+          goto out;
+        }
     }
+  inflate_stop (io);
   if (digest_worker_wait (&io->hd) < 0 || digest_worker_wait (&io->hb) < 0)
     {
       enclaver_make_error (err, EIO, "layer %s: SHA-256 update failed", name);
@@ -606,19 +754,9 @@ enclaver_tree_apply_layer_file (enclaver_tree_t *t, const char *path, const char
     }
   if (digest)
     {
-      /* bytes the decompressor did not need (after the compressed stream) count too */
-      unsigned char *rest;
-      ssize_t n;
-      while ((n = read_input (io, &rest)) > 0)
-        ;
-      if (n < 0)
+      if (io->rest_errno)
         {
-          enclaver_make_errno (err, errno, "layer %s: read %s", name, path);
-          goto out;
-        }
-      if (digest_worker_wait (&io->hb) < 0)
-        {
-          enclaver_make_error (err, EIO, "layer %s: SHA-256 update failed", name);
+          enclaver_make_errno (err, io->rest_errno, "layer %s: read %s", name, path);
           goto out;
         }
       char blob[80];
@@ -637,6 +775,7 @@ out:
       enclaver_error_set_field (err, "layer", name);
       enclaver_error_set_field (err, "digest", digest);
     }
+  inflate_stop (io);
   if (tar)
     archive_read_free (tar);
   if (io->raw)
@@ -646,6 +785,8 @@ out:
 #endif
   digest_worker_stop (&io->hb);
   digest_worker_stop (&io->hd);
+  pthread_cond_destroy (&io->cv);
+  pthread_mutex_destroy (&io->mu);
   EVP_MD_CTX_free (io->diff_md);
   if (io->blob_md)
     EVP_MD_CTX_free (io->blob_md);

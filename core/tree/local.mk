@@ -39,6 +39,13 @@ TESTS += tests/tree/test-inflate
 tests_tree_test_inflate_SOURCES = tests/tree/test-inflate.c tests/tree/layergen.h
 tests_tree_test_inflate_CFLAGS = $(AM_CFLAGS) $(DEPS_CFLAGS)
 tests_tree_test_inflate_LDADD = $(TREE_TEST_LIBS)
+# the layer pipeline (inflate thread, hashing threads, tar reader) on layers larger
+# than its rings; errors early and late
+check_PROGRAMS += tests/tree/test-layer-pipeline
+TESTS += tests/tree/test-layer-pipeline
+tests_tree_test_layer_pipeline_SOURCES = tests/tree/test-layer-pipeline.c tests/tree/layergen.h
+tests_tree_test_layer_pipeline_CFLAGS = $(AM_CFLAGS) $(DEPS_CFLAGS)
+tests_tree_test_layer_pipeline_LDADD = $(TREE_TEST_LIBS)
 
 # the flatten stage
 ENCLAVER_STAGES += stages/flatten.la

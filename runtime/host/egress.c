@@ -666,8 +666,8 @@ egh_prepare (const struct host_svc_ctx *ctx, void **state, enclaver_error_t *err
   fcntl (s->pipe_wr, F_SETFL, fcntl (s->pipe_wr, F_GETFL) & ~O_NONBLOCK);
   if (ctx->b->host_addr (ctx->b, ctx->e, s->port, addr, sizeof addr) < 0)
     {
-      egh_destroy (s);
-      return enclaver_make_error (err, EINVAL, "egress: no host address for port %" PRIu32, s->port);
+      egh_destroy (s); /* s->port with it: name the configuration's port */
+      return enclaver_make_error (err, EINVAL, "egress: no host address for port %" PRIu32, c->egress_port);
     }
   s->lfd = host_sock_listen (addr, e, sizeof e);
   if (s->lfd < 0)

@@ -821,8 +821,10 @@ kms_start (const struct sv_net_ctx *ctx, void **state, char *err, size_t errlen)
   k->key = kms_rsa_generate (e, sizeof e);
   if (k->key == NULL || kms_spki_der (k->key, &k->spki, &k->spki_len) < 0)
     {
+      /* The message first: kms_free frees k (and k->key). */
+      rt_err (err, errlen, "kms_proxy: the recipient key: %s", k->key ? "cannot encode it" : e);
       kms_free (k);
-      return rt_err (err, errlen, "kms_proxy: the recipient key: %s", k->key ? "cannot encode it" : e);
+      return -1;
     }
   k->nsm = enclaver_nsm_open (device, NULL, k->nsm_error, sizeof k->nsm_error);
   if (k->nsm == NULL)

@@ -123,6 +123,19 @@ main (void)
     tap_ok (have_a && have_b && have_c && !have_bad, "scan skips every broken plugin");
   }
 
+  /* Scan: a directory without plugins loads none (its list of names stays empty). */
+  enclaver_loader_free (l);
+  l = enclaver_loader_new ();
+  {
+    char empty[300];
+    snprintf (empty, sizeof empty, "%s/empty", tmp);
+    mkdir (empty, 0755);
+    enclaver_loader_add_dir (l, empty);
+    TAP_INT_EQ (enclaver_loader_scan (l, NULL, NULL, &err), 0, "scan of a directory without plugins loads none");
+    TAP_INT_EQ (enclaver_loader_count (l), 0, "... and lists none");
+    rmdir (empty);
+  }
+
   /* ENCLAVER_PLUGIN_PATH comes before the build tree and pkglibdir. */
   enclaver_loader_free (l);
   l = enclaver_loader_new ();

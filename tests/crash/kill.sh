@@ -11,15 +11,17 @@
 # and no temporary anywhere (SIGKILL's leftovers are gone).  Last, three builds
 # sharing one cold cache, and builds racing for one output directory.
 #
-# CRASH_ROUNDS (default 5; 2 in the sanitizer build, whose point here is ASan and UBSan
+# CRASH_ROUNDS (default 3; 2 in the sanitizer build, whose point here is ASan and UBSan
 # on the interrupted paths, while the normal build covers the moments) kills per signal
 # and command; `make check-crash-long` runs 20.  CRASH_SEED picks the moments (printed,
-# so a failure can be replayed).
+# so a failure can be replayed).  Between renames, each rename gets one signal, SIGKILL
+# and SIGTERM by turns (both at every rename when CRASH_RENAME_BOTH=yes, as
+# check-crash-long sets).
 . "$top_srcdir/tests/lib.sh"
 . "$top_srcdir/tests/oci/ocitest.sh"
 command -v docker-registry >/dev/null 2>&1 || skip_all "docker-registry not installed (scripts/setup-deps.sh installs it)"
 no_ambient_credentials
-if [ "${ENCLAVER_SANITIZED:-no}" = yes ]; then ROUNDS=${CRASH_ROUNDS:-2}; else ROUNDS=${CRASH_ROUNDS:-5}; fi
+if [ "${ENCLAVER_SANITIZED:-no}" = yes ]; then ROUNDS=${CRASH_ROUNDS:-2}; else ROUNDS=${CRASH_ROUNDS:-3}; fi
 declare -A GOOD_EIF GOOD_IMG GOOD_TAR SPAN
 SEED=${CRASH_SEED:-$(od -An -tu4 -N4 /dev/urandom | tr -d ' ')}
 diag "CRASH_ROUNDS=$ROUNDS CRASH_SEED=$SEED"
@@ -229,8 +231,12 @@ if command -v strace >/dev/null 2>&1 && strace -qq -o /dev/null true 2>/dev/null
   NREN=$($KIT count-renames "${CMD[@]}")
   rm -rf "$W/t"
   [ "$NREN" -ge 5 ] && ok "a cold build from the registry makes $NREN renames" || not_ok "a cold build makes renames ($NREN)"
-  for sig in KILL TERM; do
-    for n in $(seq 1 "$NREN"); do
+  for n in $(seq 1 "$NREN"); do
+    # by turns: KILL at the odd renames, TERM at the even ones (or both everywhere)
+    if [ "${CRASH_RENAME_BOTH:-no}" = yes ]; then sigs="KILL TERM"
+    elif [ $((n % 2)) = 1 ]; then sigs=KILL
+    else sigs=TERM; fi
+    for sig in $sigs; do
       one_kill $sig "r$n" full registry cold yes "$n"
     done
   done

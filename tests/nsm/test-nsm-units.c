@@ -321,7 +321,7 @@ test_responses (void)
 static void
 test_socket_seam (void)
 {
-  char dir[] = "/tmp/enclaver-nsmu.XXXXXX", addr[128], e[256];
+  char dir[] = "/tmp/enclaver-nsmu.XXXXXX", addr[128], e[256] = "";
   uint8_t out[16];
   int lfd, round;
 
