@@ -19,13 +19,21 @@ XRT_LDFLAGS = $(CROSS_SYS_LDFLAGS)
 # With the other architecture's own libc and gcc files (configure: CROSS_SYS_*), the
 # binaries are the bytes a native build of that architecture makes (docs/cross-arch.md,
 # "Across build hosts"), but for the ident string each object carries in .comment: the
-# cross compiler's names its Debian revision, which is not the native compiler's.  The
-# objects drop theirs; the native crtbeginT.o linked first brings the native one, which
-# is all a native link's .comment holds.  (-fno-ident would do it too, but gcc records
-# it in the debug info's DW_AT_producer.)
+# cross compiler's names its Debian revision, which is not the native compiler's.  Each
+# object gets the native one instead, taken from the native crtbeginT.o (CROSS_CRTBEGIN).
+# The section is replaced, not removed: the linker numbers every input section, and on
+# aarch64 those numbers are in the names of its erratum-843419 stubs (e843419@...) in
+# .strtab, so a removed section per object shifts them.  (-fno-ident would drop it too,
+# but gcc records it in the debug info's DW_AT_producer.)
 if CROSS_NATIVE_SYS
-XRT_NOIDENT = && $(CROSS_OBJCOPY) --remove-section=.comment $@.tmp
+XRT_IDENT = $(XRT)/obj/native-ident
+XRT_NOIDENT = && $(CROSS_OBJCOPY) --update-section .comment=$(XRT_IDENT) $@.tmp
+$(XRT_IDENT): $(CROSS_CRTBEGIN)
+	@$(MKDIR_P) $(@D)
+	$(AM_V_GEN)$(CROSS_OBJCOPY) --dump-section .comment=$@.tmp $(CROSS_CRTBEGIN) $@.junk \
+	  && rm -f $@.junk && test -s $@.tmp && mv $@.tmp $@
 else
+XRT_IDENT =
 XRT_NOIDENT =
 endif
 
@@ -37,16 +45,16 @@ XRT_SV_OBJS = $(patsubst %.c,$(XRT)/obj/sv/%.o,$(filter %.c,$(runtime_enclaver_s
 XRT_RUN_OBJS = $(patsubst %.c,$(XRT)/obj/run/%.o,$(filter %.c,$(runtime_enclaver_run_SOURCES)))
 XRT_OBJS = $(XRT_COMMON_OBJS) $(XRT_INIT_OBJS) $(XRT_SV_OBJS) $(XRT_RUN_OBJS)
 
-$(XRT)/obj/common/%.o: $(top_srcdir)/%.c config.h
+$(XRT)/obj/common/%.o: $(top_srcdir)/%.c config.h $(XRT_IDENT)
 	@$(MKDIR_P) $(@D)
 	$(AM_V_CC)$(CROSS_CC) $(XRT_DEFS) $(AM_CPPFLAGS) $(XRT_CFLAGS) $(CROSS_PIC_CFLAGS) -MMD -MP -MT $@ -MF $(@:.o=.d) -c -o $@.tmp $< $(XRT_NOIDENT) && mv $@.tmp $@
-$(XRT)/obj/init/%.o: $(top_srcdir)/%.c config.h
+$(XRT)/obj/init/%.o: $(top_srcdir)/%.c config.h $(XRT_IDENT)
 	@$(MKDIR_P) $(@D)
 	$(AM_V_CC)$(CROSS_CC) $(XRT_DEFS) $(RUNTIME_CPPFLAGS) $(XRT_CFLAGS) -MMD -MP -MT $@ -MF $(@:.o=.d) -c -o $@.tmp $< $(XRT_NOIDENT) && mv $@.tmp $@
-$(XRT)/obj/sv/%.o: $(top_srcdir)/%.c config.h
+$(XRT)/obj/sv/%.o: $(top_srcdir)/%.c config.h $(XRT_IDENT)
 	@$(MKDIR_P) $(@D)
 	$(AM_V_CC)$(CROSS_CC) $(XRT_DEFS) $(RUNTIME_CPPFLAGS) $(XRT_CFLAGS) -MMD -MP -MT $@ -MF $(@:.o=.d) -c -o $@.tmp $< $(XRT_NOIDENT) && mv $@.tmp $@
-$(XRT)/obj/run/%.o: $(top_srcdir)/%.c config.h
+$(XRT)/obj/run/%.o: $(top_srcdir)/%.c config.h $(XRT_IDENT)
 	@$(MKDIR_P) $(@D)
 	$(AM_V_CC)$(CROSS_CC) $(XRT_DEFS) $(HOST_CPPFLAGS) -I$(top_srcdir) $(XRT_CFLAGS) -DENCLAVER_NO_ISAL -pthread \
 	  -MMD -MP -MT $@ -MF $(@:.o=.d) -c -o $@.tmp $< $(XRT_NOIDENT) && mv $@.tmp $@
