@@ -10,7 +10,7 @@
 # tests/build/cross-arch.sh, the arm64 kernel) and an x86_64 EIF (a static x86_64 hello,
 # the x86_64 kernel) built from each host's runtime: bytes and PCRs.
 #
-# Long (the emulated build: about XX minutes the first time, the root cached under
+# Long (the emulated root: about an hour the first time, cached under
 # $XHOST_DIR; see docs/cross-arch.md): `make check-cross-host`, not in `make check`.
 . "$top_srcdir/tests/lib.sh"
 [ "${ENCLAVER_CROSS_HOST:-}" = 1 ] || skip_all "long: run make check-cross-host"
