@@ -3,8 +3,12 @@
 # libenclaver (through libenclaver_util.la), into each program that uses the hidden
 # helpers, and statically into runtime/enclaver-init and runtime/enclaver-supervisor.
 # Built with the reproducible prefix map because its code ends up inside EIFs (the
-# runtime binaries), whose PCRs hash their bytes.
-REPRO_PREFIX_MAP = -ffile-prefix-map=$(abs_top_srcdir)=. -ffile-prefix-map=$(abs_top_builddir)=.
+# runtime binaries), whose PCRs hash their bytes.  The source names the compiler sees
+# depend on how configure was called: `../configure` gives `../runtime/x.c`, an absolute
+# path gives `/src/runtime/x.c`; both become `./runtime/x.c`, so a build host's binaries
+# do not depend on it (the first map is tried last: GCC tries the last given first).
+REPRO_PREFIX_MAP = -ffile-prefix-map=$(top_srcdir)=. \
+	-ffile-prefix-map=$(abs_top_srcdir)=. -ffile-prefix-map=$(abs_top_builddir)=.
 
 noinst_LTLIBRARIES += libenclaver_common.la
 libenclaver_common_la_SOURCES = common/base.h \

@@ -22,7 +22,12 @@ case $(dpkg --print-architecture 2>/dev/null) in
   arm64) other=amd64
     PKGS="$PKGS qemu-system-arm qemu-system-x86 gcc-x86-64-linux-gnu libc6-dev-amd64-cross" ;;
 esac
-[ -n "$other" ] && PKGS="$PKGS libssl-dev:$other libjansson-dev:$other libyaml-dev:$other zlib1g-dev:$other"
+# The other architecture's own libc and gcc files (libc6-dev, libgcc-12-dev of it) make the
+# cross-built runtime the bytes a native build of that architecture gives: configure
+# compiles and links it against them instead of the cross toolchain's older glibc
+# (docs/cross-arch.md, "Across build hosts").
+[ -n "$other" ] && PKGS="$PKGS libssl-dev:$other libjansson-dev:$other libyaml-dev:$other zlib1g-dev:$other
+libc6-dev:$other libgcc-12-dev:$other"
 
 missing=""
 for p in $PKGS; do
