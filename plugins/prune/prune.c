@@ -87,8 +87,9 @@ add_globs (char ***v, size_t *n, const char *list, const char *opt, enclaver_err
       *v = realloc (*v, (*n + 2) * sizeof **v);
       if (*v == NULL)
         abort ();
-      (*v)[(*n)++] = strdup (g);
-      (*v)[*n] = NULL;
+      if (((*v)[*n] = strdup (g)) == NULL)
+        abort ();
+      (*v)[++*n] = NULL;
     }
   plugin_strv_free (more);
   return 0;

@@ -36,6 +36,17 @@ static const struct enclaver_stage_option inject_options[] = {
   { 0, NULL, NULL, 0, 0, NULL },
 };
 
+/* strdup that aborts when memory runs out, as path_join does (a NULL here would crash
+ * later, far from the cause). */
+static char *
+sdup (const char *s)
+{
+  char *r = strdup (s);
+  if (r == NULL)
+    abort ();
+  return r;
+}
+
 static char *
 path_join (const char *dir, const char *name)
 {
@@ -101,7 +112,7 @@ read_trimmed (const char *path, enclaver_error_t *err)
     }
   while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' ' || buf[n - 1] == '\t'))
     buf[--n] = '\0';
-  return strdup (buf);
+  return sdup (buf);
 }
 
 /* Linux x86 boot protocol: "HdrS" at 0x202, kernel_version pointer (+0x200) at 0x20e. */
@@ -129,7 +140,7 @@ bzimage_version (const char *path)
             ;
           ver[i] = '\0';
           if (i > 0)
-            r = strdup (ver);
+            r = sdup (ver);
         }
     }
   close (fd);
@@ -261,7 +272,7 @@ default_kernel_dir (int arch, char **alloc)
     snprintf (buf, sizeof buf, "%s/enclaver/kernel/%s", xdg, sub);
   else
     snprintf (buf, sizeof buf, "%s/.cache/enclaver/kernel/%s", home && *home ? home : "/root", sub);
-  *alloc = strdup (buf);
+  *alloc = sdup (buf);
   return *alloc;
 }
 
@@ -272,8 +283,8 @@ choose_files (enclaver_stage_t *st, const struct enclaver_manifest *m, const cha
               struct enclaver_ramdisks *rd, enclaver_error_t *err)
 {
   const char *init = m ? m->kernel_init : NULL;
-  k->path = m && m->kernel_image ? strdup (m->kernel_image) : path_join (dir, kname);
-  k->blobs_dir = strdup (dir);
+  k->path = m && m->kernel_image ? sdup (m->kernel_image) : path_join (dir, kname);
+  k->blobs_dir = sdup (dir);
   int r = is_file (k->path, err);
   if (r < 0)
     return enclaver_error_wrap (err, "kernel image");
@@ -292,7 +303,7 @@ choose_files (enclaver_stage_t *st, const struct enclaver_manifest *m, const cha
       return -1;
     }
   if (init && strcmp (init, "builtin") != 0 && strcmp (init, "blobs") != 0)
-    rd->init_path = strdup (init);
+    rd->init_path = sdup (init);
   else if (init == NULL || strcmp (init, "blobs") == 0)
     {
       rd->init_path = path_join (dir, "init");
@@ -317,7 +328,7 @@ choose_files (enclaver_stage_t *st, const struct enclaver_manifest *m, const cha
     return enclaver_error_wrap (err, "init");
   if (r == 0)
     return enclaver_make_error (err, ENOENT, "init %s not found (looked there because of %s)", rd->init_path, why);
-  rd->nsm_path = m && m->kernel_nsm ? strdup (m->kernel_nsm) : path_join (dir, "nsm.ko");
+  rd->nsm_path = m && m->kernel_nsm ? sdup (m->kernel_nsm) : path_join (dir, "nsm.ko");
   if ((r = is_file (rd->nsm_path, err)) < 0)
     return enclaver_error_wrap (err, "nsm.ko");
   if (r == 0)
@@ -366,10 +377,10 @@ choose_blobs (enclaver_stage_t *st, enclaver_ctx_t *ctx, const struct enclaver_m
   if (r < 0)
     return -1;
   if (c->cmdline)
-    *cmdline = strdup (c->cmdline);
+    *cmdline = sdup (c->cmdline);
   else
     {
-      char *cpath = m && m->kernel_cmdline ? strdup (m->kernel_cmdline) : path_join (k->blobs_dir, "cmdline");
+      char *cpath = m && m->kernel_cmdline ? sdup (m->kernel_cmdline) : path_join (k->blobs_dir, "cmdline");
       if ((r = is_file (cpath, err)) < 0)
         {
           free (cpath);
@@ -410,7 +421,7 @@ copy_argv (char ***dst, size_t *n, char *const *src, size_t count, const char *w
                                     "%s[%zu] contains a newline, which the enclave's init cannot represent "
                                     "(one element per line)",
                                     what, i);
-      (*dst)[i] = strdup (src[i]);
+      (*dst)[i] = sdup (src[i]);
       *n = i + 1;
     }
   return 0;
@@ -537,7 +548,7 @@ install_supervisor (enclaver_stage_t *st, const char *sv_path, enclaver_tree_t *
     }
   for (i = 0; i < rd->n_cmd; i++)
     free (rd->cmd[i]);
-  rd->cmd[0] = strdup ("/sbin/enclaver-supervisor");
+  rd->cmd[0] = sdup ("/sbin/enclaver-supervisor");
   rd->cmd[1] = NULL;
   rd->n_cmd = 1;
   for (i = 0; i < rd->n_env; i++)
@@ -546,7 +557,7 @@ install_supervisor (enclaver_stage_t *st, const char *sv_path, enclaver_tree_t *
   rd->env = calloc (2, sizeof *rd->env);
   if (rd->env == NULL)
     abort ();
-  rd->env[0] = strdup ("PATH=/sbin:/usr/sbin:/bin:/usr/bin");
+  rd->env[0] = sdup ("PATH=/sbin:/usr/sbin:/bin:/usr/bin");
   rd->n_env = 1;
   enclaver_stage_log_info (st, "installed the supervisor %s as /sbin/enclaver-supervisor", sv_path);
   r = 0;
@@ -612,7 +623,7 @@ select_inputs (enclaver_stage_t *st, enclaver_ctx_t *ctx, const struct enclaver_
     }
   if (strcmp (mode, "none") == 0)
     return 0;
-  *sv = strdup (mode);
+  *sv = sdup (mode);
   int r = is_file (*sv, err);
   if (r < 0)
     return enclaver_error_wrap (err, "inject option supervisor");
